@@ -1,0 +1,3 @@
+-- Enumerated types.
+
+CREATE TYPE user_role AS ENUM ('viewer', 'editor', 'admin');

@@ -1,0 +1,16 @@
+//! retort: schema migrations for PostgreSQL.
+//!
+//! Revision files (`versions/NNNN_hex12_slug.sql`) hold upgrade SQL and the downgrade
+//! SQL that undoes it; their headers chain them into a DAG. [`Migrator`] is the entry
+//! point applications embed; the `retort` binary is a thin CLI over it.
+
+pub mod cli;
+pub mod config;
+pub mod graph;
+pub mod migrator;
+pub mod revision;
+pub mod sum;
+
+pub use graph::{Direction, RevisionGraph, Step, Target};
+pub use migrator::{Migrator, MigratorError, NewRevision};
+pub use revision::{Checksum, Revision, RevisionId, Script};

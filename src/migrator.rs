@@ -1,0 +1,353 @@
+//! `Migrator`: the library entry point the CLI calls, so applications can embed retort.
+//!
+//! It owns a loaded `RevisionGraph` and performs the file-writing operations (new
+//! revisions, merges, the sum file, project scaffolding). Every check runs before the
+//! first byte is written, so a refused command leaves the directory untouched.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use crate::graph::{GraphError, RevisionGraph};
+use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script};
+use crate::sum::{self, Mismatch, SumError, SumFile};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigratorError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Sum(#[from] SumError),
+    #[error("{} disagrees with the revision files:\n  {}\nrun `retort verify --files` for details; `retort rehash` records deliberate edits", path.display(), mismatches.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    SumOutOfDate {
+        path: PathBuf,
+        mismatches: Vec<Mismatch>,
+    },
+    #[error("the message is empty; describe the change, e.g. -m \"add user email\"")]
+    EmptyMessage,
+    #[error("a merge needs at least two revisions to join, and {}", if heads.is_empty() { "there are none".to_owned() } else { format!("there is only {}", heads.join(", ")) })]
+    NothingToMerge { heads: Vec<String> },
+    #[error("cannot merge {ancestor} with {descendant}: {descendant} already builds on {ancestor}; merge heads only (see `retort heads`)")]
+    MergeOfAncestor {
+        ancestor: String,
+        descendant: String,
+    },
+    #[error("{} already exists; refusing to overwrite it", path.display())]
+    Exists { path: PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot get random bytes for a revision id: {0}")]
+    Random(String),
+}
+
+/// Options of `new-migration`.
+#[derive(Debug, Clone, Default)]
+pub struct NewRevision {
+    pub message: String,
+    /// Parent to build on when there are several heads (`base` starts a new root).
+    pub head: Option<String>,
+    pub depends_on: Vec<String>,
+    pub branch_labels: Vec<String>,
+    /// Initial SQL (empty sections when `None`).
+    pub upgrade_sql: Option<String>,
+    pub downgrade_sql: Option<String>,
+}
+
+/// A revision file just written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub id: RevisionId,
+    pub path: PathBuf,
+}
+
+pub struct Migrator {
+    graph: RevisionGraph,
+}
+
+impl Migrator {
+    /// Loads and validates the revisions of `versions_dir`.
+    pub fn open(versions_dir: &Path) -> Result<Migrator, MigratorError> {
+        Ok(Migrator {
+            graph: RevisionGraph::load(versions_dir)?,
+        })
+    }
+
+    pub fn graph(&self) -> &RevisionGraph {
+        &self.graph
+    }
+
+    pub fn sum_path(&self) -> PathBuf {
+        sum::path_in(self.graph.dir())
+    }
+
+    /// How the files differ from `retort.sum` (empty when they agree).
+    pub fn verify_files(&self) -> Result<Vec<Mismatch>, MigratorError> {
+        let path = self.sum_path();
+        Ok(match SumFile::read(&path)? {
+            Some(recorded) => recorded.compare(&self.graph),
+            None => vec![Mismatch::Missing { path }],
+        })
+    }
+
+    /// Rewrites `retort.sum` from the files; returns what it changed.
+    pub fn rehash(&self) -> Result<Vec<Mismatch>, MigratorError> {
+        let path = self.sum_path();
+        // A conflicted or malformed sum is exactly what rehash repairs.
+        let before = match SumFile::read(&path) {
+            Ok(Some(recorded)) => recorded.compare(&self.graph),
+            Ok(None) => vec![Mismatch::Missing { path: path.clone() }],
+            Err(SumError::Conflict { .. } | SumError::Malformed { .. }) => {
+                SumFile::default().compare(&self.graph)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        SumFile::of_graph(&self.graph).write(&path)?;
+        Ok(before)
+    }
+
+    /// Refuses to extend a chain whose sum disagrees with its files: writing a new sum
+    /// would silently bless an edit to an existing revision.
+    fn check_sum_before_writing(&self) -> Result<(), MigratorError> {
+        let path = self.sum_path();
+        if let Some(recorded) = SumFile::read(&path)? {
+            let mismatches = recorded.compare(&self.graph);
+            if !mismatches.is_empty() {
+                return Err(MigratorError::SumOutOfDate { path, mismatches });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a new revision on top of the single head (or `head`), and the new sum.
+    pub fn new_revision(&self, options: &NewRevision) -> Result<Written, MigratorError> {
+        let message = one_line(&options.message);
+        if message.is_empty() {
+            return Err(MigratorError::EmptyMessage);
+        }
+        let parents: Vec<usize> = match options.head.as_deref() {
+            Some("base") => Vec::new(),
+            Some(head) => self.graph.resolve(head, None)?.0,
+            None => self
+                .graph
+                .single_head("pick the parent with `--head ID`, or join them first with `retort merge -m MESSAGE`")?
+                .into_iter()
+                .collect(),
+        };
+        let depends_on = options
+            .depends_on
+            .iter()
+            .map(|d| self.graph.resolve_prefix(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_revision(
+            &message,
+            &parents,
+            &depends_on,
+            &options.branch_labels,
+            options.upgrade_sql.as_deref(),
+            options.downgrade_sql.as_deref(),
+        )
+    }
+
+    /// Writes a merge revision whose parents are `revisions` (all heads when empty).
+    pub fn merge(&self, message: &str, revisions: &[String]) -> Result<Written, MigratorError> {
+        let message = one_line(message);
+        if message.is_empty() {
+            return Err(MigratorError::EmptyMessage);
+        }
+        let mut parents: Vec<usize> = if revisions.is_empty() {
+            self.graph.heads()
+        } else {
+            let mut parents = Vec::new();
+            for r in revisions {
+                for i in self.graph.resolve(r, None)?.0 {
+                    if !parents.contains(&i) {
+                        parents.push(i);
+                    }
+                }
+            }
+            parents
+        };
+        if parents.len() < 2 {
+            return Err(MigratorError::NothingToMerge {
+                heads: parents
+                    .iter()
+                    .map(|&i| self.graph.revision(i).id.to_string())
+                    .collect(),
+            });
+        }
+        for &a in &parents {
+            for &b in &parents {
+                if self.graph.is_ancestor(a, b) {
+                    return Err(MigratorError::MergeOfAncestor {
+                        ancestor: self.graph.revision(a).id.to_string(),
+                        descendant: self.graph.revision(b).id.to_string(),
+                    });
+                }
+            }
+        }
+        parents.sort_by(|&a, &b| self.graph.revision(a).id.cmp(&self.graph.revision(b).id));
+        self.write_revision(&message, &parents, &[], &[], None, None)
+    }
+
+    fn write_revision(
+        &self,
+        message: &str,
+        parents: &[usize],
+        depends_on: &[usize],
+        branch_labels: &[String],
+        upgrade_sql: Option<&str>,
+        downgrade_sql: Option<&str>,
+    ) -> Result<Written, MigratorError> {
+        self.check_sum_before_writing()?;
+        let number = parents
+            .iter()
+            .map(|&p| self.graph.revision(p).id.number())
+            .max()
+            .map_or(1, |n| n + 1);
+        let id = loop {
+            let id = RevisionId::new(number, &random_hex12()?);
+            let hex_taken = self.graph.resolve_prefix(id.hex()).is_ok();
+            if !hex_taken {
+                break id;
+            }
+        };
+        let dir = self.graph.dir();
+        let path = dir.join(format!("{id}_{}.sql", revision::slugify(message)));
+        let ids = |list: &[usize]| -> Vec<RevisionId> {
+            list.iter()
+                .map(|&i| self.graph.revision(i).id.clone())
+                .collect()
+        };
+        let script = |sql: Option<&str>| Script {
+            sql: sql.unwrap_or_default().trim().to_owned(),
+            line: 0,
+            transactional: true,
+        };
+        let new = Revision {
+            id: id.clone(),
+            down_revisions: ids(parents),
+            message: message.to_owned(),
+            created: Some(Utc::now().fixed_offset()),
+            depends_on: ids(depends_on),
+            branch_labels: branch_labels.to_vec(),
+            upgrade: script(upgrade_sql),
+            downgrade: Some(script(downgrade_sql)),
+            path: path.clone(),
+            checksum: Checksum::of(""),
+            header_lines: HeaderLines::default(),
+        };
+        let text = render_with_seconds(&new);
+        // Re-parse what we are about to write: the new file must load like any other.
+        let parsed = revision::parse_bytes(&path, text.as_bytes())
+            .map_err(|e| MigratorError::Graph(e.into()))?;
+
+        let mut sum = SumFile::of_graph(&self.graph);
+        sum.checksums.insert(parsed.id.clone(), parsed.checksum);
+        sum.heads.retain(|h| !parsed.down_revisions.contains(h));
+        sum.heads.push(parsed.id.clone());
+
+        let write_err = |source| MigratorError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(write_err)?;
+        if let Err(source) = file
+            .write_all(text.as_bytes())
+            .and_then(|_| file.sync_all())
+        {
+            let _ = std::fs::remove_file(&path);
+            return Err(write_err(source));
+        }
+        if let Err(e) = sum.write(&self.sum_path()) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+        Ok(Written { id, path })
+    }
+}
+
+/// `created` with whole seconds: sub-second digits only add noise to the header.
+fn render_with_seconds(revision: &Revision) -> String {
+    let mut copy = revision.clone();
+    copy.created = revision
+        .created
+        .and_then(|c| chrono::DateTime::from_timestamp(c.timestamp(), 0))
+        .map(|c| c.fixed_offset());
+    revision::render(&copy)
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn random_hex12() -> Result<String, MigratorError> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(|e| MigratorError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+const EXAMPLE_TOML: &str = r#"# retort configuration. Paths are relative to this file.
+# retort looks for this file in the current directory and its parents.
+
+# Revision files (NNNN_hex12_slug.sql) and their checksum file retort.sum.
+versions = "versions"
+
+# Declarative models: the schema you want, as plain PostgreSQL DDL, applied in file-name order.
+models = "models"
+"#;
+
+const EXAMPLE_MODEL: &str = r#"-- Models describe the schema you want, as plain PostgreSQL DDL.
+-- Files in this directory are applied in name order; keep one table per file.
+-- `retort new-migration --autogenerate -m MESSAGE` writes the revision that turns
+-- the current schema into this one.
+--
+-- CREATE TABLE users (
+--     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+--     email text NOT NULL UNIQUE,
+--     created_at timestamptz NOT NULL DEFAULT now()
+-- );
+"#;
+
+/// Scaffolds a project in `dir`: `retort.toml`, `versions/` (with an empty sum) and
+/// `models/` with a commented example. Returns the paths created.
+pub fn init(dir: &Path) -> Result<Vec<PathBuf>, MigratorError> {
+    let toml_path = dir.join(crate::config::FILE_NAME);
+    if toml_path.exists() {
+        return Err(MigratorError::Exists { path: toml_path });
+    }
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| MigratorError::Write { path, source }
+    };
+    let versions = dir.join("versions");
+    let models = dir.join("models");
+    let mut created = Vec::new();
+    for d in [dir, versions.as_path(), models.as_path()] {
+        if !d.exists() {
+            std::fs::create_dir_all(d).map_err(write_err(d))?;
+            created.push(d.to_owned());
+        }
+    }
+    let mut files = vec![(toml_path, EXAMPLE_TOML.to_owned())];
+    // An existing versions directory keeps its own sum (`retort rehash` makes one).
+    if created.contains(&versions) {
+        files.push((sum::path_in(&versions), SumFile::default().render()));
+    }
+    let model_path = models.join("00_example.sql");
+    if !model_path.exists() {
+        files.push((model_path, EXAMPLE_MODEL.to_owned()));
+    }
+    for (path, text) in files {
+        std::fs::write(&path, text).map_err(write_err(&path))?;
+        created.push(path);
+    }
+    Ok(created)
+}

@@ -1,0 +1,808 @@
+//! One revision file: its id, header, upgrade/downgrade scripts and checksum.
+//!
+//! Parsing is strict on purpose: a revision file is deployed to production, so a typo
+//! in a header key or a stray statement outside a section must stop the tool with the
+//! file, the line and a fix, never be silently ignored. Nothing here touches a database.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+use sha2::{Digest, Sha256};
+
+/// Header keys a revision file may carry, in the order `render` writes them.
+pub const HEADER_KEYS: [&str; 6] = [
+    "revision",
+    "down_revision",
+    "message",
+    "created",
+    "depends_on",
+    "branch_labels",
+];
+
+/// A revision id: `NNNN_hex12`, a sequence number then 12 random hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RevisionId(String);
+
+impl RevisionId {
+    /// Checks the `NNNN_hex12` shape: at least four digits, an underscore, 12 lowercase hex.
+    pub fn parse(text: &str) -> Option<RevisionId> {
+        let (number, hex) = text.split_once('_')?;
+        let number_ok = number.len() >= 4 && number.bytes().all(|b| b.is_ascii_digit());
+        let hex_ok = hex.len() == 12
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        (number_ok && hex_ok).then(|| RevisionId(text.to_owned()))
+    }
+
+    /// Builds an id from its parts, padding the number to four digits (wider when needed).
+    pub fn new(number: u64, hex: &str) -> RevisionId {
+        RevisionId(format!("{number:04}_{hex}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The sequence number (`0018` → 18).
+    pub fn number(&self) -> u64 {
+        let digits = self.0.split('_').next().unwrap_or_default();
+        digits.parse().unwrap_or(u64::MAX)
+    }
+
+    /// The random part (`0018_a8cd0dc08805` → `a8cd0dc08805`).
+    pub fn hex(&self) -> &str {
+        self.0
+            .split_once('_')
+            .map(|(_, hex)| hex)
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Display for RevisionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// sha256 of a revision file with line endings normalized to `\n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Checksum([u8; 32]);
+
+impl Checksum {
+    pub fn of(normalized: &str) -> Checksum {
+        Checksum(Sha256::digest(normalized.as_bytes()).into())
+    }
+
+    /// Parses the `sha256:<64 hex>` form written by `Display`.
+    pub fn parse(text: &str) -> Option<Checksum> {
+        let hex = text.strip_prefix("sha256:")?;
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Checksum(bytes))
+    }
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sha256:")?;
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The SQL of one section and where it starts in the file, so errors can point at a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub sql: String,
+    /// Line (1-based) of the first line of `sql` in the file.
+    pub line: usize,
+    /// `false` when the section marker says `transaction:false`.
+    pub transactional: bool,
+}
+
+impl Script {
+    pub fn empty() -> Script {
+        Script {
+            sql: String::new(),
+            line: 0,
+            transactional: true,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sql.trim().is_empty()
+    }
+}
+
+/// A parsed revision file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revision {
+    pub id: RevisionId,
+    pub down_revisions: Vec<RevisionId>,
+    pub message: String,
+    pub created: Option<DateTime<FixedOffset>>,
+    pub depends_on: Vec<RevisionId>,
+    pub branch_labels: Vec<String>,
+    pub upgrade: Script,
+    /// `None`: no downgrade section, the revision is irreversible.
+    pub downgrade: Option<Script>,
+    pub path: PathBuf,
+    pub checksum: Checksum,
+    /// Line of each header key, for errors found later (missing parent, ...).
+    pub header_lines: HeaderLines,
+}
+
+/// Where each header key was found (0 when absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeaderLines {
+    pub revision: usize,
+    pub down_revision: usize,
+    pub depends_on: usize,
+}
+
+impl Revision {
+    pub fn is_base(&self) -> bool {
+        self.down_revisions.is_empty()
+    }
+
+    pub fn is_merge(&self) -> bool {
+        self.down_revisions.len() > 1
+    }
+
+    pub fn is_reversible(&self) -> bool {
+        self.downgrade.is_some()
+    }
+}
+
+/// What went wrong in a revision file. Each message says what to do about it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    #[error("the file is empty; a revision needs a header (`-- revision: ...`) and a `-- migrate:upgrade` section (create one with `retort new-migration -m MESSAGE`)")]
+    Empty,
+    #[error("the file is not valid UTF-8 (invalid byte at column {column}); save it as UTF-8")]
+    NotUtf8 { column: usize },
+    #[error("text before the header; the file must begin with the `-- revision: ...` header lines (move this line into a `-- migrate:` section or delete it)")]
+    TextBeforeHeader,
+    #[error("no header: the file must begin with `-- revision: <id>` and `-- down_revision: <ids>` lines")]
+    NoHeader,
+    #[error("unknown header key `{key}`{suggestion}")]
+    UnknownKey { key: String, suggestion: String },
+    #[error("duplicate header key `{key}` (first set on line {first}); keep one")]
+    DuplicateKey { key: String, first: usize },
+    #[error("missing required header key `{key}`; add a line `-- {key}: {hint}`")]
+    MissingKey {
+        key: &'static str,
+        hint: &'static str,
+    },
+    #[error("`{value}` is not a revision id; ids look like `0018_a8cd0dc08805` (4+ digits, `_`, 12 lowercase hex digits)")]
+    BadId { value: String },
+    #[error("`{value}` is listed twice in `{key}`; list each revision once")]
+    RepeatedId { key: &'static str, value: String },
+    #[error("the file name must begin with the revision id `{id}` (e.g. `{id}_slug.sql`); rename the file or fix the `revision:` line")]
+    IdMismatch { id: String },
+    #[error("`created: {value}` is not an RFC 3339 timestamp ({reason}); write e.g. `2026-11-22T10:00:00+00:00`")]
+    BadCreated { value: String, reason: String },
+    #[error("`{value}` is not a valid branch label; use letters, digits, `_`, `-` and `.`")]
+    BadBranchLabel { value: String },
+    #[error(
+        "second `-- migrate:{section}` section (the first is on line {first}); merge them into one"
+    )]
+    DuplicateSection { section: &'static str, first: usize },
+    #[error("unknown section marker `-- migrate:{name}`{suggestion}")]
+    UnknownSection { name: String, suggestion: String },
+    #[error("unknown section option `{option}`; the only option is `transaction:false`")]
+    UnknownSectionOption { option: String },
+    #[error("SQL outside a section; put it below `-- migrate:upgrade` or `-- migrate:downgrade`")]
+    SqlOutsideSection,
+    #[error("no `-- migrate:upgrade` section; add one (it may be empty)")]
+    MissingUpgrade,
+}
+
+impl ParseErrorKind {
+    /// A stable name for the error, used by `--json` output and the fixture tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ParseErrorKind::Empty => "empty-file",
+            ParseErrorKind::NotUtf8 { .. } => "not-utf8",
+            ParseErrorKind::TextBeforeHeader => "text-before-header",
+            ParseErrorKind::NoHeader => "no-header",
+            ParseErrorKind::UnknownKey { .. } => "unknown-key",
+            ParseErrorKind::DuplicateKey { .. } => "duplicate-key",
+            ParseErrorKind::MissingKey { .. } => "missing-key",
+            ParseErrorKind::BadId { .. } => "bad-id",
+            ParseErrorKind::RepeatedId { .. } => "repeated-id",
+            ParseErrorKind::IdMismatch { .. } => "id-mismatch",
+            ParseErrorKind::BadCreated { .. } => "bad-created",
+            ParseErrorKind::BadBranchLabel { .. } => "bad-branch-label",
+            ParseErrorKind::DuplicateSection { .. } => "duplicate-section",
+            ParseErrorKind::UnknownSection { .. } => "unknown-section",
+            ParseErrorKind::UnknownSectionOption { .. } => "unknown-section-option",
+            ParseErrorKind::SqlOutsideSection => "sql-outside-section",
+            ParseErrorKind::MissingUpgrade => "missing-upgrade",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevisionError {
+    #[error("{}:{line}: {kind}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        kind: ParseErrorKind,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Reads and parses one revision file.
+pub fn read(path: &Path) -> Result<Revision, RevisionError> {
+    let bytes = std::fs::read(path).map_err(|source| RevisionError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_bytes(path, &bytes)
+}
+
+/// Parses a revision from raw bytes; `path` is used for the file-name check and errors.
+pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Revision, RevisionError> {
+    let fail = |line: usize, kind: ParseErrorKind| RevisionError::Parse {
+        path: path.to_owned(),
+        line,
+        kind,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        fail(
+            line,
+            ParseErrorKind::NotUtf8 {
+                column: good.len() - line_start + 1,
+            },
+        )
+    })?;
+    let normalized = normalize_line_endings(text);
+    parse_normalized(path, &normalized).map_err(|(line, kind)| fail(line, kind))
+}
+
+/// Converts `\r\n` and lone `\r` to `\n`, so a checkout on Windows has the same checksum.
+pub fn normalize_line_endings(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\r') {
+        std::borrow::Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+type LineError = (usize, ParseErrorKind);
+
+/// A `-- key: value` header line, or `None` when the line is not shaped like one.
+fn header_line(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("--")?.trim_start();
+    let (key, value) = rest.split_once(':')?;
+    let is_key = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (is_key && key != "migrate").then(|| (key, value.trim()))
+}
+
+/// A `-- migrate:NAME [options]` line: returns `(NAME, options)`.
+fn section_line(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("--")?.trim_start();
+    let rest = rest.strip_prefix("migrate:")?;
+    let rest = rest.trim_end();
+    Some(match rest.split_once(char::is_whitespace) {
+        Some((name, options)) => (name, options.trim()),
+        None => (rest, ""),
+    })
+}
+
+fn suggest(word: &str, candidates: &[&str]) -> String {
+    let lower = word.to_ascii_lowercase();
+    let best = candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(&lower, c), *c))
+        .min();
+    match best {
+        Some((distance, candidate)) if distance <= 3 || lower.contains(candidate) => {
+            format!("; did you mean `{candidate}`?")
+        }
+        _ => format!("; known keys: {}", candidates.join(", ")),
+    }
+}
+
+fn parse_ids(key: &'static str, value: &str, line: usize) -> Result<Vec<RevisionId>, LineError> {
+    let mut ids: Vec<RevisionId> = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = RevisionId::parse(part).ok_or_else(|| {
+            (
+                line,
+                ParseErrorKind::BadId {
+                    value: part.to_owned(),
+                },
+            )
+        })?;
+        if ids.contains(&id) {
+            return Err((
+                line,
+                ParseErrorKind::RepeatedId {
+                    key,
+                    value: part.to_owned(),
+                },
+            ));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+#[derive(Default)]
+struct Header<'a> {
+    values: [Option<(usize, &'a str)>; 6],
+}
+
+enum Section {
+    Upgrade,
+    Downgrade,
+}
+
+fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
+    if text.trim().is_empty() {
+        return Err((1, ParseErrorKind::Empty));
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut index = 0;
+    while index < lines.len() && lines[index].trim().is_empty() {
+        index += 1;
+    }
+
+    // Header: the leading run of `-- key: value` lines.
+    let mut header = Header::default();
+    let header_start = index;
+    while index < lines.len() {
+        let Some((key, value)) = header_line(lines[index]) else {
+            break;
+        };
+        let line_no = index + 1;
+        let slot = HEADER_KEYS.iter().position(|k| *k == key).ok_or_else(|| {
+            (
+                line_no,
+                ParseErrorKind::UnknownKey {
+                    key: key.to_owned(),
+                    suggestion: suggest(key, &HEADER_KEYS),
+                },
+            )
+        })?;
+        if let Some((first, _)) = header.values[slot] {
+            return Err((
+                line_no,
+                ParseErrorKind::DuplicateKey {
+                    key: key.to_owned(),
+                    first,
+                },
+            ));
+        }
+        header.values[slot] = Some((line_no, value));
+        index += 1;
+    }
+    if index == header_start {
+        let revision_later = lines[index..]
+            .iter()
+            .any(|l| matches!(header_line(l), Some(("revision", _))));
+        return Err(if revision_later {
+            (index + 1, ParseErrorKind::TextBeforeHeader)
+        } else {
+            (index + 1, ParseErrorKind::NoHeader)
+        });
+    }
+    let header_end_line = index + 1;
+
+    let (revision_line, revision_value) = header.values[0].ok_or((
+        header_end_line,
+        ParseErrorKind::MissingKey {
+            key: "revision",
+            hint: "<id>",
+        },
+    ))?;
+    let id = RevisionId::parse(revision_value).ok_or_else(|| {
+        (
+            revision_line,
+            ParseErrorKind::BadId {
+                value: revision_value.to_owned(),
+            },
+        )
+    })?;
+    let (down_line, down_value) = header.values[1].ok_or((
+        header_end_line,
+        ParseErrorKind::MissingKey {
+            key: "down_revision",
+            hint: "<parent id, or nothing for a base revision>",
+        },
+    ))?;
+    let down_revisions = parse_ids("down_revision", down_value, down_line)?;
+    let message = header.values[2].map_or("", |(_, v)| v).to_owned();
+    let created = match header.values[3] {
+        Some((line, value)) => Some(DateTime::parse_from_rfc3339(value).map_err(|e| {
+            (
+                line,
+                ParseErrorKind::BadCreated {
+                    value: value.to_owned(),
+                    reason: e.to_string(),
+                },
+            )
+        })?),
+        None => None,
+    };
+    let (depends_line, depends_on) = match header.values[4] {
+        Some((line, value)) => (line, parse_ids("depends_on", value, line)?),
+        None => (0, Vec::new()),
+    };
+    let mut branch_labels = Vec::new();
+    if let Some((line, value)) = header.values[5] {
+        for label in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+            let valid = label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid {
+                return Err((
+                    line,
+                    ParseErrorKind::BadBranchLabel {
+                        value: label.to_owned(),
+                    },
+                ));
+            }
+            branch_labels.push(label.to_owned());
+        }
+    }
+
+    let file_stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.strip_suffix(".sql").unwrap_or(n))
+        .unwrap_or_default();
+    let name_matches = file_stem
+        .strip_prefix(id.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'));
+    if !name_matches {
+        return Err((
+            revision_line,
+            ParseErrorKind::IdMismatch { id: id.to_string() },
+        ));
+    }
+
+    // Body: comments and blank lines until the first section, then sections.
+    let mut upgrade: Option<(usize, Script)> = None;
+    let mut downgrade: Option<(usize, Script)> = None;
+    let mut current: Option<(Section, usize, bool, usize)> = None; // section, marker line, transactional, body start index
+    let finish = |current: Option<(Section, usize, bool, usize)>,
+                  end: usize,
+                  upgrade: &mut Option<(usize, Script)>,
+                  downgrade: &mut Option<(usize, Script)>| {
+        if let Some((section, marker, transactional, start)) = current {
+            let body = &lines[start..end];
+            let first = body.iter().position(|l| !l.trim().is_empty());
+            let last = body.iter().rposition(|l| !l.trim().is_empty());
+            let script = match (first, last) {
+                (Some(first), Some(last)) => Script {
+                    sql: body[first..=last].join("\n"),
+                    line: start + first + 1,
+                    transactional,
+                },
+                _ => Script {
+                    sql: String::new(),
+                    line: marker + 1,
+                    transactional,
+                },
+            };
+            match section {
+                Section::Upgrade => *upgrade = Some((marker, script)),
+                Section::Downgrade => *downgrade = Some((marker, script)),
+            }
+        }
+    };
+    while index < lines.len() {
+        let line = lines[index];
+        let line_no = index + 1;
+        if let Some((name, options)) = section_line(line) {
+            let section = match name {
+                "upgrade" => Section::Upgrade,
+                "downgrade" => Section::Downgrade,
+                other => {
+                    return Err((
+                        line_no,
+                        ParseErrorKind::UnknownSection {
+                            name: other.to_owned(),
+                            suggestion: suggest(other, &["upgrade", "downgrade"]),
+                        },
+                    ))
+                }
+            };
+            let first = match section {
+                Section::Upgrade => upgrade.as_ref().map(|(l, _)| (*l, "upgrade")),
+                Section::Downgrade => downgrade.as_ref().map(|(l, _)| (*l, "downgrade")),
+            }
+            .or_else(|| match (&current, &section) {
+                (Some((Section::Upgrade, l, _, _)), Section::Upgrade) => Some((*l, "upgrade")),
+                (Some((Section::Downgrade, l, _, _)), Section::Downgrade) => {
+                    Some((*l, "downgrade"))
+                }
+                _ => None,
+            });
+            if let Some((first, section)) = first {
+                return Err((line_no, ParseErrorKind::DuplicateSection { section, first }));
+            }
+            let transactional = match options {
+                "" | "transaction:true" => true,
+                "transaction:false" => false,
+                other => {
+                    return Err((
+                        line_no,
+                        ParseErrorKind::UnknownSectionOption {
+                            option: other.to_owned(),
+                        },
+                    ))
+                }
+            };
+            finish(current.take(), index, &mut upgrade, &mut downgrade);
+            current = Some((section, line_no, transactional, index + 1));
+        } else if current.is_none() {
+            let trimmed = line.trim();
+            if !trimmed.is_empty() && !trimmed.starts_with("--") {
+                return Err((line_no, ParseErrorKind::SqlOutsideSection));
+            }
+        }
+        index += 1;
+    }
+    finish(current.take(), lines.len(), &mut upgrade, &mut downgrade);
+    let (_, upgrade) = upgrade.ok_or((header_end_line, ParseErrorKind::MissingUpgrade))?;
+
+    Ok(Revision {
+        id,
+        down_revisions,
+        message,
+        created,
+        depends_on,
+        branch_labels,
+        upgrade,
+        downgrade: downgrade.map(|(_, script)| script),
+        path: path.to_owned(),
+        checksum: Checksum::of(text),
+        header_lines: HeaderLines {
+            revision: revision_line,
+            down_revision: down_line,
+            depends_on: depends_line,
+        },
+    })
+}
+
+fn join_ids(ids: &[RevisionId]) -> String {
+    ids.iter()
+        .map(RevisionId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes a revision in the canonical file format; `parse_bytes(render(r))` gives `r` back.
+pub fn render(revision: &Revision) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("-- revision: {}\n", revision.id));
+    out.push_str(&format!(
+        "-- down_revision: {}\n",
+        join_ids(&revision.down_revisions)
+    ));
+    out.push_str(&format!("-- message: {}\n", revision.message));
+    if let Some(created) = revision.created {
+        out.push_str(&format!(
+            "-- created: {}\n",
+            created.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+        ));
+    }
+    if !revision.depends_on.is_empty() {
+        out.push_str(&format!(
+            "-- depends_on: {}\n",
+            join_ids(&revision.depends_on)
+        ));
+    }
+    if !revision.branch_labels.is_empty() {
+        out.push_str(&format!(
+            "-- branch_labels: {}\n",
+            revision.branch_labels.join(", ")
+        ));
+    }
+    let mut section = |name: &str, script: &Script| {
+        out.push_str("\n-- migrate:");
+        out.push_str(name);
+        if !script.transactional {
+            out.push_str(" transaction:false");
+        }
+        out.push('\n');
+        if !script.sql.is_empty() {
+            out.push_str(&script.sql);
+            out.push('\n');
+        }
+    };
+    section("upgrade", &revision.upgrade);
+    if let Some(downgrade) = &revision.downgrade {
+        section("downgrade", downgrade);
+    }
+    out
+}
+
+/// Turns a message into a file-name slug: `Add user e-mail!` → `add_user_e_mail`.
+pub fn slugify(message: &str) -> String {
+    let mut slug = String::new();
+    for c in message.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+        if slug.len() >= 48 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('_');
+    if slug.is_empty() {
+        "revision".to_owned()
+    } else {
+        slug.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "-- revision: 0018_a8cd0dc08805\n-- down_revision: 0017_5f1c2b3d4e6a\n-- message: add user email\n-- created: 2026-11-22T10:00:00+00:00\n\n-- migrate:upgrade\nALTER TABLE users ADD COLUMN email text;\n\n-- migrate:downgrade\nALTER TABLE users DROP COLUMN email;\n";
+
+    fn parse(name: &str, text: &str) -> Result<Revision, RevisionError> {
+        parse_bytes(Path::new(name), text.as_bytes())
+    }
+
+    fn kind(name: &str, text: &str) -> (usize, ParseErrorKind) {
+        match parse(name, text) {
+            Err(RevisionError::Parse { line, kind, .. }) => (line, kind),
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    const NAME: &str = "versions/0018_a8cd0dc08805_add_user_email.sql";
+
+    #[test]
+    fn parses_the_design_example() {
+        let r = parse(NAME, GOOD).expect("parses");
+        assert_eq!(r.id.as_str(), "0018_a8cd0dc08805");
+        assert_eq!(r.id.number(), 18);
+        assert_eq!(r.id.hex(), "a8cd0dc08805");
+        assert_eq!(r.down_revisions[0].as_str(), "0017_5f1c2b3d4e6a");
+        assert_eq!(r.message, "add user email");
+        assert_eq!(r.upgrade.sql, "ALTER TABLE users ADD COLUMN email text;");
+        assert_eq!(r.upgrade.line, 7);
+        let down = r.downgrade.as_ref().expect("downgrade");
+        assert_eq!(down.sql, "ALTER TABLE users DROP COLUMN email;");
+        assert_eq!(down.line, 10);
+        assert!(r.upgrade.transactional);
+    }
+
+    #[test]
+    fn render_round_trips_and_is_byte_identical_for_canonical_files() {
+        let r = parse(NAME, GOOD).expect("parses");
+        assert_eq!(render(&r), GOOD);
+        let again = parse(NAME, &render(&r)).expect("reparses");
+        assert_eq!(again, r);
+    }
+
+    #[test]
+    fn crlf_has_the_same_checksum() {
+        let a = parse(NAME, GOOD).expect("lf");
+        let b = parse(NAME, &GOOD.replace('\n', "\r\n")).expect("crlf");
+        assert_eq!(a.checksum, b.checksum);
+        assert_eq!(a.upgrade, b.upgrade);
+        let text = a.checksum.to_string();
+        assert!(text.starts_with("sha256:") && text.len() == 71);
+        assert_eq!(Checksum::parse(&text), Some(a.checksum));
+    }
+
+    #[test]
+    fn missing_downgrade_is_irreversible_and_empty_downgrade_is_not() {
+        let irreversible = GOOD.split("\n-- migrate:downgrade").next().expect("head");
+        let r = parse(NAME, irreversible).expect("parses");
+        assert!(!r.is_reversible());
+        let empty = GOOD.replace("ALTER TABLE users DROP COLUMN email;\n", "");
+        let r = parse(NAME, &empty).expect("parses");
+        assert!(r.downgrade.expect("section").is_empty());
+    }
+
+    #[test]
+    fn transaction_false_is_read() {
+        let text = GOOD.replace(
+            "-- migrate:upgrade\n",
+            "-- migrate:upgrade transaction:false\n",
+        );
+        let r = parse(NAME, &text).expect("parses");
+        assert!(!r.upgrade.transactional);
+        assert_eq!(render(&r), text);
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_nearest() {
+        let text = GOOD.replace("-- down_revision:", "-- down_revison:");
+        let (line, kind) = kind(NAME, &text);
+        assert_eq!(line, 2);
+        assert_eq!(kind.code(), "unknown-key");
+        assert!(kind.to_string().contains("did you mean `down_revision`"));
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let text = GOOD.replace(
+            "-- message: add user email\n",
+            "-- message: a\n-- message: b\n",
+        );
+        assert_eq!(
+            kind(NAME, &text),
+            (
+                4,
+                ParseErrorKind::DuplicateKey {
+                    key: "message".into(),
+                    first: 3
+                }
+            )
+        );
+        let (line, k) = kind(NAME, &format!("{GOOD}\n-- migrate:upgrade\nSELECT 1;\n"));
+        assert_eq!((line, k.code()), (12, "duplicate-section"));
+        let (line, k) = kind("versions/0019_a8cd0dc08805_x.sql", GOOD);
+        assert_eq!((line, k.code()), (1, "id-mismatch"));
+        let (line, k) = kind(NAME, &format!("SELECT 1;\n{GOOD}"));
+        assert_eq!((line, k.code()), (1, "text-before-header"));
+    }
+
+    #[test]
+    fn non_utf8_names_line_and_column() {
+        let mut bytes = GOOD.as_bytes().to_vec();
+        bytes.splice(3..3, [0xff]);
+        match parse_bytes(Path::new(NAME), &bytes) {
+            Err(RevisionError::Parse { line, kind, .. }) => {
+                assert_eq!(line, 1);
+                assert_eq!(kind, ParseErrorKind::NotUtf8 { column: 4 });
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(RevisionId::parse("0001_a8cd0dc08805").is_some());
+        assert!(RevisionId::parse("10000_a8cd0dc08805").is_some());
+        assert!(RevisionId::parse("001_a8cd0dc08805").is_none());
+        assert!(RevisionId::parse("0001_A8CD0DC08805").is_none());
+        assert!(RevisionId::parse("0001_a8cd0dc0880").is_none());
+        assert_eq!(
+            RevisionId::new(7, "a8cd0dc08805").as_str(),
+            "0007_a8cd0dc08805"
+        );
+        assert_eq!(RevisionId::new(12345, "a8cd0dc08805").number(), 12345);
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Add user e-mail!"), "add_user_e_mail");
+        assert_eq!(slugify("  ***  "), "revision");
+        assert_eq!(slugify("Ünïcode näme"), "n_code_n_me");
+        assert!(slugify(&"x".repeat(200)).len() <= 48);
+    }
+}

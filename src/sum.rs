@@ -171,7 +171,10 @@ impl SumFile {
         for (id, checksum) in entries {
             let _ = writeln!(out, "{id} {checksum}");
         }
-        let heads: Vec<&str> = sorted(&self.heads).into_iter().map(RevisionId::as_str).collect();
+        let heads: Vec<&str> = sorted(&self.heads)
+            .into_iter()
+            .map(RevisionId::as_str)
+            .collect();
         let _ = writeln!(out, "heads: {}", heads.join(" "));
         out
     }

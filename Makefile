@@ -1,0 +1,49 @@
+# Day-to-day recipes. Each is a thin call of the retort CLI or of scripts/.
+#
+#   make demo                         build, then tour the offline commands on versions/
+#   make test                         fmt + clippy + every test against a throwaway PostgreSQL
+#   make bench                        benchmarks with ratios (scripts/bench.sh)
+#   make local-start / local-stop     a throwaway local PostgreSQL (scripts/pg-local.sh)
+#   make db/new_migration MESSAGE=... a new empty revision in versions/
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+RETORT_DEBUG := target/debug/retort
+
+.PHONY: build demo test lint bench local-start local-stop db/new_migration
+
+build:
+	$(CARGO) build --quiet
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --quiet --all-targets -- -D warnings
+
+# The database tests need TEST_DATABASE_URL: start a private server, run everything,
+# and stop the server whatever the outcome.
+test: lint
+	@url="$$(scripts/pg-local.sh start)"; \
+	trap 'scripts/pg-local.sh stop' EXIT; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --no-fail-fast; \
+	else \
+		echo "cargo-nextest not found; using cargo test" >&2; \
+		TEST_DATABASE_URL="$$url" $(CARGO) test --no-fail-fast; \
+	fi
+
+demo: build
+	scripts/demo.sh $(RETORT_DEBUG)
+
+bench:
+	scripts/bench.sh
+
+local-start:
+	@scripts/pg-local.sh start
+
+local-stop:
+	@scripts/pg-local.sh stop
+
+db/new_migration: build
+	@test -n "$(MESSAGE)" || { echo 'usage: make db/new_migration MESSAGE="add user email"' >&2; exit 2; }
+	$(RETORT_DEBUG) new-migration -m "$(MESSAGE)"

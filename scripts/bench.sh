@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# `make bench`: times retort's offline commands on generated chains with hyperfine
+# and reports medians and ratios against baselines measured in the same run.
+#
+#   1. 10,000 revisions: `retort history`, `heads`, `verify --files`, against
+#      `cat versions/*.sql` (the bare cost of reading every file once).
+#   2. 1,000 revisions: `retort history` against `alembic history` on an equivalent
+#      Alembic project (Alembic installed into a private venv from PyPI; skipped with a
+#      note, never faked, when that is impossible).
+#
+# Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
+# Fails when `retort history` on 10,000 revisions has a median of 1 s or more.
+set -euo pipefail
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
+
+OUT=target/bench
+RUNS="${BENCH_RUNS:-20}"
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        log "need root to run: $*"
+        return 1
+    fi
+}
+
+if ! command -v hyperfine >/dev/null 2>&1; then
+    log "installing hyperfine with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >&2
+fi
+command -v jq >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >&2
+
+cargo build --release --quiet
+RETORT="$PWD/target/release/retort"
+
+rm -rf -- "$OUT"
+mkdir -p -- "$OUT"
+big="$OUT/chain10k"
+small="$OUT/chain1k"
+scripts/gen-chain.sh 10000 "$big/versions"
+scripts/gen-chain.sh 1000 "$small/versions"
+(cd "$big" && "$RETORT" -q rehash >/dev/null)
+(cd "$small" && "$RETORT" -q rehash >/dev/null)
+
+median() { jq -r ".results[$2].median" "$OUT/$1.json"; }
+ms() { awk -v s="$1" 'BEGIN { printf "%.1f ms", s * 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+
+hf() {
+    local name="$1"
+    shift
+    hyperfine --shell=none --warmup 3 --runs "$RUNS" --style basic --export-json "$OUT/$name.json" "$@" >&2
+}
+
+log "10,000 revisions"
+(
+    cd "$big"
+    hf chain10k \
+        -n 'cat versions/*.sql' "sh -c 'cat versions/*.sql'" \
+        -n 'retort history' "$RETORT history" \
+        -n 'retort heads' "$RETORT heads" \
+        -n 'retort verify --files' "$RETORT verify --files"
+)
+# hyperfine runs each command with its own stdout discarded, so printing costs are
+# included up to the pipe; compare with the same on the baseline.
+
+alembic_note=""
+ALEMBIC=""
+if python3 -m venv "$OUT/venv" >&2 2>/dev/null && "$OUT/venv/bin/pip" install -q alembic >&2; then
+    ALEMBIC="$OUT/venv/bin/alembic"
+else
+    alembic_note="alembic could not be installed (no python3 venv or PyPI); comparison skipped"
+    log "$alembic_note"
+fi
+
+if [[ -n "$ALEMBIC" ]]; then
+    alembic_dir="$OUT/alembic1k"
+    mkdir -p -- "$alembic_dir"
+    (cd "$alembic_dir" && "$ALEMBIC" init migrations >/dev/null)
+    sed -i "s|^script_location = .*|script_location = $PWD/$alembic_dir/migrations|" "$alembic_dir/alembic.ini"
+    # Same graph as chain1k: 1,000 linear revisions, each creating one table.
+    python3 - "$alembic_dir/migrations/versions" <<'PY'
+import os, sys
+d = sys.argv[1]
+prev = None
+for i in range(1, 1001):
+    rid = "%012x" % (i * 2654435761 % 281474976710656)
+    with open(os.path.join(d, f"{rid}_create_table_t{i}.py"), "w") as f:
+        f.write(f'''"""create table t{i}
+
+Revision ID: {rid}
+Revises: {prev or ''}
+Create Date: 2026-11-22 10:00:00
+
+"""
+from alembic import op
+
+revision = {rid!r}
+down_revision = {prev!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("CREATE TABLE t{i} (id bigint PRIMARY KEY, note text)")
+
+
+def downgrade():
+    op.execute("DROP TABLE t{i}")
+''')
+    prev = rid
+PY
+    log "1,000 revisions: retort vs alembic"
+    hf chain1k \
+        -n 'alembic history' "$ALEMBIC -c $alembic_dir/alembic.ini history" \
+        -n 'retort history' "$RETORT --versions $small/versions history"
+else
+    log "1,000 revisions: retort only"
+    hf chain1k -n 'retort history' "$RETORT --versions $small/versions history"
+fi
+
+{
+    printf 'retort offline benchmarks (%s runs each, medians; %s)\n' "$RUNS" "$(date -u +%FT%TZ)"
+    printf 'machine: %s cores, %s\n\n' "$(nproc)" "$(uname -sr)"
+    base=$(median chain10k 0)
+    printf '10,000 revisions\n'
+    printf '  %-26s %12s\n' 'cat versions/*.sql' "$(ms "$base")"
+    for i in 1 2 3; do
+        name=$(jq -r ".results[$i].command" "$OUT/chain10k.json")
+        m=$(median chain10k "$i")
+        printf '  %-26s %12s   %s of cat\n' "$name" "$(ms "$m")" "$(ratio "$m" "$base")"
+    done
+    printf '\n1,000 revisions\n'
+    if [[ -n "$ALEMBIC" ]]; then
+        a=$(median chain1k 0)
+        r=$(median chain1k 1)
+        printf '  %-26s %12s\n' 'alembic history' "$(ms "$a")"
+        printf '  %-26s %12s   alembic is %s slower\n' 'retort history' "$(ms "$r")" "$(ratio "$a" "$r")"
+    else
+        printf '  %-26s %12s   (%s)\n' 'retort history' "$(ms "$(median chain1k 0)")" "$alembic_note"
+    fi
+} >"$OUT/summary.txt"
+cat "$OUT/summary.txt"
+
+history10k=$(median chain10k 1)
+if awk -v m="$history10k" 'BEGIN { exit !(m >= 1.0) }'; then
+    log "FAIL: retort history on 10,000 revisions took $(ms "$history10k") (median), the limit is 1 s"
+    exit 1
+fi

@@ -1,0 +1,8 @@
+//! Integration tests: the `retort` binary end to end, and real PostgreSQL through the
+//! harness in `support` (one fresh database per test, so tests run in parallel).
+
+mod cli_offline;
+mod example_chain;
+mod malformed;
+mod sum_git;
+mod support;

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
-OUT=target/bench
+OUT="$PWD/target/bench"
 RUNS="${BENCH_RUNS:-20}"
 log() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -40,8 +40,8 @@ big="$OUT/chain10k"
 small="$OUT/chain1k"
 scripts/gen-chain.sh 10000 "$big/versions"
 scripts/gen-chain.sh 1000 "$small/versions"
-(cd "$big" && "$RETORT" -q rehash >/dev/null)
-(cd "$small" && "$RETORT" -q rehash >/dev/null)
+"$RETORT" -q --versions "$big/versions" rehash >/dev/null
+"$RETORT" -q --versions "$small/versions" rehash >/dev/null
 
 median() { jq -r ".results[$2].median" "$OUT/$1.json"; }
 ms() { awk -v s="$1" 'BEGIN { printf "%.1f ms", s * 1000 }'; }
@@ -54,16 +54,15 @@ hf() {
 }
 
 log "10,000 revisions"
-(
-    cd "$big"
-    hf chain10k \
-        -n 'cat versions/*.sql' "sh -c 'cat versions/*.sql'" \
-        -n 'retort history' "$RETORT history" \
-        -n 'retort heads' "$RETORT heads" \
-        -n 'retort verify --files' "$RETORT verify --files"
-)
-# hyperfine runs each command with its own stdout discarded, so printing costs are
-# included up to the pipe; compare with the same on the baseline.
+# --versions everywhere: target/bench lies inside this repository, whose own
+# retort.toml would otherwise be discovered.
+hf chain10k \
+    -n 'cat versions/*.sql' "sh -c 'cat $big/versions/*.sql'" \
+    -n 'retort history' "$RETORT --versions $big/versions history" \
+    -n 'retort heads' "$RETORT --versions $big/versions heads" \
+    -n 'retort verify --files' "$RETORT --versions $big/versions verify --files"
+# hyperfine discards each command's stdout (as `> /dev/null` would); formatting costs
+# are included, terminal rendering is not.
 
 alembic_note=""
 ALEMBIC=""
@@ -78,7 +77,7 @@ if [[ -n "$ALEMBIC" ]]; then
     alembic_dir="$OUT/alembic1k"
     mkdir -p -- "$alembic_dir"
     (cd "$alembic_dir" && "$ALEMBIC" init migrations >/dev/null)
-    sed -i "s|^script_location = .*|script_location = $PWD/$alembic_dir/migrations|" "$alembic_dir/alembic.ini"
+    sed -i "s|^script_location = .*|script_location = $alembic_dir/migrations|" "$alembic_dir/alembic.ini"
     # Same graph as chain1k: 1,000 linear revisions, each creating one table.
     python3 - "$alembic_dir/migrations/versions" <<'PY'
 import os, sys

@@ -39,6 +39,8 @@ fi
 cd - >/dev/null
 
 printf '\n== the example chain on a throwaway PostgreSQL (psql) ==\n'
+# A private server of its own, so a server from `make local-start` is left alone.
+export RETORT_PG_STATE="$work/pg-state"
 url="$(scripts/pg-local.sh start)"
 trap 'rm -rf -- "$work"; scripts/pg-local.sh stop' EXIT
 psql_bin="$(command -v psql || echo /usr/lib/postgresql/*/bin/psql)"

@@ -535,7 +535,7 @@ fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
                 Section::Upgrade => upgrade.as_ref().map(|(l, _)| (*l, "upgrade")),
                 Section::Downgrade => downgrade.as_ref().map(|(l, _)| (*l, "downgrade")),
             }
-            .or_else(|| match (&current, &section) {
+            .or(match (&current, &section) {
                 (Some((Section::Upgrade, l, _, _)), Section::Upgrade) => Some((*l, "upgrade")),
                 (Some((Section::Downgrade, l, _, _)), Section::Downgrade) => {
                     Some((*l, "downgrade"))

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod graph;
 pub mod migrator;
 pub mod revision;

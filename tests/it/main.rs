@@ -2,6 +2,7 @@
 //! harness in `support` (one fresh database per test, so tests run in parallel).
 
 mod cli_offline;
+mod connect;
 mod example_chain;
 mod malformed;
 mod sum_git;

@@ -1,0 +1,1 @@
+//! Connection settings (placeholder; being written).

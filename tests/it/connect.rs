@@ -1,0 +1,1 @@
+//! Connection settings and TLS against the real test server (being written).

@@ -25,6 +25,7 @@ lint:
 test: lint
 	@url="$$(scripts/pg-local.sh start)"; \
 	trap 'scripts/pg-local.sh stop' EXIT; \
+	export TEST_PG_CA="$$(scripts/pg-local.sh ca)"; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --no-fail-fast; \
 	else \

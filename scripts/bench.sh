@@ -8,8 +8,13 @@
 #      Alembic project (Alembic installed into a private venv from PyPI; skipped with a
 #      note, never faked, when that is impossible).
 #
+#   3. 1,000 revisions on a throwaway PostgreSQL: `retort upgrade` and `downgrade base`
+#      against psql running the same per-revision transactions from one file, and
+#      against psql running retort's own `--sql` script (same bookkeeping).
+#
 # Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
-# Fails when `retort history` on 10,000 revisions has a median of 1 s or more.
+# Fails when `retort history` on 10,000 revisions has a median of 1 s or more, or
+# when `retort upgrade` is more than 1.5x psql.
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
@@ -119,8 +124,47 @@ else
     hf chain1k -n 'retort history' "$RETORT --versions $small/versions history"
 fi
 
+# ---------------------------------------------------------------------------
+# Online: upgrade / downgrade of 1,000 small revisions against psql doing the same
+# per-revision transactions, on a throwaway server of our own.
+# ---------------------------------------------------------------------------
+export RETORT_PG_STATE="$OUT/pg-state"
+url="$(scripts/pg-local.sh start)"
+trap 'RETORT_PG_STATE="$OUT/pg-state" scripts/pg-local.sh stop' EXIT
+PSQL="$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -n 1)"
+bench_url="${url%/postgres}/bench"
+recreate="$PSQL -X -q -d $url -c 'DROP DATABASE IF EXISTS bench WITH (FORCE)' -c 'CREATE DATABASE bench'"
+
+# psql baseline: BEGIN; <upgrade section>; COMMIT; per revision, in one psql process.
+section() { # FILE upgrade|downgrade
+    awk -v want="$2" '/^-- migrate:/ { on = ($2 == "migrate:" want) ; next } on' "$1"
+}
+: >"$OUT/psql-up.sql"
+for f in "$small"/versions/[0-9]*.sql; do
+    printf 'BEGIN;\n%s\nCOMMIT;\n' "$(section "$f" upgrade)" >>"$OUT/psql-up.sql"
+done
+: >"$OUT/psql-down.sql"
+for f in $(ls -r "$small"/versions/[0-9]*.sql); do
+    printf 'BEGIN;\n%s\nCOMMIT;\n' "$(section "$f" downgrade)" >>"$OUT/psql-down.sql"
+done
+"$RETORT" --versions "$small/versions" upgrade --sql head >"$OUT/retort-up.sql"
+"$RETORT" --versions "$small/versions" downgrade --sql head:base >"$OUT/retort-down.sql"
+
+log "1,000 revisions: upgrade against psql"
+hf upgrade1k --prepare "sh -c \"$recreate\"" \
+    -n 'psql: revision SQL, BEGIN/COMMIT each' "$PSQL -X -q -v ON_ERROR_STOP=1 -d $bench_url -f $OUT/psql-up.sql" \
+    -n 'psql: retort upgrade --sql script' "$PSQL -X -q -v ON_ERROR_STOP=1 -d $bench_url -f $OUT/retort-up.sql" \
+    -n 'retort upgrade' "$RETORT -q --versions $small/versions --database-url $bench_url upgrade"
+
+log "1,000 revisions: downgrade against psql"
+hf downgrade1k \
+    --prepare "sh -c \"$recreate && $RETORT -q --versions $small/versions --database-url $bench_url upgrade\"" \
+    -n 'psql: revision SQL, BEGIN/COMMIT each' "$PSQL -X -q -v ON_ERROR_STOP=1 -d $bench_url -f $OUT/psql-down.sql" \
+    -n 'psql: retort downgrade --sql script' "$PSQL -X -q -v ON_ERROR_STOP=1 -d $bench_url -f $OUT/retort-down.sql" \
+    -n 'retort downgrade base' "$RETORT -q --versions $small/versions --database-url $bench_url downgrade base"
+
 {
-    printf 'retort offline benchmarks (%s runs each, medians; %s)\n' "$RUNS" "$(date -u +%FT%TZ)"
+    printf 'retort benchmarks (%s runs each, medians; %s)\n' "$RUNS" "$(date -u +%FT%TZ)"
     printf 'machine: %s cores, %s\n\n' "$(nproc)" "$(uname -sr)"
     base=$(median chain10k 0)
     printf '10,000 revisions\n'
@@ -139,10 +183,24 @@ fi
     else
         printf '  %-26s %12s   (%s)\n' 'retort history' "$(ms "$(median chain1k 0)")" "$alembic_note"
     fi
+    for kind in upgrade downgrade; do
+        printf '\n1,000 revisions, %s (each run on a fresh database)\n' "$kind"
+        base=$(median "${kind}1k" 0)
+        for i in 0 1 2; do
+            name=$(jq -r ".results[$i].command" "$OUT/${kind}1k.json")
+            m=$(median "${kind}1k" "$i")
+            printf '  %-40s %10s   %s of psql\n' "$name" "$(ms "$m")" "$(ratio "$m" "$base")"
+        done
+    done
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 
 history10k=$(median chain10k 1)
+upgrade_ratio=$(awk -v r="$(median upgrade1k 2)" -v p="$(median upgrade1k 0)" 'BEGIN { printf "%.2f", r / p }')
+if awk -v x="$upgrade_ratio" 'BEGIN { exit !(x > 1.5) }'; then
+    log "FAIL: retort upgrade of 1,000 revisions is ${upgrade_ratio}x psql; the target is 1.5x"
+    exit 1
+fi
 if awk -v m="$history10k" 'BEGIN { exit !(m >= 1.0) }'; then
     log "FAIL: retort history on 10,000 revisions took $(ms "$history10k") (median), the limit is 1 s"
     exit 1

@@ -2,7 +2,7 @@
 # `make demo`: a tour of retort's offline commands.
 #   1. on the repository's own example chain (versions/), read-only;
 #   2. on a throwaway copy: new revisions on two branches, a merge, a tampered file;
-#   3. the example chain applied to a throwaway PostgreSQL with psql, up and down.
+#   3. the example chain on a throwaway PostgreSQL: upgrade, current, downgrade, stamp.
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 RETORT="$(readlink -f -- "${1:-target/debug/retort}")"
@@ -38,21 +38,22 @@ else
 fi
 cd - >/dev/null
 
-printf '\n== the example chain on a throwaway PostgreSQL (psql) ==\n'
+printf '\n== the example chain on a throwaway PostgreSQL ==\n'
 # A private server of its own, so a server from `make local-start` is left alone.
 export RETORT_PG_STATE="$work/pg-state"
 url="$(scripts/pg-local.sh start)"
 trap 'rm -rf -- "$work"; scripts/pg-local.sh stop' EXIT
-psql_bin="$(command -v psql || echo /usr/lib/postgresql/*/bin/psql)"
-for f in versions/[0-9]*.sql; do
-    awk '/^-- migrate:upgrade/{on=1; next} /^-- migrate:downgrade/{on=0} on' "$f" |
-        "$psql_bin" -q -v ON_ERROR_STOP=1 --single-transaction "$url" >/dev/null
-    printf 'upgraded   %s\n' "$(basename "$f")"
-done
-"$psql_bin" -X -c '\dt' "$url"
-for f in $(ls -r versions/[0-9]*.sql); do
-    awk '/^-- migrate:downgrade/{on=1; next} /^-- migrate:upgrade/{on=0} on' "$f" |
-        "$psql_bin" -q -v ON_ERROR_STOP=1 --single-transaction "$url" >/dev/null
-    printf 'downgraded %s\n' "$(basename "$f")"
-done
+export DATABASE_URL="$url"
+run current
+run upgrade 0003
+run current -v
+run upgrade
+say "retort upgrade --sql 0003:head | head -n 12   # the script a DBA would review"
+"$RETORT" upgrade --sql 0003:head >"$work/upgrade.sql"
+head -n 12 "$work/upgrade.sql"
+run verify
+run downgrade -1
+run downgrade base
+run stamp head
+run current
 printf '\ndemo done.\n'

@@ -5,18 +5,28 @@
 #                                prints its URL as the only line on stdout
 #   scripts/pg-local.sh url      print the URL of the running server (exit 1 if none)
 #   scripts/pg-local.sh status   say whether it is running (exit 0 running, 1 not)
+#   scripts/pg-local.sh ca       print the path of the CA certificate that signed the
+#                                server's TLS certificate (exit 1 if no server is running)
 #   scripts/pg-local.sh stop     stop it and delete its data; no-op if not running
 #
 # The cluster lives in a fresh `mktemp -d /tmp/retort-pg.XXXXXX` directory, listens
 # on 127.0.0.1 on a random free port, trusts every local connection and is tuned for
 # speed, not durability. State is kept in ${RETORT_PG_STATE:-<repo>/.pg-local/state}.
-# PostgreSQL is installed with apt-get when no initdb/pg_ctl can be found.
+# PostgreSQL (and openssl) are installed with apt-get when they cannot be found.
+#
+# TLS is on (plain connections still work): a throwaway CA signs a certificate for
+# CN=localhost with subjectAltName DNS:localhost,IP:127.0.0.1, so the tests can check
+# sslmode=verify-ca/verify-full. The CA's key lives only in the cluster directory and
+# dies with it; the CA certificate is copied next to the state file (<state>.ca.crt).
 set -euo pipefail
 
 REPO_ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 DEFAULT_STATE="$REPO_ROOT/.pg-local/state"
 STATE_FILE="${RETORT_PG_STATE:-$DEFAULT_STATE}"
 STATE_DIR="$(dirname -- "$STATE_FILE")"
+# Where the CA certificate is copied: beside the state file, readable by the tests
+# (the cluster directory itself is private to the server user).
+CA_COPY="$STATE_FILE.ca.crt"
 
 # Everything but the URL goes to stderr: keep the real stdout on fd 3.
 exec 3>&1 1>&2
@@ -25,7 +35,7 @@ log() { printf 'pg-local: %s\n' "$*" >&2; }
 die() { printf 'pg-local: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    printf 'usage: %s start|stop|url|status\n' "$(basename -- "$0")" >&2
+    printf 'usage: %s start|stop|url|status|ca\n' "$(basename -- "$0")" >&2
     exit 2
 }
 
@@ -71,14 +81,29 @@ as_root() {
     fi
 }
 
+# apt_install PACKAGE: installs one Debian package (apt-get update first).
+apt_install() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update >&2 ||
+        die "apt-get update failed"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$1" >&2 ||
+        die "apt-get install -y $1 failed"
+}
+
 install_postgresql() {
     command -v apt-get >/dev/null 2>&1 ||
         die "PostgreSQL (initdb/pg_ctl) not found and apt-get is not available; install PostgreSQL manually"
     log "PostgreSQL not found; installing it with apt-get (this takes a while)..."
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update >&2 ||
-        die "apt-get update failed"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2 ||
-        die "apt-get install -y postgresql failed"
+    apt_install postgresql
+}
+
+# The server's TLS certificates are made with openssl; install it when missing.
+ensure_openssl() {
+    command -v openssl >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 ||
+        die "openssl (needed for the server's TLS certificates) not found and apt-get is not available; install openssl manually"
+    log "openssl not found; installing it with apt-get..."
+    apt_install openssl
+    command -v openssl >/dev/null 2>&1 || die "openssl still not found after installing it"
 }
 
 # Sets PG_BIN; installs PostgreSQL when needed.
@@ -152,9 +177,10 @@ as_server_user() {
 # State file
 # ---------------------------------------------------------------------------
 
-# Loads ST_DIR, ST_PORT, ST_USER, ST_BIN from the state file; returns 1 if absent.
+# Loads ST_DIR, ST_PORT, ST_USER, ST_BIN, ST_CA from the state file; returns 1 if absent.
+# (ST_CA is empty for a server started by an older version of this script, without TLS.)
 load_state() {
-    ST_DIR="" ST_PORT="" ST_USER="" ST_BIN=""
+    ST_DIR="" ST_PORT="" ST_USER="" ST_BIN="" ST_CA=""
     [[ -f "$STATE_FILE" ]] || return 1
     local key value
     while IFS='=' read -r key value; do
@@ -163,6 +189,7 @@ load_state() {
             port) ST_PORT="$value" ;;
             user) ST_USER="$value" ;;
             bin) ST_BIN="$value" ;;
+            ca) ST_CA="$value" ;;
         esac
     done <"$STATE_FILE"
     [[ -n "$ST_DIR" && -n "$ST_PORT" && -n "$ST_BIN" ]]
@@ -174,12 +201,12 @@ write_state() {
         printf '*\n' >"$STATE_DIR/.gitignore"
     fi
     local tmp="$STATE_FILE.tmp.$$"
-    printf 'dir=%s\nport=%s\nuser=%s\nbin=%s\n' "$1" "$2" "$3" "$4" >"$tmp"
+    printf 'dir=%s\nport=%s\nuser=%s\nbin=%s\nca=%s\n' "$1" "$2" "$3" "$4" "$5" >"$tmp"
     mv -f -- "$tmp" "$STATE_FILE"
 }
 
 remove_state() {
-    rm -f -- "$STATE_FILE"
+    rm -f -- "$STATE_FILE" "$CA_COPY"
     if [[ "$STATE_FILE" == "$DEFAULT_STATE" ]]; then
         rm -f -- "$STATE_DIR/.gitignore"
         rmdir -- "$STATE_DIR" 2>/dev/null || true
@@ -234,6 +261,66 @@ random_free_port() {
 }
 
 # ---------------------------------------------------------------------------
+# TLS
+# ---------------------------------------------------------------------------
+
+# make_tls_certs DIR: a throwaway CA and a server certificate signed by it, in DIR/tls.
+# The certificate names localhost both ways (DNS and IP) so that verify-full works with
+# host=localhost and host=127.0.0.1. EC P-256 keys: instant to generate, fine for rustls.
+make_tls_certs() {
+    local tls="$1/tls"
+    mkdir -m 0700 -- "$tls"
+    # Own config files, so nothing depends on the system's openssl.cnf defaults.
+    cat >"$tls/ca.cnf" <<'EOF'
+[req]
+prompt = no
+distinguished_name = dn
+x509_extensions = v3_ca
+[dn]
+CN = retort pg-local throwaway CA
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+EOF
+    cat >"$tls/server.cnf" <<'EOF'
+[req]
+prompt = no
+distinguished_name = dn
+[dn]
+CN = localhost
+EOF
+    cat >"$tls/server.ext" <<'EOF'
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256)
+    if ! {
+        openssl req -x509 -new "${ec[@]}" -days 3650 -config "$tls/ca.cnf" \
+            -keyout "$tls/ca.key" -out "$tls/ca.crt" &&
+            openssl req -new "${ec[@]}" -config "$tls/server.cnf" \
+                -keyout "$tls/server.key" -out "$tls/server.csr" &&
+            openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+                -set_serial "0x$(openssl rand -hex 16)" -days 3650 -sha256 \
+                -extfile "$tls/server.ext" -out "$tls/server.crt"
+    } >"$tls/openssl.log" 2>&1; then
+        cat "$tls/openssl.log" >&2
+        die "could not generate the server's TLS certificates with openssl"
+    fi
+    # PostgreSQL refuses a key file that is not owned by the server user (or root) or
+    # that others can read.
+    chmod 0600 "$tls/ca.key" "$tls/server.key"
+    chmod 0644 "$tls/ca.crt" "$tls/server.crt"
+    if [[ -n "$PG_USER" ]]; then
+        chown -R "$PG_USER:" "$tls"
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 
@@ -265,6 +352,8 @@ cmd_start() {
     if load_state; then
         if state_running; then
             log "server already running (data in $ST_DIR)"
+            [[ -n "$ST_CA" ]] ||
+                log "note: it was started without TLS (older pg-local.sh); '$0 stop' then '$0 start' turns TLS on"
             url_for "$ST_PORT" >&3
             return 0
         fi
@@ -274,6 +363,7 @@ cmd_start() {
     fi
 
     ensure_postgresql
+    ensure_openssl
     choose_server_user
 
     local dir
@@ -296,6 +386,16 @@ cmd_start() {
             die "initdb failed"
         fi
     fi
+
+    log "generating a throwaway CA and a TLS certificate for localhost in $dir/tls"
+    make_tls_certs "$dir"
+    as_server_user "$dir" tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
+
+# --- retort pg-local.sh: TLS (certificates made by make_tls_certs) ---
+ssl = on
+ssl_cert_file = '$dir/tls/server.crt'
+ssl_key_file = '$dir/tls/server.key'
+EOF
 
     local attempt port
     for attempt in 1 2 3 4 5; do
@@ -344,7 +444,13 @@ EOF
             die "server started but pg_isready does not report it ready"
     fi
 
-    write_state "$dir" "$port" "$PG_USER" "$PG_BIN"
+    # The cluster directory is private to the server user: copy the CA certificate where
+    # the tests can read it (`pg-local.sh ca` prints this path).
+    cp -- "$dir/tls/ca.crt" "$CA_COPY.tmp.$$"
+    chmod 0644 "$CA_COPY.tmp.$$"
+    mv -f -- "$CA_COPY.tmp.$$" "$CA_COPY"
+
+    write_state "$dir" "$port" "$PG_USER" "$PG_BIN" "$CA_COPY"
     START_DIR=""
     trap - EXIT
     log "server ready (data in $dir, log in $dir/server.log)"
@@ -357,6 +463,15 @@ cmd_url() {
     else
         die "no server running (start one with: $0 start)"
     fi
+}
+
+cmd_ca() {
+    if ! { load_state && state_running; }; then
+        die "no server running (start one with: $0 start)"
+    fi
+    [[ -n "$ST_CA" && -r "$ST_CA" ]] ||
+        die "the running server has no TLS CA certificate (started by an older pg-local.sh?); restart it: $0 stop && $0 start"
+    printf '%s\n' "$ST_CA" >&3
 }
 
 cmd_status() {
@@ -385,7 +500,7 @@ cmd_stop() {
 
 [[ $# -eq 1 ]] || usage
 case "$1" in
-    start | stop | url | status) ;;
+    start | stop | url | status | ca) ;;
     -h | --help | help) usage ;;
     *) usage ;;
 esac
@@ -403,4 +518,5 @@ case "$1" in
     stop) cmd_stop ;;
     url) cmd_url ;;
     status) cmd_status ;;
+    ca) cmd_ca ;;
 esac

@@ -18,6 +18,77 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("cannot determine the current directory: {0}")]
     CurrentDir(std::io::Error),
+    #[error("environment `{name}` is not defined{}; define it as [env.{name}] in retort.toml", match file { Some(f) => format!(" in {}", f.display()), None => " (there is no retort.toml)".to_owned() })]
+    UnknownEnv { name: String, file: Option<PathBuf> },
+    #[error("environment `{env}` takes its URL from ${var}, which is not set; export it (or put it in .env)")]
+    MissingUrlVar { env: String, var: String },
+    #[error("{key} = {value:?} is not a PostgreSQL duration; use e.g. \"500ms\", \"5s\", \"2min\", \"1h\"")]
+    BadDuration { key: String, value: String },
+}
+
+/// Database settings; every key may also appear under `[env.NAME]`, where it wins.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// The URL itself (keep passwords out of it: PGPASSWORD or ~/.pgpass work).
+    pub database_url: Option<String>,
+    /// The name of an environment variable holding the URL (for secrets).
+    pub database_url_env: Option<String>,
+    /// Schema of the version tables [default: public].
+    pub version_schema: Option<String>,
+    /// [default: retort_version]
+    pub version_table: Option<String>,
+    /// [default: retort_history]
+    pub history_table: Option<String>,
+    /// How long a run waits for another run's lock [default: 60s].
+    pub lock_timeout: Option<String>,
+    /// `SET LOCAL lock_timeout` inside each revision.
+    pub sql_lock_timeout: Option<String>,
+    /// `SET LOCAL statement_timeout` inside each revision.
+    pub statement_timeout: Option<String>,
+}
+
+impl DatabaseSettings {
+    /// `self` with `over`'s keys taking precedence.
+    fn overlaid(&self, over: &DatabaseSettings) -> DatabaseSettings {
+        fn pick(a: &Option<String>, b: &Option<String>) -> Option<String> {
+            b.clone().or_else(|| a.clone())
+        }
+        DatabaseSettings {
+            database_url: pick(&self.database_url, &over.database_url),
+            database_url_env: pick(&self.database_url_env, &over.database_url_env),
+            version_schema: pick(&self.version_schema, &over.version_schema),
+            version_table: pick(&self.version_table, &over.version_table),
+            history_table: pick(&self.history_table, &over.history_table),
+            lock_timeout: pick(&self.lock_timeout, &over.lock_timeout),
+            sql_lock_timeout: pick(&self.sql_lock_timeout, &over.sql_lock_timeout),
+            statement_timeout: pick(&self.statement_timeout, &over.statement_timeout),
+        }
+    }
+}
+
+/// Checks a PostgreSQL duration (`500ms`, `5s`, `2min`, `1h`, `1d`, or bare milliseconds)
+/// and returns it in milliseconds.
+pub fn parse_duration(key: &str, value: &str) -> Result<u64, ConfigError> {
+    let bad = || ConfigError::BadDuration {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    };
+    let text = value.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let factor = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(factor).ok_or_else(bad)
 }
 
 /// The keys of `retort.toml` this version understands; unknown keys are errors, so a
@@ -27,6 +98,17 @@ pub enum ConfigError {
 struct ConfigFile {
     versions: Option<PathBuf>,
     models: Option<PathBuf>,
+    // Spelled out rather than `#[serde(flatten)]`: flatten disables deny_unknown_fields.
+    database_url: Option<String>,
+    database_url_env: Option<String>,
+    version_schema: Option<String>,
+    version_table: Option<String>,
+    history_table: Option<String>,
+    lock_timeout: Option<String>,
+    sql_lock_timeout: Option<String>,
+    statement_timeout: Option<String>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, DatabaseSettings>,
 }
 
 /// Where a project's files live.
@@ -36,6 +118,21 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub versions_dir: PathBuf,
     pub models_dir: PathBuf,
+    /// Top-level database settings.
+    pub database: DatabaseSettings,
+    /// Named environments (`[env.prod]`).
+    pub envs: std::collections::BTreeMap<String, DatabaseSettings>,
+}
+
+/// Where the database URL came from (said in verbose output; never the URL itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlSource {
+    Flag,
+    Env(String),
+    DatabaseUrlVar,
+    ConfigFile,
+    /// Nothing given: libpq's PG* variables and defaults decide.
+    Libpq,
 }
 
 impl Config {
@@ -51,6 +148,8 @@ impl Config {
                 file: None,
                 versions_dir: start.join("versions"),
                 models_dir: start.join("models"),
+                database: DatabaseSettings::default(),
+                envs: Default::default(),
             }),
         }
     }
@@ -82,7 +181,80 @@ impl Config {
             file: Some(path.to_owned()),
             versions_dir: root.join(file.versions.unwrap_or_else(|| "versions".into())),
             models_dir: root.join(file.models.unwrap_or_else(|| "models".into())),
+            database: DatabaseSettings {
+                database_url: file.database_url,
+                database_url_env: file.database_url_env,
+                version_schema: file.version_schema,
+                version_table: file.version_table,
+                history_table: file.history_table,
+                lock_timeout: file.lock_timeout,
+                sql_lock_timeout: file.sql_lock_timeout,
+                statement_timeout: file.statement_timeout,
+            },
+            envs: file.env,
         })
+    }
+
+    /// The database settings for a run, and the URL with where it came from.
+    ///
+    /// Order: `--database-url`; then an environment chosen explicitly (`--env` or
+    /// RETORT_ENV), because naming `prod` must never silently reach whatever
+    /// DATABASE_URL a `.env` file left behind; then DATABASE_URL; then retort.toml;
+    /// else nothing, and libpq's PG* variables decide.
+    pub fn database(
+        &self,
+        flag_url: Option<&str>,
+        env_name: Option<&str>,
+        getenv: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(DatabaseSettings, Option<String>, UrlSource), ConfigError> {
+        let settings = match env_name {
+            Some(name) => {
+                let env = self.envs.get(name).ok_or_else(|| ConfigError::UnknownEnv {
+                    name: name.to_owned(),
+                    file: self.file.clone(),
+                })?;
+                self.database.overlaid(env)
+            }
+            None => self.database.clone(),
+        };
+        for (key, value) in [
+            ("lock_timeout", &settings.lock_timeout),
+            ("sql_lock_timeout", &settings.sql_lock_timeout),
+            ("statement_timeout", &settings.statement_timeout),
+        ] {
+            if let Some(value) = value {
+                parse_duration(key, value)?;
+            }
+        }
+        if let Some(url) = flag_url {
+            return Ok((settings, Some(url.to_owned()), UrlSource::Flag));
+        }
+        let from_settings =
+            |s: &DatabaseSettings, env: &str| -> Result<Option<String>, ConfigError> {
+                if let Some(var) = &s.database_url_env {
+                    return getenv(var)
+                        .map(Some)
+                        .ok_or_else(|| ConfigError::MissingUrlVar {
+                            env: env.to_owned(),
+                            var: var.clone(),
+                        });
+                }
+                Ok(s.database_url.clone())
+            };
+        if let Some(name) = env_name {
+            if let Some(env) = self.envs.get(name) {
+                if let Some(url) = from_settings(env, name)? {
+                    return Ok((settings, Some(url), UrlSource::Env(name.to_owned())));
+                }
+            }
+        }
+        if let Some(url) = getenv("DATABASE_URL").filter(|u| !u.is_empty()) {
+            return Ok((settings, Some(url), UrlSource::DatabaseUrlVar));
+        }
+        if let Some(url) = from_settings(&self.database, "(top level)")? {
+            return Ok((settings, Some(url), UrlSource::ConfigFile));
+        }
+        Ok((settings, None, UrlSource::Libpq))
     }
 }
 
@@ -99,6 +271,57 @@ mod tests {
         let config = Config::discover(&nested).expect("config");
         assert_eq!(config.versions_dir, dir.path().join("db/versions"));
         assert_eq!(config.models_dir, dir.path().join("models"));
+    }
+
+    #[test]
+    fn environments_choose_the_url_and_override_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &path,
+            "database_url = \"postgres://localhost/dev\"\nlock_timeout = \"5s\"\n\
+             [env.prod]\ndatabase_url_env = \"PROD_URL\"\nlock_timeout = \"1min\"\n",
+        )
+        .expect("write");
+        let config = Config::load(&path).expect("config");
+        let vars = |k: &str| match k {
+            "PROD_URL" => Some("postgres://prod/app".to_owned()),
+            "DATABASE_URL" => Some("postgres://from-dotenv/x".to_owned()),
+            _ => None,
+        };
+        let (settings, url, source) = config.database(None, Some("prod"), &vars).expect("prod");
+        assert_eq!(url.as_deref(), Some("postgres://prod/app"));
+        assert_eq!(source, UrlSource::Env("prod".into()));
+        assert_eq!(settings.lock_timeout.as_deref(), Some("1min"));
+        let (_, url, source) = config.database(None, None, &vars).expect("default");
+        assert_eq!(url.as_deref(), Some("postgres://from-dotenv/x"));
+        assert_eq!(source, UrlSource::DatabaseUrlVar);
+        let (_, url, _) = config.database(None, None, &|_| None).expect("file");
+        assert_eq!(url.as_deref(), Some("postgres://localhost/dev"));
+        let (_, url, source) = config
+            .database(Some("postgres://flag/db"), Some("prod"), &vars)
+            .expect("flag");
+        assert_eq!(
+            (url.as_deref(), source),
+            (Some("postgres://flag/db"), UrlSource::Flag)
+        );
+        let err = config
+            .database(None, Some("staging"), &vars)
+            .expect_err("unknown env");
+        assert!(err.to_string().contains("[env.staging]"), "{err}");
+        let err = config
+            .database(None, Some("prod"), &|_| None)
+            .expect_err("unset var");
+        assert!(err.to_string().contains("PROD_URL"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_checked() {
+        assert_eq!(parse_duration("k", "5s").expect("5s"), 5_000);
+        assert_eq!(parse_duration("k", "250").expect("ms"), 250);
+        assert_eq!(parse_duration("k", "2min").expect("min"), 120_000);
+        assert!(parse_duration("k", "5 sec").is_err());
+        assert!(parse_duration("k", "-1s").is_err());
     }
 
     #[test]

@@ -264,7 +264,8 @@ impl RevisionGraph {
         &self.revisions
     }
 
-    pub fn index_of(&self, id: &RevisionId) -> Option<usize> {
+    /// The index of a full revision id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
     }
 
@@ -314,6 +315,16 @@ impl RevisionGraph {
 
     fn id(&self, index: usize) -> &RevisionId {
         &self.revisions[index].id
+    }
+
+    /// What `index` requires directly: its parents and its `depends_on`.
+    pub fn requires(&self, index: usize) -> &[usize] {
+        &self.requires[index]
+    }
+
+    /// What requires `index` directly.
+    pub fn required_by(&self, index: usize) -> &[usize] {
+        &self.required_by[index]
     }
 
     /// `index` and everything it requires, transitively.
@@ -387,7 +398,7 @@ impl RevisionGraph {
 
     /// Resolves a full id, a unique id prefix or a unique prefix of the hex part.
     pub fn resolve_prefix(&self, text: &str) -> Result<usize, GraphError> {
-        if let Some(i) = RevisionId::parse(text).and_then(|id| self.index_of(&id)) {
+        if let Some(i) = RevisionId::parse(text).and_then(|id| self.index_of(id.as_str())) {
             return Ok(i);
         }
         let mut matches: BTreeSet<usize> = BTreeSet::new();

@@ -24,6 +24,12 @@ pub const HEADER_KEYS: [&str; 6] = [
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RevisionId(String);
 
+impl std::borrow::Borrow<str> for RevisionId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl RevisionId {
     /// Checks the `NNNN_hex12` shape: at least four digits, an underscore, 12 lowercase hex.
     pub fn parse(text: &str) -> Option<RevisionId> {
@@ -71,8 +77,16 @@ impl fmt::Display for RevisionId {
 pub struct Checksum([u8; 32]);
 
 impl Checksum {
+    /// Hashes `text` (line endings already `\n`) with trailing whitespace on each line
+    /// and blank lines at the end ignored: an editor or a checkout on another OS that
+    /// changes only those must not look like an edit of an applied revision.
     pub fn of(normalized: &str) -> Checksum {
-        Checksum(Sha256::digest(normalized.as_bytes()).into())
+        let mut hasher = Sha256::new();
+        for line in normalized.trim_end().split('\n') {
+            hasher.update(line.trim_end().as_bytes());
+            hasher.update(b"\n");
+        }
+        Checksum(hasher.finalize().into())
     }
 
     /// Parses the `sha256:<64 hex>` form written by `Display`.
@@ -712,6 +726,11 @@ mod tests {
         let b = parse(NAME, &GOOD.replace('\n', "\r\n")).expect("crlf");
         assert_eq!(a.checksum, b.checksum);
         assert_eq!(a.upgrade, b.upgrade);
+        let spaced = GOOD.replace("\n", "  \t\n") + "\n\n";
+        let c = parse(NAME, &spaced).expect("trailing whitespace");
+        assert_eq!(a.checksum, c.checksum, "trailing whitespace is not an edit");
+        let edited = parse(NAME, &GOOD.replace("ADD COLUMN", "ADD  COLUMN")).expect("edited");
+        assert_ne!(a.checksum, edited.checksum, "inner whitespace is an edit");
         let text = a.checksum.to_string();
         assert!(text.starts_with("sha256:") && text.len() == 71);
         assert_eq!(Checksum::parse(&text), Some(a.checksum));

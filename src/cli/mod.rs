@@ -5,6 +5,7 @@
 
 mod draw;
 mod offline;
+mod online;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
+use crate::migrator::Resolution;
+use crate::Direction;
 
 /// Exit code: everything went well.
 pub const EXIT_OK: u8 = 0;
@@ -41,8 +44,41 @@ pub struct Cli {
     /// Print more detail
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Database URL or libpq conninfo [default: the --env's URL, then DATABASE_URL (a .env
+    /// file is read), then retort.toml, then PGHOST/PGPORT/PGUSER/PGDATABASE...]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Named environment from retort.toml ([env.NAME]): its URL and settings
+    #[arg(long = "env", global = true, value_name = "NAME", env = "RETORT_ENV")]
+    env_name: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Flags of the commands that run SQL.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Print the SQL script instead of running it (no connection; TARGET may be FROM:TO)
+    #[arg(long)]
+    sql: bool,
+    /// Run the whole plan in one transaction (no transaction:false sections allowed)
+    #[arg(long)]
+    single_transaction: bool,
+    #[command(flatten)]
+    lock: LockArgs,
+    /// `SET LOCAL lock_timeout` in each revision, e.g. 5s [default: from retort.toml]
+    #[arg(long, value_name = "DURATION")]
+    sql_lock_timeout: Option<String>,
+    /// `SET LOCAL statement_timeout` in each revision, e.g. 10min
+    #[arg(long, value_name = "DURATION")]
+    statement_timeout: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct LockArgs {
+    /// How long to wait for another run's lock on the version table (exit 4 after) [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    lock_timeout: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,11 +130,64 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
-    /// Check that the revision files agree with versions/retort.sum (exit 1 if not)
+    /// Upgrade the database to TARGET [default: head], one transaction per revision
+    Upgrade {
+        /// Revision to reach: head, heads, an id, +N, ... (with --sql: [FROM:]TO)
+        #[arg(allow_hyphen_values = true)]
+        target: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Downgrade the database to TARGET: -1, base, or an id (required, no default)
+    Downgrade {
+        /// Revision to go down to (with --sql: FROM:TO, e.g. head:base)
+        #[arg(allow_hyphen_values = true)]
+        target: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Show the database's current revision(s); -v adds when and by whom
+    Current,
+    /// Set the database's revision without running any SQL (adopt a database, new tenants)
+    Stamp {
+        /// Revision to record (head, an id, base, ...)
+        rev: String,
+        /// Erase the version table first, whatever it holds
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Check applied revisions against their files (exit 1 if one changed);
+    /// --files checks the files against versions/retort.sum instead, offline
     Verify {
         /// Check the files against retort.sum, without a database
-        #[arg(long, required = true)]
+        #[arg(long)]
         files: bool,
+    },
+    /// Settle a dirty marker left by a transaction:false revision that failed half-way
+    Resolve {
+        /// Its effects are all in place now (finished by hand)
+        #[arg(
+            long,
+            required_unless_present = "reverted",
+            conflicts_with = "reverted"
+        )]
+        completed: bool,
+        /// None of its effects remain (undone by hand); the next upgrade runs it again
+        #[arg(long)]
+        reverted: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Accept a deliberate edit of an applied revision, recording who and why
+    RehashApplied {
+        rev: String,
+        /// Why the file was edited (kept in the history table)
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        lock: LockArgs,
     },
     /// Rewrite versions/retort.sum from the revision files, after a deliberate edit
     Rehash,
@@ -129,9 +218,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Every error so far is about usage or input files; database errors (3) and lock
-/// timeouts (4) get their own codes once commands talk to PostgreSQL.
-fn exit_code(_error: &anyhow::Error) -> u8 {
+/// DESIGN.md's exit codes, from the error's type: database errors 3, lock timeouts 4,
+/// a refused run over edited revisions 1, everything about input and usage 2.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    if let Some(e) = error.downcast_ref::<crate::migrator::RunError>() {
+        return e.exit_code();
+    }
+    if let Some(e) = error.downcast_ref::<crate::db::DbError>() {
+        return e.exit_code();
+    }
+    if let Some(e) = error.downcast_ref::<crate::db::ConnectError>() {
+        return if e.is_settings_error() { EXIT_INPUT } else { 3 };
+    }
     EXIT_INPUT
 }
 
@@ -144,9 +242,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Init { dir } = &cli.command {
         return offline::init(&out, dir);
     }
-    let versions = match cli.versions {
-        Some(dir) => dir,
-        None => Config::discover_from_current_dir()?.versions_dir,
+    let config = Config::discover_from_current_dir()?;
+    let versions = cli.versions.unwrap_or_else(|| config.versions_dir.clone());
+    let db = |lock: Option<&LockArgs>, run: Option<&RunArgs>| online::DbArgs {
+        database_url: cli.database_url.clone(),
+        env: cli.env_name.clone(),
+        lock_timeout: lock
+            .or(run.map(|r| &r.lock))
+            .and_then(|l| l.lock_timeout.clone()),
+        sql_lock_timeout: run.and_then(|r| r.sql_lock_timeout.clone()),
+        statement_timeout: run.and_then(|r| r.statement_timeout.clone()),
+        single_transaction: run.is_some_and(|r| r.single_transaction),
     };
     match cli.command {
         Command::Init { .. } => Ok(EXIT_OK),
@@ -165,7 +271,58 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Graph { format } => {
             offline::graph(&out, &versions, matches!(format, GraphFormat::Dot))
         }
-        Command::Verify { .. } => offline::verify_files(&out, &versions),
+        Command::Verify { files: true } => offline::verify_files(&out, &versions),
+        Command::Verify { files: false } => {
+            online::verify(&out, &config, &versions, &db(None, None))
+        }
+        Command::Upgrade { target, run } => {
+            let target = target.unwrap_or_else(|| "head".to_owned());
+            online::migrate(
+                &out,
+                &config,
+                &versions,
+                &db(None, Some(&run)),
+                Direction::Upgrade,
+                &target,
+                run.sql,
+            )
+        }
+        Command::Downgrade { target, run } => online::migrate(
+            &out,
+            &config,
+            &versions,
+            &db(None, Some(&run)),
+            Direction::Downgrade,
+            &target,
+            run.sql,
+        ),
+        Command::Current => online::current(&out, &config, &versions, &db(None, None)),
+        Command::Stamp { rev, purge, lock } => online::stamp(
+            &out,
+            &config,
+            &versions,
+            &db(Some(&lock), None),
+            &rev,
+            purge,
+        ),
+        Command::Resolve {
+            completed, lock, ..
+        } => {
+            let resolution = if completed {
+                Resolution::Completed
+            } else {
+                Resolution::Reverted
+            };
+            online::resolve(&out, &config, &versions, &db(Some(&lock), None), resolution)
+        }
+        Command::RehashApplied { rev, reason, lock } => online::rehash_applied(
+            &out,
+            &config,
+            &versions,
+            &db(Some(&lock), None),
+            &rev,
+            &reason,
+        ),
         Command::Rehash => offline::rehash(&out, &versions),
     }
 }

@@ -5,5 +5,6 @@ mod cli_offline;
 mod connect;
 mod example_chain;
 mod malformed;
+mod runner;
 mod sum_git;
 mod support;

@@ -12,7 +12,10 @@ use std::process::{Command, Output};
 /// A `retort` command with a clean environment for retort's own variables.
 pub fn retort(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_retort"));
-    cmd.current_dir(dir).env_remove("RETORT_VERSIONS");
+    cmd.current_dir(dir)
+        .env_remove("RETORT_VERSIONS")
+        .env_remove("RETORT_ENV")
+        .env_remove("DATABASE_URL");
     cmd
 }
 
@@ -101,6 +104,69 @@ impl Project {
         names.sort();
         names
     }
+}
+
+/// One revision to write with [`write_revision`].
+pub struct Rev<'a> {
+    pub number: u32,
+    pub parents: &'a [&'a str],
+    pub message: &'a str,
+    pub upgrade: &'a str,
+    /// `None`: irreversible.
+    pub downgrade: Option<&'a str>,
+    /// `transaction:false` on both sections
+    pub non_transactional: bool,
+}
+
+/// The id `write_revision` gives revision `number` (hex derived from the number).
+pub fn rev_id(number: u32) -> String {
+    format!(
+        "{number:04}_{:012x}",
+        (u64::from(number) * 0x9e37_79b9_7f4a + 0xabc) & 0xffff_ffff_ffff
+    )
+}
+
+/// Writes a revision file into `versions` and returns its id.
+pub fn write_revision(versions: &Path, rev: &Rev<'_>) -> String {
+    let id = rev_id(rev.number);
+    let marker = if rev.non_transactional {
+        "-- migrate:upgrade transaction:false"
+    } else {
+        "-- migrate:upgrade"
+    };
+    let mut text = format!(
+        "-- revision: {id}\n-- down_revision: {}\n-- message: {}\n-- created: 2026-11-22T10:00:00+00:00\n\n{marker}\n{}\n",
+        rev.parents.join(", "),
+        rev.message,
+        rev.upgrade
+    );
+    if let Some(down) = rev.downgrade {
+        let marker = if rev.non_transactional {
+            "-- migrate:downgrade transaction:false"
+        } else {
+            "-- migrate:downgrade"
+        };
+        text.push_str(&format!("\n{marker}\n{down}\n"));
+    }
+    let slug: String = rev
+        .message
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::fs::write(versions.join(format!("{id}_{slug}.sql")), text).expect("write revision");
+    id
+}
+
+/// The path of the revision file with `id` in `versions`.
+pub fn revision_path(versions: &Path, id: &str) -> PathBuf {
+    std::fs::read_dir(versions)
+        .expect("read versions")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(id))
+        })
+        .unwrap_or_else(|| panic!("no file for {id}"))
 }
 
 /// Runs a command given as program + args in `dir`, returning its result.

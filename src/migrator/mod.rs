@@ -13,6 +13,10 @@ use crate::graph::{GraphError, RevisionGraph};
 use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script};
 use crate::sum::{self, Mismatch, SumError, SumFile};
 
+mod online;
+
+pub use online::{DbState, EditedRevision, Resolution, RunError, RunOptions, StepReport};
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigratorError {
     #[error(transparent)]
@@ -302,6 +306,31 @@ versions = "versions"
 
 # Declarative models: the schema you want, as plain PostgreSQL DDL, applied in file-name order.
 models = "models"
+
+# The database. Order of precedence: --database-url, then the URL of the environment
+# named by --env / RETORT_ENV, then DATABASE_URL (a .env file is read), then
+# database_url below, then libpq's PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSWORD and
+# ~/.pgpass. Keep passwords out of this file: use PGPASSWORD, ~/.pgpass or
+# database_url_env.
+# database_url = "postgres://app@localhost:5432/app_dev"
+
+# Where the version tables live.
+# version_schema = "public"
+# version_table = "retort_version"
+# history_table = "retort_history"
+
+# How long a run waits for another run's lock (exit 4 after), and the
+# lock_timeout / statement_timeout set inside each revision's transaction.
+# lock_timeout = "60s"
+# sql_lock_timeout = "5s"
+# statement_timeout = "15min"
+
+# Named environments override any key above.
+# [env.staging]
+# database_url_env = "STAGING_DATABASE_URL"
+# [env.prod]
+# database_url_env = "PROD_DATABASE_URL"
+# sql_lock_timeout = "2s"
 "#;
 
 const EXAMPLE_MODEL: &str = r#"-- Models describe the schema you want, as plain PostgreSQL DDL.

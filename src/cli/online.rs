@@ -1,0 +1,518 @@
+//! The commands that talk to a database: upgrade, downgrade, current, stamp, verify,
+//! resolve, rehash-applied. They resolve the connection, call the Migrator and print.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
+use crate::config::{parse_duration, Config, DatabaseSettings, UrlSource};
+use crate::db::{ConnInfo, Session, VersionTables};
+use crate::migrator::{Resolution, RunOptions, StepReport};
+use crate::{Direction, Migrator};
+
+/// Connection flags shared by the database commands.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DbArgs {
+    pub database_url: Option<String>,
+    pub env: Option<String>,
+    pub lock_timeout: Option<String>,
+    pub sql_lock_timeout: Option<String>,
+    pub statement_timeout: Option<String>,
+    pub single_transaction: bool,
+}
+
+/// Everything a database command needs, resolved from flags, environment and config.
+struct Target {
+    conn: ConnInfo,
+    tables: VersionTables,
+    options: RunOptions,
+    source: UrlSource,
+}
+
+fn settings(
+    config: &Config,
+    args: &DbArgs,
+) -> anyhow::Result<(DatabaseSettings, Option<String>, UrlSource)> {
+    // A .env file sets DATABASE_URL the way teams already keep it; real environment
+    // variables win over it (dotenvy never overrides).
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "cannot read .env: {e}; fix or remove the file"
+            ))
+        }
+    }
+    let getenv = |k: &str| std::env::var(k).ok();
+    Ok(config.database(args.database_url.as_deref(), args.env.as_deref(), &getenv)?)
+}
+
+fn run_options(settings: &DatabaseSettings, args: &DbArgs) -> anyhow::Result<RunOptions> {
+    let lock_wait = args
+        .lock_timeout
+        .as_deref()
+        .or(settings.lock_timeout.as_deref())
+        .map(|v| parse_duration("--lock-timeout", v))
+        .transpose()?
+        .map_or(Duration::from_secs(60), Duration::from_millis);
+    let sql_lock_timeout = args
+        .sql_lock_timeout
+        .clone()
+        .or(settings.sql_lock_timeout.clone());
+    let statement_timeout = args
+        .statement_timeout
+        .clone()
+        .or(settings.statement_timeout.clone());
+    for (key, value) in [
+        ("--sql-lock-timeout", &sql_lock_timeout),
+        ("--statement-timeout", &statement_timeout),
+    ] {
+        if let Some(value) = value {
+            parse_duration(key, value)?;
+        }
+    }
+    Ok(RunOptions {
+        lock_wait,
+        sql_lock_timeout,
+        statement_timeout,
+        single_transaction: args.single_transaction,
+    })
+}
+
+fn tables(settings: &DatabaseSettings) -> VersionTables {
+    let defaults = VersionTables::default();
+    VersionTables {
+        schema: settings.version_schema.clone().unwrap_or(defaults.schema),
+        version: settings.version_table.clone().unwrap_or(defaults.version),
+        history: settings.history_table.clone().unwrap_or(defaults.history),
+    }
+}
+
+fn target(config: &Config, args: &DbArgs) -> anyhow::Result<Target> {
+    let (settings, url, source) = settings(config, args)?;
+    let conn = ConnInfo::from_env(url.as_deref())?;
+    Ok(Target {
+        conn,
+        tables: tables(&settings),
+        options: run_options(&settings, args)?,
+        source,
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn describe_source(source: &UrlSource) -> String {
+    match source {
+        UrlSource::Flag => "--database-url".into(),
+        UrlSource::Env(name) => format!("[env.{name}] in retort.toml"),
+        UrlSource::DatabaseUrlVar => "DATABASE_URL".into(),
+        UrlSource::ConfigFile => "retort.toml".into(),
+        UrlSource::Libpq => "PG* environment variables and libpq defaults".into(),
+    }
+}
+
+async fn open(target: &Target, out: &Output) -> anyhow::Result<Session> {
+    if out.verbose {
+        eprintln!(
+            "connecting to {} (from {})",
+            target.conn.describe(),
+            describe_source(&target.source)
+        );
+    }
+    Ok(Session::open(&target.conn, target.tables.clone()).await?)
+}
+
+fn on_wait(out: &Output) -> impl FnOnce(&str) + '_ {
+    move |holder: &str| {
+        if !out.quiet {
+            eprintln!("waiting for another retort run to finish ({holder})");
+        }
+    }
+}
+
+/// Prints each committed step as it happens: a line, or a JSON object per line.
+fn step_printer(out: &Output) -> impl FnMut(&StepReport) + '_ {
+    let terminal = io::stdout().is_terminal();
+    move |step: &StepReport| {
+        let mut stdout = io::stdout().lock();
+        if out.json {
+            if let Ok(line) = serde_json::to_string(step) {
+                let _ = writeln!(stdout, "{line}");
+            }
+        } else if !out.quiet {
+            let verb = match step.direction {
+                Direction::Upgrade => "upgraded  ",
+                Direction::Downgrade => "downgraded",
+            };
+            let _ = writeln!(
+                stdout,
+                "{verb} {}  {}  ({} ms)",
+                step.revision, step.message, step.duration_ms
+            );
+        }
+        if terminal {
+            let _ = stdout.flush();
+        }
+    }
+}
+
+/// Splits `FROM:TO` for the offline `--sql` mode.
+fn split_range(text: &str) -> (Option<&str>, &str) {
+    match text.split_once(':') {
+        Some((from, to)) => ((!from.is_empty()).then_some(from), to),
+        None => (None, text),
+    }
+}
+
+/// `upgrade` and `downgrade`.
+pub(crate) fn migrate(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    args: &DbArgs,
+    direction: Direction,
+    target_text: &str,
+    sql: bool,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    if sql {
+        let (settings, _, _) = settings(config, args)?;
+        let (from, to) = split_range(target_text);
+        if direction == Direction::Downgrade && from.is_none() {
+            anyhow::bail!(
+                "downgrade --sql needs FROM:TO (it cannot ask the database where it is), \
+                 e.g. `retort downgrade --sql head:base`"
+            );
+        }
+        let script = migrator.offline_script(
+            &tables(&settings),
+            from,
+            to,
+            direction,
+            &run_options(&settings, args)?,
+        )?;
+        io::stdout().write_all(script.as_bytes())?;
+        return Ok(EXIT_OK);
+    }
+    let target = target(config, args)?;
+    let rt = runtime()?;
+    let steps = rt.block_on(async {
+        let session = open(&target, out).await?;
+        let mut printer = step_printer(out);
+        let steps = match direction {
+            Direction::Upgrade => {
+                migrator
+                    .upgrade(
+                        &session,
+                        target_text,
+                        &target.options,
+                        on_wait(out),
+                        &mut printer,
+                    )
+                    .await?
+            }
+            Direction::Downgrade => {
+                migrator
+                    .downgrade(
+                        &session,
+                        target_text,
+                        &target.options,
+                        on_wait(out),
+                        &mut printer,
+                    )
+                    .await?
+            }
+        };
+        let state = migrator.state(&session).await?;
+        anyhow::Ok((steps, state))
+    })?;
+    let (steps, state) = steps;
+    if !out.json && !out.quiet {
+        let at = if state.heads.is_empty() {
+            "base".to_owned()
+        } else {
+            state
+                .heads
+                .iter()
+                .map(|&i| migrator.graph().revisions()[i].id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let total: u128 = steps.iter().map(|s| s.duration_ms).sum();
+        if steps.is_empty() {
+            println!("nothing to do: {} is at {at}", target.conn.describe());
+        } else {
+            println!(
+                "{} revision(s) {} in {total} ms; {} is at {at}",
+                steps.len(),
+                if direction == Direction::Upgrade {
+                    "applied"
+                } else {
+                    "reverted"
+                },
+                target.conn.describe()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct CurrentView<'a> {
+    database: String,
+    initialized: bool,
+    heads: Vec<HeadView<'a>>,
+    dirty: Option<DirtyView<'a>>,
+    pending: usize,
+}
+
+#[derive(Serialize)]
+struct HeadView<'a> {
+    revision: &'a str,
+    message: &'a str,
+    is_head: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied_by: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DirtyView<'a> {
+    revision: &'a str,
+    direction: Direction,
+}
+
+pub(crate) fn current(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    args: &DbArgs,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    let target = target(config, args)?;
+    let rt = runtime()?;
+    let (state, history) = rt.block_on(async {
+        let session = open(&target, out).await?;
+        let state = migrator.state(&session).await?;
+        let history = if state.initialized && (out.verbose || out.json) {
+            session.latest_history().await?
+        } else {
+            Vec::new()
+        };
+        anyhow::Ok((state, history))
+    })?;
+    let graph = migrator.graph();
+    let graph_heads = graph.heads();
+    let applied = graph.ancestors(&state.heads);
+    let pending = applied.iter().filter(|a| !**a).count()
+        - state.dirty.map_or(0, |(i, _)| usize::from(!applied[i]));
+    let heads: Vec<HeadView<'_>> = state
+        .heads
+        .iter()
+        .map(|&i| {
+            let r = &graph.revisions()[i];
+            let latest = history.iter().find(|h| h.revision == r.id.as_str());
+            HeadView {
+                revision: r.id.as_str(),
+                message: &r.message,
+                is_head: graph_heads.contains(&i),
+                applied_at: latest.map(|h| h.at.clone()),
+                applied_by: latest.map(|h| h.by.clone()),
+            }
+        })
+        .collect();
+    let view = CurrentView {
+        database: target.conn.describe(),
+        initialized: state.initialized,
+        heads,
+        dirty: state.dirty.map(|(i, direction)| DirtyView {
+            revision: graph.revisions()[i].id.as_str(),
+            direction,
+        }),
+        pending,
+    };
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(EXIT_OK);
+    }
+    if !view.initialized {
+        println!(
+            "{}: no version table ({}), so at base; {} revision(s) pending",
+            view.database,
+            target.tables.describe(),
+            view.pending
+        );
+        return Ok(EXIT_OK);
+    }
+    if view.heads.is_empty() {
+        println!("{}: at base", view.database);
+    }
+    for head in &view.heads {
+        let marker = if head.is_head { " (head)" } else { "" };
+        println!("{}{marker}, {}", head.revision, head.message);
+        if out.verbose {
+            if let (Some(at), Some(by)) = (&head.applied_at, &head.applied_by) {
+                println!("    applied {at} by {by}");
+            }
+        }
+    }
+    if let Some(dirty) = &view.dirty {
+        println!(
+            "{} DIRTY: its {} stopped half-way; repair by hand, then `retort resolve --completed` or `--reverted`",
+            dirty.revision, dirty.direction
+        );
+    }
+    if view.pending > 0 && !out.quiet {
+        println!(
+            "{} revision(s) pending; `retort upgrade` applies them",
+            view.pending
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) fn stamp(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    args: &DbArgs,
+    rev: &str,
+    purge: bool,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    let target = target(config, args)?;
+    let heads = runtime()?.block_on(async {
+        let session = open(&target, out).await?;
+        anyhow::Ok(
+            migrator
+                .stamp(&session, rev, purge, &target.options, on_wait(out))
+                .await?,
+        )
+    })?;
+    if out.json {
+        println!("{}", serde_json::json!({ "stamped": heads }));
+    } else if !out.quiet {
+        let at = if heads.is_empty() {
+            "base".to_owned()
+        } else {
+            heads.join(", ")
+        };
+        println!(
+            "stamped {} at {at} (no SQL was run)",
+            target.conn.describe()
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) fn verify(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    args: &DbArgs,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    let target = target(config, args)?;
+    let (edited, applied) = runtime()?.block_on(async {
+        let session = open(&target, out).await?;
+        let state = migrator.state(&session).await?;
+        let edited = migrator.edited_applied(&session, &state).await?;
+        let applied = migrator
+            .graph()
+            .ancestors(&state.heads)
+            .iter()
+            .filter(|a| **a)
+            .count();
+        anyhow::Ok((edited, applied))
+    })?;
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "applied": applied, "edited": edited })
+            )?
+        );
+    } else {
+        for e in &edited {
+            println!("edited:  {e}");
+        }
+        if edited.is_empty() {
+            if !out.quiet {
+                println!("ok: {applied} applied revision(s) match their files");
+            }
+        } else {
+            eprintln!(
+                "error: {} applied revision(s) changed since they ran; revert the edits, or accept them \
+                 with `retort rehash-applied REV --reason TEXT`",
+                edited.len()
+            );
+        }
+    }
+    Ok(if edited.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    })
+}
+
+pub(crate) fn resolve(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    args: &DbArgs,
+    resolution: Resolution,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    let target = target(config, args)?;
+    let (id, direction) = runtime()?.block_on(async {
+        let session = open(&target, out).await?;
+        anyhow::Ok(
+            migrator
+                .resolve(&session, resolution, &target.options, on_wait(out))
+                .await?,
+        )
+    })?;
+    if !out.quiet {
+        let what = match resolution {
+            Resolution::Completed => "completed",
+            Resolution::Reverted => "reverted",
+        };
+        println!("resolved: the {direction} of {id} is recorded as {what}");
+    }
+    Ok(EXIT_OK)
+}
+
+pub(crate) fn rehash_applied(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    args: &DbArgs,
+    rev: &str,
+    reason: &str,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    let target = target(config, args)?;
+    let id = runtime()?.block_on(async {
+        let session = open(&target, out).await?;
+        anyhow::Ok(
+            migrator
+                .rehash_applied(&session, rev, reason, &target.options, on_wait(out))
+                .await?,
+        )
+    })?;
+    if !out.quiet {
+        println!("recorded the new checksum of {id} (reason: {reason})");
+    }
+    Ok(EXIT_OK)
+}

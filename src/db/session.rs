@@ -1,0 +1,272 @@
+//! One connection to the target database for the length of a run: the advisory lock,
+//! the version tables, and sending SQL so that a failure points at its file and line.
+//!
+//! A transactional step goes to the server as one pipeline (BEGIN, each statement, the
+//! version-table update, COMMIT, all sent before the first answer arrives): one round
+//! trip per revision, and still statement by statement, so the first error names the
+//! statement that failed. A failed statement aborts the transaction and the pipelined
+//! COMMIT then rolls it back, so nothing of the revision is kept.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio_postgres::error::ErrorPosition;
+use tokio_postgres::Client;
+
+use super::split;
+use super::version::{self, LatestHistory, VersionRow, VersionTables};
+use super::{ConnInfo, DbError, StatementFailure};
+use crate::revision::{Revision, Script};
+use crate::Direction;
+
+/// Where a piece of SQL comes from, to say where an error happened.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// retort's own statements (BEGIN, version-table updates, ...).
+    Bookkeeping(&'static str),
+    /// A statement of a revision file: `offset` is its byte offset in `script.sql`.
+    Revision {
+        revision: &'a Revision,
+        direction: Direction,
+        script: &'a Script,
+        offset: usize,
+    },
+}
+
+/// One statement to send.
+#[derive(Debug, Clone)]
+pub struct Piece<'a> {
+    pub sql: String,
+    pub origin: Origin<'a>,
+}
+
+impl<'a> Piece<'a> {
+    pub fn bookkeeping(what: &'static str, sql: String) -> Piece<'a> {
+        Piece {
+            sql,
+            origin: Origin::Bookkeeping(what),
+        }
+    }
+
+    /// The statements of one section of a revision.
+    pub fn of_script(
+        revision: &'a Revision,
+        direction: Direction,
+        script: &'a Script,
+    ) -> impl Iterator<Item = Piece<'a>> + 'a {
+        split::split(&script.sql)
+            .into_iter()
+            .map(move |statement| Piece {
+                sql: statement.sql.to_owned(),
+                origin: Origin::Revision {
+                    revision,
+                    direction,
+                    script,
+                    offset: statement.offset,
+                },
+            })
+    }
+}
+
+/// A connection to the target database plus the names of its version tables.
+pub struct Session {
+    client: Client,
+    tables: VersionTables,
+    target: String,
+}
+
+impl Session {
+    pub async fn open(conn: &ConnInfo, tables: VersionTables) -> Result<Session, DbError> {
+        let client = conn.connect("retort").await?;
+        Ok(Session {
+            client,
+            tables,
+            target: conn.describe(),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tables(&self) -> &VersionTables {
+        &self.tables
+    }
+
+    /// `user@host:port/db`, safe to print.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Takes the run's session-level advisory lock, waiting at most `wait`. When another
+    /// session holds it, `on_wait` hears who, once, before the wait starts.
+    pub async fn lock(&self, wait: Duration, on_wait: impl FnOnce(&str)) -> Result<(), DbError> {
+        let key = self.tables.lock_key();
+        let got: bool = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await
+            .map_err(|e| DbError::query("take the advisory lock", e))?
+            .get(0);
+        if got {
+            return Ok(());
+        }
+        let holder = self.lock_holder(key).await;
+        on_wait(&holder);
+        let waited = format!("{}s", wait.as_secs_f64());
+        let set = format!("SET lock_timeout = {}", wait.as_millis().max(1));
+        self.client
+            .batch_execute(&set)
+            .await
+            .map_err(|e| DbError::query("set lock_timeout", e))?;
+        let result = self
+            .client
+            .query_one("SELECT pg_advisory_lock($1)", &[&key])
+            .await;
+        self.client
+            .batch_execute("RESET lock_timeout")
+            .await
+            .map_err(|e| DbError::query("reset lock_timeout", e))?;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Err(DbError::LockTimeout {
+                    table: self.tables.describe(),
+                    holder: self.lock_holder(key).await,
+                    waited,
+                })
+            }
+            Err(e) => Err(DbError::query("take the advisory lock", e)),
+        }
+    }
+
+    /// Who holds the advisory lock `key`, from pg_locks and pg_stat_activity.
+    async fn lock_holder(&self, key: i64) -> String {
+        // A bigint advisory key is stored as classid = high half, objid = low half.
+        let row = self
+            .client
+            .query_opt(
+                "SELECT a.pid, coalesce(a.usename::text, '?'), coalesce(a.application_name, ''), \
+                        coalesce(host(a.client_addr), 'local'), \
+                        coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?') \
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                   AND l.classid = (($1::bigint >> 32) & 4294967295)::bigint::oid \
+                   AND l.objid = ($1::bigint & 4294967295)::bigint::oid \
+                 LIMIT 1",
+                &[&key],
+            )
+            .await;
+        match row {
+            Ok(Some(row)) => {
+                let pid: i32 = row.get(0);
+                let user: String = row.get(1);
+                let app: String = row.get(2);
+                let host: String = row.get(3);
+                let since: String = row.get(4);
+                format!("held by pid {pid}, {user}@{host} `{app}`, connected since {since}")
+            }
+            Ok(None) => "held by a session that has just released it".to_owned(),
+            Err(e) => format!("holder unknown: {}", super::describe_pg_error(&e)),
+        }
+    }
+
+    /// Creates the schema and version tables when missing (call with the lock held:
+    /// concurrent `CREATE TABLE IF NOT EXISTS` can still collide in PostgreSQL).
+    pub async fn ensure_tables(&self) -> Result<(), DbError> {
+        let sql = format!(
+            "BEGIN;\n{};\nCOMMIT",
+            self.tables.create_statements().join(";\n")
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| DbError::query("create the version tables", e))
+    }
+
+    pub async fn rows(&self) -> Result<Option<Vec<VersionRow>>, DbError> {
+        version::read_rows(&self.client, &self.tables).await
+    }
+
+    pub async fn latest_history(&self) -> Result<Vec<LatestHistory>, DbError> {
+        version::read_latest_history(&self.client, &self.tables).await
+    }
+
+    /// Runs `pieces` in one transaction, pipelined; on the first error the transaction
+    /// is rolled back and the error is located.
+    pub async fn run_in_transaction(&self, pieces: &[Piece<'_>]) -> Result<(), DbError> {
+        let begin = Piece::bookkeeping("begin a transaction", "BEGIN".into());
+        let commit = Piece::bookkeeping("commit", "COMMIT".into());
+        let all: Vec<&Piece<'_>> = std::iter::once(&begin)
+            .chain(pieces.iter())
+            .chain(std::iter::once(&commit))
+            .collect();
+        let results = join_all(all.iter().map(|p| self.client.batch_execute(&p.sql))).await;
+        let failed = results
+            .into_iter()
+            .zip(&all)
+            .find_map(|(result, piece)| result.err().map(|e| (e, *piece)));
+        match failed {
+            None => Ok(()),
+            Some((error, piece)) => {
+                if !error.is_closed() {
+                    // The pipelined COMMIT already rolled back; this only covers a
+                    // failure of BEGIN or COMMIT themselves.
+                    let _ = self.client.batch_execute("ROLLBACK").await;
+                }
+                Err(locate(piece, error, true))
+            }
+        }
+    }
+
+    /// Runs one piece outside any transaction block.
+    pub async fn run_alone(&self, piece: &Piece<'_>) -> Result<(), DbError> {
+        self.client
+            .batch_execute(&piece.sql)
+            .await
+            .map_err(|error| locate(piece, error, false))
+    }
+}
+
+/// Turns an error of `piece` into a located failure of its revision file.
+fn locate(piece: &Piece<'_>, error: tokio_postgres::Error, transactional: bool) -> DbError {
+    let (revision, direction, script, offset) = match piece.origin {
+        Origin::Bookkeeping(what) => return DbError::query(what, error),
+        Origin::Revision {
+            revision,
+            direction,
+            script,
+            offset,
+        } => (revision, direction, script, offset),
+    };
+    let Some(db) = error.as_db_error() else {
+        return DbError::query(&format!("run {direction} of {}", revision.id), error);
+    };
+    let within = match db.position() {
+        Some(ErrorPosition::Original(position)) => {
+            split::char_position_to_byte(&piece.sql, *position)
+        }
+        _ => 0,
+    };
+    let (line, column) = split::line_column(&script.sql, offset + within);
+    let line_text = script
+        .sql
+        .split('\n')
+        .nth(line - 1)
+        .unwrap_or("")
+        .to_owned();
+    DbError::Statement(Box::new(StatementFailure {
+        revision: revision.id.to_string(),
+        direction,
+        path: revision.path.clone(),
+        line: script.line + line - 1,
+        column,
+        line_text,
+        code: db.code().code().to_owned(),
+        message: db.message().to_owned(),
+        detail: db.detail().map(str::to_owned),
+        hint: db.hint().map(str::to_owned),
+        context: db.where_().map(str::to_owned),
+        transactional,
+    }))
+}

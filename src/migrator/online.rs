@@ -1,0 +1,859 @@
+//! The operations on a live database: upgrade, downgrade, current, stamp, verify,
+//! resolve, rehash-applied, and the offline `--sql` script of the same steps.
+//!
+//! Every run takes the version table's advisory lock first and reads the state only
+//! then, so concurrent runs see each other's work and apply each revision once.
+//! Each revision commits together with its version-table update and history row.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::Migrator;
+use crate::db::session::{Origin, Piece};
+use crate::db::split;
+use crate::db::version::{quote_literal, Action, HistoryEntry, Timing, VersionTables};
+use crate::db::{DbError, Session};
+use crate::graph::{GraphError, RevisionGraph, Step, Target};
+use crate::revision::Revision;
+use crate::Direction;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(
+        "{table} is marked dirty: the {direction} of {revision} runs outside a transaction and \
+         stopped half-way. Repair the database by hand, then run `retort resolve --completed` \
+         (its effects are all there now) or `retort resolve --reverted` (none of them are)"
+    )]
+    Dirty {
+        table: String,
+        revision: String,
+        direction: Direction,
+    },
+    #[error(
+        "the database records {} which {} not in {}: it was migrated from other files (another \
+         branch or a newer checkout?). Update your checkout, or `retort stamp REV --purge` if the \
+         record is wrong", ids.join(", "), if ids.len() == 1 { "is" } else { "are" }, dir
+    )]
+    UnknownApplied { ids: Vec<String>, dir: String },
+    #[error(
+        "applied revisions changed since they ran:\n  {}\nrevert the edits, or accept them with \
+         `retort rehash-applied REV --reason TEXT`", edited.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    )]
+    Edited { edited: Vec<EditedRevision> },
+    #[error(
+        "{id} has a transaction:false section, which cannot run inside --single-transaction; \
+         run without --single-transaction"
+    )]
+    NonTransactionalInSingle { id: String },
+    #[error("nothing is dirty in {table}; `retort resolve` only settles a half-run revision")]
+    NotDirty { table: String },
+    #[error("{id} is not applied to this database (see `retort current`)")]
+    NotApplied { id: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl RunError {
+    /// DESIGN.md's exit codes: 1 a check failed, 2 input, 3 database, 4 lock.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Db(db) => db.exit_code(),
+            RunError::Edited { .. } => 1,
+            RunError::Dirty { .. } => 3,
+            RunError::Graph(_)
+            | RunError::UnknownApplied { .. }
+            | RunError::NonTransactionalInSingle { .. }
+            | RunError::NotDirty { .. }
+            | RunError::NotApplied { .. }
+            | RunError::Usage(_) => 2,
+        }
+    }
+}
+
+/// An applied revision whose file no longer matches the checksum recorded when it ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EditedRevision {
+    pub revision: String,
+    pub path: String,
+    pub recorded: String,
+    pub file: String,
+}
+
+impl std::fmt::Display for EditedRevision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): recorded {}, file now {}",
+            self.revision, self.path, self.recorded, self.file
+        )
+    }
+}
+
+/// Settings of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// How long to wait for another run's lock.
+    pub lock_wait: Duration,
+    /// `SET LOCAL lock_timeout` for each revision (PostgreSQL syntax: `5s`, `500ms`).
+    pub sql_lock_timeout: Option<String>,
+    pub statement_timeout: Option<String>,
+    pub single_transaction: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            lock_wait: Duration::from_secs(60),
+            sql_lock_timeout: None,
+            statement_timeout: None,
+            single_transaction: false,
+        }
+    }
+}
+
+/// One step done.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepReport {
+    pub revision: String,
+    pub direction: Direction,
+    pub message: String,
+    pub path: String,
+    pub duration_ms: u128,
+    pub transactional: bool,
+}
+
+/// What the version table says.
+#[derive(Debug, Clone, Default)]
+pub struct DbState {
+    /// Whether the version table exists.
+    pub initialized: bool,
+    /// Clean version rows: the applied heads.
+    pub heads: Vec<usize>,
+    /// A half-run non-transactional step.
+    pub dirty: Option<(usize, Direction)>,
+}
+
+/// How a human settled a dirty marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The interrupted step's effects are all in place now.
+    Completed,
+    /// None of them are.
+    Reverted,
+}
+
+/// The heads of an applied set, maintained step by step (no full recomputation).
+struct Heads<'g> {
+    graph: &'g RevisionGraph,
+    applied: Vec<bool>,
+    heads: BTreeSet<usize>,
+}
+
+impl<'g> Heads<'g> {
+    fn new(graph: &'g RevisionGraph, heads: &[usize]) -> Heads<'g> {
+        Heads {
+            graph,
+            applied: graph.ancestors(heads),
+            heads: heads.iter().copied().collect(),
+        }
+    }
+
+    /// Applies `step`; returns the version rows to delete and to insert.
+    fn apply(&mut self, step: Step) -> (Vec<usize>, Vec<usize>) {
+        let r = step.revision;
+        match step.direction {
+            Direction::Upgrade => {
+                let removed: Vec<usize> = self
+                    .graph
+                    .requires(r)
+                    .iter()
+                    .copied()
+                    .filter(|p| self.heads.remove(p))
+                    .collect();
+                self.applied[r] = true;
+                self.heads.insert(r);
+                (removed, vec![r])
+            }
+            Direction::Downgrade => {
+                self.applied[r] = false;
+                self.heads.remove(&r);
+                let mut added = Vec::new();
+                for &p in self.graph.requires(r) {
+                    let still_required = self.graph.required_by(p).iter().any(|&c| self.applied[c]);
+                    if self.applied[p] && !still_required && self.heads.insert(p) {
+                        added.push(p);
+                    }
+                }
+                (vec![r], added)
+            }
+        }
+    }
+}
+
+fn ids<'a>(graph: &'a RevisionGraph, indices: &[usize]) -> Vec<&'a str> {
+    indices
+        .iter()
+        .map(|&i| graph.revisions()[i].id.as_str())
+        .collect()
+}
+
+/// `SET LOCAL` pieces for a transaction.
+fn timeouts(options: &RunOptions, local: bool) -> Vec<Piece<'static>> {
+    let scope = if local { "SET LOCAL" } else { "SET" };
+    let mut out = Vec::new();
+    if let Some(t) = &options.sql_lock_timeout {
+        out.push(Piece::bookkeeping(
+            "set lock_timeout",
+            format!("{scope} lock_timeout = {}", quote_literal(t)),
+        ));
+    }
+    if let Some(t) = &options.statement_timeout {
+        out.push(Piece::bookkeeping(
+            "set statement_timeout",
+            format!("{scope} statement_timeout = {}", quote_literal(t)),
+        ));
+    }
+    out
+}
+
+impl Migrator {
+    /// Reads the version table into graph terms (without creating it).
+    pub async fn state(&self, session: &Session) -> Result<DbState, RunError> {
+        let Some(rows) = session.rows().await? else {
+            return Ok(DbState::default());
+        };
+        let graph = self.graph();
+        let mut state = DbState {
+            initialized: true,
+            ..DbState::default()
+        };
+        let mut unknown = Vec::new();
+        for row in rows {
+            match graph.index_of(&row.revision) {
+                None => unknown.push(row.revision),
+                Some(i) => match row.dirty {
+                    Some(direction) => state.dirty = Some((i, direction)),
+                    None => state.heads.push(i),
+                },
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(RunError::UnknownApplied {
+                ids: unknown,
+                dir: graph.dir().display().to_string(),
+            });
+        }
+        Ok(state)
+    }
+
+    fn refuse_dirty(&self, session: &Session, state: &DbState) -> Result<(), RunError> {
+        match state.dirty {
+            Some((i, direction)) => Err(RunError::Dirty {
+                table: session.tables().describe(),
+                revision: self.graph().revisions()[i].id.to_string(),
+                direction,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Applied revisions whose file changed since their checksum was recorded.
+    pub async fn edited_applied(
+        &self,
+        session: &Session,
+        state: &DbState,
+    ) -> Result<Vec<EditedRevision>, RunError> {
+        if !state.initialized {
+            return Ok(Vec::new());
+        }
+        let graph = self.graph();
+        let applied = graph.ancestors(&state.heads);
+        let mut edited = Vec::new();
+        for latest in session.latest_history().await? {
+            let Some(i) = graph.index_of(&latest.revision) else {
+                continue;
+            };
+            let Some(recorded) = latest.checksum else {
+                continue;
+            };
+            let revision = &graph.revisions()[i];
+            let file = revision.checksum.to_string();
+            if applied[i] && recorded != file {
+                edited.push(EditedRevision {
+                    revision: revision.id.to_string(),
+                    path: revision.path.display().to_string(),
+                    recorded,
+                    file,
+                });
+            }
+        }
+        Ok(edited)
+    }
+
+    /// Locks, creates the version tables when needed, and reads a clean state.
+    async fn begin_run(
+        &self,
+        session: &Session,
+        options: &RunOptions,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<DbState, RunError> {
+        session.lock(options.lock_wait, on_wait).await?;
+        session.ensure_tables().await?;
+        let state = self.state(session).await?;
+        self.refuse_dirty(session, &state)?;
+        Ok(state)
+    }
+
+    /// Upgrades to `target` (`head` by default at the CLI). `on_wait` hears who holds
+    /// the lock when another run does; `on_step` hears of each committed step.
+    pub async fn upgrade(
+        &self,
+        session: &Session,
+        target: &str,
+        options: &RunOptions,
+        on_wait: impl FnOnce(&str),
+        on_step: &mut dyn FnMut(&StepReport),
+    ) -> Result<Vec<StepReport>, RunError> {
+        let state = self.begin_run(session, options, on_wait).await?;
+        let edited = self.edited_applied(session, &state).await?;
+        if !edited.is_empty() {
+            return Err(RunError::Edited { edited });
+        }
+        let target = self.graph().resolve(target, Some(&state.heads))?;
+        let steps = self.graph().plan(&state.heads, &target)?;
+        if steps.iter().any(|s| s.direction == Direction::Downgrade) {
+            return Err(RunError::Usage(format!(
+                "the target is below the current revision; use `retort downgrade` to go down \
+                 ({} revision(s) would be reverted)",
+                steps.len()
+            )));
+        }
+        self.run_steps(session, &state, &steps, options, on_step)
+            .await
+    }
+
+    /// Downgrades to `target` (`-1`, `base`, an id).
+    pub async fn downgrade(
+        &self,
+        session: &Session,
+        target: &str,
+        options: &RunOptions,
+        on_wait: impl FnOnce(&str),
+        on_step: &mut dyn FnMut(&StepReport),
+    ) -> Result<Vec<StepReport>, RunError> {
+        let state = self.begin_run(session, options, on_wait).await?;
+        let target = self.graph().resolve(target, Some(&state.heads))?;
+        let steps = self.graph().plan_downgrade(&state.heads, &target)?;
+        self.run_steps(session, &state, &steps, options, on_step)
+            .await
+    }
+
+    async fn run_steps(
+        &self,
+        session: &Session,
+        state: &DbState,
+        steps: &[Step],
+        options: &RunOptions,
+        on_step: &mut dyn FnMut(&StepReport),
+    ) -> Result<Vec<StepReport>, RunError> {
+        let graph = self.graph();
+        let tables = session.tables();
+        let mut heads = Heads::new(graph, &state.heads);
+        let mut reports = Vec::with_capacity(steps.len());
+        if options.single_transaction {
+            if let Some(step) = steps
+                .iter()
+                .find(|s| !script_of(&graph.revisions()[s.revision], s.direction).transactional)
+            {
+                return Err(RunError::NonTransactionalInSingle {
+                    id: graph.revisions()[step.revision].id.to_string(),
+                });
+            }
+            let started = Instant::now();
+            let mut pieces = timeouts(options, true);
+            for &step in steps {
+                pieces.extend(step_pieces(
+                    graph,
+                    tables,
+                    &mut heads,
+                    step,
+                    Timing::SameTransaction,
+                ));
+            }
+            session.run_in_transaction(&pieces).await?;
+            let elapsed = started.elapsed();
+            for &step in steps {
+                let report = report(graph, step, elapsed, true);
+                on_step(&report);
+                reports.push(report);
+            }
+            return Ok(reports);
+        }
+        for &step in steps {
+            let revision = &graph.revisions()[step.revision];
+            let script = script_of(revision, step.direction);
+            let started = Instant::now();
+            if script.transactional {
+                let mut pieces = timeouts(options, true);
+                pieces.extend(step_pieces(
+                    graph,
+                    tables,
+                    &mut heads,
+                    step,
+                    Timing::SameTransaction,
+                ));
+                session.run_in_transaction(&pieces).await?;
+            } else {
+                self.run_outside_transaction(session, &mut heads, step, options)
+                    .await?;
+            }
+            let report = report(graph, step, started.elapsed(), script.transactional);
+            on_step(&report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// A `transaction:false` section: mark dirty, run each statement on its own, then
+    /// record the step. A failure leaves the dirty marker for a human to settle.
+    async fn run_outside_transaction(
+        &self,
+        session: &Session,
+        heads: &mut Heads<'_>,
+        step: Step,
+        options: &RunOptions,
+    ) -> Result<(), RunError> {
+        let graph = self.graph();
+        let tables = session.tables();
+        let revision = &graph.revisions()[step.revision];
+        let id = revision.id.as_str();
+        let script = script_of(revision, step.direction);
+        let started_at = Utc::now();
+        let started = Instant::now();
+        let mark = match step.direction {
+            Direction::Upgrade => tables.insert_row(id, Some(Direction::Upgrade)),
+            Direction::Downgrade => tables.set_dirty(id, Direction::Downgrade),
+        };
+        session
+            .run_in_transaction(&[Piece::bookkeeping("mark the version table dirty", mark)])
+            .await?;
+        for piece in timeouts(options, false) {
+            session.run_alone(&piece).await?;
+        }
+        for piece in Piece::of_script(revision, step.direction, script) {
+            session.run_alone(&piece).await?;
+        }
+        if options.sql_lock_timeout.is_some() || options.statement_timeout.is_some() {
+            session
+                .run_alone(&Piece::bookkeeping("reset timeouts", "RESET ALL".into()))
+                .await?;
+        }
+        let timing = Timing::Measured {
+            started_at,
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        };
+        let pieces = step_pieces(graph, tables, heads, step, timing);
+        session.run_in_transaction(&pieces).await?;
+        Ok(())
+    }
+
+    /// Sets the version table to `target` without running any SQL.
+    pub async fn stamp(
+        &self,
+        session: &Session,
+        target: &str,
+        purge: bool,
+        options: &RunOptions,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<Vec<String>, RunError> {
+        session.lock(options.lock_wait, on_wait).await?;
+        session.ensure_tables().await?;
+        let tables = session.tables();
+        let graph = self.graph();
+        let current = if purge {
+            Vec::new()
+        } else {
+            let state = self.state(session).await?;
+            self.refuse_dirty(session, &state)?;
+            state.heads
+        };
+        let target = graph.resolve(target, Some(&current))?;
+        let before = graph.ancestors(&current);
+        let after = graph.ancestors(&target.0);
+        let mut pieces = vec![Piece::bookkeeping(
+            "clear the version table",
+            tables.delete_all_rows(),
+        )];
+        for &h in &target.0 {
+            pieces.push(Piece::bookkeeping(
+                "update the version table",
+                tables.insert_row(graph.revisions()[h].id.as_str(), None),
+            ));
+        }
+        for &i in graph.topological_order() {
+            let action = match (before[i], after[i]) {
+                (false, true) => Action::Stamp,
+                (true, false) => Action::Unstamp,
+                _ => continue,
+            };
+            let revision = &graph.revisions()[i];
+            pieces.push(Piece::bookkeeping(
+                "append to the history table",
+                tables.insert_history(&HistoryEntry {
+                    revision: revision.id.as_str(),
+                    action,
+                    checksum: (action == Action::Stamp).then(|| revision.checksum.to_string()),
+                    message: Some(&revision.message),
+                    reason: None,
+                    timing: Timing::SameTransaction,
+                }),
+            ));
+        }
+        session.run_in_transaction(&pieces).await?;
+        Ok(ids(graph, &target.0)
+            .into_iter()
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Settles a dirty marker after a human repaired the database.
+    pub async fn resolve(
+        &self,
+        session: &Session,
+        resolution: Resolution,
+        options: &RunOptions,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<(String, Direction), RunError> {
+        session.lock(options.lock_wait, on_wait).await?;
+        let state = self.state(session).await?;
+        let Some((r, direction)) = state.dirty else {
+            return Err(RunError::NotDirty {
+                table: session.tables().describe(),
+            });
+        };
+        let graph = self.graph();
+        let tables = session.tables();
+        let revision = &graph.revisions()[r];
+        let id = revision.id.as_str();
+        let mut heads = Heads::new(graph, &state.heads);
+        if direction == Direction::Downgrade {
+            // A dirty downgrade row is still an applied head.
+            heads = Heads::new(graph, &[state.heads.clone(), vec![r]].concat());
+        }
+        let mut pieces = Vec::new();
+        match (direction, resolution) {
+            (Direction::Upgrade, Resolution::Reverted) => {
+                pieces.push(Piece::bookkeeping("update", tables.delete_rows(&[id])));
+            }
+            (Direction::Downgrade, Resolution::Reverted) => {
+                pieces.push(Piece::bookkeeping("update", tables.clear_dirty(id)));
+            }
+            (Direction::Upgrade, Resolution::Completed) => {
+                let (removed, _) = heads.apply(Step {
+                    revision: r,
+                    direction,
+                });
+                if !removed.is_empty() {
+                    pieces.push(Piece::bookkeeping(
+                        "update",
+                        tables.delete_rows(&ids(graph, &removed)),
+                    ));
+                }
+                pieces.push(Piece::bookkeeping("update", tables.clear_dirty(id)));
+            }
+            (Direction::Downgrade, Resolution::Completed) => {
+                let (_, added) = heads.apply(Step {
+                    revision: r,
+                    direction,
+                });
+                pieces.push(Piece::bookkeeping("update", tables.delete_rows(&[id])));
+                for a in added {
+                    pieces.push(Piece::bookkeeping(
+                        "update",
+                        tables.insert_row(graph.revisions()[a].id.as_str(), None),
+                    ));
+                }
+            }
+        }
+        let reason = match resolution {
+            Resolution::Completed => format!("{direction} completed by hand"),
+            Resolution::Reverted => format!("{direction} reverted by hand"),
+        };
+        pieces.push(Piece::bookkeeping(
+            "append to the history table",
+            tables.insert_history(&HistoryEntry {
+                revision: id,
+                action: Action::Resolve,
+                checksum: (direction == Direction::Upgrade && resolution == Resolution::Completed)
+                    .then(|| revision.checksum.to_string()),
+                message: Some(&revision.message),
+                reason: Some(&reason),
+                timing: Timing::SameTransaction,
+            }),
+        ));
+        session.run_in_transaction(&pieces).await?;
+        Ok((id.to_owned(), direction))
+    }
+
+    /// Accepts a deliberate edit of an applied revision: records its new checksum, who
+    /// and why.
+    pub async fn rehash_applied(
+        &self,
+        session: &Session,
+        target: &str,
+        reason: &str,
+        options: &RunOptions,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<String, RunError> {
+        if reason.trim().is_empty() {
+            return Err(RunError::Usage(
+                "--reason is empty; say why the applied revision was edited".into(),
+            ));
+        }
+        session.lock(options.lock_wait, on_wait).await?;
+        let state = self.state(session).await?;
+        let graph = self.graph();
+        let Target(found) = graph.resolve(target, Some(&state.heads))?;
+        let [r] = found[..] else {
+            return Err(RunError::Usage(format!(
+                "`{target}` names {} revisions; name exactly one",
+                found.len()
+            )));
+        };
+        let revision = &graph.revisions()[r];
+        if !graph.ancestors(&state.heads)[r] {
+            return Err(RunError::NotApplied {
+                id: revision.id.to_string(),
+            });
+        }
+        let piece = Piece::bookkeeping(
+            "append to the history table",
+            session.tables().insert_history(&HistoryEntry {
+                revision: revision.id.as_str(),
+                action: Action::Rehash,
+                checksum: Some(revision.checksum.to_string()),
+                message: Some(&revision.message),
+                reason: Some(reason),
+                timing: Timing::SameTransaction,
+            }),
+        );
+        session.run_in_transaction(&[piece]).await?;
+        Ok(revision.id.to_string())
+    }
+
+    /// The SQL a run from `from` (base when `None`) to `to` would send, for review.
+    pub fn offline_script(
+        &self,
+        tables: &VersionTables,
+        from: Option<&str>,
+        to: &str,
+        direction: Direction,
+        options: &RunOptions,
+    ) -> Result<String, RunError> {
+        let graph = self.graph();
+        let current = match from {
+            Some(from) => graph.resolve(from, None)?.0,
+            None => Vec::new(),
+        };
+        let target = graph.resolve(to, Some(&current))?;
+        let steps = match direction {
+            Direction::Upgrade => {
+                let steps = graph.plan(&current, &target)?;
+                if steps.iter().any(|s| s.direction == Direction::Downgrade) {
+                    return Err(RunError::Usage(format!(
+                        "{to} is below {}; use `downgrade --sql FROM:TO`",
+                        from.unwrap_or("base")
+                    )));
+                }
+                steps
+            }
+            Direction::Downgrade => graph.plan_downgrade(&current, &target)?,
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "-- retort {direction}: {} -> {to} ({} revision(s)), generated {}\n\
+             -- Run with: psql -v ON_ERROR_STOP=1 -f FILE\n",
+            from.unwrap_or("base"),
+            steps.len(),
+            Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+        );
+        out.push_str("BEGIN;\n");
+        for statement in tables.create_statements() {
+            let _ = writeln!(out, "{statement};");
+        }
+        out.push_str("COMMIT;\n\n");
+        let _ = writeln!(out, "SELECT pg_advisory_lock({});\n", tables.lock_key());
+        let mut heads = Heads::new(graph, &current);
+        let single = options.single_transaction;
+        if single {
+            out.push_str("BEGIN;\n");
+            push_timeouts(&mut out, options, true);
+        }
+        for &step in &steps {
+            let revision = &graph.revisions()[step.revision];
+            let script = script_of(revision, step.direction);
+            let _ = writeln!(
+                out,
+                "-- {} {}: {} ({})",
+                step.direction,
+                revision.id,
+                revision.message,
+                revision.path.display()
+            );
+            let transactional = script.transactional || single;
+            if transactional && !single {
+                out.push_str("BEGIN;\n");
+                push_timeouts(&mut out, options, true);
+            }
+            if !script.transactional {
+                if single {
+                    return Err(RunError::NonTransactionalInSingle {
+                        id: revision.id.to_string(),
+                    });
+                }
+                let id = revision.id.as_str();
+                let mark = match step.direction {
+                    Direction::Upgrade => tables.insert_row(id, Some(Direction::Upgrade)),
+                    Direction::Downgrade => tables.set_dirty(id, Direction::Downgrade),
+                };
+                let _ = writeln!(out, "{mark};");
+                push_timeouts(&mut out, options, false);
+            }
+            push_script(&mut out, &script.sql);
+            if !script.transactional {
+                out.push_str("BEGIN;\n");
+            }
+            // The section went out verbatim above; add only the bookkeeping.
+            for piece in step_pieces(graph, tables, &mut heads, step, Timing::SameTransaction)
+                .into_iter()
+                .filter(|p| matches!(p.origin, Origin::Bookkeeping(_)))
+            {
+                let _ = writeln!(out, "{};", piece.sql);
+            }
+            if !single {
+                out.push_str("COMMIT;\n");
+            }
+            out.push('\n');
+        }
+        if single {
+            out.push_str("COMMIT;\n\n");
+        }
+        let _ = writeln!(out, "SELECT pg_advisory_unlock({});", tables.lock_key());
+        Ok(out)
+    }
+}
+
+fn push_timeouts(out: &mut String, options: &RunOptions, local: bool) {
+    for piece in timeouts(options, local) {
+        let _ = writeln!(out, "{};", piece.sql);
+    }
+}
+
+/// A section verbatim, terminated so that psql ends its last statement there.
+fn push_script(out: &mut String, sql: &str) {
+    if sql.trim().is_empty() {
+        return;
+    }
+    out.push_str(sql);
+    let terminated = split::split(sql).last().is_none_or(|last| {
+        sql[last.offset + last.sql.len()..]
+            .trim_start()
+            .starts_with(';')
+    });
+    out.push_str(if terminated { "\n" } else { "\n;\n" });
+}
+
+fn script_of(revision: &Revision, direction: Direction) -> &crate::revision::Script {
+    match direction {
+        Direction::Upgrade => &revision.upgrade,
+        // The plan refuses irreversible revisions before anything runs.
+        Direction::Downgrade => revision.downgrade.as_ref().unwrap_or(&revision.upgrade),
+    }
+}
+
+/// The pieces of a transactional step: its statements, then its bookkeeping.
+fn step_pieces<'a>(
+    graph: &'a RevisionGraph,
+    tables: &VersionTables,
+    heads: &mut Heads<'_>,
+    step: Step,
+    timing: Timing,
+) -> Vec<Piece<'a>> {
+    let revision = &graph.revisions()[step.revision];
+    let script = script_of(revision, step.direction);
+    let mut pieces: Vec<Piece<'a>> = if script.transactional {
+        Piece::of_script(revision, step.direction, script).collect()
+    } else {
+        Vec::new()
+    };
+    let (removed, added) = heads.apply(step);
+    if script.transactional {
+        if !removed.is_empty() {
+            pieces.push(Piece::bookkeeping(
+                "update the version table",
+                tables.delete_rows(&ids(graph, &removed)),
+            ));
+        }
+        for a in added {
+            pieces.push(Piece::bookkeeping(
+                "update the version table",
+                tables.insert_row(graph.revisions()[a].id.as_str(), None),
+            ));
+        }
+    } else {
+        // A non-transactional step: its row was inserted (or marked) dirty first.
+        let id = revision.id.as_str();
+        match step.direction {
+            Direction::Upgrade => {
+                if !removed.is_empty() {
+                    pieces.push(Piece::bookkeeping(
+                        "update the version table",
+                        tables.delete_rows(&ids(graph, &removed)),
+                    ));
+                }
+                pieces.push(Piece::bookkeeping("update", tables.clear_dirty(id)));
+            }
+            Direction::Downgrade => {
+                pieces.push(Piece::bookkeeping("update", tables.delete_rows(&[id])));
+                for a in added {
+                    pieces.push(Piece::bookkeeping(
+                        "update the version table",
+                        tables.insert_row(graph.revisions()[a].id.as_str(), None),
+                    ));
+                }
+            }
+        }
+    }
+    pieces.push(Piece::bookkeeping(
+        "append to the history table",
+        tables.insert_history(&HistoryEntry {
+            revision: revision.id.as_str(),
+            action: step.direction.into(),
+            checksum: Some(revision.checksum.to_string()),
+            message: Some(&revision.message),
+            reason: None,
+            timing,
+        }),
+    ));
+    pieces
+}
+
+fn report(graph: &RevisionGraph, step: Step, elapsed: Duration, transactional: bool) -> StepReport {
+    let revision = &graph.revisions()[step.revision];
+    StepReport {
+        revision: revision.id.to_string(),
+        direction: step.direction,
+        message: revision.message.clone(),
+        path: revision.path.display().to_string(),
+        duration_ms: elapsed.as_millis(),
+        transactional,
+    }
+}

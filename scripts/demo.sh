@@ -42,7 +42,7 @@ printf '\n== the example chain on a throwaway PostgreSQL ==\n'
 # A private server of its own, so a server from `make local-start` is left alone.
 export RETORT_PG_STATE="$work/pg-state"
 url="$(scripts/pg-local.sh start)"
-trap 'rm -rf -- "$work"; scripts/pg-local.sh stop' EXIT
+trap 'scripts/pg-local.sh stop; rm -rf -- "$work"' EXIT
 export DATABASE_URL="$url"
 run current
 run upgrade 0003

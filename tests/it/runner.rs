@@ -665,3 +665,67 @@ fn sql_mode_needs_no_database() {
     assert!(!script.contains("-- upgrade 0002_5f1c2b3d4e6a"), "{script}");
     assert!(script.contains("pg_advisory_lock"), "{script}");
 }
+
+#[test]
+fn settings_come_from_retort_toml_environments_and_dotenv() {
+    let project = Project::new();
+    let db = TestDb::new("runner_config");
+    let ids = table_chain(&project, 2);
+    // Version tables in a schema whose name needs quoting, and a statement timeout.
+    let toml = format!(
+        "versions = \"versions\"\nversion_schema = \"Ops \\\"Meta\\\"\"\n\
+         [env.ci]\ndatabase_url_env = \"CI_DB\"\nstatement_timeout = \"300ms\"\n\
+         [env.other]\ndatabase_url = \"postgres://nobody@127.0.0.1:1/none\"\n"
+    );
+    std::fs::write(project.path().join("retort.toml"), toml).expect("toml");
+    std::fs::write(
+        project.path().join(".env"),
+        format!("DATABASE_URL={}\n", db.url),
+    )
+    .expect(".env");
+
+    // DATABASE_URL from .env; --json prints one object per step.
+    let up = project.run(&["upgrade", "--json", &ids[0]]).ok();
+    let step: serde_json::Value =
+        serde_json::from_str(up.stdout.lines().next().expect("a line")).expect("json line");
+    assert_eq!(step["revision"], ids[0].as_str());
+    assert_eq!(step["direction"], "upgrade");
+    assert_eq!(
+        db.texts("SELECT revision FROM \"Ops \"\"Meta\"\"\".retort_version"),
+        [ids[0].clone()]
+    );
+
+    // An explicit environment wins over .env's DATABASE_URL: this one cannot connect.
+    project.run(&["--env", "other", "current"]).fails_with(3);
+    project.run(&["--env", "missing", "current"]).fails_with(2);
+
+    // [env.ci] takes its URL from $CI_DB and sets statement_timeout inside revisions.
+    let slow = write_revision(
+        &project.versions(),
+        &Rev {
+            number: 3,
+            parents: &[&ids[1]],
+            message: "slow",
+            upgrade: "SELECT pg_sleep(5);",
+            downgrade: Some(""),
+            non_transactional: false,
+        },
+    );
+    let timed_out = crate::support::retort(project.path())
+        .args(["--env", "ci", "upgrade"])
+        .env("CI_DB", &db.url)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&timed_out.stderr);
+    assert_eq!(timed_out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("57014") && stderr.contains("slow.sql:7:1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.texts("SELECT revision FROM \"Ops \"\"Meta\"\"\".retort_version"),
+        [ids[1].clone()],
+        "t2 committed, the slow one rolled back"
+    );
+    let _ = slow;
+}

@@ -23,7 +23,9 @@ fi
 awk -v n="$count" -v dir="$dir" 'BEGIN {
     parent = ""
     for (i = 1; i <= n; i++) {
-        id = sprintf("%04d_%012x", i, i * 2654435761 % 281474976710656)
+        # 12 hex digits from three 16-bit chunks, since %x in awk is only 32 bits wide.
+        h = i * 2654435761
+        id = sprintf("%04d_%04x%04x%04x", i, int(h / 4294967296) % 65536, int(h / 65536) % 65536, h % 65536)
         file = sprintf("%s/%s_create_table_t%d.sql", dir, id, i)
         printf "-- revision: %s\n", id > file
         printf "-- down_revision: %s\n", parent > file

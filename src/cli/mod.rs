@@ -3,6 +3,15 @@
 //! Commands only wire library calls together and format their results; exit codes
 //! follow DESIGN.md (0 ok, 1 check failed, 2 usage or input error, 3 database, 4 lock).
 
+/// `println!` that does not panic when stdout is closed (`retort current | head -0`):
+/// output is best effort, the command's work and exit code are not.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod draw;
 mod offline;
 mod online;
@@ -211,11 +220,21 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // `retort history | head` closing the pipe early is not an error.
+        Err(error) if is_broken_pipe(&error) => ExitCode::from(EXIT_OK),
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// DESIGN.md's exit codes, from the error's type: database errors 3, lock timeouts 4,

@@ -135,9 +135,9 @@ pub(super) fn init(out: &Output, dir: &Path) -> anyhow::Result<u8> {
         print_json(&created)?;
     } else if !out.quiet {
         for path in &created {
-            println!("created {}", path.display());
+            outln!("created {}", path.display());
         }
-        println!("next: retort new-migration -m \"create users\"");
+        outln!("next: retort new-migration -m \"create users\"");
     }
     Ok(EXIT_OK)
 }
@@ -170,7 +170,7 @@ fn print_written(out: &Output, id: &str, path: &Path) -> anyhow::Result<u8> {
     if out.json {
         print_json(&Created { id, path })?;
     } else {
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(EXIT_OK)
 }
@@ -255,7 +255,7 @@ pub(super) fn heads(out: &Output, versions: &Path) -> anyhow::Result<u8> {
             write_verbose(&mut io::stdout().lock(), graph, i)?;
         } else {
             let r = graph.revision(i);
-            println!("{}{}, {}", r.id, markers(graph, i), r.message);
+            outln!("{}{}, {}", r.id, markers(graph, i), r.message);
         }
     }
     if heads.len() > 1 && !out.quiet {
@@ -292,7 +292,7 @@ pub(super) fn show(out: &Output, versions: &Path, rev: &str) -> anyhow::Result<u
         return Ok(EXIT_OK);
     }
     if target.0.is_empty() {
-        println!("<base>: the empty schema before any revision");
+        outln!("<base>: the empty schema before any revision");
     }
     let stdout = io::stdout();
     let mut w = stdout.lock();
@@ -469,12 +469,12 @@ fn report_mismatches(
     match (verb, mismatches.is_empty()) {
         ("verify", true) => {
             if !out.quiet {
-                println!("ok: the revision files match {}", sum.display());
+                outln!("ok: the revision files match {}", sum.display());
             }
         }
         ("verify", false) => {
             for m in mismatches {
-                println!("{m}");
+                outln!("{m}");
             }
             eprintln!(
                 "error: {} disagrees with the revision files; if the edits are deliberate, run `retort rehash`",
@@ -483,15 +483,15 @@ fn report_mismatches(
         }
         (_, true) => {
             if !out.quiet {
-                println!("{} was already up to date", sum.display());
+                outln!("{} was already up to date", sum.display());
             }
         }
         (_, false) => {
             if !out.quiet {
                 for m in mismatches {
-                    println!("{m}");
+                    outln!("{m}");
                 }
-                println!("rewrote {}", sum.display());
+                outln!("rewrote {}", sum.display());
             }
         }
     }

@@ -250,9 +250,9 @@ pub(crate) fn migrate(
         };
         let total: u128 = steps.iter().map(|s| s.duration_ms).sum();
         if steps.is_empty() {
-            println!("nothing to do: {} is at {at}", target.conn.describe());
+            outln!("nothing to do: {} is at {at}", target.conn.describe());
         } else {
-            println!(
+            outln!(
                 "{} revision(s) {} in {total} ms; {} is at {at}",
                 steps.len(),
                 if direction == Direction::Upgrade {
@@ -343,11 +343,11 @@ pub(crate) fn current(
         pending,
     };
     if out.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        outln!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(EXIT_OK);
     }
     if !view.initialized {
-        println!(
+        outln!(
             "{}: no version table ({}), so at base; {} revision(s) pending",
             view.database,
             target.tables.describe(),
@@ -356,25 +356,25 @@ pub(crate) fn current(
         return Ok(EXIT_OK);
     }
     if view.heads.is_empty() {
-        println!("{}: at base", view.database);
+        outln!("{}: at base", view.database);
     }
     for head in &view.heads {
         let marker = if head.is_head { " (head)" } else { "" };
-        println!("{}{marker}, {}", head.revision, head.message);
+        outln!("{}{marker}, {}", head.revision, head.message);
         if out.verbose {
             if let (Some(at), Some(by)) = (&head.applied_at, &head.applied_by) {
-                println!("    applied {at} by {by}");
+                outln!("    applied {at} by {by}");
             }
         }
     }
     if let Some(dirty) = &view.dirty {
-        println!(
+        outln!(
             "{} DIRTY: its {} stopped half-way; repair by hand, then `retort resolve --completed` or `--reverted`",
             dirty.revision, dirty.direction
         );
     }
     if view.pending > 0 && !out.quiet {
-        println!(
+        outln!(
             "{} revision(s) pending; `retort upgrade` applies them",
             view.pending
         );
@@ -401,14 +401,14 @@ pub(crate) fn stamp(
         )
     })?;
     if out.json {
-        println!("{}", serde_json::json!({ "stamped": heads }));
+        outln!("{}", serde_json::json!({ "stamped": heads }));
     } else if !out.quiet {
         let at = if heads.is_empty() {
             "base".to_owned()
         } else {
             heads.join(", ")
         };
-        println!(
+        outln!(
             "stamped {} at {at} (no SQL was run)",
             target.conn.describe()
         );
@@ -437,7 +437,7 @@ pub(crate) fn verify(
         anyhow::Ok((edited, applied))
     })?;
     if out.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "applied": applied, "edited": edited })
@@ -445,11 +445,11 @@ pub(crate) fn verify(
         );
     } else {
         for e in &edited {
-            println!("edited:  {e}");
+            outln!("edited:  {e}");
         }
         if edited.is_empty() {
             if !out.quiet {
-                println!("ok: {applied} applied revision(s) match their files");
+                outln!("ok: {applied} applied revision(s) match their files");
             }
         } else {
             eprintln!(
@@ -488,7 +488,7 @@ pub(crate) fn resolve(
             Resolution::Completed => "completed",
             Resolution::Reverted => "reverted",
         };
-        println!("resolved: the {direction} of {id} is recorded as {what}");
+        outln!("resolved: the {direction} of {id} is recorded as {what}");
     }
     Ok(EXIT_OK)
 }
@@ -512,7 +512,7 @@ pub(crate) fn rehash_applied(
         )
     })?;
     if !out.quiet {
-        println!("recorded the new checksum of {id} (reason: {reason})");
+        outln!("recorded the new checksum of {id} (reason: {reason})");
     }
     Ok(EXIT_OK)
 }

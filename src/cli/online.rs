@@ -26,9 +26,9 @@ pub(crate) struct DbArgs {
 }
 
 /// Everything a database command needs, resolved from flags, environment and config.
-struct Target {
-    conn: ConnInfo,
-    tables: VersionTables,
+pub(super) struct Target {
+    pub conn: ConnInfo,
+    pub tables: VersionTables,
     options: RunOptions,
     source: UrlSource,
 }
@@ -93,7 +93,7 @@ fn tables(settings: &DatabaseSettings) -> VersionTables {
     }
 }
 
-fn target(config: &Config, args: &DbArgs) -> anyhow::Result<Target> {
+pub(super) fn target(config: &Config, args: &DbArgs) -> anyhow::Result<Target> {
     let (settings, url, source) = settings(config, args)?;
     let conn = ConnInfo::from_env(url.as_deref())?;
     Ok(Target {
@@ -119,6 +119,18 @@ fn describe_source(source: &UrlSource) -> String {
         UrlSource::ConfigFile => "retort.toml".into(),
         UrlSource::Libpq => "PG* environment variables and libpq defaults".into(),
     }
+}
+
+/// Opens a session on `target` and runs `work` with it, on a fresh runtime.
+pub(super) fn in_session<T>(
+    target: &Target,
+    out: &Output,
+    work: impl AsyncFnOnce(&Session) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    runtime()?.block_on(async {
+        let session = open(target, out).await?;
+        work(&session).await
+    })
 }
 
 async fn open(target: &Target, out: &Output) -> anyhow::Result<Session> {
@@ -205,15 +217,13 @@ pub(crate) fn migrate(
         return Ok(EXIT_OK);
     }
     let target = target(config, args)?;
-    let rt = runtime()?;
-    let steps = rt.block_on(async {
-        let session = open(&target, out).await?;
+    let steps = in_session(&target, out, async |session| {
         let mut printer = step_printer(out);
         let steps = match direction {
             Direction::Upgrade => {
                 migrator
                     .upgrade(
-                        &session,
+                        session,
                         target_text,
                         &target.options,
                         on_wait(out),
@@ -224,7 +234,7 @@ pub(crate) fn migrate(
             Direction::Downgrade => {
                 migrator
                     .downgrade(
-                        &session,
+                        session,
                         target_text,
                         &target.options,
                         on_wait(out),
@@ -233,7 +243,7 @@ pub(crate) fn migrate(
                     .await?
             }
         };
-        let state = migrator.state(&session).await?;
+        let state = migrator.state(session).await?;
         anyhow::Ok((steps, state))
     })?;
     let (steps, state) = steps;
@@ -301,10 +311,8 @@ pub(crate) fn current(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
-    let rt = runtime()?;
-    let (state, history) = rt.block_on(async {
-        let session = open(&target, out).await?;
-        let state = migrator.state(&session).await?;
+    let (state, history) = in_session(&target, out, async |session| {
+        let state = migrator.state(session).await?;
         let history = if state.initialized && (out.verbose || out.json) {
             session.latest_history().await?
         } else {
@@ -392,11 +400,10 @@ pub(crate) fn stamp(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
-    let heads = runtime()?.block_on(async {
-        let session = open(&target, out).await?;
+    let heads = in_session(&target, out, async |session| {
         anyhow::Ok(
             migrator
-                .stamp(&session, rev, purge, &target.options, on_wait(out))
+                .stamp(session, rev, purge, &target.options, on_wait(out))
                 .await?,
         )
     })?;
@@ -424,10 +431,9 @@ pub(crate) fn verify(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
-    let (edited, applied) = runtime()?.block_on(async {
-        let session = open(&target, out).await?;
-        let state = migrator.state(&session).await?;
-        let edited = migrator.edited_applied(&session, &state).await?;
+    let (edited, applied) = in_session(&target, out, async |session| {
+        let state = migrator.state(session).await?;
+        let edited = migrator.edited_applied(session, &state).await?;
         let applied = migrator
             .graph()
             .ancestors(&state.heads)
@@ -475,11 +481,10 @@ pub(crate) fn resolve(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
-    let (id, direction) = runtime()?.block_on(async {
-        let session = open(&target, out).await?;
+    let (id, direction) = in_session(&target, out, async |session| {
         anyhow::Ok(
             migrator
-                .resolve(&session, resolution, &target.options, on_wait(out))
+                .resolve(session, resolution, &target.options, on_wait(out))
                 .await?,
         )
     })?;
@@ -503,11 +508,10 @@ pub(crate) fn rehash_applied(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
-    let id = runtime()?.block_on(async {
-        let session = open(&target, out).await?;
+    let id = in_session(&target, out, async |session| {
         anyhow::Ok(
             migrator
-                .rehash_applied(&session, rev, reason, &target.options, on_wait(out))
+                .rehash_applied(session, rev, reason, &target.options, on_wait(out))
                 .await?,
         )
     })?;

@@ -5,13 +5,15 @@
 #   make bench                        benchmarks with ratios (scripts/bench.sh)
 #   make local-start / local-stop     a throwaway local PostgreSQL (scripts/pg-local.sh)
 #   make db/new_migration MESSAGE=... a new empty revision in versions/
+#   make db/migrate                   retort upgrade (DATABASE_URL, .env or retort.toml; ENV=prod)
+#   make db/schema OUTFILE=schema.sql retort dump-schema of the database
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 RETORT_DEBUG := target/debug/retort
 
-.PHONY: build demo test lint bench local-start local-stop db/new_migration
+.PHONY: build demo test lint bench local-start local-stop db/new_migration db/migrate db/schema
 
 build:
 	$(CARGO) build --quiet
@@ -48,3 +50,9 @@ local-stop:
 db/new_migration: build
 	@test -n "$(MESSAGE)" || { echo 'usage: make db/new_migration MESSAGE="add user email"' >&2; exit 2; }
 	$(RETORT_DEBUG) new-migration -m "$(MESSAGE)"
+
+db/migrate: build
+	$(RETORT_DEBUG) $(if $(ENV),--env $(ENV)) upgrade
+
+db/schema: build
+	$(RETORT_DEBUG) $(if $(ENV),--env $(ENV)) dump-schema $(if $(OUTFILE),-o $(OUTFILE))

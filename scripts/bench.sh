@@ -11,10 +11,12 @@
 #   3. 1,000 revisions on a throwaway PostgreSQL: `retort upgrade` and `downgrade base`
 #      against psql running the same per-revision transactions from one file, and
 #      against psql running retort's own `--sql` script (same bookkeeping).
+#   4. A generated schema of 5,000 tables: `retort dump-schema` against
+#      `pg_dump --schema-only`, time and peak memory.
 #
 # Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
 # Fails when `retort history` on 10,000 revisions has a median of 1 s or more, or
-# when `retort upgrade` is more than 1.5x psql.
+# when `retort upgrade` is more than 1.5x psql, or dump-schema more than 0.5x pg_dump.
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
@@ -163,6 +165,26 @@ hf downgrade1k \
     -n 'psql: retort downgrade --sql script' "$PSQL -X -q -v ON_ERROR_STOP=1 -d $bench_url -f $OUT/retort-down.sql" \
     -n 'retort downgrade base' "$RETORT -q --versions $small/versions --database-url $bench_url downgrade base"
 
+# ---------------------------------------------------------------------------
+# dump-schema against pg_dump --schema-only on 5,000 tables (plus their identity
+# sequences, indexes, foreign keys, 500 views and 500 functions).
+# ---------------------------------------------------------------------------
+PG_DUMP="$(dirname -- "$(readlink -f -- "$PSQL")")/pg_dump"
+[[ -x "$PG_DUMP" ]] || PG_DUMP="$(command -v pg_dump)"
+schema_url="${url%/postgres}/schema5k"
+log "loading a schema of 5,000 tables (takes a while)"
+$PSQL -X -q -d "$url" -c 'DROP DATABASE IF EXISTS schema5k WITH (FORCE)' -c 'CREATE DATABASE schema5k'
+scripts/gen-schema.sh 5000 | $PSQL -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$schema_url" >/dev/null
+log "5,000 tables: dump-schema against pg_dump --schema-only"
+hf schema5k \
+    -n 'pg_dump --schema-only' "$PG_DUMP --schema-only -d $schema_url" \
+    -n 'retort dump-schema' "$RETORT --database-url $schema_url dump-schema"
+# Peak memory (maximum resident set size) of one run of each.
+peak_kb() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1; }
+pg_dump_kb=$(peak_kb "$PG_DUMP" --schema-only -d "$schema_url")
+retort_kb=$(peak_kb "$RETORT" --database-url "$schema_url" dump-schema)
+retort_objects=$("$RETORT" --database-url "$schema_url" dump-schema | grep -c '^CREATE' || true)
+
 {
     printf 'retort benchmarks (%s runs each, medians; %s)\n' "$RUNS" "$(date -u +%FT%TZ)"
     printf 'machine: %s cores, %s\n\n' "$(nproc)" "$(uname -sr)"
@@ -192,11 +214,21 @@ hf downgrade1k \
             printf '  %-40s %10s   %s of psql\n' "$name" "$(ms "$m")" "$(ratio "$m" "$base")"
         done
     done
+    printf '\n5,000 tables (%s CREATE statements in the dump), schema dump\n' "$retort_objects"
+    base=$(median schema5k 0)
+    m=$(median schema5k 1)
+    printf '  %-40s %10s   peak RSS %6d KiB\n' 'pg_dump --schema-only' "$(ms "$base")" "$pg_dump_kb"
+    printf '  %-40s %10s   peak RSS %6d KiB   %s of pg_dump\n' 'retort dump-schema' "$(ms "$m")" "$retort_kb" "$(ratio "$m" "$base")"
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 
 history10k=$(median chain10k 1)
 upgrade_ratio=$(awk -v r="$(median upgrade1k 2)" -v p="$(median upgrade1k 0)" 'BEGIN { printf "%.2f", r / p }')
+dump_ratio=$(awk -v r="$(median schema5k 1)" -v p="$(median schema5k 0)" 'BEGIN { printf "%.2f", r / p }')
+if awk -v x="$dump_ratio" 'BEGIN { exit !(x > 0.5) }'; then
+    log "FAIL: retort dump-schema of 5,000 tables is ${dump_ratio}x pg_dump; the target is at most 0.5x"
+    exit 1
+fi
 if awk -v x="$upgrade_ratio" 'BEGIN { exit !(x > 1.5) }'; then
     log "FAIL: retort upgrade of 1,000 revisions is ${upgrade_ratio}x psql; the target is 1.5x"
     exit 1

@@ -4,6 +4,7 @@
 //! SQL that undoes it; their headers chain them into a DAG. [`Migrator`] is the entry
 //! point applications embed; the `retort` binary is a thin CLI over it.
 
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -15,6 +15,7 @@ macro_rules! outln {
 mod draw;
 mod offline;
 mod online;
+mod schema;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -200,6 +201,35 @@ enum Command {
     },
     /// Rewrite versions/retort.sum from the revision files, after a deliberate edit
     Rehash,
+    /// Print the database schema as canonical text: sorted, one object per block, so
+    /// equal schemas dump byte-identically and `git diff` of a committed dump is meaningful
+    DumpSchema {
+        /// Write to FILE instead of stdout (atomically)
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DumpFormat::Text)]
+        format: DumpFormat,
+        /// Only this schema (repeatable) [default: every non-system schema]
+        #[arg(long = "schema", value_name = "SCHEMA")]
+        schemas: Vec<String>,
+        /// Leave this schema out (repeatable)
+        #[arg(long = "exclude-schema", value_name = "SCHEMA")]
+        exclude_schemas: Vec<String>,
+        /// Include privileges (GRANTs)
+        #[arg(long)]
+        grants: bool,
+        /// Include object owners
+        #[arg(long)]
+        owners: bool,
+    },
+    /// Show the unified diff of two schema dumps (exit 1 when they differ)
+    DiffDumps { a: PathBuf, b: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DumpFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -245,6 +275,12 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     }
     if let Some(e) = error.downcast_ref::<crate::db::DbError>() {
         return e.exit_code();
+    }
+    if error
+        .downcast_ref::<crate::catalog::CatalogError>()
+        .is_some()
+    {
+        return 3;
     }
     if let Some(e) = error.downcast_ref::<crate::db::ConnectError>() {
         return if e.is_settings_error() { EXIT_INPUT } else { 3 };
@@ -343,5 +379,26 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             &reason,
         ),
         Command::Rehash => offline::rehash(&out, &versions),
+        Command::DumpSchema {
+            output,
+            format,
+            schemas,
+            exclude_schemas,
+            grants,
+            owners,
+        } => schema::dump_schema(
+            &out,
+            &config,
+            &db(None, None),
+            &schema::DumpArgs {
+                output,
+                json: format == DumpFormat::Json,
+                schemas,
+                exclude_schemas,
+                grants,
+                owners,
+            },
+        ),
+        Command::DiffDumps { a, b } => schema::diff_dumps(&out, &a, &b),
     }
 }

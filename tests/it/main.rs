@@ -1,6 +1,8 @@
 //! Integration tests: the `retort` binary end to end, and real PostgreSQL through the
 //! harness in `support` (one fresh database per test, so tests run in parallel).
 
+mod catalog;
+mod catalog_inspect;
 mod cli_offline;
 mod connect;
 mod example_chain;

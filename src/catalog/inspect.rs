@@ -1,0 +1,1179 @@
+//! Reading the catalog: one snapshot, a fixed set of set-based queries, assembled in memory.
+//!
+//! Every query reads one kind of object for *all* included schemas at once and is filtered
+//! by namespace in SQL ($1 = schemas to include, empty for all; $2 = schemas to exclude).
+//! Rows are joined to their parents in Rust through `HashMap`s keyed by OID, so the cost
+//! is linear in the number of objects and the number of round trips does not grow with
+//! the schema. The queries are independent, so they are issued together and pipelined
+//! by tokio-postgres on the one connection.
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::future::try_join_all;
+use tokio_postgres::types::{FromSql, ToSql, Type};
+use tokio_postgres::{Client, Row, SimpleQueryMessage};
+
+use super::model::*;
+use super::render::{qualified_collation, quote_ident};
+use super::{CatalogError, InspectOptions};
+
+// Catalog OIDs of the system catalogs, fixed since forever (they are bootstrap OIDs); used
+// for pg_depend.classid and pg_description.classoid without a regclass lookup per row.
+const PG_CLASS: u32 = 1259;
+const PG_TYPE: u32 = 1247;
+const PG_PROC: u32 = 1255;
+const PG_NAMESPACE: u32 = 2615;
+const PG_CONSTRAINT: u32 = 2606;
+const PG_TRIGGER: u32 = 2620;
+const PG_POLICY: u32 = 3256;
+const PG_REWRITE: u32 = 2618;
+const PG_EXTENSION: u32 = 3079;
+const PG_EVENT_TRIGGER: u32 = 3466;
+
+/// Schemas that are never user schema. `pg_toast%` also covers `pg_toast_temp_N`.
+const NS_FILTER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+     AND (cardinality($1::text[]) = 0 OR n.nspname = ANY ($1::text[])) \
+     AND NOT (n.nspname = ANY ($2::text[]))";
+
+/// Excludes objects that belong to an extension: they are recreated by CREATE EXTENSION.
+fn not_extension_member(classid: u32, objid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = {classid} \
+         AND dep.objid = {objid} AND dep.deptype = 'e')"
+    )
+}
+
+struct Query {
+    name: &'static str,
+    sql: String,
+    /// Whether the SQL uses the namespace filter parameters.
+    filtered: bool,
+}
+
+fn queries(version: i32) -> Vec<Query> {
+    let q = |name: &'static str, sql: String| Query {
+        name,
+        sql,
+        filtered: true,
+    };
+    // Cloned partition triggers carry tgparentid since 13; before, they were internal.
+    // A clone is shown only when its enabled state differs from the parent trigger's
+    // (`ALTER TABLE partition DISABLE TRIGGER ...`), as pg_dump does.
+    let (trigger_parent, trigger_cloned) = if version >= 130000 {
+        (
+            "AND (t.tgparentid = 0 OR t.tgenabled <> (SELECT pt.tgenabled FROM pg_trigger pt \
+             WHERE pt.oid = t.tgparentid))",
+            "t.tgparentid <> 0",
+        )
+    } else {
+        ("", "false")
+    };
+    vec![
+        q(
+            "schemas",
+            format!(
+                "SELECT n.oid, n.nspname::text, pg_get_userbyid(n.nspowner)::text, n.nspacl::text[] \
+                 FROM pg_namespace n WHERE {NS_FILTER} AND {}",
+                not_extension_member(PG_NAMESPACE, "n.oid")
+            ),
+        ),
+        q(
+            "extensions",
+            format!(
+                "SELECT e.oid, e.extname::text, e.extversion, n.nspname::text \
+                 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE {NS_FILTER}"
+            ),
+        ),
+        q(
+            "types",
+            format!(
+                "SELECT t.oid, n.nspname::text, t.typname::text, t.typtype::text, t.typrelid, \
+                   CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e \
+                     WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END, \
+                   CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, \
+                   t.typnotnull, pg_get_expr(t.typdefaultbin, 0), \
+                   dco.collname::text, dcn.nspname::text, \
+                   format_type(r.rngsubtype, NULL), \
+                   CASE WHEN NOT opc.opcdefault THEN opc.opcname::text END, opcn.nspname::text, \
+                   rco.collname::text, rcn.nspname::text, \
+                   nullif(r.rngcanonical::oid, 0)::regproc::text, \
+                   nullif(r.rngsubdiff::oid, 0)::regproc::text, \
+                   pg_get_userbyid(t.typowner)::text, t.typacl::text[] \
+                 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+                 LEFT JOIN pg_type bt ON bt.oid = t.typbasetype \
+                 LEFT JOIN pg_collation dco ON dco.oid = t.typcollation AND t.typtype = 'd' \
+                   AND t.typcollation <> bt.typcollation \
+                 LEFT JOIN pg_namespace dcn ON dcn.oid = dco.collnamespace \
+                 LEFT JOIN pg_range r ON r.rngtypid = t.oid \
+                 LEFT JOIN pg_type st ON st.oid = r.rngsubtype \
+                 LEFT JOIN pg_opclass opc ON opc.oid = r.rngsubopc \
+                 LEFT JOIN pg_namespace opcn ON opcn.oid = opc.opcnamespace \
+                 LEFT JOIN pg_collation rco ON rco.oid = r.rngcollation \
+                   AND r.rngcollation <> st.typcollation \
+                 LEFT JOIN pg_namespace rcn ON rcn.oid = rco.collnamespace \
+                 WHERE (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND EXISTS \
+                   (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))) \
+                   AND {NS_FILTER} AND {}",
+                not_extension_member(PG_TYPE, "t.oid")
+            ),
+        ),
+        q(
+            "sequences",
+            format!(
+                "SELECT c.oid, n.nspname::text, c.relname::text, format_type(s.seqtypid, NULL), \
+                   s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
+                   d.refobjid, d.refobjsubid::int4, d.deptype::text, \
+                   dn.nspname::text, dc.relname::text, da.attname::text, \
+                   pg_get_userbyid(c.relowner)::text, c.relacl::text[] \
+                 FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 LEFT JOIN pg_depend d ON d.classid = {PG_CLASS} AND d.objid = c.oid \
+                   AND d.refclassid = {PG_CLASS} AND d.deptype IN ('a', 'i') \
+                 LEFT JOIN pg_class dc ON dc.oid = d.refobjid \
+                 LEFT JOIN pg_namespace dn ON dn.oid = dc.relnamespace \
+                 LEFT JOIN pg_attribute da ON da.attrelid = d.refobjid AND da.attnum = d.refobjsubid \
+                 WHERE {NS_FILTER} AND {}",
+                not_extension_member(PG_CLASS, "c.oid")
+            ),
+        ),
+        q(
+            "relations",
+            format!(
+                "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, \
+                   c.relpersistence::text, c.relrowsecurity, c.relforcerowsecurity, \
+                   coalesce(c.reloptions, '{{}}')::text[], \
+                   CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END, \
+                   CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END, \
+                   CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END, \
+                   ARRAY(SELECT pn.nspname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent \
+                     JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid ORDER BY i.inhseqno), \
+                   ARRAY(SELECT pc.relname::text FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent \
+                     WHERE i.inhrelid = c.oid ORDER BY i.inhseqno), \
+                   c.relispartition, am.amname::text, \
+                   pg_get_userbyid(c.relowner)::text, c.relacl::text[], c.relreplident::text, \
+                   CASE WHEN c.relreplident = 'i' THEN (SELECT ric.relname::text FROM pg_index ri \
+                     JOIN pg_class ric ON ric.oid = ri.indexrelid \
+                     WHERE ri.indrelid = c.oid AND ri.indisreplident) END, \
+                   (SELECT cic.relname::text FROM pg_index ci JOIN pg_class cic ON cic.oid = ci.indexrelid \
+                     WHERE ci.indrelid = c.oid AND ci.indisclustered LIMIT 1) \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 LEFT JOIN pg_am am ON am.oid = c.relam \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {NS_FILTER} AND {}",
+                not_extension_member(PG_CLASS, "c.oid")
+            ),
+        ),
+        q(
+            "columns",
+            format!(
+                "SELECT a.attrelid, a.attnum::int4, a.attname::text, format_type(a.atttypid, a.atttypmod), \
+                   a.attnotnull, a.attidentity::text, a.attgenerated::text, \
+                   pg_get_expr(ad.adbin, ad.adrelid), co.collname::text, cn.nspname::text, \
+                   a.attacl::text[], \
+                   CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int4 END, \
+                   CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END \
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 JOIN pg_type t ON t.oid = a.atttypid \
+                 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
+                 LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation \
+                 LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
+                 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') \
+                   AND {NS_FILTER}"
+            ),
+        ),
+        q(
+            "constraints",
+            format!(
+                "SELECT co.oid, co.conrelid, co.contypid, co.conname::text, co.contype::text, \
+                   pg_get_constraintdef(co.oid), co.condeferrable, co.condeferred, co.convalidated, \
+                   co.conislocal, co.conparentid <> 0 \
+                 FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace \
+                 WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {NS_FILTER}"
+            ),
+        ),
+        q(
+            "indexes",
+            format!(
+                "SELECT i.indexrelid, i.indrelid, ic.relname::text, am.amname::text, i.indisunique, \
+                   pg_get_indexdef(i.indexrelid), \
+                   CASE WHEN i.indpred IS NOT NULL THEN pg_get_expr(i.indpred, i.indrelid) END \
+                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
+                 JOIN pg_namespace n ON n.oid = ic.relnamespace \
+                 JOIN pg_am am ON am.oid = ic.relam \
+                 WHERE NOT ic.relispartition AND NOT EXISTS (SELECT 1 FROM pg_constraint co \
+                   WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid \
+                   AND co.contype IN ('p', 'u', 'x')) AND {NS_FILTER}"
+            ),
+        ),
+        // Routines with an internal dependency (range and multirange constructors) are
+        // created by their type, not by the user.
+        q(
+            "functions",
+            format!(
+                "SELECT p.oid, n.nspname::text, p.proname::text, \
+                   pg_get_function_identity_arguments(p.oid), p.prokind::text, \
+                   CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) \
+                     ELSE pg_get_function_arguments(p.oid) END, \
+                   pg_get_userbyid(p.proowner)::text, p.proacl::text[], \
+                   a.aggkind::text, a.aggtransfn::text, format_type(a.aggtranstype, NULL), \
+                   a.aggtransspace, nullif(a.aggfinalfn::oid, 0)::regproc::text, a.aggfinalextra, \
+                   a.aggfinalmodify::text, nullif(a.aggcombinefn::oid, 0)::regproc::text, \
+                   nullif(a.aggserialfn::oid, 0)::regproc::text, \
+                   nullif(a.aggdeserialfn::oid, 0)::regproc::text, a.agginitval, \
+                   nullif(a.aggmtransfn::oid, 0)::regproc::text, \
+                   nullif(a.aggminvtransfn::oid, 0)::regproc::text, \
+                   CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END, \
+                   a.aggmtransspace, nullif(a.aggmfinalfn::oid, 0)::regproc::text, a.aggmfinalextra, \
+                   a.aggmfinalmodify::text, a.aggminitval, \
+                   op.oprname::text, opn.nspname::text, p.proparallel::text \
+                 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                 LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid \
+                 LEFT JOIN pg_operator op ON op.oid = a.aggsortop \
+                 LEFT JOIN pg_namespace opn ON opn.oid = op.oprnamespace \
+                 WHERE {NS_FILTER} AND {} \
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend idep WHERE idep.classid = {PG_PROC} \
+                     AND idep.objid = p.oid AND idep.deptype = 'i')",
+                not_extension_member(PG_PROC, "p.oid")
+            ),
+        ),
+        q(
+            "triggers",
+            format!(
+                "SELECT t.oid, t.tgrelid, t.tgname::text, pg_get_triggerdef(t.oid, false), \
+                   t.tgenabled::text, {trigger_cloned} \
+                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE NOT t.tgisinternal {trigger_parent} AND {NS_FILTER}"
+            ),
+        ),
+        q(
+            "policies",
+            format!(
+                "SELECT p.oid, p.polrelid, p.polname::text, p.polpermissive, p.polcmd::text, \
+                   ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END \
+                     FROM unnest(p.polroles) AS r), \
+                   pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid) \
+                 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {NS_FILTER}"
+            ),
+        ),
+        q(
+            "rules",
+            format!(
+                "SELECT r.oid, r.ev_class, r.rulename::text, pg_get_ruledef(r.oid), r.ev_enabled::text \
+                 FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE r.rulename <> '_RETURN' AND {NS_FILTER}"
+            ),
+        ),
+        q(
+            "event triggers",
+            format!(
+                "SELECT e.oid, e.evtname::text, e.evtevent::text, n.nspname::text, p.proname::text, \
+                   e.evtenabled::text, coalesce(e.evttags, '{{}}')::text[], \
+                   pg_get_userbyid(e.evtowner)::text \
+                 FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid \
+                 JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {NS_FILTER} AND {}",
+                not_extension_member(PG_EVENT_TRIGGER, "e.oid")
+            ),
+        ),
+        // Comments on user objects only (built-in objects have OIDs below 16384); rows
+        // for objects that are not in the model are simply never looked up.
+        Query {
+            name: "comments",
+            sql: "SELECT d.classoid, d.objoid, d.objsubid, d.description \
+                  FROM pg_description d WHERE d.objoid >= 16384"
+                .to_string(),
+            filtered: false,
+        },
+    ]
+}
+
+fn query_error(query: &'static str, source: tokio_postgres::Error) -> CatalogError {
+    let message = match source.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => source.to_string(),
+    };
+    CatalogError::Query {
+        query,
+        message,
+        source,
+    }
+}
+
+/// Reads column `idx` of a row; a type mismatch is an error naming the query.
+fn get<'a, T: FromSql<'a>>(
+    query: &'static str,
+    row: &'a Row,
+    idx: usize,
+) -> Result<T, CatalogError> {
+    row.try_get(idx)
+        .map_err(|source| query_error(query, source))
+}
+
+async fn run(
+    client: &Client,
+    query: &Query,
+    include: &Vec<String>,
+    exclude: &Vec<String>,
+) -> Result<Vec<Row>, CatalogError> {
+    // query_typed skips the separate prepare round trip: parameter types are given here.
+    let params: Vec<(&(dyn ToSql + Sync), Type)> = if query.filtered {
+        vec![(include, Type::TEXT_ARRAY), (exclude, Type::TEXT_ARRAY)]
+    } else {
+        Vec::new()
+    };
+    client
+        .query_typed(&query.sql, &params)
+        .await
+        .map_err(|e| query_error(query.name, e))
+}
+
+/// Entry point behind `catalog::inspect`: opens the snapshot, reads, closes it.
+pub(super) async fn inspect(
+    client: &Client,
+    options: &InspectOptions,
+) -> Result<Schema, CatalogError> {
+    // One REPEATABLE READ snapshot makes all queries see the same catalog state even
+    // while DDL runs concurrently. search_path = pg_catalog makes format_type, regproc
+    // and the pg_get_* functions qualify every name outside pg_catalog, so the text
+    // does not depend on the caller's search_path.
+    let setup = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+                 SET LOCAL search_path = pg_catalog; \
+                 SET LOCAL quote_all_identifiers = off; \
+                 SELECT current_setting('server_version_num')";
+    let messages = client
+        .simple_query(setup)
+        .await
+        .map_err(|e| query_error("begin snapshot", e))?;
+    let version = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse::<i32>().ok()),
+            _ => None,
+        })
+        .ok_or(CatalogError::Version)?;
+    let result = read(client, options, version).await;
+    // Read-only: COMMIT and ROLLBACK are equivalent; ROLLBACK also ends a failed one.
+    let end = client
+        .batch_execute("ROLLBACK")
+        .await
+        .map_err(|e| query_error("end snapshot", e));
+    let schema = result?;
+    end?;
+    Ok(schema)
+}
+
+async fn read(
+    client: &Client,
+    options: &InspectOptions,
+    version: i32,
+) -> Result<Schema, CatalogError> {
+    if version < 120000 {
+        return Err(CatalogError::Unsupported(version));
+    }
+    let queries = queries(version);
+    let include = options.schemas.clone();
+    let exclude = options.exclude_schemas.clone();
+    let results = try_join_all(
+        queries
+            .iter()
+            .map(|query| run(client, query, &include, &exclude)),
+    )
+    .await?;
+    let mut by_name: HashMap<&'static str, Vec<Row>> =
+        queries.iter().map(|q| q.name).zip(results).collect();
+    let mut take = |name: &'static str| by_name.remove(name).unwrap_or_default();
+    let rows = RawRows {
+        schemas: take("schemas"),
+        extensions: take("extensions"),
+        types: take("types"),
+        sequences: take("sequences"),
+        relations: take("relations"),
+        columns: take("columns"),
+        constraints: take("constraints"),
+        indexes: take("indexes"),
+        functions: take("functions"),
+        triggers: take("triggers"),
+        policies: take("policies"),
+        rules: take("rules"),
+        event_triggers: take("event triggers"),
+        comments: take("comments"),
+    };
+    assemble(rows, options)
+}
+
+struct RawRows {
+    schemas: Vec<Row>,
+    extensions: Vec<Row>,
+    types: Vec<Row>,
+    sequences: Vec<Row>,
+    relations: Vec<Row>,
+    columns: Vec<Row>,
+    constraints: Vec<Row>,
+    indexes: Vec<Row>,
+    functions: Vec<Row>,
+    triggers: Vec<Row>,
+    policies: Vec<Row>,
+    rules: Vec<Row>,
+    event_triggers: Vec<Row>,
+    comments: Vec<Row>,
+}
+
+/// `pg_description`, keyed by (catalog, object, sub-object).
+struct Comments(HashMap<(u32, u32, i32), String>);
+
+impl Comments {
+    fn take(&mut self, class: u32, oid: u32, sub: i32) -> Option<String> {
+        self.0.remove(&(class, oid, sub))
+    }
+}
+
+/// Which optional parts the options ask for.
+struct Extras {
+    owners: bool,
+    grants: bool,
+}
+
+impl Extras {
+    fn owner(&self, owner: Option<String>) -> Option<String> {
+        if self.owners {
+            owner
+        } else {
+            None
+        }
+    }
+    fn acl(&self, acl: Option<Vec<String>>) -> Vec<String> {
+        if !self.grants {
+            return Vec::new();
+        }
+        let mut acl = acl.unwrap_or_default();
+        // aclitem order reflects the order of GRANTs: not part of the schema.
+        acl.sort();
+        acl
+    }
+}
+
+/// A relation being assembled, before it is split into tables and views.
+struct Rel {
+    name: QualifiedName,
+    kind: String,
+    unlogged: bool,
+    row_security: bool,
+    force_row_security: bool,
+    options: Vec<String>,
+    partition_key: Option<String>,
+    partition_bound: Option<String>,
+    view_definition: Option<String>,
+    parents: Vec<QualifiedName>,
+    is_partition: bool,
+    access_method: Option<String>,
+    replica_identity: Option<String>,
+    cluster_on: Option<String>,
+    owner: Option<String>,
+    acl: Vec<String>,
+    columns: Vec<(i32, Column)>,
+    constraints: Vec<Constraint>,
+    comment: Option<String>,
+}
+
+fn sequence_options(
+    q: &'static str,
+    row: &Row,
+    first: usize,
+) -> Result<SequenceOptions, CatalogError> {
+    Ok(SequenceOptions {
+        data_type: get(q, row, first)?,
+        start: get(q, row, first + 1)?,
+        increment: get(q, row, first + 2)?,
+        min: get(q, row, first + 3)?,
+        max: get(q, row, first + 4)?,
+        cache: get(q, row, first + 5)?,
+        cycle: get(q, row, first + 6)?,
+    })
+}
+
+fn constraint_kind(contype: &str) -> Option<ConstraintKind> {
+    Some(match contype {
+        "p" => ConstraintKind::PrimaryKey,
+        "u" => ConstraintKind::Unique,
+        "f" => ConstraintKind::ForeignKey,
+        "c" => ConstraintKind::Check,
+        "x" => ConstraintKind::Exclusion,
+        _ => return None,
+    })
+}
+
+fn enabled_state(code: &str) -> String {
+    match code {
+        "D" => "disabled",
+        "R" => "replica",
+        "A" => "always",
+        _ => "origin",
+    }
+    .to_string()
+}
+
+fn collation(schema: Option<String>, name: Option<String>) -> Option<String> {
+    match (schema, name) {
+        (Some(schema), Some(name)) => Some(qualified_collation(&schema, &name)),
+        _ => None,
+    }
+}
+
+fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogError> {
+    let extras = Extras {
+        owners: options.owners,
+        grants: options.grants,
+    };
+    let excluded: HashSet<(&str, &str)> = options
+        .exclude_tables
+        .iter()
+        .map(|(s, t)| (s.as_str(), t.as_str()))
+        .collect();
+
+    let mut comments = {
+        let q = "comments";
+        let mut map = HashMap::with_capacity(rows.comments.len());
+        for row in &rows.comments {
+            let class: u32 = get(q, row, 0)?;
+            let oid: u32 = get(q, row, 1)?;
+            let sub: i32 = get(q, row, 2)?;
+            map.insert((class, oid, sub), get::<String>(q, row, 3)?);
+        }
+        Comments(map)
+    };
+
+    let mut schema = Schema::default();
+
+    let q = "schemas";
+    for row in &rows.schemas {
+        let oid: u32 = get(q, row, 0)?;
+        schema.schemas.push(SchemaDef {
+            name: get(q, row, 1)?,
+            comment: comments.take(PG_NAMESPACE, oid, 0),
+            owner: extras.owner(get(q, row, 2)?),
+            acl: extras.acl(get(q, row, 3)?),
+        });
+    }
+
+    let q = "extensions";
+    for row in &rows.extensions {
+        let oid: u32 = get(q, row, 0)?;
+        schema.extensions.push(Extension {
+            name: get(q, row, 1)?,
+            version: get(q, row, 2)?,
+            schema: get(q, row, 3)?,
+            comment: comments.take(PG_EXTENSION, oid, 0),
+        });
+    }
+
+    // Sequences: identity sequences become column properties, the others objects.
+    let q = "sequences";
+    let mut identities: HashMap<(u32, i32), (QualifiedName, SequenceOptions)> = HashMap::new();
+    for row in &rows.sequences {
+        let oid: u32 = get(q, row, 0)?;
+        let name = QualifiedName::new(get::<String>(q, row, 1)?, get::<String>(q, row, 2)?);
+        let opts = sequence_options(q, row, 3)?;
+        let owner_rel: Option<u32> = get(q, row, 10)?;
+        let owner_att: Option<i32> = get(q, row, 11)?;
+        let deptype: Option<String> = get(q, row, 12)?;
+        let owner_schema: Option<String> = get(q, row, 13)?;
+        let owner_table: Option<String> = get(q, row, 14)?;
+        let owner_column: Option<String> = get(q, row, 15)?;
+        if let (Some(rel), Some(att), Some("i")) = (owner_rel, owner_att, deptype.as_deref()) {
+            identities.insert((rel, att), (name, opts));
+            continue;
+        }
+        let owned_by = match (owner_schema, owner_table, owner_column) {
+            (Some(s), Some(t), Some(c)) => Some((QualifiedName::new(s, t), c)),
+            _ => None,
+        };
+        // A sequence owned by an excluded table (retort_history's serial) goes with it.
+        if let Some((table, _)) = &owned_by {
+            if excluded.contains(&(table.schema.as_str(), table.name.as_str())) {
+                continue;
+            }
+        }
+        schema.sequences.push(Sequence {
+            name,
+            options: opts,
+            owned_by,
+            comment: comments.take(PG_CLASS, oid, 0),
+            owner: extras.owner(get(q, row, 16)?),
+            acl: extras.acl(get(q, row, 17)?),
+        });
+    }
+
+    // Relations, keyed by OID so columns, constraints, indexes... can find them.
+    let q = "relations";
+    let mut rels: HashMap<u32, Rel> = HashMap::with_capacity(rows.relations.len());
+    for row in &rows.relations {
+        let oid: u32 = get(q, row, 0)?;
+        let name = QualifiedName::new(get::<String>(q, row, 1)?, get::<String>(q, row, 2)?);
+        if excluded.contains(&(name.schema.as_str(), name.name.as_str())) {
+            continue;
+        }
+        let parent_schemas: Vec<String> = get(q, row, 11)?;
+        let parent_names: Vec<String> = get(q, row, 12)?;
+        let mut options: Vec<String> = get(q, row, 7)?;
+        options.sort();
+        let kind: String = get(q, row, 3)?;
+        let access_method: Option<String> = get(q, row, 14)?;
+        // Replica identity: 'd' (the primary key) is the default and not printed.
+        let replica_identity = match get::<String>(q, row, 17)?.as_str() {
+            "f" => Some("FULL".to_string()),
+            "n" => Some("NOTHING".to_string()),
+            "i" => get::<Option<String>>(q, row, 18)?
+                .map(|index| format!("USING INDEX {}", quote_ident(&index))),
+            _ => None,
+        };
+        rels.insert(
+            oid,
+            Rel {
+                name,
+                unlogged: get::<String>(q, row, 4)? == "u",
+                row_security: get(q, row, 5)?,
+                force_row_security: get(q, row, 6)?,
+                options,
+                partition_key: get(q, row, 8)?,
+                partition_bound: get(q, row, 9)?,
+                view_definition: get(q, row, 10)?,
+                parents: parent_schemas
+                    .into_iter()
+                    .zip(parent_names)
+                    .map(|(s, n)| QualifiedName::new(s, n))
+                    .collect(),
+                is_partition: get(q, row, 13)?,
+                // Only tables have a meaningful access method; heap is the default.
+                access_method: access_method
+                    .filter(|am| am != "heap" && (kind == "r" || kind == "m")),
+                kind,
+                replica_identity,
+                cluster_on: get(q, row, 19)?,
+                owner: extras.owner(get(q, row, 15)?),
+                acl: extras.acl(get(q, row, 16)?),
+                columns: Vec::new(),
+                constraints: Vec::new(),
+                comment: comments.take(PG_CLASS, oid, 0),
+            },
+        );
+    }
+
+    // Types. Composite attributes come from the columns query (relkind 'c').
+    let q = "types";
+    let mut domains: HashMap<u32, Domain> = HashMap::new();
+    let mut composites: HashMap<u32, (CompositeType, Vec<(i32, Column)>)> = HashMap::new();
+    for row in &rows.types {
+        let oid: u32 = get(q, row, 0)?;
+        let name = QualifiedName::new(get::<String>(q, row, 1)?, get::<String>(q, row, 2)?);
+        let typtype: String = get(q, row, 3)?;
+        let comment = comments.take(PG_TYPE, oid, 0);
+        let owner = extras.owner(get(q, row, 18)?);
+        let acl = extras.acl(get(q, row, 19)?);
+        match typtype.as_str() {
+            "e" => schema.enums.push(EnumType {
+                name,
+                labels: get::<Option<Vec<String>>>(q, row, 5)?.unwrap_or_default(),
+                comment,
+                owner,
+                acl,
+            }),
+            "d" => {
+                domains.insert(
+                    oid,
+                    Domain {
+                        name,
+                        base_type: get::<Option<String>>(q, row, 6)?.unwrap_or_default(),
+                        not_null: get(q, row, 7)?,
+                        default: get(q, row, 8)?,
+                        collation: collation(get(q, row, 10)?, get(q, row, 9)?),
+                        checks: Vec::new(),
+                        comment,
+                        owner,
+                        acl,
+                    },
+                );
+            }
+            "r" => {
+                let opclass = match (
+                    get::<Option<String>>(q, row, 13)?,
+                    get::<Option<String>>(q, row, 12)?,
+                ) {
+                    (Some(schema), Some(name)) => Some(qualified_name_text(&schema, &name)),
+                    _ => None,
+                };
+                schema.ranges.push(RangeType {
+                    name,
+                    subtype: get::<Option<String>>(q, row, 11)?.unwrap_or_default(),
+                    subtype_opclass: opclass,
+                    collation: collation(get(q, row, 15)?, get(q, row, 14)?),
+                    canonical: get(q, row, 16)?,
+                    subtype_diff: get(q, row, 17)?,
+                    comment,
+                    owner,
+                    acl,
+                })
+            }
+            _ => {
+                let relid: u32 = get(q, row, 4)?;
+                composites.insert(
+                    relid,
+                    (
+                        CompositeType {
+                            name,
+                            attributes: Vec::new(),
+                            comment,
+                            owner,
+                            acl,
+                        },
+                        Vec::new(),
+                    ),
+                );
+            }
+        }
+    }
+
+    // Columns, attached to relations and composite types by OID.
+    let q = "columns";
+    for row in &rows.columns {
+        let relid: u32 = get(q, row, 0)?;
+        let attnum: i32 = get(q, row, 1)?;
+        let in_rel = rels.contains_key(&relid);
+        if !in_rel && !composites.contains_key(&relid) {
+            continue;
+        }
+        let identity_code: String = get(q, row, 5)?;
+        let generated_code: String = get(q, row, 6)?;
+        let expr: Option<String> = get(q, row, 7)?;
+        let identity = if identity_code.is_empty() {
+            None
+        } else {
+            identities
+                .remove(&(relid, attnum))
+                .map(|(sequence, options)| Identity {
+                    always: identity_code == "a",
+                    sequence,
+                    options,
+                })
+        };
+        let (default, generated) = if generated_code == "s" {
+            (None, expr)
+        } else {
+            (expr, None)
+        };
+        let column = Column {
+            name: get(q, row, 2)?,
+            data_type: get(q, row, 3)?,
+            collation: collation(get(q, row, 9)?, get(q, row, 8)?),
+            not_null: get(q, row, 4)?,
+            default,
+            identity,
+            generated,
+            comment: comments.take(PG_CLASS, relid, attnum),
+            acl: extras.acl(get(q, row, 10)?),
+            statistics: get(q, row, 11)?,
+            storage: get::<Option<String>>(q, row, 12)?.map(|code| storage_name(&code)),
+        };
+        if let Some(rel) = rels.get_mut(&relid) {
+            rel.columns.push((attnum, column));
+        } else if let Some((_, attrs)) = composites.get_mut(&relid) {
+            attrs.push((attnum, column));
+        }
+    }
+
+    // Constraints: table constraints (local ones only) and domain checks.
+    let q = "constraints";
+    for row in &rows.constraints {
+        let oid: u32 = get(q, row, 0)?;
+        let relid: u32 = get(q, row, 1)?;
+        let typid: u32 = get(q, row, 2)?;
+        let contype: String = get(q, row, 4)?;
+        let Some(kind) = constraint_kind(&contype) else {
+            continue;
+        };
+        let is_local: bool = get(q, row, 9)?;
+        let has_parent: bool = get(q, row, 10)?;
+        // Inherited constraints and those cloned onto partitions are the parent's.
+        if relid != 0 && (!is_local || has_parent) {
+            continue;
+        }
+        let target_rel = rels.contains_key(&relid);
+        let target_domain = domains.contains_key(&typid);
+        if !target_rel && !target_domain {
+            continue;
+        }
+        let constraint = Constraint {
+            name: get(q, row, 3)?,
+            kind,
+            definition: get(q, row, 5)?,
+            deferrable: get(q, row, 6)?,
+            initially_deferred: get(q, row, 7)?,
+            validated: get(q, row, 8)?,
+            comment: comments.take(PG_CONSTRAINT, oid, 0),
+        };
+        if let Some(rel) = rels.get_mut(&relid) {
+            rel.constraints.push(constraint);
+        } else if let Some(domain) = domains.get_mut(&typid) {
+            domain.checks.push(constraint);
+        }
+    }
+
+    let q = "indexes";
+    for row in &rows.indexes {
+        let oid: u32 = get(q, row, 0)?;
+        let relid: u32 = get(q, row, 1)?;
+        let Some(rel) = rels.get(&relid) else {
+            continue;
+        };
+        schema.indexes.push(Index {
+            name: QualifiedName::new(rel.name.schema.clone(), get::<String>(q, row, 2)?),
+            table: rel.name.clone(),
+            method: get(q, row, 3)?,
+            unique: get(q, row, 4)?,
+            definition: get(q, row, 5)?,
+            predicate: get(q, row, 6)?,
+            comment: comments.take(PG_CLASS, oid, 0),
+        });
+    }
+
+    let q = "functions";
+    for row in &rows.functions {
+        let oid: u32 = get(q, row, 0)?;
+        let name = QualifiedName::new(get::<String>(q, row, 1)?, get::<String>(q, row, 2)?);
+        let arguments: String = get(q, row, 3)?;
+        let prokind: String = get(q, row, 4)?;
+        let text: String = get::<Option<String>>(q, row, 5)?.unwrap_or_default();
+        let (kind, definition) = match prokind.as_str() {
+            "a" => (
+                FunctionKind::Aggregate,
+                aggregate_definition(row, &name, &text)?,
+            ),
+            "p" => (FunctionKind::Procedure, text.trim_end().to_string()),
+            "w" => (FunctionKind::Window, text.trim_end().to_string()),
+            _ => (FunctionKind::Function, text.trim_end().to_string()),
+        };
+        schema.functions.push(Function {
+            name,
+            arguments,
+            kind,
+            definition,
+            comment: comments.take(PG_PROC, oid, 0),
+            owner: extras.owner(get(q, row, 6)?),
+            acl: extras.acl(get(q, row, 7)?),
+        });
+    }
+
+    let q = "triggers";
+    for row in &rows.triggers {
+        let oid: u32 = get(q, row, 0)?;
+        let relid: u32 = get(q, row, 1)?;
+        let Some(rel) = rels.get(&relid) else {
+            continue;
+        };
+        schema.triggers.push(Trigger {
+            table: rel.name.clone(),
+            name: get(q, row, 2)?,
+            definition: get(q, row, 3)?,
+            enabled: enabled_state(&get::<String>(q, row, 4)?),
+            cloned: get(q, row, 5)?,
+            comment: comments.take(PG_TRIGGER, oid, 0),
+        });
+    }
+
+    let q = "policies";
+    for row in &rows.policies {
+        let oid: u32 = get(q, row, 0)?;
+        let relid: u32 = get(q, row, 1)?;
+        let Some(rel) = rels.get(&relid) else {
+            continue;
+        };
+        let mut roles: Vec<String> = get(q, row, 5)?;
+        roles.sort();
+        let command = match get::<String>(q, row, 4)?.as_str() {
+            "r" => "SELECT",
+            "a" => "INSERT",
+            "w" => "UPDATE",
+            "d" => "DELETE",
+            _ => "ALL",
+        };
+        schema.policies.push(Policy {
+            table: rel.name.clone(),
+            name: get(q, row, 2)?,
+            permissive: get(q, row, 3)?,
+            command: command.to_string(),
+            roles,
+            using: get(q, row, 6)?,
+            with_check: get(q, row, 7)?,
+            comment: comments.take(PG_POLICY, oid, 0),
+        });
+    }
+
+    let q = "rules";
+    for row in &rows.rules {
+        let oid: u32 = get(q, row, 0)?;
+        let relid: u32 = get(q, row, 1)?;
+        let Some(rel) = rels.get(&relid) else {
+            continue;
+        };
+        let definition: String = get(q, row, 3)?;
+        schema.rules.push(Rule {
+            table: rel.name.clone(),
+            name: get(q, row, 2)?,
+            definition: strip_semicolon(&definition),
+            enabled: enabled_state(&get::<String>(q, row, 4)?),
+            comment: comments.take(PG_REWRITE, oid, 0),
+        });
+    }
+
+    let q = "event triggers";
+    for row in &rows.event_triggers {
+        let oid: u32 = get(q, row, 0)?;
+        let mut tags: Vec<String> = get(q, row, 6)?;
+        tags.sort();
+        schema.event_triggers.push(EventTrigger {
+            name: get(q, row, 1)?,
+            event: get(q, row, 2)?,
+            function: QualifiedName::new(get::<String>(q, row, 3)?, get::<String>(q, row, 4)?),
+            enabled: enabled_state(&get::<String>(q, row, 5)?),
+            tags,
+            comment: comments.take(PG_EVENT_TRIGGER, oid, 0),
+            owner: extras.owner(get(q, row, 7)?),
+        });
+    }
+
+    // Split the relations into their kinds now that children are attached.
+    for (_, mut rel) in rels {
+        rel.columns.sort_by_key(|(attnum, _)| *attnum);
+        let columns: Vec<Column> = rel.columns.into_iter().map(|(_, c)| c).collect();
+        rel.constraints.sort_by(|a, b| a.name.cmp(&b.name));
+        match rel.kind.as_str() {
+            "v" | "m" => {
+                let view = View {
+                    name: rel.name,
+                    definition: strip_semicolon(&rel.view_definition.unwrap_or_default()),
+                    options: rel.options,
+                    columns,
+                    comment: rel.comment,
+                    owner: rel.owner,
+                    acl: rel.acl,
+                };
+                if rel.kind == "m" {
+                    schema.materialized_views.push(view);
+                } else {
+                    schema.views.push(view);
+                }
+            }
+            _ => {
+                // A partition's single pg_inherits parent is its partitioned table.
+                let (partition_of, inherits) = if rel.is_partition {
+                    let mut parents = rel.parents.into_iter();
+                    let parent = parents.next();
+                    (
+                        parent.map(|parent| PartitionOf {
+                            parent,
+                            bound: rel.partition_bound.unwrap_or_default(),
+                        }),
+                        parents.collect(),
+                    )
+                } else {
+                    (None, rel.parents)
+                };
+                schema.tables.push(Table {
+                    name: rel.name,
+                    unlogged: rel.unlogged,
+                    partition_key: rel.partition_key,
+                    partition_of,
+                    inherits,
+                    access_method: rel.access_method,
+                    replica_identity: rel.replica_identity,
+                    cluster_on: rel.cluster_on,
+                    options: rel.options,
+                    row_security: rel.row_security,
+                    force_row_security: rel.force_row_security,
+                    columns,
+                    constraints: rel.constraints,
+                    comment: rel.comment,
+                    owner: rel.owner,
+                    acl: rel.acl,
+                });
+            }
+        }
+    }
+    for (_, mut domain) in domains {
+        domain.checks.sort_by(|a, b| a.name.cmp(&b.name));
+        schema.domains.push(domain);
+    }
+    for (_, (mut composite, mut attrs)) in composites {
+        attrs.sort_by_key(|(attnum, _)| *attnum);
+        composite.attributes = attrs.into_iter().map(|(_, c)| c).collect();
+        schema.composites.push(composite);
+    }
+
+    sort(&mut schema);
+    Ok(schema)
+}
+
+/// Puts every list in its canonical order (byte order of names, never the server's).
+pub(super) fn sort(schema: &mut Schema) {
+    schema.schemas.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.extensions.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.enums.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.domains.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.composites.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.ranges.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.sequences.sort_by(|a, b| a.name.cmp(&b.name));
+    schema
+        .functions
+        .sort_by(|a, b| (&a.name, &a.arguments).cmp(&(&b.name, &b.arguments)));
+    schema.tables.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.views.sort_by(|a, b| a.name.cmp(&b.name));
+    schema
+        .materialized_views
+        .sort_by(|a, b| a.name.cmp(&b.name));
+    schema.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+    schema
+        .triggers
+        .sort_by(|a, b| (&a.table, &a.name).cmp(&(&b.table, &b.name)));
+    schema
+        .policies
+        .sort_by(|a, b| (&a.table, &a.name).cmp(&(&b.table, &b.name)));
+    schema
+        .rules
+        .sort_by(|a, b| (&a.table, &a.name).cmp(&(&b.table, &b.name)));
+    schema.event_triggers.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+fn strip_semicolon(text: &str) -> String {
+    text.trim_end().trim_end_matches(';').trim_end().to_string()
+}
+
+fn qualified_name_text(schema: &str, name: &str) -> String {
+    if schema == "pg_catalog" {
+        quote_ident(name)
+    } else {
+        format!("{}.{}", quote_ident(schema), quote_ident(name))
+    }
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `CREATE AGGREGATE` from the pg_aggregate columns of a functions row (pg_dump's way:
+/// PostgreSQL has no pg_get_aggregatedef). Options equal to their defaults are omitted,
+/// so equivalent declarations print the same.
+fn aggregate_definition(
+    row: &Row,
+    name: &QualifiedName,
+    arguments: &str,
+) -> Result<String, CatalogError> {
+    let q = "functions";
+    let aggkind: String = get::<Option<String>>(q, row, 8)?.unwrap_or_default();
+    let mut opts: Vec<String> = Vec::new();
+    let sfunc: Option<String> = get(q, row, 9)?;
+    opts.push(format!("SFUNC = {}", sfunc.unwrap_or_default()));
+    let stype: Option<String> = get(q, row, 10)?;
+    opts.push(format!("STYPE = {}", stype.unwrap_or_default()));
+    let sspace: Option<i32> = get(q, row, 11)?;
+    if let Some(space) = sspace.filter(|s| *s != 0) {
+        opts.push(format!("SSPACE = {space}"));
+    }
+    // Ordered-set aggregates default to READ_WRITE final functions, others to READ_ONLY.
+    let default_modify = if aggkind == "n" { "r" } else { "w" };
+    let modify = |code: Option<String>| -> Option<&'static str> {
+        match code.as_deref() {
+            Some(c) if c != default_modify => Some(match c {
+                "s" => "SHAREABLE",
+                "w" => "READ_WRITE",
+                _ => "READ_ONLY",
+            }),
+            _ => None,
+        }
+    };
+    if let Some(f) = get::<Option<String>>(q, row, 12)? {
+        opts.push(format!("FINALFUNC = {f}"));
+        if get::<Option<bool>>(q, row, 13)?.unwrap_or(false) {
+            opts.push("FINALFUNC_EXTRA".to_string());
+        }
+        if let Some(m) = modify(get(q, row, 14)?) {
+            opts.push(format!("FINALFUNC_MODIFY = {m}"));
+        }
+    }
+    for (idx, key) in [
+        (15, "COMBINEFUNC"),
+        (16, "SERIALFUNC"),
+        (17, "DESERIALFUNC"),
+    ] {
+        if let Some(f) = get::<Option<String>>(q, row, idx)? {
+            opts.push(format!("{key} = {f}"));
+        }
+    }
+    if let Some(init) = get::<Option<String>>(q, row, 18)? {
+        opts.push(format!("INITCOND = {}", literal(&init)));
+    }
+    if let Some(f) = get::<Option<String>>(q, row, 19)? {
+        opts.push(format!("MSFUNC = {f}"));
+        if let Some(f) = get::<Option<String>>(q, row, 20)? {
+            opts.push(format!("MINVFUNC = {f}"));
+        }
+        if let Some(t) = get::<Option<String>>(q, row, 21)? {
+            opts.push(format!("MSTYPE = {t}"));
+        }
+        if let Some(space) = get::<Option<i32>>(q, row, 22)?.filter(|s| *s != 0) {
+            opts.push(format!("MSSPACE = {space}"));
+        }
+        if let Some(f) = get::<Option<String>>(q, row, 23)? {
+            opts.push(format!("MFINALFUNC = {f}"));
+            if get::<Option<bool>>(q, row, 24)?.unwrap_or(false) {
+                opts.push("MFINALFUNC_EXTRA".to_string());
+            }
+            if let Some(m) = modify(get(q, row, 25)?) {
+                opts.push(format!("MFINALFUNC_MODIFY = {m}"));
+            }
+        }
+        if let Some(init) = get::<Option<String>>(q, row, 26)? {
+            opts.push(format!("MINITCOND = {}", literal(&init)));
+        }
+    }
+    if let (Some(op), Some(op_schema)) = (
+        get::<Option<String>>(q, row, 27)?,
+        get::<Option<String>>(q, row, 28)?,
+    ) {
+        if op_schema == "pg_catalog" {
+            opts.push(format!("SORTOP = {op}"));
+        } else {
+            opts.push(format!(
+                "SORTOP = OPERATOR({}.{op})",
+                quote_ident(&op_schema)
+            ));
+        }
+    }
+    match get::<String>(q, row, 29)?.as_str() {
+        "s" => opts.push("PARALLEL = SAFE".to_string()),
+        "r" => opts.push("PARALLEL = RESTRICTED".to_string()),
+        _ => {}
+    }
+    if aggkind == "h" {
+        opts.push("HYPOTHETICAL".to_string());
+    }
+    Ok(format!(
+        "CREATE AGGREGATE {}.{}({arguments}) (\n    {}\n)",
+        quote_ident(&name.schema),
+        quote_ident(&name.name),
+        opts.join(",\n    ")
+    ))
+}
+
+/// `attstorage` codes as `ALTER COLUMN ... SET STORAGE` spells them.
+fn storage_name(code: &str) -> String {
+    match code {
+        "p" => "PLAIN",
+        "e" => "EXTERNAL",
+        "m" => "MAIN",
+        "x" => "EXTENDED",
+        other => other,
+    }
+    .to_owned()
+}

@@ -1,0 +1,870 @@
+//! The canonical text dump: SQL-like, one object per block, deterministic.
+//!
+//! Blocks come in a fixed kind order (schemas, extensions, types, sequences, routines,
+//! tables, views, materialized views, indexes, triggers, policies, rules, event
+//! triggers) and, within a kind, in the model's sorted order. Identifiers are quoted the
+//! way PostgreSQL's `quote_ident` does, so names we print and names inside the server's
+//! `pg_get_*` output look alike. Everything that belongs to one object (comments, RLS
+//! switches, owner, grants) is printed in that object's block, so a changed object shows
+//! up as one hunk in `git diff`.
+
+use std::fmt::Write;
+
+use super::model::*;
+
+/// Keywords that `quote_ident` quotes: every PostgreSQL keyword that is not
+/// UNRESERVED (`SELECT word FROM pg_get_keywords() WHERE catcode <> 'U'`, PostgreSQL 15).
+const QUOTED_KEYWORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
+];
+
+/// Quotes an identifier only when needed, like PostgreSQL's `quote_ident`: names made of
+/// `[a-z_][a-z0-9_]*` that are not keywords stay bare. (`$` is accepted by the lexer but
+/// `quote_ident` quotes it, and we follow the server so both halves of a dump agree.)
+pub fn quote_ident(ident: &str) -> String {
+    let mut chars = ident.chars();
+    let safe = match chars.next() {
+        Some(first) => {
+            (first.is_ascii_lowercase() || first == '_')
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && QUOTED_KEYWORDS.binary_search(&ident).is_err()
+        }
+        None => false,
+    };
+    if safe {
+        ident.to_string()
+    } else {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+}
+
+/// A collation name as `format_type` would qualify it: bare in pg_catalog.
+pub fn qualified_collation(schema: &str, name: &str) -> String {
+    if schema == "pg_catalog" {
+        quote_ident(name)
+    } else {
+        format!("{}.{}", quote_ident(schema), quote_ident(name))
+    }
+}
+
+fn qn(name: &QualifiedName) -> String {
+    format!("{}.{}", quote_ident(&name.schema), quote_ident(&name.name))
+}
+
+/// A string literal (standard_conforming_strings: only quotes are doubled).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn comment_line(out: &mut String, target: &str, comment: &Option<String>) {
+    if let Some(comment) = comment {
+        let _ = write!(out, "\nCOMMENT ON {target} IS {};", literal(comment));
+    }
+}
+
+fn owner_line(out: &mut String, alter: &str, owner: &Option<String>) {
+    if let Some(owner) = owner {
+        let _ = write!(out, "\n{alter} OWNER TO {};", quote_ident(owner));
+    }
+}
+
+/// One `aclitem` (`grantee=privs/grantor`), parsed; grantee `None` is PUBLIC.
+struct AclItem {
+    grantee: Option<String>,
+    privileges: Vec<(char, bool)>,
+}
+
+/// Reads one possibly double-quoted role name up to `stop`, returning it and the rest.
+fn acl_name(text: &str, stop: char) -> (String, &str) {
+    let mut name = String::new();
+    let mut quoted = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '"' {
+            if quoted && chars.peek().map(|(_, n)| *n) == Some('"') {
+                name.push('"');
+                chars.next();
+            } else {
+                quoted = !quoted;
+            }
+        } else if c == stop && !quoted {
+            return (name, &text[i + 1..]);
+        } else {
+            name.push(c);
+        }
+    }
+    (name, "")
+}
+
+fn parse_acl(item: &str) -> AclItem {
+    let (grantee, rest) = acl_name(item, '=');
+    let privs = rest.split('/').next().unwrap_or_default();
+    let mut privileges = Vec::new();
+    let mut chars = privs.chars().peekable();
+    while let Some(c) = chars.next() {
+        let grant_option = chars.peek() == Some(&'*');
+        if grant_option {
+            chars.next();
+        }
+        privileges.push((c, grant_option));
+    }
+    AclItem {
+        grantee: (!grantee.is_empty()).then_some(grantee),
+        privileges,
+    }
+}
+
+fn privilege_name(code: char) -> &'static str {
+    match code {
+        'r' => "SELECT",
+        'w' => "UPDATE",
+        'a' => "INSERT",
+        'd' => "DELETE",
+        'D' => "TRUNCATE",
+        'x' => "REFERENCES",
+        't' => "TRIGGER",
+        'X' => "EXECUTE",
+        'U' => "USAGE",
+        'C' => "CREATE",
+        'c' => "CONNECT",
+        'T' => "TEMPORARY",
+        'm' => "MAINTAIN",
+        's' => "SET",
+        'A' => "ALTER SYSTEM",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `GRANT` lines for an ACL; `columns` is `Some("(col)")` for column privileges.
+fn grant_lines(out: &mut String, acl: &[String], on: &str, column: Option<&str>) {
+    for item in acl {
+        let item = parse_acl(item);
+        let grantee = item
+            .grantee
+            .as_deref()
+            .map_or_else(|| "PUBLIC".to_string(), quote_ident);
+        for with_option in [false, true] {
+            let privileges: Vec<String> = item
+                .privileges
+                .iter()
+                .filter(|(_, option)| *option == with_option)
+                .map(|(code, _)| match column {
+                    Some(column) => format!("{} ({column})", privilege_name(*code)),
+                    None => privilege_name(*code).to_string(),
+                })
+                .collect();
+            if privileges.is_empty() {
+                continue;
+            }
+            let suffix = if with_option {
+                " WITH GRANT OPTION"
+            } else {
+                ""
+            };
+            let _ = write!(
+                out,
+                "\nGRANT {} ON {on} TO {grantee}{suffix};",
+                privileges.join(", ")
+            );
+        }
+    }
+}
+
+fn type_max(data_type: &str) -> (i64, i64) {
+    match data_type {
+        "smallint" => (i16::MIN as i64, i16::MAX as i64),
+        "integer" => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+/// Sequence options as `CREATE SEQUENCE` clauses; `all` prints defaults too.
+fn sequence_clauses(opts: &SequenceOptions, all: bool, column_type: Option<&str>) -> Vec<String> {
+    let (type_min, type_max) = type_max(&opts.data_type);
+    let (default_min, default_max) = if opts.increment > 0 {
+        (1, type_max)
+    } else {
+        (type_min, -1)
+    };
+    let default_start = if opts.increment > 0 {
+        opts.min
+    } else {
+        opts.max
+    };
+    let mut clauses = Vec::new();
+    if all || column_type != Some(opts.data_type.as_str()) {
+        clauses.push(format!("AS {}", opts.data_type));
+    }
+    if all || opts.start != default_start {
+        clauses.push(format!("START WITH {}", opts.start));
+    }
+    if all || opts.increment != 1 {
+        clauses.push(format!("INCREMENT BY {}", opts.increment));
+    }
+    if all || opts.min != default_min {
+        clauses.push(format!("MINVALUE {}", opts.min));
+    }
+    if all || opts.max != default_max {
+        clauses.push(format!("MAXVALUE {}", opts.max));
+    }
+    if all || opts.cache != 1 {
+        clauses.push(format!("CACHE {}", opts.cache));
+    }
+    if opts.cycle {
+        clauses.push("CYCLE".to_string());
+    } else if all {
+        clauses.push("NO CYCLE".to_string());
+    }
+    clauses
+}
+
+fn column_line(table: &QualifiedName, column: &Column) -> String {
+    let mut line = format!("{} {}", quote_ident(&column.name), column.data_type);
+    if let Some(collation) = &column.collation {
+        let _ = write!(line, " COLLATE {collation}");
+    }
+    if let Some(identity) = &column.identity {
+        let kind = if identity.always {
+            "ALWAYS"
+        } else {
+            "BY DEFAULT"
+        };
+        let _ = write!(line, " GENERATED {kind} AS IDENTITY");
+        let mut clauses = Vec::new();
+        // The sequence name is only interesting when it is not the one PostgreSQL picks.
+        let default_name = QualifiedName::new(
+            table.schema.clone(),
+            format!("{}_{}_seq", table.name, column.name),
+        );
+        if identity.sequence != default_name {
+            clauses.push(format!("SEQUENCE NAME {}", qn(&identity.sequence)));
+        }
+        clauses.extend(sequence_clauses(
+            &identity.options,
+            false,
+            Some(&column.data_type),
+        ));
+        if !clauses.is_empty() {
+            let _ = write!(line, " ({})", clauses.join(" "));
+        }
+    }
+    if let Some(expr) = &column.generated {
+        let _ = write!(line, " GENERATED ALWAYS AS ({expr}) STORED");
+    }
+    if let Some(default) = &column.default {
+        let _ = write!(line, " DEFAULT {default}");
+    }
+    if column.not_null {
+        line.push_str(" NOT NULL");
+    }
+    line
+}
+
+fn with_options(options: &[String]) -> String {
+    if options.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH ({})", options.join(", "))
+    }
+}
+
+fn render_table(table: &Table) -> String {
+    let name = qn(&table.name);
+    let mut out = String::new();
+    let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
+    let _ = write!(out, "CREATE {unlogged}TABLE {name} ");
+    if let Some(partition) = &table.partition_of {
+        let _ = write!(out, "PARTITION OF {} ", qn(&partition.parent));
+    }
+    out.push('(');
+    let mut items: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| column_line(&table.name, c))
+        .collect();
+    items.extend(
+        table
+            .constraints
+            .iter()
+            .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
+    );
+    for (i, item) in items.iter().enumerate() {
+        let comma = if i + 1 < items.len() { "," } else { "" };
+        let _ = write!(out, "\n    {item}{comma}");
+    }
+    out.push_str("\n)");
+    if let Some(partition) = &table.partition_of {
+        let _ = write!(out, " {}", partition.bound);
+    }
+    if !table.inherits.is_empty() {
+        let parents: Vec<String> = table.inherits.iter().map(qn).collect();
+        let _ = write!(out, " INHERITS ({})", parents.join(", "));
+    }
+    if let Some(key) = &table.partition_key {
+        let _ = write!(out, " PARTITION BY {key}");
+    }
+    if let Some(am) = &table.access_method {
+        let _ = write!(out, " USING {}", quote_ident(am));
+    }
+    out.push_str(&with_options(&table.options));
+    out.push(';');
+    if table.row_security {
+        let _ = write!(out, "\nALTER TABLE {name} ENABLE ROW LEVEL SECURITY;");
+    }
+    if table.force_row_security {
+        let _ = write!(out, "\nALTER TABLE {name} FORCE ROW LEVEL SECURITY;");
+    }
+    if let Some(identity) = &table.replica_identity {
+        let _ = write!(out, "\nALTER TABLE {name} REPLICA IDENTITY {identity};");
+    }
+    if let Some(index) = &table.cluster_on {
+        let _ = write!(
+            out,
+            "\nALTER TABLE {name} CLUSTER ON {};",
+            quote_ident(index)
+        );
+    }
+    for column in &table.columns {
+        let col = quote_ident(&column.name);
+        if let Some(target) = column.statistics {
+            let _ = write!(
+                out,
+                "\nALTER TABLE {name} ALTER COLUMN {col} SET STATISTICS {target};"
+            );
+        }
+        if let Some(storage) = &column.storage {
+            let _ = write!(
+                out,
+                "\nALTER TABLE {name} ALTER COLUMN {col} SET STORAGE {storage};"
+            );
+        }
+    }
+    comment_line(&mut out, &format!("TABLE {name}"), &table.comment);
+    column_extras(&mut out, &name, &table.columns);
+    for constraint in &table.constraints {
+        comment_line(
+            &mut out,
+            &format!("CONSTRAINT {} ON {name}", quote_ident(&constraint.name)),
+            &constraint.comment,
+        );
+    }
+    owner_line(&mut out, &format!("ALTER TABLE {name}"), &table.owner);
+    grant_lines(&mut out, &table.acl, &format!("TABLE {name}"), None);
+    out
+}
+
+/// Column comments and column privileges.
+fn column_extras(out: &mut String, relation: &str, columns: &[Column]) {
+    for column in columns {
+        let col = quote_ident(&column.name);
+        comment_line(out, &format!("COLUMN {relation}.{col}"), &column.comment);
+        grant_lines(out, &column.acl, &format!("TABLE {relation}"), Some(&col));
+    }
+}
+
+fn render_view(view: &View, materialized: bool) -> String {
+    let name = qn(&view.name);
+    let kind = if materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    };
+    let mut out = format!(
+        "CREATE {kind} {name}{} AS\n{};",
+        with_options(&view.options),
+        view.definition
+    );
+    for column in &view.columns {
+        if let Some(default) = &column.default {
+            let _ = write!(
+                out,
+                "\nALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {default};",
+                quote_ident(&column.name)
+            );
+        }
+    }
+    comment_line(&mut out, &format!("{kind} {name}"), &view.comment);
+    column_extras(&mut out, &name, &view.columns);
+    let alter = if materialized {
+        "ALTER MATERIALIZED VIEW"
+    } else {
+        "ALTER VIEW"
+    };
+    owner_line(&mut out, &format!("{alter} {name}"), &view.owner);
+    grant_lines(&mut out, &view.acl, &format!("TABLE {name}"), None);
+    out
+}
+
+fn render_function(function: &Function) -> String {
+    let signature = format!("{}({})", qn(&function.name), function.arguments);
+    let kind = match function.kind {
+        FunctionKind::Procedure => "PROCEDURE",
+        FunctionKind::Aggregate => "AGGREGATE",
+        FunctionKind::Function | FunctionKind::Window => "FUNCTION",
+    };
+    let mut out = format!("{};", function.definition);
+    comment_line(&mut out, &format!("{kind} {signature}"), &function.comment);
+    owner_line(
+        &mut out,
+        &format!("ALTER {kind} {signature}"),
+        &function.owner,
+    );
+    let grant_kind = if function.kind == FunctionKind::Procedure {
+        "PROCEDURE"
+    } else {
+        "FUNCTION"
+    };
+    grant_lines(
+        &mut out,
+        &function.acl,
+        &format!("{grant_kind} {signature}"),
+        None,
+    );
+    out
+}
+
+fn enabled_clause(enabled: &str) -> Option<&'static str> {
+    match enabled {
+        "disabled" => Some("DISABLE"),
+        "replica" => Some("ENABLE REPLICA"),
+        "always" => Some("ENABLE ALWAYS"),
+        _ => None,
+    }
+}
+
+impl Schema {
+    /// The canonical text dump (see the module documentation of `render`).
+    pub fn to_text(&self) -> String {
+        let mut blocks: Vec<String> = Vec::new();
+
+        for s in &self.schemas {
+            let name = quote_ident(&s.name);
+            let mut out = format!("CREATE SCHEMA {name};");
+            comment_line(&mut out, &format!("SCHEMA {name}"), &s.comment);
+            owner_line(&mut out, &format!("ALTER SCHEMA {name}"), &s.owner);
+            grant_lines(&mut out, &s.acl, &format!("SCHEMA {name}"), None);
+            blocks.push(out);
+        }
+        for e in &self.extensions {
+            let name = quote_ident(&e.name);
+            let mut out = format!(
+                "CREATE EXTENSION {name} WITH SCHEMA {} VERSION {};",
+                quote_ident(&e.schema),
+                literal(&e.version)
+            );
+            comment_line(&mut out, &format!("EXTENSION {name}"), &e.comment);
+            blocks.push(out);
+        }
+        for t in &self.enums {
+            let name = qn(&t.name);
+            let labels: Vec<String> = t
+                .labels
+                .iter()
+                .map(|l| format!("\n    {}", literal(l)))
+                .collect();
+            let mut out = format!("CREATE TYPE {name} AS ENUM ({}\n);", labels.join(","));
+            type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
+            blocks.push(out);
+        }
+        for t in &self.composites {
+            let name = qn(&t.name);
+            let attrs: Vec<String> = t
+                .attributes
+                .iter()
+                .map(|a| {
+                    let mut line = format!("\n    {} {}", quote_ident(&a.name), a.data_type);
+                    if let Some(collation) = &a.collation {
+                        let _ = write!(line, " COLLATE {collation}");
+                    }
+                    line
+                })
+                .collect();
+            let mut out = format!("CREATE TYPE {name} AS ({}\n);", attrs.join(","));
+            type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
+            for a in &t.attributes {
+                comment_line(
+                    &mut out,
+                    &format!("COLUMN {name}.{}", quote_ident(&a.name)),
+                    &a.comment,
+                );
+            }
+            blocks.push(out);
+        }
+        for t in &self.ranges {
+            let name = qn(&t.name);
+            let mut opts = vec![format!("SUBTYPE = {}", t.subtype)];
+            let optional = [
+                ("SUBTYPE_OPCLASS", &t.subtype_opclass),
+                ("COLLATION", &t.collation),
+                ("CANONICAL", &t.canonical),
+                ("SUBTYPE_DIFF", &t.subtype_diff),
+            ];
+            for (key, value) in optional {
+                if let Some(value) = value {
+                    opts.push(format!("{key} = {value}"));
+                }
+            }
+            let mut out = format!(
+                "CREATE TYPE {name} AS RANGE (\n    {}\n);",
+                opts.join(",\n    ")
+            );
+            type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
+            blocks.push(out);
+        }
+        for d in &self.domains {
+            let name = qn(&d.name);
+            let mut out = format!("CREATE DOMAIN {name} AS {}", d.base_type);
+            if let Some(collation) = &d.collation {
+                let _ = write!(out, " COLLATE {collation}");
+            }
+            if let Some(default) = &d.default {
+                let _ = write!(out, " DEFAULT {default}");
+            }
+            if d.not_null {
+                out.push_str(" NOT NULL");
+            }
+            for check in &d.checks {
+                let _ = write!(
+                    out,
+                    "\n    CONSTRAINT {} {}",
+                    quote_ident(&check.name),
+                    check.definition
+                );
+            }
+            out.push(';');
+            type_extras(&mut out, "DOMAIN", &name, &d.comment, &d.owner, &d.acl);
+            for check in &d.checks {
+                comment_line(
+                    &mut out,
+                    &format!("CONSTRAINT {} ON DOMAIN {name}", quote_ident(&check.name)),
+                    &check.comment,
+                );
+            }
+            blocks.push(out);
+        }
+        for s in &self.sequences {
+            let name = qn(&s.name);
+            let clauses = sequence_clauses(&s.options, true, None);
+            let mut out = format!("CREATE SEQUENCE {name}\n    {};", clauses.join("\n    "));
+            if let Some((table, column)) = &s.owned_by {
+                let _ = write!(
+                    out,
+                    "\nALTER SEQUENCE {name} OWNED BY {}.{};",
+                    qn(table),
+                    quote_ident(column)
+                );
+            }
+            comment_line(&mut out, &format!("SEQUENCE {name}"), &s.comment);
+            owner_line(&mut out, &format!("ALTER SEQUENCE {name}"), &s.owner);
+            grant_lines(&mut out, &s.acl, &format!("SEQUENCE {name}"), None);
+            blocks.push(out);
+        }
+        blocks.extend(self.functions.iter().map(render_function));
+        blocks.extend(self.tables.iter().map(render_table));
+        blocks.extend(self.views.iter().map(|v| render_view(v, false)));
+        blocks.extend(self.materialized_views.iter().map(|v| render_view(v, true)));
+        for i in &self.indexes {
+            let mut out = format!("{};", i.definition);
+            comment_line(&mut out, &format!("INDEX {}", qn(&i.name)), &i.comment);
+            blocks.push(out);
+        }
+        for t in &self.triggers {
+            let table = qn(&t.table);
+            // A clone exists because of its parent's trigger; only its state is its own.
+            let trigger = quote_ident(&t.name);
+            let mut out = if t.cloned {
+                // A clone exists because of its parent's trigger: only its state is its own
+                // (it is listed only when that state differs from the parent's).
+                let clause = enabled_clause(&t.enabled).unwrap_or("ENABLE");
+                format!("ALTER TABLE {table} {clause} TRIGGER {trigger};")
+            } else {
+                let mut out = format!("{};", t.definition);
+                if let Some(clause) = enabled_clause(&t.enabled) {
+                    let _ = write!(out, "\nALTER TABLE {table} {clause} TRIGGER {trigger};");
+                }
+                out
+            };
+            comment_line(
+                &mut out,
+                &format!("TRIGGER {} ON {table}", quote_ident(&t.name)),
+                &t.comment,
+            );
+            blocks.push(out);
+        }
+        for p in &self.policies {
+            let table = qn(&p.table);
+            let kind = if p.permissive {
+                "PERMISSIVE"
+            } else {
+                "RESTRICTIVE"
+            };
+            let roles: Vec<String> = p
+                .roles
+                .iter()
+                .map(|r| {
+                    if r == "public" {
+                        "PUBLIC".to_string()
+                    } else {
+                        quote_ident(r)
+                    }
+                })
+                .collect();
+            let mut out = format!(
+                "CREATE POLICY {} ON {table}\n    AS {kind}\n    FOR {}\n    TO {}",
+                quote_ident(&p.name),
+                p.command,
+                roles.join(", ")
+            );
+            if let Some(using) = &p.using {
+                let _ = write!(out, "\n    USING ({using})");
+            }
+            if let Some(check) = &p.with_check {
+                let _ = write!(out, "\n    WITH CHECK ({check})");
+            }
+            out.push(';');
+            comment_line(
+                &mut out,
+                &format!("POLICY {} ON {table}", quote_ident(&p.name)),
+                &p.comment,
+            );
+            blocks.push(out);
+        }
+        for r in &self.rules {
+            let table = qn(&r.table);
+            let mut out = format!("{};", r.definition);
+            if let Some(clause) = enabled_clause(&r.enabled) {
+                let _ = write!(
+                    out,
+                    "\nALTER TABLE {table} {clause} RULE {};",
+                    quote_ident(&r.name)
+                );
+            }
+            comment_line(
+                &mut out,
+                &format!("RULE {} ON {table}", quote_ident(&r.name)),
+                &r.comment,
+            );
+            blocks.push(out);
+        }
+        for e in &self.event_triggers {
+            let name = quote_ident(&e.name);
+            let mut out = format!("CREATE EVENT TRIGGER {name} ON {}", quote_ident(&e.event));
+            if !e.tags.is_empty() {
+                let tags: Vec<String> = e.tags.iter().map(|t| literal(t)).collect();
+                let _ = write!(out, "\n    WHEN TAG IN ({})", tags.join(", "));
+            }
+            let _ = write!(out, "\n    EXECUTE FUNCTION {}();", qn(&e.function));
+            if let Some(clause) = enabled_clause(&e.enabled) {
+                let _ = write!(out, "\nALTER EVENT TRIGGER {name} {clause};");
+            }
+            comment_line(&mut out, &format!("EVENT TRIGGER {name}"), &e.comment);
+            owner_line(&mut out, &format!("ALTER EVENT TRIGGER {name}"), &e.owner);
+            blocks.push(out);
+        }
+
+        let mut text = blocks.join("\n\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Number of objects of each kind, for a summary line.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        let routines =
+            |kind: FunctionKind| self.functions.iter().filter(|f| f.kind == kind).count();
+        vec![
+            ("schemas", self.schemas.len()),
+            ("extensions", self.extensions.len()),
+            ("enums", self.enums.len()),
+            ("domains", self.domains.len()),
+            ("composite types", self.composites.len()),
+            ("range types", self.ranges.len()),
+            ("sequences", self.sequences.len()),
+            ("tables", self.tables.len()),
+            ("columns", self.tables.iter().map(|t| t.columns.len()).sum()),
+            (
+                "constraints",
+                self.tables.iter().map(|t| t.constraints.len()).sum(),
+            ),
+            ("indexes", self.indexes.len()),
+            ("views", self.views.len()),
+            ("materialized views", self.materialized_views.len()),
+            (
+                "functions",
+                routines(FunctionKind::Function) + routines(FunctionKind::Window),
+            ),
+            ("procedures", routines(FunctionKind::Procedure)),
+            ("aggregates", routines(FunctionKind::Aggregate)),
+            ("triggers", self.triggers.len()),
+            ("policies", self.policies.len()),
+            ("rules", self.rules.len()),
+            ("event triggers", self.event_triggers.len()),
+        ]
+    }
+}
+
+/// Comment, owner and grants of a type or domain.
+fn type_extras(
+    out: &mut String,
+    kind: &str,
+    name: &str,
+    comment: &Option<String>,
+    owner: &Option<String>,
+    acl: &[String],
+) {
+    comment_line(out, &format!("{kind} {name}"), comment);
+    owner_line(out, &format!("ALTER {kind} {name}"), owner);
+    // GRANT ... ON DOMAIN is accepted, but TYPE covers both.
+    grant_lines(out, acl, &format!("TYPE {name}"), None);
+}

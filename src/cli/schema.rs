@@ -1,0 +1,132 @@
+//! `dump-schema` (the catalog's canonical text, or JSON) and `diff-dumps` (a unified
+//! diff of two dump files via `similar`, coloured on a terminal).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::online::{in_session, target, DbArgs};
+use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
+use crate::catalog::{self, InspectOptions};
+use crate::config::Config;
+
+/// Options of `dump-schema`.
+#[derive(Debug, Clone)]
+pub(crate) struct DumpArgs {
+    pub output: Option<PathBuf>,
+    pub json: bool,
+    pub schemas: Vec<String>,
+    pub exclude_schemas: Vec<String>,
+    pub grants: bool,
+    pub owners: bool,
+}
+
+pub(crate) fn dump_schema(
+    out: &Output,
+    config: &Config,
+    args: &DbArgs,
+    dump: &DumpArgs,
+) -> anyhow::Result<u8> {
+    let target = target(config, args)?;
+    let options = InspectOptions {
+        schemas: dump.schemas.clone(),
+        exclude_schemas: dump.exclude_schemas.clone(),
+        grants: dump.grants,
+        owners: dump.owners,
+        // retort's own bookkeeping is not part of the application's schema.
+        exclude_tables: vec![
+            (target.tables.schema.clone(), target.tables.version.clone()),
+            (target.tables.schema.clone(), target.tables.history.clone()),
+        ],
+    };
+    let schema = in_session(&target, out, async |session| {
+        Ok(catalog::inspect(session.client(), &options).await?)
+    })?;
+    let mut text = if dump.json || out.json {
+        serde_json::to_string_pretty(&schema)?
+    } else {
+        schema.to_text()
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    match &dump.output {
+        Some(path) => {
+            write_atomically(path, text.as_bytes())?;
+            if !out.quiet {
+                let counts: Vec<String> = schema
+                    .counts()
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(kind, n)| format!("{n} {kind}"))
+                    .collect();
+                eprintln!(
+                    "wrote {} ({})",
+                    path.display(),
+                    if counts.is_empty() {
+                        "empty schema".to_owned()
+                    } else {
+                        counts.join(", ")
+                    }
+                );
+            }
+        }
+        None => io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// Writes through a temporary file and a rename, so an interrupted dump never leaves a
+/// half-written schema.sql behind.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.unwrap_or(Path::new(".")).join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}", path.display())
+    })
+}
+
+pub(crate) fn diff_dumps(out: &Output, a: &Path, b: &Path) -> anyhow::Result<u8> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let (left, right) = (read(a)?, read(b)?);
+    if left == right {
+        if !out.quiet {
+            eprintln!("{} and {} are identical", a.display(), b.display());
+        }
+        return Ok(EXIT_OK);
+    }
+    let diff = similar::TextDiff::from_lines(&left, &right);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&a.display().to_string(), &b.display().to_string())
+        .to_string();
+    let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut stdout = io::stdout().lock();
+    for line in text.lines() {
+        let code = match line.as_bytes().first() {
+            _ if !colour => None,
+            Some(b'+') if !line.starts_with("+++") => Some("32"),
+            Some(b'-') if !line.starts_with("---") => Some("31"),
+            Some(b'@') => Some("36"),
+            _ => None,
+        };
+        match code {
+            Some(code) => writeln!(stdout, "\x1b[{code}m{line}\x1b[0m")?,
+            None => writeln!(stdout, "{line}")?,
+        }
+    }
+    Ok(EXIT_CHECK_FAILED)
+}

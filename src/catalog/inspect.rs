@@ -29,6 +29,12 @@ const PG_POLICY: u32 = 3256;
 const PG_REWRITE: u32 = 2618;
 const PG_EXTENSION: u32 = 3079;
 const PG_EVENT_TRIGGER: u32 = 3466;
+const PG_COLLATION: u32 = 3456;
+const PG_CAST: u32 = 2605;
+const PG_STATISTIC_EXT: u32 = 3381;
+const PG_FOREIGN_DATA_WRAPPER: u32 = 2328;
+const PG_FOREIGN_SERVER: u32 = 1417;
+const PG_PUBLICATION: u32 = 6104;
 
 /// Schemas that are never user schema. `pg_toast%` also covers `pg_toast_temp_N`.
 const NS_FILTER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -68,6 +74,48 @@ fn queries(version: i32) -> Vec<Query> {
         )
     } else {
         ("", "false")
+    };
+    // The ICU/builtin locale moved from colliculocale (15, 16) to colllocale (17); before
+    // 15 an ICU collation kept its locale in collcollate.
+    let collation_locale = if version >= 170000 {
+        "c.colllocale"
+    } else if version >= 150000 {
+        "c.colliculocale"
+    } else {
+        "CASE WHEN c.collprovider = 'i' THEN c.collcollate::text END"
+    };
+    let collation_rules = if version >= 160000 {
+        "c.collicurules"
+    } else {
+        "NULL::text"
+    };
+    let pub_via_root = if version >= 130000 {
+        "p.pubviaroot"
+    } else {
+        "false"
+    };
+    // Row filters and column lists (15+).
+    let pub_table = if version >= 150000 {
+        "format('%I.%I', tn.nspname, tc.relname) \
+         || CASE WHEN pr.prattrs IS NOT NULL THEN ' (' || (SELECT string_agg(quote_ident(a.attname), ', ' \
+           ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = pr.prrelid \
+           AND a.attnum = ANY (pr.prattrs)) || ')' ELSE '' END \
+         || CASE WHEN pr.prqual IS NOT NULL THEN ' WHERE (' || pg_get_expr(pr.prqual, pr.prrelid) || ')' \
+           ELSE '' END"
+    } else {
+        "format('%I.%I', tn.nspname, tc.relname)"
+    };
+    let (pub_schemas, pub_schema_filter) = if version >= 150000 {
+        (
+            "ARRAY(SELECT pn.nspname::text FROM pg_publication_namespace pnn \
+             JOIN pg_namespace pn ON pn.oid = pnn.pnnspid WHERE pnn.pnpubid = p.oid)",
+            format!(
+                "OR EXISTS (SELECT 1 FROM pg_publication_namespace pnn \
+                 JOIN pg_namespace n ON n.oid = pnn.pnnspid WHERE pnn.pnpubid = p.oid AND {NS_FILTER})"
+            ),
+        )
+    } else {
+        ("'{}'::text[]", String::new())
     };
     vec![
         q(
@@ -156,10 +204,13 @@ fn queries(version: i32) -> Vec<Query> {
                      JOIN pg_class ric ON ric.oid = ri.indexrelid \
                      WHERE ri.indrelid = c.oid AND ri.indisreplident) END, \
                    (SELECT cic.relname::text FROM pg_index ci JOIN pg_class cic ON cic.oid = ci.indexrelid \
-                     WHERE ci.indrelid = c.oid AND ci.indisclustered LIMIT 1) \
+                     WHERE ci.indrelid = c.oid AND ci.indisclustered LIMIT 1), \
+                   fs.srvname::text, coalesce(ft.ftoptions, '{{}}')::text[] \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  LEFT JOIN pg_am am ON am.oid = c.relam \
-                 WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {NS_FILTER} AND {}",
+                 LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
+                 LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {NS_FILTER} AND {}",
                 not_extension_member(PG_CLASS, "c.oid")
             ),
         ),
@@ -178,7 +229,7 @@ fn queries(version: i32) -> Vec<Query> {
                  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
                  LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation \
                  LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
-                 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') \
+                 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f') \
                    AND {NS_FILTER}"
             ),
         ),
@@ -276,6 +327,92 @@ fn queries(version: i32) -> Vec<Query> {
                  FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid \
                  JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {NS_FILTER} AND {}",
                 not_extension_member(PG_EVENT_TRIGGER, "e.oid")
+            ),
+        ),
+        q(
+            "collations",
+            format!(
+                "SELECT c.oid, n.nspname::text, c.collname::text, c.collprovider::text, \
+                   {collation_locale}, c.collcollate::text, c.collctype::text, {collation_rules}, \
+                   c.collisdeterministic, pg_get_userbyid(c.collowner)::text \
+                 FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace \
+                 WHERE {NS_FILTER} AND {}",
+                not_extension_member(PG_COLLATION, "c.oid")
+            ),
+        ),
+        // Casts are not in a schema: one is read when its function or one of its types is
+        // in a dumped schema. Built-in casts have OIDs below 16384; range-to-multirange
+        // casts come with the range type (their function is internal to it).
+        q(
+            "casts",
+            format!(
+                "SELECT c.oid, format_type(c.castsource, NULL), format_type(c.casttarget, NULL), \
+                   c.castmethod::text, \
+                   CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END, \
+                   c.castcontext::text \
+                 FROM pg_cast c JOIN pg_type st ON st.oid = c.castsource \
+                 JOIN pg_type tt ON tt.oid = c.casttarget \
+                 LEFT JOIN pg_proc p ON p.oid = c.castfunc \
+                 WHERE c.oid >= 16384 AND {} AND EXISTS (SELECT 1 FROM pg_namespace n \
+                   WHERE n.oid IN (st.typnamespace, tt.typnamespace, p.pronamespace) \
+                   AND {NS_FILTER}) \
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend idep WHERE idep.classid = {PG_PROC} \
+                     AND idep.objid = c.castfunc AND idep.deptype = 'i')",
+                not_extension_member(PG_CAST, "c.oid")
+            ),
+        ),
+        q(
+            "statistics",
+            format!(
+                "SELECT s.oid, s.stxrelid, n.nspname::text, s.stxname::text, \
+                   pg_get_statisticsobjdef(s.oid), \
+                   CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget::int4 END, \
+                   pg_get_userbyid(s.stxowner)::text \
+                 FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace \
+                 WHERE {NS_FILTER} AND {}",
+                not_extension_member(PG_STATISTIC_EXT, "s.oid")
+            ),
+        ),
+        // Wrappers and servers are not in a schema; the filters do not apply to them.
+        Query {
+            name: "foreign data wrappers",
+            sql: format!(
+                "SELECT w.oid, w.fdwname::text, nullif(w.fdwhandler::oid, 0)::regproc::text, \
+                   nullif(w.fdwvalidator::oid, 0)::regproc::text, \
+                   coalesce(w.fdwoptions, '{{}}')::text[], pg_get_userbyid(w.fdwowner)::text \
+                 FROM pg_foreign_data_wrapper w WHERE {}",
+                not_extension_member(PG_FOREIGN_DATA_WRAPPER, "w.oid")
+            ),
+            filtered: false,
+        },
+        Query {
+            name: "foreign servers",
+            sql: format!(
+                "SELECT s.oid, s.srvname::text, w.fdwname::text, s.srvtype, s.srvversion, \
+                   coalesce(s.srvoptions, '{{}}')::text[], pg_get_userbyid(s.srvowner)::text \
+                 FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw \
+                 WHERE {}",
+                not_extension_member(PG_FOREIGN_SERVER, "s.oid")
+            ),
+            filtered: false,
+        },
+        // A publication is read when no schema filter is given, or when one of its
+        // tables or schemas is in a dumped schema.
+        q(
+            "publications",
+            format!(
+                "SELECT p.oid, p.pubname::text, p.puballtables, p.pubinsert, p.pubupdate, \
+                   p.pubdelete, p.pubtruncate, {pub_via_root}, \
+                   ARRAY(SELECT {pub_table} FROM pg_publication_rel pr \
+                     JOIN pg_class tc ON tc.oid = pr.prrelid \
+                     JOIN pg_namespace tn ON tn.oid = tc.relnamespace WHERE pr.prpubid = p.oid), \
+                   {pub_schemas}, pg_get_userbyid(p.pubowner)::text \
+                 FROM pg_publication p \
+                 WHERE {} AND ((cardinality($1::text[]) = 0 AND cardinality($2::text[]) = 0) \
+                   OR EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN pg_class c ON c.oid = pr.prrelid \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE pr.prpubid = p.oid AND {NS_FILTER}) {pub_schema_filter})",
+                not_extension_member(PG_PUBLICATION, "p.oid")
             ),
         ),
         // Comments on user objects only (built-in objects have OIDs below 16384); rows
@@ -399,6 +536,12 @@ async fn read(
         policies: take("policies"),
         rules: take("rules"),
         event_triggers: take("event triggers"),
+        collations: take("collations"),
+        casts: take("casts"),
+        statistics: take("statistics"),
+        foreign_data_wrappers: take("foreign data wrappers"),
+        foreign_servers: take("foreign servers"),
+        publications: take("publications"),
         comments: take("comments"),
     };
     assemble(rows, options)
@@ -418,6 +561,12 @@ struct RawRows {
     policies: Vec<Row>,
     rules: Vec<Row>,
     event_triggers: Vec<Row>,
+    collations: Vec<Row>,
+    casts: Vec<Row>,
+    statistics: Vec<Row>,
+    foreign_data_wrappers: Vec<Row>,
+    foreign_servers: Vec<Row>,
+    publications: Vec<Row>,
     comments: Vec<Row>,
 }
 
@@ -471,6 +620,9 @@ struct Rel {
     access_method: Option<String>,
     replica_identity: Option<String>,
     cluster_on: Option<String>,
+    /// Foreign tables: the server and the options.
+    server: Option<String>,
+    foreign_options: Vec<String>,
     owner: Option<String>,
     acl: Vec<String>,
     columns: Vec<(i32, Column)>,
@@ -652,6 +804,8 @@ fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogEr
                 kind,
                 replica_identity,
                 cluster_on: get(q, row, 19)?,
+                server: get(q, row, 20)?,
+                foreign_options: sorted(get(q, row, 21)?),
                 owner: extras.owner(get(q, row, 15)?),
                 acl: extras.acl(get(q, row, 16)?),
                 columns: Vec::new(),
@@ -943,6 +1097,123 @@ fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogEr
         });
     }
 
+    let q = "collations";
+    for row in &rows.collations {
+        let oid: u32 = get(q, row, 0)?;
+        let provider = match get::<String>(q, row, 3)?.as_str() {
+            "i" => "icu",
+            "b" => "builtin",
+            _ => "libc",
+        }
+        .to_string();
+        let libc = provider == "libc";
+        let (lc_collate, lc_ctype) = if libc {
+            (get(q, row, 5)?, get(q, row, 6)?)
+        } else {
+            (None, None)
+        };
+        schema.collations.push(Collation {
+            name: QualifiedName::new(get::<String>(q, row, 1)?, get::<String>(q, row, 2)?),
+            locale: if libc { None } else { get(q, row, 4)? },
+            provider,
+            lc_collate,
+            lc_ctype,
+            rules: get(q, row, 7)?,
+            deterministic: get(q, row, 8)?,
+            comment: comments.take(PG_COLLATION, oid, 0),
+            owner: extras.owner(get(q, row, 9)?),
+        });
+    }
+
+    let q = "casts";
+    for row in &rows.casts {
+        let oid: u32 = get(q, row, 0)?;
+        let method = match get::<String>(q, row, 3)?.as_str() {
+            "b" => "binary",
+            "i" => "inout",
+            _ => "function",
+        };
+        let context = match get::<String>(q, row, 5)?.as_str() {
+            "a" => "assignment",
+            "i" => "implicit",
+            _ => "explicit",
+        };
+        schema.casts.push(Cast {
+            source: get(q, row, 1)?,
+            target: get(q, row, 2)?,
+            method: method.to_string(),
+            function: get(q, row, 4)?,
+            context: context.to_string(),
+            comment: comments.take(PG_CAST, oid, 0),
+        });
+    }
+
+    let q = "statistics";
+    for row in &rows.statistics {
+        let oid: u32 = get(q, row, 0)?;
+        let relid: u32 = get(q, row, 1)?;
+        // Statistics on an excluded table go with it.
+        let Some(rel) = rels.get(&relid) else {
+            continue;
+        };
+        schema.statistics.push(Statistics {
+            name: QualifiedName::new(get::<String>(q, row, 2)?, get::<String>(q, row, 3)?),
+            table: rel.name.clone(),
+            definition: get::<Option<String>>(q, row, 4)?.unwrap_or_default(),
+            target: get(q, row, 5)?,
+            comment: comments.take(PG_STATISTIC_EXT, oid, 0),
+            owner: extras.owner(get(q, row, 6)?),
+        });
+    }
+
+    let q = "foreign data wrappers";
+    for row in &rows.foreign_data_wrappers {
+        let oid: u32 = get(q, row, 0)?;
+        schema.foreign_data_wrappers.push(ForeignDataWrapper {
+            name: get(q, row, 1)?,
+            handler: get(q, row, 2)?,
+            validator: get(q, row, 3)?,
+            options: sorted(get(q, row, 4)?),
+            comment: comments.take(PG_FOREIGN_DATA_WRAPPER, oid, 0),
+            owner: extras.owner(get(q, row, 5)?),
+        });
+    }
+
+    let q = "foreign servers";
+    for row in &rows.foreign_servers {
+        let oid: u32 = get(q, row, 0)?;
+        schema.foreign_servers.push(ForeignServer {
+            name: get(q, row, 1)?,
+            wrapper: get(q, row, 2)?,
+            server_type: get(q, row, 3)?,
+            version: get(q, row, 4)?,
+            options: sorted(get(q, row, 5)?),
+            comment: comments.take(PG_FOREIGN_SERVER, oid, 0),
+            owner: extras.owner(get(q, row, 6)?),
+        });
+    }
+
+    let q = "publications";
+    for row in &rows.publications {
+        let oid: u32 = get(q, row, 0)?;
+        let mut publish = Vec::new();
+        for (idx, action) in [(3, "insert"), (4, "update"), (5, "delete"), (6, "truncate")] {
+            if get::<bool>(q, row, idx)? {
+                publish.push(action.to_string());
+            }
+        }
+        schema.publications.push(Publication {
+            name: get(q, row, 1)?,
+            all_tables: get(q, row, 2)?,
+            tables: sorted(get(q, row, 8)?),
+            schemas: sorted(get(q, row, 9)?),
+            publish,
+            via_root: get(q, row, 7)?,
+            comment: comments.take(PG_PUBLICATION, oid, 0),
+            owner: extras.owner(get(q, row, 10)?),
+        });
+    }
+
     // Split the relations into their kinds now that children are attached.
     for (_, mut rel) in rels {
         rel.columns.sort_by_key(|(attnum, _)| *attnum);
@@ -965,6 +1236,29 @@ fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogEr
                     schema.views.push(view);
                 }
             }
+            "f" => schema.foreign_tables.push(ForeignTable {
+                name: rel.name,
+                server: rel.server.unwrap_or_default(),
+                options: rel.foreign_options,
+                inherits: if rel.is_partition {
+                    Vec::new()
+                } else {
+                    rel.parents.clone()
+                },
+                partition_of: if rel.is_partition {
+                    rel.parents.first().map(|parent| PartitionOf {
+                        parent: parent.clone(),
+                        bound: rel.partition_bound.clone().unwrap_or_default(),
+                    })
+                } else {
+                    None
+                },
+                columns,
+                constraints: rel.constraints,
+                comment: rel.comment,
+                owner: rel.owner,
+                acl: rel.acl,
+            }),
             _ => {
                 // A partition's single pg_inherits parent is its partitioned table.
                 let (partition_of, inherits) = if rel.is_partition {
@@ -1043,6 +1337,22 @@ pub(super) fn sort(schema: &mut Schema) {
         .rules
         .sort_by(|a, b| (&a.table, &a.name).cmp(&(&b.table, &b.name)));
     schema.event_triggers.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.collations.sort_by(|a, b| a.name.cmp(&b.name));
+    schema
+        .casts
+        .sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
+    schema.statistics.sort_by(|a, b| a.name.cmp(&b.name));
+    schema
+        .foreign_data_wrappers
+        .sort_by(|a, b| a.name.cmp(&b.name));
+    schema.foreign_servers.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.foreign_tables.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.publications.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
 }
 
 fn strip_semicolon(text: &str) -> String {

@@ -28,19 +28,26 @@ impl QualifiedName {
 pub struct Schema {
     pub schemas: Vec<SchemaDef>,
     pub extensions: Vec<Extension>,
+    pub collations: Vec<Collation>,
     pub enums: Vec<EnumType>,
     pub domains: Vec<Domain>,
     pub composites: Vec<CompositeType>,
     pub ranges: Vec<RangeType>,
     pub sequences: Vec<Sequence>,
     pub functions: Vec<Function>,
+    pub casts: Vec<Cast>,
     pub tables: Vec<Table>,
     pub views: Vec<View>,
     pub materialized_views: Vec<View>,
     pub indexes: Vec<Index>,
+    pub statistics: Vec<Statistics>,
     pub triggers: Vec<Trigger>,
     pub policies: Vec<Policy>,
     pub rules: Vec<Rule>,
+    pub foreign_data_wrappers: Vec<ForeignDataWrapper>,
+    pub foreign_servers: Vec<ForeignServer>,
+    pub foreign_tables: Vec<ForeignTable>,
+    pub publications: Vec<Publication>,
     pub event_triggers: Vec<EventTrigger>,
 }
 
@@ -319,6 +326,109 @@ pub struct EventTrigger {
     pub enabled: String,
     /// `WHEN TAG IN (...)`, sorted.
     pub tags: Vec<String>,
+    pub comment: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// A user-defined collation (`CREATE COLLATION`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Collation {
+    pub name: QualifiedName,
+    /// `libc`, `icu` or `builtin`.
+    pub provider: String,
+    /// ICU / builtin locale (`colliculocale`, `colllocale` since 17).
+    pub locale: Option<String>,
+    /// libc only.
+    pub lc_collate: Option<String>,
+    pub lc_ctype: Option<String>,
+    /// ICU tailoring rules (16+).
+    pub rules: Option<String>,
+    pub deterministic: bool,
+    pub comment: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// A user-defined cast (`CREATE CAST`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cast {
+    /// `format_type` of the source and target types.
+    pub source: String,
+    pub target: String,
+    /// `function`, `binary` (WITHOUT FUNCTION) or `inout` (WITH INOUT).
+    pub method: String,
+    /// The function as `regprocedure` text, for method `function`.
+    pub function: Option<String>,
+    /// `explicit`, `assignment` or `implicit`.
+    pub context: String,
+    pub comment: Option<String>,
+}
+
+/// An extended statistics object (`CREATE STATISTICS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statistics {
+    pub name: QualifiedName,
+    pub table: QualifiedName,
+    /// `pg_get_statisticsobjdef`: the complete `CREATE STATISTICS` statement.
+    pub definition: String,
+    /// `ALTER STATISTICS ... SET STATISTICS n`, when set.
+    pub target: Option<i32>,
+    pub comment: Option<String>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignDataWrapper {
+    pub name: String,
+    /// `regproc` text of the handler and validator functions.
+    pub handler: Option<String>,
+    pub validator: Option<String>,
+    /// Raw `key=value` options, sorted.
+    pub options: Vec<String>,
+    pub comment: Option<String>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignServer {
+    pub name: String,
+    pub wrapper: String,
+    pub server_type: Option<String>,
+    pub version: Option<String>,
+    /// Raw `key=value` options, sorted.
+    pub options: Vec<String>,
+    pub comment: Option<String>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignTable {
+    pub name: QualifiedName,
+    pub server: String,
+    /// Raw `key=value` options, sorted.
+    pub options: Vec<String>,
+    /// Inheritance parents, in `inhseqno` order.
+    pub inherits: Vec<QualifiedName>,
+    pub partition_of: Option<PartitionOf>,
+    /// In attnum order.
+    pub columns: Vec<Column>,
+    /// CHECK constraints, by name.
+    pub constraints: Vec<Constraint>,
+    pub comment: Option<String>,
+    pub owner: Option<String>,
+    pub acl: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Publication {
+    pub name: String,
+    pub all_tables: bool,
+    /// `schema.table [(columns)] [WHERE (...)]`, quoted, sorted.
+    pub tables: Vec<String>,
+    /// `FOR TABLES IN SCHEMA` (15+), sorted.
+    pub schemas: Vec<String>,
+    /// `insert`, `update`, `delete`, `truncate`, in that order.
+    pub publish: Vec<String>,
+    pub via_root: bool,
     pub comment: Option<String>,
     pub owner: Option<String>,
 }

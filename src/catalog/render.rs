@@ -1,8 +1,9 @@
 //! The canonical text dump: SQL-like, one object per block, deterministic.
 //!
-//! Blocks come in a fixed kind order (schemas, extensions, types, sequences, routines,
-//! tables, views, materialized views, indexes, triggers, policies, rules, event
-//! triggers) and, within a kind, in the model's sorted order. Identifiers are quoted the
+//! Blocks come in a fixed kind order (schemas, extensions, collations, types, sequences,
+//! routines, casts, tables, views, materialized views, indexes, extended statistics,
+//! triggers, policies, rules, foreign data wrappers, foreign servers, foreign tables,
+//! publications, event triggers) and, within a kind, in the model's sorted order. Identifiers are quoted the
 //! way PostgreSQL's `quote_ident` does, so names we print and names inside the server's
 //! `pg_get_*` output look alike. Everything that belongs to one object (comments, RLS
 //! switches, owner, grants) is printed in that object's block, so a changed object shows
@@ -573,6 +574,201 @@ fn render_function(function: &Function) -> String {
     out
 }
 
+/// Raw `key=value` options as an `OPTIONS (key 'value', ...)` clause (empty: nothing).
+fn options_clause(options: &[String]) -> String {
+    if options.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = options
+        .iter()
+        .map(|option| match option.split_once('=') {
+            Some((key, value)) => format!("{} {}", quote_ident(key), literal(value)),
+            None => quote_ident(option),
+        })
+        .collect();
+    format!(" OPTIONS ({})", items.join(", "))
+}
+
+fn render_collation(c: &Collation) -> String {
+    let name = qn(&c.name);
+    let mut opts = vec![format!("provider = {}", c.provider)];
+    if let Some(locale) = &c.locale {
+        opts.push(format!("locale = {}", literal(locale)));
+    }
+    match (&c.lc_collate, &c.lc_ctype) {
+        (Some(collate), Some(ctype)) if collate == ctype => {
+            opts.push(format!("locale = {}", literal(collate)));
+        }
+        (collate, ctype) => {
+            if let Some(collate) = collate {
+                opts.push(format!("lc_collate = {}", literal(collate)));
+            }
+            if let Some(ctype) = ctype {
+                opts.push(format!("lc_ctype = {}", literal(ctype)));
+            }
+        }
+    }
+    if let Some(rules) = &c.rules {
+        opts.push(format!("rules = {}", literal(rules)));
+    }
+    if !c.deterministic {
+        opts.push("deterministic = false".to_string());
+    }
+    let mut out = format!("CREATE COLLATION {name} ({});", opts.join(", "));
+    comment_line(&mut out, &format!("COLLATION {name}"), &c.comment);
+    owner_line(&mut out, &format!("ALTER COLLATION {name}"), &c.owner);
+    out
+}
+
+fn render_cast(c: &Cast) -> String {
+    let types = format!("({} AS {})", c.source, c.target);
+    let mut out = format!("CREATE CAST {types}");
+    match (c.method.as_str(), &c.function) {
+        ("binary", _) => out.push_str(" WITHOUT FUNCTION"),
+        ("inout", _) => out.push_str(" WITH INOUT"),
+        (_, Some(function)) => {
+            let _ = write!(out, " WITH FUNCTION {function}");
+        }
+        (_, None) => out.push_str(" WITHOUT FUNCTION"),
+    }
+    match c.context.as_str() {
+        "assignment" => out.push_str(" AS ASSIGNMENT"),
+        "implicit" => out.push_str(" AS IMPLICIT"),
+        _ => {}
+    }
+    out.push(';');
+    comment_line(&mut out, &format!("CAST {types}"), &c.comment);
+    out
+}
+
+fn render_statistics(s: &Statistics) -> String {
+    let name = qn(&s.name);
+    let mut out = format!("{};", s.definition);
+    if let Some(target) = s.target {
+        let _ = write!(out, "\nALTER STATISTICS {name} SET STATISTICS {target};");
+    }
+    comment_line(&mut out, &format!("STATISTICS {name}"), &s.comment);
+    owner_line(&mut out, &format!("ALTER STATISTICS {name}"), &s.owner);
+    out
+}
+
+fn render_wrapper(w: &ForeignDataWrapper) -> String {
+    let name = quote_ident(&w.name);
+    let mut out = format!("CREATE FOREIGN DATA WRAPPER {name}");
+    if let Some(handler) = &w.handler {
+        let _ = write!(out, " HANDLER {handler}");
+    }
+    if let Some(validator) = &w.validator {
+        let _ = write!(out, " VALIDATOR {validator}");
+    }
+    out.push_str(&options_clause(&w.options));
+    out.push(';');
+    comment_line(
+        &mut out,
+        &format!("FOREIGN DATA WRAPPER {name}"),
+        &w.comment,
+    );
+    owner_line(
+        &mut out,
+        &format!("ALTER FOREIGN DATA WRAPPER {name}"),
+        &w.owner,
+    );
+    out
+}
+
+fn render_server(s: &ForeignServer) -> String {
+    let name = quote_ident(&s.name);
+    let mut out = format!("CREATE SERVER {name}");
+    if let Some(server_type) = &s.server_type {
+        let _ = write!(out, " TYPE {}", literal(server_type));
+    }
+    if let Some(version) = &s.version {
+        let _ = write!(out, " VERSION {}", literal(version));
+    }
+    let _ = write!(
+        out,
+        " FOREIGN DATA WRAPPER {}{};",
+        quote_ident(&s.wrapper),
+        options_clause(&s.options)
+    );
+    comment_line(&mut out, &format!("SERVER {name}"), &s.comment);
+    owner_line(&mut out, &format!("ALTER SERVER {name}"), &s.owner);
+    out
+}
+
+fn render_foreign_table(t: &ForeignTable) -> String {
+    let name = qn(&t.name);
+    let mut out = format!("CREATE FOREIGN TABLE {name} ");
+    if let Some(partition) = &t.partition_of {
+        let _ = write!(out, "PARTITION OF {} ", qn(&partition.parent));
+    }
+    out.push('(');
+    let mut items: Vec<String> = t.columns.iter().map(|c| column_line(&t.name, c)).collect();
+    items.extend(
+        t.constraints
+            .iter()
+            .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
+    );
+    for (i, item) in items.iter().enumerate() {
+        let comma = if i + 1 < items.len() { "," } else { "" };
+        let _ = write!(out, "\n    {item}{comma}");
+    }
+    out.push_str("\n)");
+    if let Some(partition) = &t.partition_of {
+        let _ = write!(out, " {}", partition.bound);
+    }
+    if !t.inherits.is_empty() {
+        let parents: Vec<String> = t.inherits.iter().map(qn).collect();
+        let _ = write!(out, " INHERITS ({})", parents.join(", "));
+    }
+    let _ = write!(
+        out,
+        " SERVER {}{};",
+        quote_ident(&t.server),
+        options_clause(&t.options)
+    );
+    comment_line(&mut out, &format!("FOREIGN TABLE {name}"), &t.comment);
+    column_extras(&mut out, &name, &t.columns);
+    for constraint in &t.constraints {
+        comment_line(
+            &mut out,
+            &format!("CONSTRAINT {} ON {name}", quote_ident(&constraint.name)),
+            &constraint.comment,
+        );
+    }
+    owner_line(&mut out, &format!("ALTER FOREIGN TABLE {name}"), &t.owner);
+    grant_lines(&mut out, &t.acl, &format!("TABLE {name}"), None);
+    out
+}
+
+fn render_publication(p: &Publication) -> String {
+    let name = quote_ident(&p.name);
+    let mut out = format!("CREATE PUBLICATION {name}");
+    if p.all_tables {
+        out.push_str(" FOR ALL TABLES");
+    } else {
+        let mut targets = Vec::new();
+        if !p.tables.is_empty() {
+            targets.push(format!("TABLE {}", p.tables.join(", ")));
+        }
+        if !p.schemas.is_empty() {
+            let schemas: Vec<String> = p.schemas.iter().map(|s| quote_ident(s)).collect();
+            targets.push(format!("TABLES IN SCHEMA {}", schemas.join(", ")));
+        }
+        if !targets.is_empty() {
+            let _ = write!(out, " FOR {}", targets.join(", "));
+        }
+    }
+    let _ = write!(out, " WITH (publish = {}", literal(&p.publish.join(", ")));
+    if p.via_root {
+        out.push_str(", publish_via_partition_root = true");
+    }
+    out.push_str(");");
+    comment_line(&mut out, &format!("PUBLICATION {name}"), &p.comment);
+    owner_line(&mut out, &format!("ALTER PUBLICATION {name}"), &p.owner);
+    out
+}
+
 fn enabled_clause(enabled: &str) -> Option<&'static str> {
     match enabled {
         "disabled" => Some("DISABLE"),
@@ -605,6 +801,7 @@ impl Schema {
             comment_line(&mut out, &format!("EXTENSION {name}"), &e.comment);
             blocks.push(out);
         }
+        blocks.extend(self.collations.iter().map(render_collation));
         for t in &self.enums {
             let name = qn(&t.name);
             let labels: Vec<String> = t
@@ -710,6 +907,7 @@ impl Schema {
             blocks.push(out);
         }
         blocks.extend(self.functions.iter().map(render_function));
+        blocks.extend(self.casts.iter().map(render_cast));
         blocks.extend(self.tables.iter().map(render_table));
         blocks.extend(self.views.iter().map(|v| render_view(v, false)));
         blocks.extend(self.materialized_views.iter().map(|v| render_view(v, true)));
@@ -718,6 +916,7 @@ impl Schema {
             comment_line(&mut out, &format!("INDEX {}", qn(&i.name)), &i.comment);
             blocks.push(out);
         }
+        blocks.extend(self.statistics.iter().map(render_statistics));
         for t in &self.triggers {
             let table = qn(&t.table);
             // A clone exists because of its parent's trigger; only its state is its own.
@@ -796,6 +995,10 @@ impl Schema {
             );
             blocks.push(out);
         }
+        blocks.extend(self.foreign_data_wrappers.iter().map(render_wrapper));
+        blocks.extend(self.foreign_servers.iter().map(render_server));
+        blocks.extend(self.foreign_tables.iter().map(render_foreign_table));
+        blocks.extend(self.publications.iter().map(render_publication));
         for e in &self.event_triggers {
             let name = quote_ident(&e.name);
             let mut out = format!("CREATE EVENT TRIGGER {name} ON {}", quote_ident(&e.event));
@@ -826,6 +1029,7 @@ impl Schema {
         vec![
             ("schemas", self.schemas.len()),
             ("extensions", self.extensions.len()),
+            ("collations", self.collations.len()),
             ("enums", self.enums.len()),
             ("domains", self.domains.len()),
             ("composite types", self.composites.len()),
@@ -846,9 +1050,15 @@ impl Schema {
             ),
             ("procedures", routines(FunctionKind::Procedure)),
             ("aggregates", routines(FunctionKind::Aggregate)),
+            ("casts", self.casts.len()),
+            ("statistics", self.statistics.len()),
             ("triggers", self.triggers.len()),
             ("policies", self.policies.len()),
             ("rules", self.rules.len()),
+            ("foreign data wrappers", self.foreign_data_wrappers.len()),
+            ("foreign servers", self.foreign_servers.len()),
+            ("foreign tables", self.foreign_tables.len()),
+            ("publications", self.publications.len()),
             ("event triggers", self.event_triggers.len()),
         ]
     }

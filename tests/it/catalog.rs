@@ -295,6 +295,22 @@ const MUST_APPEAR: &[(&str, &str)] = &[
     ("rule comment", "done orders are kept"),
     ("event trigger", "retort_fixture_ddl"),
     ("event trigger comment", "logs table DDL"),
+    ("icu collation", "case_insensitive"),
+    ("libc collation", "c_posix"),
+    ("collation comment", "compares without case"),
+    ("cast with function", "CREATE CAST (app.mood AS integer)"),
+    ("cast with inout", "WITH INOUT"),
+    ("cast comment", "sad is zero"),
+    ("extended statistics", "orders_status_amount_stats"),
+    ("statistics target", "SET STATISTICS 500"),
+    ("statistics comment", "status and amount go together"),
+    ("foreign data wrapper", "retort_fixture_fdw"),
+    ("foreign server", "retort_fixture_remote"),
+    ("foreign server comment", "a server nobody reaches"),
+    ("foreign table", "remote_items"),
+    ("foreign table comment", "items kept elsewhere"),
+    ("publication", "retort_fixture_pub"),
+    ("publication comment", "customer data for the warehouse"),
 ];
 
 /// Names that must not be in the dump: objects that belong to extensions, and
@@ -307,6 +323,12 @@ const MUST_NOT_APPEAR: &[(&str, &str)] = &[
     ("btree_gist's support function", "gbt_int4_consistent"),
     ("retort's version table", "retort_version"),
     ("retort's history table", "retort_history"),
+    (
+        "postgres_fdw's wrapper",
+        "CREATE FOREIGN DATA WRAPPER postgres_fdw",
+    ),
+    ("postgres_fdw's handler", "postgres_fdw_handler"),
+    ("range-to-multirange cast", "float_multirange"),
 ];
 
 #[test]
@@ -796,6 +818,43 @@ $$;",
          COMMENT ON EVENT TRIGGER retort_fixture_ddl IS 'logs table DDL';",
     ),
     ("event trigger comment changed", "COMMENT ON EVENT TRIGGER retort_fixture_ddl IS 'changed';"),
+    // extended statistics
+    (
+        "statistics kinds changed",
+        "DROP STATISTICS app.customers_mood_stats;
+         CREATE STATISTICS app.customers_mood_stats (mcv) ON mood, created_at FROM app.customers;",
+    ),
+    ("statistics target changed", "ALTER STATISTICS app.orders_status_amount_stats SET STATISTICS 50;"),
+    ("statistics comment changed", "COMMENT ON STATISTICS app.orders_status_amount_stats IS 'changed';"),
+    // collations
+    (
+        "collation made deterministic",
+        "DROP COLLATION app.case_insensitive;
+         CREATE COLLATION app.case_insensitive (provider = icu, locale = 'und-u-ks-level2');",
+    ),
+    (
+        "collation locale changed",
+        "DROP COLLATION app.c_posix; CREATE COLLATION app.c_posix (locale = 'POSIX');",
+    ),
+    ("collation comment changed", "COMMENT ON COLLATION app.case_insensitive IS 'changed';"),
+    // foreign data wrappers, servers, foreign tables
+    ("foreign data wrapper options changed", "ALTER FOREIGN DATA WRAPPER retort_fixture_fdw OPTIONS (SET debug 'false');"),
+    ("foreign server option changed", "ALTER SERVER retort_fixture_remote OPTIONS (SET port '5433');"),
+    ("foreign server comment changed", "COMMENT ON SERVER retort_fixture_remote IS 'changed';"),
+    ("foreign table column added", "ALTER FOREIGN TABLE app.remote_items ADD COLUMN price numeric;"),
+    ("foreign table option changed", "ALTER FOREIGN TABLE app.remote_items OPTIONS (SET table_name 'things');"),
+    // publications
+    ("publication table added", "ALTER PUBLICATION retort_fixture_pub ADD TABLE app.orders;"),
+    ("publication publish changed", "ALTER PUBLICATION retort_fixture_pub SET (publish = 'insert');"),
+    ("publication comment changed", "COMMENT ON PUBLICATION retort_fixture_pub IS 'changed';"),
+    // casts
+    (
+        "cast context changed",
+        "DROP CAST (app.mood AS integer);
+         CREATE CAST (app.mood AS integer) WITH FUNCTION app.mood_score(app.mood) AS IMPLICIT;",
+    ),
+    ("cast dropped", "DROP CAST (app.address AS text);"),
+    ("cast comment changed", "COMMENT ON CAST (app.mood AS integer) IS 'changed';"),
 ];
 
 /// Outcome of one mutation applied on top of a fresh fixture database: `Ok` when both

@@ -398,3 +398,69 @@ fn fixture_and_its_reordered_twin_dump_the_same() {
         .map(|(x, y)| format!("- {x}\n+ {y}"));
     assert!(a == b, "fixture dumps differ: {first_difference:?}");
 }
+
+#[test]
+fn new_kinds_are_read_and_follow_the_schema_filters() {
+    let db = load(
+        "catinsp_newkinds",
+        &[
+            "CREATE EXTENSION file_fdw",
+            "CREATE SCHEMA shop",
+            "CREATE SCHEMA other",
+            "CREATE TABLE shop.items (id int PRIMARY KEY, a int, b int)",
+            "CREATE TABLE other.notes (id int PRIMARY KEY)",
+            "CREATE COLLATION shop.c_like (locale = 'C')",
+            "CREATE STATISTICS shop.items_ab ON a, b FROM shop.items",
+            "CREATE TYPE shop.tag AS ENUM ('x')",
+            "CREATE CAST (shop.tag AS text) WITH INOUT AS IMPLICIT",
+            "CREATE SERVER files FOREIGN DATA WRAPPER file_fdw",
+            "CREATE FOREIGN TABLE shop.csv (line text) SERVER files OPTIONS (filename '/dev/null')",
+            "CREATE PUBLICATION shop_pub FOR TABLE shop.items",
+            "CREATE PUBLICATION other_pub FOR TABLE other.notes WITH (publish = 'insert')",
+        ],
+    );
+    let schema = inspect(&db, &InspectOptions::default());
+    let text = schema.to_text();
+    let counts: std::collections::HashMap<&str, usize> = schema.counts().into_iter().collect();
+    for kind in [
+        "collations",
+        "casts",
+        "statistics",
+        "foreign servers",
+        "foreign tables",
+        "publications",
+    ] {
+        assert!(
+            counts.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind}:\n{text}"
+        );
+    }
+    // file_fdw's own wrapper is an extension member.
+    assert_eq!(
+        counts.get("foreign data wrappers").copied(),
+        Some(0),
+        "{text}"
+    );
+    for needle in [
+        "CREATE COLLATION shop.c_like (provider = libc, locale = 'C');",
+        "CREATE STATISTICS shop.items_ab ON a, b FROM shop.items;",
+        "CREATE CAST (shop.tag AS text) WITH INOUT AS IMPLICIT;",
+        "CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;",
+        "CREATE FOREIGN TABLE shop.csv (\n    line text\n) SERVER files OPTIONS (filename '/dev/null');",
+        "CREATE PUBLICATION other_pub FOR TABLE other.notes WITH (publish = 'insert');",
+        "CREATE PUBLICATION shop_pub FOR TABLE shop.items WITH (publish = 'insert, update, delete, truncate');",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(serde_json::to_string(&schema).is_ok());
+
+    let only_other = InspectOptions {
+        schemas: vec!["other".to_string()],
+        ..InspectOptions::default()
+    };
+    let text = inspect(&db, &only_other).to_text();
+    assert!(text.contains("other_pub"), "{text}");
+    for absent in ["shop_pub", "c_like", "items_ab", "CREATE CAST", "shop.csv"] {
+        assert!(!text.contains(absent), "{absent} in:\n{text}");
+    }
+}

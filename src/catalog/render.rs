@@ -419,23 +419,23 @@ fn with_options(options: &[String]) -> String {
     }
 }
 
-fn render_table(table: &Table) -> String {
-    let name = qn(&table.name);
-    let mut out = String::new();
-    let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
-    let _ = write!(out, "CREATE {unlogged}TABLE {name} ");
-    if let Some(partition) = &table.partition_of {
+/// `[PARTITION OF parent] (columns, constraints) [bound] [INHERITS (...)]`, shared by
+/// tables and foreign tables.
+fn write_relation_body(
+    out: &mut String,
+    name: &QualifiedName,
+    columns: &[Column],
+    constraints: &[Constraint],
+    partition_of: Option<&PartitionOf>,
+    inherits: &[QualifiedName],
+) {
+    if let Some(partition) = partition_of {
         let _ = write!(out, "PARTITION OF {} ", qn(&partition.parent));
     }
     out.push('(');
-    let mut items: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| column_line(&table.name, c))
-        .collect();
+    let mut items: Vec<String> = columns.iter().map(|c| column_line(name, c)).collect();
     items.extend(
-        table
-            .constraints
+        constraints
             .iter()
             .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
     );
@@ -444,13 +444,28 @@ fn render_table(table: &Table) -> String {
         let _ = write!(out, "\n    {item}{comma}");
     }
     out.push_str("\n)");
-    if let Some(partition) = &table.partition_of {
+    if let Some(partition) = partition_of {
         let _ = write!(out, " {}", partition.bound);
     }
-    if !table.inherits.is_empty() {
-        let parents: Vec<String> = table.inherits.iter().map(qn).collect();
+    if !inherits.is_empty() {
+        let parents: Vec<String> = inherits.iter().map(qn).collect();
         let _ = write!(out, " INHERITS ({})", parents.join(", "));
     }
+}
+
+fn render_table(table: &Table) -> String {
+    let name = qn(&table.name);
+    let mut out = String::new();
+    let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
+    let _ = write!(out, "CREATE {unlogged}TABLE {name} ");
+    write_relation_body(
+        &mut out,
+        &table.name,
+        &table.columns,
+        &table.constraints,
+        table.partition_of.as_ref(),
+        &table.inherits,
+    );
     if let Some(key) = &table.partition_key {
         let _ = write!(out, " PARTITION BY {key}");
     }
@@ -699,28 +714,14 @@ fn render_server(s: &ForeignServer) -> String {
 fn render_foreign_table(t: &ForeignTable) -> String {
     let name = qn(&t.name);
     let mut out = format!("CREATE FOREIGN TABLE {name} ");
-    if let Some(partition) = &t.partition_of {
-        let _ = write!(out, "PARTITION OF {} ", qn(&partition.parent));
-    }
-    out.push('(');
-    let mut items: Vec<String> = t.columns.iter().map(|c| column_line(&t.name, c)).collect();
-    items.extend(
-        t.constraints
-            .iter()
-            .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
+    write_relation_body(
+        &mut out,
+        &t.name,
+        &t.columns,
+        &t.constraints,
+        t.partition_of.as_ref(),
+        &t.inherits,
     );
-    for (i, item) in items.iter().enumerate() {
-        let comma = if i + 1 < items.len() { "," } else { "" };
-        let _ = write!(out, "\n    {item}{comma}");
-    }
-    out.push_str("\n)");
-    if let Some(partition) = &t.partition_of {
-        let _ = write!(out, " {}", partition.bound);
-    }
-    if !t.inherits.is_empty() {
-        let parents: Vec<String> = t.inherits.iter().map(qn).collect();
-        let _ = write!(out, " INHERITS ({})", parents.join(", "));
-    }
     let _ = write!(
         out,
         " SERVER {}{};",

@@ -52,7 +52,13 @@ say "retort upgrade --sql 0003:head | head -n 12   # the script a DBA would revi
 "$RETORT" upgrade --sql 0003:head >"$work/upgrade.sql"
 head -n 12 "$work/upgrade.sql"
 run verify
+run dump-schema -o "$work/schema.sql"
+say "head -n 20 schema.sql   # canonical, sorted, one object per block"
+head -n 20 "$work/schema.sql"
 run downgrade -1
+run dump-schema -o "$work/schema-down.sql"
+say "retort diff-dumps schema.sql schema-down.sql   # what the downgrade removed"
+"$RETORT" diff-dumps "$work/schema.sql" "$work/schema-down.sql" || true
 run downgrade base
 run stamp head
 run current

@@ -297,6 +297,22 @@ struct Setting {
 
 type Settings = BTreeMap<&'static str, Setting>;
 
+/// The value of an enumerated setting (`channel_binding=require`, ...): the first of
+/// `choices` when unset, an error listing the accepted words when unknown.
+fn choice<T: Copy>(s: &Settings, key: &str, choices: &[(&str, T)]) -> Result<T, ConnectError> {
+    let Some(setting) = s.get(key) else {
+        return Ok(choices[0].1);
+    };
+    if let Some((_, value)) = choices.iter().find(|(word, _)| *word == setting.value) {
+        return Ok(*value);
+    }
+    let words: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+    Err(settings_error(
+        format!("invalid {key} \"{}\" {}", setting.value, setting.origin),
+        format!("use one of: {}", words.join(", ")),
+    ))
+}
+
 /// Maps a key as written to our canonical `&'static str`, or explains what is wrong.
 /// `echo` is false when the key might be a fragment of a password (a stray word right
 /// after an unquoted password), so it must not be repeated.
@@ -904,44 +920,31 @@ impl ConnInfo {
             }
         };
 
-        let ssl_direct = match s
-            .get("sslnegotiation")
-            .map(|v| (v.value.as_str(), v.origin))
+        let ssl_direct = choice(
+            s,
+            "sslnegotiation",
+            &[("postgres", false), ("direct", true)],
+        )?;
+        if ssl_direct
+            && !matches!(
+                sslmode,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+            )
         {
-            None | Some(("postgres", _)) => false,
-            Some(("direct", _)) => {
-                if !matches!(
-                    sslmode,
-                    SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-                ) {
-                    return Err(settings_error(
-                        format!("sslnegotiation=direct needs sslmode=require or stronger, not {sslmode}"),
-                        "use sslmode=require, verify-ca or verify-full",
-                    ));
-                }
-                true
-            }
-            Some((other, origin)) => {
-                return Err(settings_error(
-                    format!("invalid sslnegotiation \"{other}\" {origin}"),
-                    "use postgres or direct",
-                ))
-            }
-        };
-        let channel_binding = match s
-            .get("channel_binding")
-            .map(|v| (v.value.as_str(), v.origin))
-        {
-            None | Some(("prefer", _)) => ChannelBinding::Prefer,
-            Some(("disable", _)) => ChannelBinding::Disable,
-            Some(("require", _)) => ChannelBinding::Require,
-            Some((other, origin)) => {
-                return Err(settings_error(
-                    format!("invalid channel_binding \"{other}\" {origin}"),
-                    "use disable, prefer or require",
-                ))
-            }
-        };
+            return Err(settings_error(
+                format!("sslnegotiation=direct needs sslmode=require or stronger, not {sslmode}"),
+                "use sslmode=require, verify-ca or verify-full",
+            ));
+        }
+        let channel_binding = choice(
+            s,
+            "channel_binding",
+            &[
+                ("prefer", ChannelBinding::Prefer),
+                ("disable", ChannelBinding::Disable),
+                ("require", ChannelBinding::Require),
+            ],
+        )?;
         match s.get("gssencmode").map(|v| (v.value.as_str(), v.origin)) {
             // We never use GSSAPI encryption; these modes allow doing without it.
             None | Some(("disable" | "prefer" | "allow", _)) => {}
@@ -966,20 +969,15 @@ impl ConnInfo {
                 ))
             }
         }
-        let target_session_attrs = match s
-            .get("target_session_attrs")
-            .map(|v| (v.value.as_str(), v.origin))
-        {
-            None | Some(("any", _)) => TargetSessionAttrs::Any,
-            Some(("read-write", _)) => TargetSessionAttrs::ReadWrite,
-            Some(("read-only", _)) => TargetSessionAttrs::ReadOnly,
-            Some((other, origin)) => {
-                return Err(settings_error(
-                    format!("unsupported target_session_attrs \"{other}\" {origin}"),
-                    "use any, read-write or read-only",
-                ))
-            }
-        };
+        let target_session_attrs = choice(
+            s,
+            "target_session_attrs",
+            &[
+                ("any", TargetSessionAttrs::Any),
+                ("read-write", TargetSessionAttrs::ReadWrite),
+                ("read-only", TargetSessionAttrs::ReadOnly),
+            ],
+        )?;
 
         // libpq: 0 or negative = wait forever; anything below 2 seconds counts as 2.
         let connect_timeout = match s.get("connect_timeout") {

@@ -507,16 +507,20 @@ fn render_table(table: &Table) -> String {
     }
     comment_line(&mut out, &format!("TABLE {name}"), &table.comment);
     column_extras(&mut out, &name, &table.columns);
-    for constraint in &table.constraints {
-        comment_line(
-            &mut out,
-            &format!("CONSTRAINT {} ON {name}", quote_ident(&constraint.name)),
-            &constraint.comment,
-        );
-    }
+    constraint_comments(&mut out, &name, &table.constraints);
     owner_line(&mut out, &format!("ALTER TABLE {name}"), &table.owner);
     grant_lines(&mut out, &table.acl, &format!("TABLE {name}"), None);
     out
+}
+
+fn constraint_comments(out: &mut String, relation: &str, constraints: &[Constraint]) {
+    for constraint in constraints {
+        comment_line(
+            out,
+            &format!("CONSTRAINT {} ON {relation}", quote_ident(&constraint.name)),
+            &constraint.comment,
+        );
+    }
 }
 
 /// Column comments and column privileges.
@@ -730,13 +734,7 @@ fn render_foreign_table(t: &ForeignTable) -> String {
     );
     comment_line(&mut out, &format!("FOREIGN TABLE {name}"), &t.comment);
     column_extras(&mut out, &name, &t.columns);
-    for constraint in &t.constraints {
-        comment_line(
-            &mut out,
-            &format!("CONSTRAINT {} ON {name}", quote_ident(&constraint.name)),
-            &constraint.comment,
-        );
-    }
+    constraint_comments(&mut out, &name, &t.constraints);
     owner_line(&mut out, &format!("ALTER FOREIGN TABLE {name}"), &t.owner);
     grant_lines(&mut out, &t.acl, &format!("TABLE {name}"), None);
     out

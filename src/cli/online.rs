@@ -60,6 +60,15 @@ fn run_options(settings: &DatabaseSettings, args: &DbArgs) -> anyhow::Result<Run
         .map(|v| parse_duration("--lock-timeout", v))
         .transpose()?
         .map_or(Duration::from_secs(60), Duration::from_millis);
+    // retort.toml's values were checked by Config::database; only flags are new here.
+    for (key, value) in [
+        ("--sql-lock-timeout", &args.sql_lock_timeout),
+        ("--statement-timeout", &args.statement_timeout),
+    ] {
+        if let Some(value) = value {
+            parse_duration(key, value)?;
+        }
+    }
     let sql_lock_timeout = args
         .sql_lock_timeout
         .clone()
@@ -68,14 +77,6 @@ fn run_options(settings: &DatabaseSettings, args: &DbArgs) -> anyhow::Result<Run
         .statement_timeout
         .clone()
         .or(settings.statement_timeout.clone());
-    for (key, value) in [
-        ("--sql-lock-timeout", &sql_lock_timeout),
-        ("--statement-timeout", &statement_timeout),
-    ] {
-        if let Some(value) = value {
-            parse_duration(key, value)?;
-        }
-    }
     Ok(RunOptions {
         lock_wait,
         sql_lock_timeout,

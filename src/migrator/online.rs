@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::Migrator;
-use crate::db::session::{Origin, Piece};
+use crate::db::session::Piece;
 use crate::db::split;
 use crate::db::version::{quote_literal, Action, HistoryEntry, Timing, VersionTables};
 use crate::db::{DbError, Session};
@@ -379,13 +379,7 @@ impl Migrator {
             let started = Instant::now();
             let mut pieces = timeouts(options, true);
             for &step in steps {
-                pieces.extend(step_pieces(
-                    graph,
-                    tables,
-                    &mut heads,
-                    step,
-                    Timing::SameTransaction,
-                ));
+                pieces.extend(step_pieces(graph, tables, &mut heads, step));
             }
             session.run_in_transaction(&pieces).await?;
             let elapsed = started.elapsed();
@@ -402,13 +396,7 @@ impl Migrator {
             let started = Instant::now();
             if script.transactional {
                 let mut pieces = timeouts(options, true);
-                pieces.extend(step_pieces(
-                    graph,
-                    tables,
-                    &mut heads,
-                    step,
-                    Timing::SameTransaction,
-                ));
+                pieces.extend(step_pieces(graph, tables, &mut heads, step));
                 session.run_in_transaction(&pieces).await?;
             } else {
                 self.run_outside_transaction(session, &mut heads, step, options)
@@ -437,12 +425,11 @@ impl Migrator {
         let script = script_of(revision, step.direction);
         let started_at = Utc::now();
         let started = Instant::now();
-        let mark = match step.direction {
-            Direction::Upgrade => tables.insert_row(id, Some(Direction::Upgrade)),
-            Direction::Downgrade => tables.set_dirty(id, Direction::Downgrade),
-        };
         session
-            .run_in_transaction(&[Piece::bookkeeping("mark the version table dirty", mark)])
+            .run_in_transaction(&[Piece::bookkeeping(
+                "mark the version table dirty",
+                dirty_mark(tables, id, step.direction),
+            )])
             .await?;
         for piece in timeouts(options, false) {
             session.run_alone(&piece).await?;
@@ -459,7 +446,7 @@ impl Migrator {
             started_at,
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         };
-        let pieces = step_pieces(graph, tables, heads, step, timing);
+        let pieces = bookkeeping(graph, tables, heads, step, true, timing);
         session.run_in_transaction(&pieces).await?;
         Ok(())
     }
@@ -542,46 +529,34 @@ impl Migrator {
         let tables = session.tables();
         let revision = &graph.revisions()[r];
         let id = revision.id.as_str();
-        let mut heads = Heads::new(graph, &state.heads);
+        // A dirty downgrade row is still an applied head; a dirty upgrade row is not.
+        let mut applied_heads = state.heads.clone();
         if direction == Direction::Downgrade {
-            // A dirty downgrade row is still an applied head.
-            heads = Heads::new(graph, &[state.heads.clone(), vec![r]].concat());
+            applied_heads.push(r);
         }
-        let mut pieces = Vec::new();
-        match (direction, resolution) {
-            (Direction::Upgrade, Resolution::Reverted) => {
-                pieces.push(Piece::bookkeeping("update", tables.delete_rows(&[id])));
-            }
-            (Direction::Downgrade, Resolution::Reverted) => {
-                pieces.push(Piece::bookkeeping("update", tables.clear_dirty(id)));
-            }
-            (Direction::Upgrade, Resolution::Completed) => {
-                let (removed, _) = heads.apply(Step {
+        let mut heads = Heads::new(graph, &applied_heads);
+        let mut pieces = match (direction, resolution) {
+            // Completed by hand: record the step as if it had finished.
+            (_, Resolution::Completed) => version_updates(
+                graph,
+                tables,
+                &mut heads,
+                Step {
                     revision: r,
                     direction,
-                });
-                if !removed.is_empty() {
-                    pieces.push(Piece::bookkeeping(
-                        "update",
-                        tables.delete_rows(&ids(graph, &removed)),
-                    ));
-                }
-                pieces.push(Piece::bookkeeping("update", tables.clear_dirty(id)));
-            }
-            (Direction::Downgrade, Resolution::Completed) => {
-                let (_, added) = heads.apply(Step {
-                    revision: r,
-                    direction,
-                });
-                pieces.push(Piece::bookkeeping("update", tables.delete_rows(&[id])));
-                for a in added {
-                    pieces.push(Piece::bookkeeping(
-                        "update",
-                        tables.insert_row(graph.revisions()[a].id.as_str(), None),
-                    ));
-                }
-            }
-        }
+                },
+                true,
+            ),
+            // Reverted by hand: back to the state before the step started.
+            (Direction::Upgrade, Resolution::Reverted) => vec![Piece::bookkeeping(
+                "update the version table",
+                tables.delete_rows(&[id]),
+            )],
+            (Direction::Downgrade, Resolution::Reverted) => vec![Piece::bookkeeping(
+                "update the version table",
+                tables.clear_dirty(id),
+            )],
+        };
         let reason = match resolution {
             Resolution::Completed => format!("{direction} completed by hand"),
             Resolution::Reverted => format!("{direction} reverted by hand"),
@@ -708,34 +683,34 @@ impl Migrator {
                 revision.message,
                 revision.path.display()
             );
-            let transactional = script.transactional || single;
-            if transactional && !single {
-                out.push_str("BEGIN;\n");
-                push_timeouts(&mut out, options, true);
-            }
             if !script.transactional {
                 if single {
                     return Err(RunError::NonTransactionalInSingle {
                         id: revision.id.to_string(),
                     });
                 }
-                let id = revision.id.as_str();
-                let mark = match step.direction {
-                    Direction::Upgrade => tables.insert_row(id, Some(Direction::Upgrade)),
-                    Direction::Downgrade => tables.set_dirty(id, Direction::Downgrade),
-                };
+                let mark = dirty_mark(tables, revision.id.as_str(), step.direction);
                 let _ = writeln!(out, "{mark};");
                 push_timeouts(&mut out, options, false);
+            } else if !single {
+                out.push_str("BEGIN;\n");
+                push_timeouts(&mut out, options, true);
             }
+            // The section goes out verbatim (comments kept for the reviewer), then the
+            // bookkeeping.
             push_script(&mut out, &script.sql);
             if !script.transactional {
                 out.push_str("BEGIN;\n");
             }
-            // The section went out verbatim above; add only the bookkeeping.
-            for piece in step_pieces(graph, tables, &mut heads, step, Timing::SameTransaction)
-                .into_iter()
-                .filter(|p| matches!(p.origin, Origin::Bookkeeping(_)))
-            {
+            let pieces = bookkeeping(
+                graph,
+                tables,
+                &mut heads,
+                step,
+                !script.transactional,
+                Timing::SameTransaction,
+            );
+            for piece in pieces {
                 let _ = writeln!(out, "{};", piece.sql);
             }
             if !single {
@@ -785,53 +760,33 @@ fn step_pieces<'a>(
     tables: &VersionTables,
     heads: &mut Heads<'_>,
     step: Step,
-    timing: Timing,
 ) -> Vec<Piece<'a>> {
     let revision = &graph.revisions()[step.revision];
     let script = script_of(revision, step.direction);
-    let mut pieces: Vec<Piece<'a>> = if script.transactional {
-        Piece::of_script(revision, step.direction, script).collect()
-    } else {
-        Vec::new()
-    };
-    let (removed, added) = heads.apply(step);
-    if script.transactional {
-        if !removed.is_empty() {
-            pieces.push(Piece::bookkeeping(
-                "update the version table",
-                tables.delete_rows(&ids(graph, &removed)),
-            ));
-        }
-        for a in added {
-            pieces.push(Piece::bookkeeping(
-                "update the version table",
-                tables.insert_row(graph.revisions()[a].id.as_str(), None),
-            ));
-        }
-    } else {
-        // A non-transactional step: its row was inserted (or marked) dirty first.
-        let id = revision.id.as_str();
-        match step.direction {
-            Direction::Upgrade => {
-                if !removed.is_empty() {
-                    pieces.push(Piece::bookkeeping(
-                        "update the version table",
-                        tables.delete_rows(&ids(graph, &removed)),
-                    ));
-                }
-                pieces.push(Piece::bookkeeping("update", tables.clear_dirty(id)));
-            }
-            Direction::Downgrade => {
-                pieces.push(Piece::bookkeeping("update", tables.delete_rows(&[id])));
-                for a in added {
-                    pieces.push(Piece::bookkeeping(
-                        "update the version table",
-                        tables.insert_row(graph.revisions()[a].id.as_str(), None),
-                    ));
-                }
-            }
-        }
-    }
+    let mut pieces: Vec<Piece<'a>> = Piece::of_script(revision, step.direction, script).collect();
+    pieces.extend(bookkeeping(
+        graph,
+        tables,
+        heads,
+        step,
+        false,
+        Timing::SameTransaction,
+    ));
+    pieces
+}
+
+/// The version-table update and history row recording `step`. `row_dirty`: the step
+/// ran outside a transaction, so its row was inserted (or marked) dirty beforehand.
+fn bookkeeping(
+    graph: &RevisionGraph,
+    tables: &VersionTables,
+    heads: &mut Heads<'_>,
+    step: Step,
+    row_dirty: bool,
+    timing: Timing,
+) -> Vec<Piece<'static>> {
+    let revision = &graph.revisions()[step.revision];
+    let mut pieces = version_updates(graph, tables, heads, step, row_dirty);
     pieces.push(Piece::bookkeeping(
         "append to the history table",
         tables.insert_history(&HistoryEntry {
@@ -844,6 +799,45 @@ fn step_pieces<'a>(
         }),
     ));
     pieces
+}
+
+/// The version-row changes of `step`: heads it supersedes are deleted, new heads
+/// inserted. A dirty upgrade row already exists and only loses its marker; a dirty
+/// downgrade row is deleted like a clean one.
+fn version_updates(
+    graph: &RevisionGraph,
+    tables: &VersionTables,
+    heads: &mut Heads<'_>,
+    step: Step,
+    row_dirty: bool,
+) -> Vec<Piece<'static>> {
+    let (removed, added) = heads.apply(step);
+    let mut pieces = Vec::new();
+    if !removed.is_empty() {
+        pieces.push(Piece::bookkeeping(
+            "update the version table",
+            tables.delete_rows(&ids(graph, &removed)),
+        ));
+    }
+    for a in added {
+        let id = graph.revisions()[a].id.as_str();
+        let sql = if row_dirty && a == step.revision {
+            tables.clear_dirty(id)
+        } else {
+            tables.insert_row(id, None)
+        };
+        pieces.push(Piece::bookkeeping("update the version table", sql));
+    }
+    pieces
+}
+
+/// Marks the version table before a step that runs outside a transaction: a new dirty
+/// row for an upgrade, the existing head row made dirty for a downgrade.
+fn dirty_mark(tables: &VersionTables, id: &str, direction: Direction) -> String {
+    match direction {
+        Direction::Upgrade => tables.insert_row(id, Some(Direction::Upgrade)),
+        Direction::Downgrade => tables.set_dirty(id, Direction::Downgrade),
+    }
 }
 
 fn report(graph: &RevisionGraph, step: Step, elapsed: Duration, transactional: bool) -> StepReport {

@@ -122,34 +122,9 @@ fn short_diff(a: &str, b: &str, max_lines: usize) -> String {
 // pg_dump, the reference for "the mutation really changed the schema"
 // ---------------------------------------------------------------------------
 
-/// pg_dump from PATH, else the newest /usr/lib/postgresql/*/bin/pg_dump.
 fn pg_dump_program() -> &'static Path {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        if let Some(path) = std::env::var_os("PATH") {
-            for dir in std::env::split_paths(&path) {
-                let candidate = dir.join("pg_dump");
-                if candidate.is_file() {
-                    return candidate;
-                }
-            }
-        }
-        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .filter_map(|entry| {
-                let entry = entry.ok()?;
-                let version: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let candidate = entry.path().join("bin/pg_dump");
-                candidate.is_file().then_some((version, candidate))
-            })
-            .collect();
-        found.sort();
-        found
-            .pop()
-            .map(|(_, path)| path)
-            .expect("pg_dump not found on PATH nor in /usr/lib/postgresql/*/bin")
-    })
+    PROGRAM.get_or_init(|| crate::support::pg_program("pg_dump"))
 }
 
 /// `pg_dump --schema-only` of `db`, without the lines that differ between runs

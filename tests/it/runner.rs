@@ -5,7 +5,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{repo_root, rev_id, revision_path, write_revision, Project, Rev, Run, TestDb};
+use crate::support::{
+    pg_program, repo_root, rev_id, revision_path, write_revision, Project, Rev, Run, TestDb,
+};
 
 /// Runs retort in `project` against `db`.
 fn run(project: &Project, db: &TestDb, args: &[&str]) -> Run {
@@ -411,28 +413,8 @@ fn passwords_never_appear_in_output() {
     );
 }
 
-fn psql() -> String {
-    let candidates = std::iter::once("psql".to_owned()).chain(
-        std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("bin/psql").display().to_string()),
-    );
-    candidates
-        .into_iter()
-        .find(|p| {
-            Command::new(p)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("psql is installed with PostgreSQL (scripts/pg-local.sh installs it)")
-}
-
 fn pg_dump_schema(db: &TestDb) -> String {
-    let pg_dump = psql().replace("psql", "pg_dump");
-    let output = Command::new(&pg_dump)
+    let output = Command::new(pg_program("pg_dump"))
         .args([
             "--schema-only",
             "--no-owner",
@@ -458,7 +440,7 @@ fn pg_dump_schema(db: &TestDb) -> String {
 fn run_psql(db: &TestDb, script: &str) {
     let path = std::env::temp_dir().join(format!("{}.sql", db.name));
     std::fs::write(&path, script).expect("write script");
-    let output = Command::new(psql())
+    let output = Command::new(pg_program("psql"))
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
         .arg(&path)
         .output()

@@ -180,6 +180,33 @@ pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> Run {
     )
 }
 
+/// A PostgreSQL client program (`psql`, `pg_dump`): from PATH, else the newest
+/// /usr/lib/postgresql/*/bin (where Debian puts it and scripts/pg-local.sh finds it).
+pub fn pg_program(name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(found) = std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+        {
+            return found;
+        }
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let candidate = entry.path().join("bin").join(name);
+            candidate.is_file().then_some((version, candidate))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, path)| path).unwrap_or_else(|| {
+        panic!("{name} not found on PATH nor in /usr/lib/postgresql/*/bin (scripts/pg-local.sh installs PostgreSQL)")
+    })
+}
+
 /// The repository root (where Cargo.toml lives).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -11,6 +11,7 @@ pub mod db;
 pub mod graph;
 pub mod migrator;
 pub mod revision;
+pub mod scratch;
 pub mod sum;
 
 pub use graph::{Direction, RevisionGraph, Step, Target};

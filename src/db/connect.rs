@@ -1150,6 +1150,60 @@ impl ConnInfo {
         &self.warnings
     }
 
+    /// The libpq environment that points a client program (`psql`, `pg_restore`) at this
+    /// database. It carries the password, so it goes into a child's environment only,
+    /// never into a message or a command line.
+    pub fn libpq_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            (
+                "PGHOST",
+                match &self.host {
+                    Host::Tcp(host) => host.clone(),
+                    Host::Socket(dir) => dir.display().to_string(),
+                },
+            ),
+            ("PGPORT", self.port.to_string()),
+            ("PGUSER", self.user.clone()),
+            ("PGDATABASE", self.dbname.clone()),
+            ("PGSSLMODE", self.sslmode.as_str().to_owned()),
+        ];
+        if let Some(addr) = self.hostaddr {
+            env.push(("PGHOSTADDR", addr.to_string()));
+        }
+        if let Some(Secret(password)) = &self.password {
+            env.push(("PGPASSWORD", password.clone()));
+        }
+        match &self.sslrootcert {
+            RootCert::File { path, .. } => {
+                env.push(("PGSSLROOTCERT", path.display().to_string()))
+            }
+            RootCert::System => env.push(("PGSSLROOTCERT", "system".to_owned())),
+            RootCert::Unset => {}
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            env.push(("PGSSLCERT", cert.display().to_string()));
+            env.push(("PGSSLKEY", key.display().to_string()));
+        }
+        if let Some(limit) = self.connect_timeout {
+            env.push(("PGCONNECT_TIMEOUT", limit.as_secs().max(1).to_string()));
+        }
+        env
+    }
+
+    /// Whether the server is on this machine (a Unix socket, `localhost` or a loopback
+    /// address): test-migration refuses to experiment on anything else unless told to.
+    pub fn is_local(&self) -> bool {
+        match &self.host {
+            Host::Socket(_) => true,
+            Host::Tcp(host) => {
+                host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .parse::<IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+        }
+    }
+
     /// The same server, another database (used by tests and scratch databases).
     pub fn with_dbname(&self, dbname: &str) -> ConnInfo {
         let mut info = self.clone();

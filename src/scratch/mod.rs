@@ -1,0 +1,468 @@
+//! Throwaway PostgreSQL for test-migration, autogenerate and the tests: databases on an
+//! existing server (`--scratch-url`), on a private cluster built from the local
+//! binaries, or in a Docker container (cargo feature `docker`).
+//!
+//! Every scratch database is created from template0 under the `retort_scratch_` prefix,
+//! with a comment saying who made it and when, and only names with that prefix are ever
+//! dropped: pointing `--scratch-url` at a real server can never cost a real database.
+//! Whatever the provider, [`ScratchServer::shutdown`] (or, failing that, `Drop`) drops
+//! every database it created and stops what it started.
+
+mod binaries;
+#[cfg(feature = "docker")]
+mod docker;
+mod local;
+pub mod restore;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokio_postgres::Client;
+
+pub use binaries::client_programs;
+
+use crate::db::version::{quote_ident, quote_literal};
+use crate::db::{describe_pg_error, ConnInfo, ConnectError};
+
+/// Every scratch database's name starts with this; nothing else is ever dropped.
+pub const PREFIX: &str = "retort_scratch_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScratchError {
+    #[error(
+        "no scratch PostgreSQL is available:\n  {}\nget one of: a server you may create databases on (`--scratch-url URL` or \
+         RETORT_SCRATCH_URL), the PostgreSQL server binaries (`apt-get install postgresql`, or \
+         initdb and postgres on PATH), or Docker with a build of retort that has the `docker` \
+         feature", tried.join("\n  ")
+    )]
+    NoProvider { tried: Vec<String> },
+    #[error("the scratch server at {target}: {source}")]
+    Connect {
+        target: String,
+        source: ConnectError,
+    },
+    #[error("scratch server: cannot {action}: {message}")]
+    Query { action: String, message: String },
+    #[error("{program} not found (looked in {looked}); install the PostgreSQL client programs (`apt-get install postgresql-client`) or put them on PATH")]
+    ProgramNotFound { program: String, looked: String },
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("the scratch cluster did not start: {what}\n{log}")]
+    Start { what: String, log: String },
+    #[error("docker: {0}")]
+    Docker(String),
+    #[error("refusing to drop database {0:?}: retort only drops databases it created, named {PREFIX}*")]
+    Unguarded(String),
+    #[error("--scratch {0} is not available: {1}")]
+    Unavailable(Provider, String),
+}
+
+impl ScratchError {
+    pub(crate) fn query(action: &str, e: &tokio_postgres::Error) -> ScratchError {
+        ScratchError::Query {
+            action: action.to_owned(),
+            message: describe_pg_error(e),
+        }
+    }
+}
+
+/// Where scratch databases come from (`--scratch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    /// The first that works: server (when a URL is given), local, docker.
+    #[default]
+    Auto,
+    /// An existing server: `--scratch-url` / RETORT_SCRATCH_URL.
+    Server,
+    /// A private cluster from the local initdb/postgres binaries.
+    Local,
+    /// A container via testcontainers (cargo feature `docker`).
+    Docker,
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Provider::Auto => "auto",
+            Provider::Server => "server",
+            Provider::Local => "local",
+            Provider::Docker => "docker",
+        })
+    }
+}
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct ScratchOptions {
+    pub provider: Provider,
+    /// The existing server's URL (maintenance database), for `Server` and `Auto`.
+    pub server_url: Option<String>,
+    /// The major version the work is for (the dump's, the target's): local binaries of
+    /// that version are preferred and Docker uses it as the image tag.
+    pub want_major: Option<u32>,
+}
+
+/// A server version: `server_version_num` and the human text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServerVersion {
+    /// `server_version_num`, e.g. 150018.
+    pub num: u32,
+    /// `server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)".
+    pub text: String,
+}
+
+impl ServerVersion {
+    pub fn major(&self) -> u32 {
+        self.num / 10000
+    }
+
+    /// Reads the version of the server `client` is connected to.
+    pub async fn of(client: &Client) -> Result<ServerVersion, ScratchError> {
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
+                &[],
+            )
+            .await
+            .map_err(|e| ScratchError::query("read the server version", &e))?;
+        let num: i32 = row.get(0);
+        Ok(ServerVersion {
+            num: u32::try_from(num).unwrap_or(0),
+            text: row.get(1),
+        })
+    }
+}
+
+/// Client programs (`psql`, `pg_restore`, `pg_dump`) to load dumps with, ideally of the
+/// scratch server's own version.
+#[derive(Debug, Clone)]
+pub struct ClientPrograms {
+    pub psql: PathBuf,
+    pub pg_restore: PathBuf,
+}
+
+enum Backend {
+    Server,
+    Local(local::LocalCluster),
+    #[cfg(feature = "docker")]
+    Docker(docker::DockerServer),
+}
+
+/// A running scratch server and the databases created on it.
+pub struct ScratchServer {
+    backend: Backend,
+    provider: Provider,
+    admin_conn: ConnInfo,
+    admin: Client,
+    version: ServerVersion,
+    description: String,
+    skipped: Vec<String>,
+    created: Mutex<Vec<String>>,
+}
+
+/// One throwaway database.
+#[derive(Debug, Clone)]
+pub struct ScratchDb {
+    name: String,
+    conn: ConnInfo,
+}
+
+impl ScratchDb {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection settings of the database (the scratch server's superuser or the
+    /// `--scratch-url` user).
+    pub fn conn(&self) -> &ConnInfo {
+        &self.conn
+    }
+}
+
+impl ScratchServer {
+    /// Starts (or connects to) a scratch server as `options` say.
+    pub async fn start(options: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
+        match options.provider {
+            Provider::Server => Self::on_server(options).await,
+            Provider::Local => Self::local(options).await,
+            Provider::Docker => Self::docker(options).await,
+            Provider::Auto => {
+                let mut tried = Vec::new();
+                if options.server_url.is_some() {
+                    match Self::on_server(options).await {
+                        Ok(server) => return Ok(server),
+                        Err(e) => tried.push(format!("server: {e}")),
+                    }
+                } else {
+                    tried.push("server: no --scratch-url or RETORT_SCRATCH_URL given".into());
+                }
+                match Self::local(options).await {
+                    Ok(server) => return Ok(server.skipping(tried)),
+                    Err(e) => tried.push(format!("local: {e}")),
+                }
+                match Self::docker(options).await {
+                    Ok(server) => Ok(server.skipping(tried)),
+                    Err(e) => {
+                        tried.push(format!("docker: {e}"));
+                        Err(ScratchError::NoProvider { tried })
+                    }
+                }
+            }
+        }
+    }
+
+    fn skipping(mut self, tried: Vec<String>) -> ScratchServer {
+        self.skipped = tried;
+        self
+    }
+
+    async fn on_server(options: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
+        let url = options.server_url.as_deref().ok_or_else(|| {
+            ScratchError::Unavailable(
+                Provider::Server,
+                "give the server with --scratch-url URL or RETORT_SCRATCH_URL".into(),
+            )
+        })?;
+        let conn = ConnInfo::from_env(Some(url)).map_err(|source| ScratchError::Connect {
+            target: "--scratch-url".into(),
+            source,
+        })?;
+        let description = format!("existing server {}", conn.describe());
+        Self::connected(Backend::Server, Provider::Server, conn, description).await
+    }
+
+    async fn local(options: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
+        let cluster = local::LocalCluster::start(options.want_major).await?;
+        let description = format!(
+            "private cluster from {} on 127.0.0.1:{} in {}",
+            cluster.bin_dir().display(),
+            cluster.port(),
+            cluster.root().display()
+        );
+        let conn = cluster.conn().clone();
+        Self::connected(Backend::Local(cluster), Provider::Local, conn, description).await
+    }
+
+    #[cfg(feature = "docker")]
+    async fn docker(options: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
+        let server = docker::DockerServer::start(options.want_major).await?;
+        let description = format!("container {} on {}", server.image(), server.conn().describe());
+        let conn = server.conn().clone();
+        Self::connected(Backend::Docker(server), Provider::Docker, conn, description).await
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn docker(_: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
+        Err(ScratchError::Unavailable(
+            Provider::Docker,
+            "this build of retort has no Docker support (build with `--features docker`)".into(),
+        ))
+    }
+
+    async fn connected(
+        backend: Backend,
+        provider: Provider,
+        admin_conn: ConnInfo,
+        description: String,
+    ) -> Result<ScratchServer, ScratchError> {
+        let admin = admin_conn
+            .connect("retort scratch")
+            .await
+            .map_err(|source| ScratchError::Connect {
+                target: admin_conn.describe(),
+                source,
+            })?;
+        // Creating and dropping databases should never hang behind someone's lock.
+        admin
+            .batch_execute("SET statement_timeout = '5min'")
+            .await
+            .map_err(|e| ScratchError::query("set statement_timeout", &e))?;
+        let version = ServerVersion::of(&admin).await?;
+        Ok(ScratchServer {
+            backend,
+            provider,
+            admin_conn,
+            admin,
+            version,
+            description,
+            skipped: Vec::new(),
+            created: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The provider actually used (never `Auto`).
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// What it is, safe to print: provider, version and where.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} PostgreSQL {}: {}",
+            self.provider, self.version.text, self.description
+        )
+    }
+
+    pub fn version(&self) -> &ServerVersion {
+        &self.version
+    }
+
+    /// With `--scratch auto`: why the providers tried before this one were not used.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// The directory of the server's own binaries (local provider), where the client
+    /// programs of the matching version live.
+    pub fn bin_dir(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Local(cluster) => Some(cluster.bin_dir()),
+            _ => None,
+        }
+    }
+
+    /// Creates an empty database from template0. `label` ends up in its name, to tell
+    /// them apart in `\l` (letters and digits only are kept).
+    pub async fn create_database(&self, label: &str) -> Result<ScratchDb, ScratchError> {
+        let mut random = [0u8; 5];
+        getrandom::fill(&mut random).map_err(|e| ScratchError::Io {
+            what: "get random bytes for a database name".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let label: String = label
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(20)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("{PREFIX}{label}_{hex}");
+        let quoted = quote_ident(&name);
+        self.admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {quoted} TEMPLATE template0 ENCODING 'UTF8'"
+            ))
+            .await
+            .map_err(|e| ScratchError::query(&format!("create database {name}"), &e))?;
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.clone());
+        // Who made it and when, so an orphan (after kill -9) can be recognised and dropped.
+        let note = format!(
+            "retort scratch database, created {} by pid {}; safe to drop",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+            std::process::id()
+        );
+        self.admin
+            .batch_execute(&format!(
+                "COMMENT ON DATABASE {quoted} IS {}",
+                quote_literal(&note)
+            ))
+            .await
+            .map_err(|e| ScratchError::query(&format!("comment on database {name}"), &e))?;
+        let conn = self.admin_conn.with_dbname(&name);
+        Ok(ScratchDb { name, conn })
+    }
+
+    /// Drops a scratch database now (sessions still connected are terminated).
+    pub async fn drop_database(&self, db: &ScratchDb) -> Result<(), ScratchError> {
+        self.drop_named(&db.name).await?;
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|n| n != &db.name);
+        Ok(())
+    }
+
+    async fn drop_named(&self, name: &str) -> Result<(), ScratchError> {
+        if !name.starts_with(PREFIX) {
+            return Err(ScratchError::Unguarded(name.to_owned()));
+        }
+        let quoted = quote_ident(name);
+        let sql = if self.version.major() >= 13 {
+            format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        } else {
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {};\n\
+                 DROP DATABASE IF EXISTS {quoted}",
+                quote_literal(name)
+            )
+        };
+        self.admin
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| ScratchError::query(&format!("drop database {name}"), &e))
+    }
+
+    /// Drops every database still left and stops what was started (cluster, container).
+    /// Reports the first problem but always attempts every step.
+    pub async fn shutdown(mut self) -> Result<(), ScratchError> {
+        let mut first_error = None;
+        // A private cluster or a container goes away whole; only a shared server needs
+        // its databases dropped one by one.
+        if matches!(self.backend, Backend::Server) {
+            let names = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
+            for name in names {
+                if let Err(e) = self.drop_named(&name).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let backend = std::mem::replace(&mut self.backend, Backend::Server);
+        let stopped = match backend {
+            Backend::Server => Ok(()),
+            Backend::Local(cluster) => cluster.stop(),
+            #[cfg(feature = "docker")]
+            Backend::Docker(server) => server.stop().await,
+        };
+        match (first_error, stopped) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
+        }
+    }
+}
+
+impl Drop for ScratchServer {
+    /// The path taken on an early return or a panic: drop what `shutdown` would have.
+    /// The cluster and the container clean up after themselves in their own `Drop`.
+    fn drop(&mut self) {
+        if !matches!(self.backend, Backend::Server) {
+            return;
+        }
+        let names = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
+        if names.is_empty() {
+            return;
+        }
+        let conn = self.admin_conn.clone();
+        let modern = self.version.major() >= 13;
+        // The caller's runtime may be shutting down; a small one of our own is reliable.
+        let worker = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok(client) = conn.connect("retort scratch cleanup").await else {
+                    return;
+                };
+                for name in names.iter().filter(|n| n.starts_with(PREFIX)) {
+                    let force = if modern { " WITH (FORCE)" } else { "" };
+                    let _ = client
+                        .batch_execute(&format!(
+                            "DROP DATABASE IF EXISTS {}{force}",
+                            quote_ident(name)
+                        ))
+                        .await;
+                }
+            });
+        });
+        let _ = worker.join();
+    }
+}

@@ -1,0 +1,1 @@
+//! Loading a dump into a scratch database (stub, being written).

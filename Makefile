@@ -7,13 +7,20 @@
 #   make db/new_migration MESSAGE=... a new empty revision in versions/
 #   make db/migrate                   retort upgrade (DATABASE_URL, .env or retort.toml; ENV=prod)
 #   make db/schema OUTFILE=schema.sql retort dump-schema of the database
+#   make db/dump OUTFILE=prod.dump    pg_dump -Fc of DATABASE_URL (e.g. production)
+#   make db/local/load-schema INFILE=prod.dump
+#                                     restore a dump into the local server's `local` database
+#   make db/test_migration            retort test-migration --each on a scratch database
+#                                     (INFILE=prod.dump: on a restored dump; LOCAL=1: on the
+#                                     database loaded by db/local/load-schema)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 RETORT_DEBUG := target/debug/retort
 
-.PHONY: build demo test lint bench local-start local-stop db/new_migration db/migrate db/schema
+.PHONY: build demo test lint bench local-start local-stop db/new_migration db/migrate db/schema \
+	db/dump db/local/load-schema db/test_migration check-docker
 
 build:
 	$(CARGO) build --quiet
@@ -56,3 +63,26 @@ db/migrate: build
 
 db/schema: build
 	$(RETORT_DEBUG) $(if $(ENV),--env $(ENV)) dump-schema $(if $(OUTFILE),-o $(OUTFILE))
+
+db/dump:
+	@test -n "$(OUTFILE)" || { echo 'usage: make db/dump OUTFILE=prod.dump' >&2; exit 2; }
+	scripts/db-dump.sh "$(OUTFILE)"
+
+# The local server's `local` database: recreated, then the dump restored into it.
+db/local/load-schema: build
+	@test -n "$(INFILE)" || { echo 'usage: make db/local/load-schema INFILE=prod.dump' >&2; exit 2; }
+	@url="$$(scripts/pg-local.sh start)"; \
+	$(RETORT_DEBUG) --database-url "$$url" restore-dump --into local --replace "$(INFILE)"
+
+db/test_migration: build
+	@if [ -n "$(LOCAL)" ]; then \
+		url="$$(scripts/pg-local.sh url)"; \
+		$(RETORT_DEBUG) --database-url "$${url%/postgres}/local" test-migration --each; \
+	else \
+		$(RETORT_DEBUG) test-migration --each $(if $(INFILE),--from-dump "$(INFILE)"); \
+	fi
+
+# The Docker scratch provider compiles only with the `docker` feature; there is no
+# Docker engine on the CI machine, so this checks that it builds.
+check-docker:
+	$(CARGO) clippy --quiet --features docker --all-targets -- -D warnings

@@ -62,4 +62,15 @@ say "retort diff-dumps schema.sql schema-down.sql   # what the downgrade removed
 run downgrade base
 run stamp head
 run current
+
+printf '\n== test-migration: every revision proven reversible ==\n'
+say "make db/dump OUTFILE=prod.dump   # pg_dump -Fc of \$DATABASE_URL, as of production"
+"$RETORT" stamp base >/dev/null
+"$RETORT" -q upgrade 0003
+scripts/db-dump.sh "$work/prod.dump"
+run test-migration --from-dump "$work/prod.dump" --each
+say "retort test-migration --each   # the whole chain, replayed from base in a scratch cluster"
+# Last, so the demo ends on it: the default source, a private scratch cluster.
+unset DATABASE_URL
+"$RETORT" test-migration --each --scratch local
 printf '\ndemo done.\n'

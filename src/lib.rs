@@ -11,6 +11,7 @@ pub mod db;
 pub mod graph;
 pub mod migrator;
 pub mod revision;
+pub mod roundtrip;
 pub mod scratch;
 pub mod sum;
 

@@ -66,5 +66,19 @@ pub async fn inspect(
     inspect::inspect(client, options).await
 }
 
+/// The unified diff (3 lines of context) of two dumps, or `None` when they are equal.
+pub fn diff_dumps(left: &str, right: &str, left_name: &str, right_name: &str) -> Option<String> {
+    if left == right {
+        return None;
+    }
+    Some(
+        similar::TextDiff::from_lines(left, right)
+            .unified_diff()
+            .context_radius(3)
+            .header(left_name, right_name)
+            .to_string(),
+    )
+}
+
 #[cfg(test)]
 mod tests;

@@ -1022,6 +1022,16 @@ impl Schema {
     }
 
     /// Number of objects of each kind, for a summary line.
+    /// Whether the database holds nothing but the `public` schema every new database
+    /// has: what a fresh database looks like.
+    pub fn is_empty(&self) -> bool {
+        self.schemas.iter().all(|s| s.name == "public")
+            && self
+                .counts()
+                .iter()
+                .all(|&(kind, n)| kind == "schemas" || n == 0)
+    }
+
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
         let routines =
             |kind: FunctionKind| self.functions.iter().filter(|f| f.kind == kind).count();

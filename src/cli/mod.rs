@@ -16,6 +16,7 @@ mod draw;
 mod offline;
 mod online;
 mod schema;
+mod test_migration;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -224,6 +225,15 @@ enum Command {
     },
     /// Show the unified diff of two schema dumps (exit 1 when they differ)
     DiffDumps { a: PathBuf, b: PathBuf },
+    /// Prove the pending revisions reversible: dump the schema, upgrade, downgrade, dump
+    /// again, compare (exit 1 when a revision fails or does not undo itself)
+    #[command(
+        long_about = "Prove the pending revisions reversible: dump the schema, upgrade, downgrade, dump again and compare; with --each, revision by revision (upgrade, downgrade, compare, upgrade again), so the revision that does not undo itself is named.\n\nIt runs on a scratch database where the chain is replayed from base (the default), on a scratch database restored from --from-dump FILE (a dump of production), or in place on a local database named by --database-url.\n\nScratch databases come from --scratch-url (an existing server; temporary databases are dropped afterwards), else from a private cluster built with the local PostgreSQL binaries, else from Docker (builds with the `docker` feature). Everything scratch is removed at the end, also on failure and on Ctrl-C."
+    )]
+    TestMigration(test_migration::TestArgs),
+    /// Restore a dump (of production, say) into a local database: owners and privileges
+    /// left out, statements naming missing roles skipped, any other error fatal
+    RestoreDump(test_migration::RestoreArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -270,6 +280,24 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 /// DESIGN.md's exit codes, from the error's type: database errors 3, lock timeouts 4,
 /// a refused run over edited revisions 1, everything about input and usage 2.
 fn exit_code(error: &anyhow::Error) -> u8 {
+    if error
+        .downcast_ref::<test_migration::Interrupted>()
+        .is_some()
+    {
+        return test_migration::EXIT_INTERRUPTED;
+    }
+    if let Some(e) = error.downcast_ref::<crate::roundtrip::RoundTripError>() {
+        return e.exit_code();
+    }
+    if let Some(e) = error.downcast_ref::<crate::scratch::restore::RestoreError>() {
+        return e.exit_code();
+    }
+    if error
+        .downcast_ref::<crate::scratch::ScratchError>()
+        .is_some()
+    {
+        return 3;
+    }
     if let Some(e) = error.downcast_ref::<crate::migrator::RunError>() {
         return e.exit_code();
     }
@@ -400,5 +428,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             },
         ),
         Command::DiffDumps { a, b } => schema::diff_dumps(&out, &a, &b),
+        Command::RestoreDump(args) => test_migration::restore_dump(&out, &db(None, None), &args),
+        Command::TestMigration(args) => {
+            test_migration::test_migration(&out, &config, &versions, &db(None, None), &args)
+        }
     }
 }

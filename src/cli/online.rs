@@ -94,6 +94,13 @@ fn tables(settings: &DatabaseSettings) -> VersionTables {
     }
 }
 
+/// The version tables' names from retort.toml (and the chosen environment), without
+/// resolving a database URL: test-migration runs on databases of its own.
+pub(super) fn version_tables(config: &Config, args: &DbArgs) -> anyhow::Result<VersionTables> {
+    let (settings, _, _) = settings(config, args)?;
+    Ok(tables(&settings))
+}
+
 pub(super) fn target(config: &Config, args: &DbArgs) -> anyhow::Result<Target> {
     let (settings, url, source) = settings(config, args)?;
     let conn = ConnInfo::from_env(url.as_deref())?;
@@ -105,7 +112,7 @@ pub(super) fn target(config: &Config, args: &DbArgs) -> anyhow::Result<Target> {
     })
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

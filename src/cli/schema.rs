@@ -101,18 +101,23 @@ pub(crate) fn diff_dumps(out: &Output, a: &Path, b: &Path) -> anyhow::Result<u8>
         std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
     };
     let (left, right) = (read(a)?, read(b)?);
-    if left == right {
+    let Some(text) = catalog::diff_dumps(
+        &left,
+        &right,
+        &a.display().to_string(),
+        &b.display().to_string(),
+    ) else {
         if !out.quiet {
             eprintln!("{} and {} are identical", a.display(), b.display());
         }
         return Ok(EXIT_OK);
-    }
-    let diff = similar::TextDiff::from_lines(&left, &right);
-    let text = diff
-        .unified_diff()
-        .context_radius(3)
-        .header(&a.display().to_string(), &b.display().to_string())
-        .to_string();
+    };
+    print_diff(&text)?;
+    Ok(EXIT_CHECK_FAILED)
+}
+
+/// Prints a unified diff, coloured on a terminal (unless NO_COLOR is set).
+pub(super) fn print_diff(text: &str) -> io::Result<()> {
     let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut stdout = io::stdout().lock();
     for line in text.lines() {
@@ -128,5 +133,5 @@ pub(crate) fn diff_dumps(out: &Output, a: &Path, b: &Path) -> anyhow::Result<u8>
             None => writeln!(stdout, "{line}")?,
         }
     }
-    Ok(EXIT_CHECK_FAILED)
+    Ok(())
 }

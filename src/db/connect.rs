@@ -1174,9 +1174,7 @@ impl ConnInfo {
             env.push(("PGPASSWORD", password.clone()));
         }
         match &self.sslrootcert {
-            RootCert::File { path, .. } => {
-                env.push(("PGSSLROOTCERT", path.display().to_string()))
-            }
+            RootCert::File { path, .. } => env.push(("PGSSLROOTCERT", path.display().to_string())),
             RootCert::System => env.push(("PGSSLROOTCERT", "system".to_owned())),
             RootCert::Unset => {}
         }
@@ -1197,9 +1195,7 @@ impl ConnInfo {
             Host::Socket(_) => true,
             Host::Tcp(host) => {
                 host.eq_ignore_ascii_case("localhost")
-                    || host
-                        .parse::<IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
+                    || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
             }
         }
     }

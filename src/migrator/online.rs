@@ -355,6 +355,48 @@ impl Migrator {
             .await
     }
 
+    /// Runs exactly `steps`, in order, from the current state: test-migration's stairway
+    /// (upgrade r, downgrade r, upgrade r again). Each step must fit the state it meets:
+    /// an upgrade needs its parents applied and itself not, a downgrade needs itself
+    /// applied and nothing applied that builds on it.
+    pub async fn run_exact(
+        &self,
+        session: &Session,
+        steps: &[Step],
+        options: &RunOptions,
+        on_step: &mut dyn FnMut(&StepReport),
+    ) -> Result<Vec<StepReport>, RunError> {
+        let state = self.begin_run(session, options, |_| {}).await?;
+        let graph = self.graph();
+        let mut applied = graph.ancestors(&state.heads);
+        for step in steps {
+            let r = step.revision;
+            let revision = &graph.revisions()[r];
+            let fits = match step.direction {
+                Direction::Upgrade => !applied[r] && graph.requires(r).iter().all(|&p| applied[p]),
+                Direction::Downgrade => {
+                    applied[r] && !graph.required_by(r).iter().any(|&c| applied[c])
+                }
+            };
+            if !fits {
+                return Err(RunError::Usage(format!(
+                    "cannot {} {} from the database's current revision",
+                    step.direction, revision.id
+                )));
+            }
+            if step.direction == Direction::Downgrade && !revision.is_reversible() {
+                return Err(GraphError::Irreversible {
+                    id: revision.id.to_string(),
+                    path: revision.path.clone(),
+                }
+                .into());
+            }
+            applied[r] = step.direction == Direction::Upgrade;
+        }
+        self.run_steps(session, &state, steps, options, on_step)
+            .await
+    }
+
     async fn run_steps(
         &self,
         session: &Session,

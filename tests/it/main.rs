@@ -10,3 +10,4 @@ mod malformed;
 mod runner;
 mod sum_git;
 mod support;
+mod test_migration;

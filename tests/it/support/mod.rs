@@ -4,7 +4,7 @@
 
 mod pg;
 
-pub use pg::TestDb;
+pub use pg::{admin_texts, admin_url, TestDb};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

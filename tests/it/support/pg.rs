@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, NoTls};
 
-fn admin_url() -> &'static str {
+/// The test server's superuser URL (its maintenance database).
+pub fn admin_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
@@ -52,6 +53,20 @@ async fn connect(url: &str) -> Client {
         let _ = connection.await;
     });
     client
+}
+
+/// Runs a query on the test server's maintenance database; rows are one text column.
+pub fn admin_texts(sql: &str) -> Vec<String> {
+    runtime().block_on(async {
+        connect(admin_url())
+            .await
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect()
+    })
 }
 
 /// A database created for one test and dropped when the test ends.

@@ -1,0 +1,601 @@
+//! `test-migration`: prove the pending revisions reversible on a throwaway database
+//! (the chain replayed from base, or a restored dump of production) or on a local
+//! database the user names with `--database-url`.
+//!
+//! It wires scratch (server, restore), the runner and the round-trip engine together
+//! and prints a table of results. Ctrl-C and SIGTERM are caught so the scratch
+//! databases and cluster are always removed before the process exits.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use serde::Serialize;
+
+use super::online::{runtime, version_tables, DbArgs};
+use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
+use crate::config::Config;
+use crate::db::{ConnInfo, Session, VersionTables};
+use crate::migrator::RunOptions;
+use crate::roundtrip::{Outcome, RevisionResult, RoundTrip, RoundTripReport};
+use crate::scratch::restore::{self, DumpInfo, RestoreReport};
+use crate::scratch::{self, Provider, ScratchDb, ScratchOptions, ScratchServer};
+use crate::Migrator;
+
+/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub(super) const EXIT_INTERRUPTED: u8 = 130;
+
+/// The run was interrupted by a signal; everything scratch has been removed.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {0}; the scratch databases and cluster were removed")]
+pub(super) struct Interrupted(&'static str);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum ScratchArg {
+    Auto,
+    Server,
+    Local,
+    Docker,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct TestArgs {
+    /// Restore this dump into a scratch database and test on it: custom, directory or tar
+    /// format (pg_dump -Fc/-Fd/-Ft, through pg_restore) or plain SQL (through psql).
+    /// Owners and privileges are not restored, so missing roles are no error.
+    #[arg(long, value_name = "FILE")]
+    from_dump: Option<PathBuf>,
+    /// Revisions to test, FROM:TO (either side may be empty) [default: from the
+    /// database's current revision to head]
+    #[arg(short = 'r', long = "rev-range", value_name = "FROM:TO")]
+    range: Option<String>,
+    /// Round-trip each revision on its own (upgrade, downgrade, compare, upgrade again),
+    /// so the failing revision is named
+    #[arg(long)]
+    each: bool,
+    /// Where scratch databases come from
+    #[arg(long, value_enum, default_value_t = ScratchArg::Auto)]
+    scratch: ScratchArg,
+    /// An existing server to create scratch databases on (its maintenance database URL)
+    #[arg(long, value_name = "URL", env = "RETORT_SCRATCH_URL")]
+    scratch_url: Option<String>,
+    /// Production's PostgreSQL major version: picks matching local binaries or Docker
+    /// image, and warns when the scratch server differs [default: the dump's]
+    #[arg(long, value_name = "N")]
+    pg_major: Option<u32>,
+    /// Let --database-url name a server that is not on this machine (the test upgrades
+    /// and downgrades that database)
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+/// Where the test ran, for the report.
+#[derive(Debug, Serialize)]
+struct SourceView {
+    /// `chain`, `dump` or `database`.
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dump: Option<DumpInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restore: Option<RestoreReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prepared: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ScratchView {
+    provider: String,
+    version: String,
+    major: u32,
+    description: String,
+}
+
+#[derive(Debug, Serialize)]
+struct TestView {
+    passed: bool,
+    scratch: Option<ScratchView>,
+    source: SourceView,
+    /// Revisions tested, oldest first.
+    range: Vec<String>,
+    report: RoundTripReport,
+    total_ms: u128,
+}
+
+/// Resolves when SIGINT or SIGTERM arrives, with the signal's name.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => "Ctrl-C (SIGINT)",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+fn split_range(text: Option<&str>) -> (Option<&str>, &str) {
+    match text.map(|t| t.split_once(':').unwrap_or(("", t))) {
+        None => (None, "head"),
+        Some((from, to)) => (
+            (!from.is_empty()).then_some(from),
+            if to.is_empty() { "head" } else { to },
+        ),
+    }
+}
+
+pub(super) fn test_migration(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    db: &DbArgs,
+    args: &TestArgs,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    let tables = version_tables(config, db)?;
+    if args.from_dump.is_some() && db.database_url.is_some() {
+        anyhow::bail!(
+            "--from-dump and --database-url both name what to test on; give one (the dump is \
+             restored into a scratch database, --database-url tests a database in place)"
+        );
+    }
+    let started = Instant::now();
+    runtime()?.block_on(async {
+        // Only an explicit --database-url tests in place: DATABASE_URL or retort.toml
+        // usually point at a real environment, never something to experiment on.
+        if let Some(url) = &db.database_url {
+            let conn = ConnInfo::from_env(Some(url))?;
+            if !conn.is_local() && !args.allow_remote {
+                anyhow::bail!(
+                    "{} is not on this machine; test-migration upgrades and downgrades the \
+                     database it tests. Test a local copy (or --from-dump), or pass \
+                     --allow-remote if this server is really meant for it",
+                    conn.describe()
+                );
+            }
+            let source = SourceView {
+                kind: "database",
+                dump: None,
+                restore: None,
+                database: Some(conn.describe()),
+                prepared: None,
+            };
+            let work = test_on(out, &migrator, &conn, tables, args, source, None, started);
+            return tokio::select! {
+                result = work => result,
+                signal = interrupted() => Err(Interrupted(signal).into()),
+            };
+        }
+        let dump = args.from_dump.as_deref().map(inspect_dump).transpose()?;
+        let options = ScratchOptions {
+            provider: match args.scratch {
+                ScratchArg::Auto => Provider::Auto,
+                ScratchArg::Server => Provider::Server,
+                ScratchArg::Local => Provider::Local,
+                ScratchArg::Docker => Provider::Docker,
+            },
+            server_url: args.scratch_url.clone(),
+            want_major: args
+                .pg_major
+                .or(dump.as_ref().and_then(|(info, _)| info.server_major())),
+        };
+        if !out.quiet && !out.json {
+            eprintln!("starting a scratch PostgreSQL ({})...", options.provider);
+        }
+        let server = tokio::select! {
+            server = ScratchServer::start(&options) => server?,
+            signal = interrupted() => return Err(Interrupted(signal).into()),
+        };
+        announce(
+            out,
+            &server,
+            args.pg_major,
+            dump.as_ref().map(|(info, _)| info),
+        );
+        let work = on_scratch(out, &migrator, &server, tables, args, dump, started);
+        let result = tokio::select! {
+            result = work => result,
+            signal = interrupted() => Err(Interrupted(signal).into()),
+        };
+        // Always, whatever happened above: the scratch server goes away.
+        let shutdown = server.shutdown().await;
+        match (result, shutdown) {
+            (Ok(code), Ok(())) => Ok(code),
+            (Ok(_), Err(e)) => Err(e.into()),
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(cleanup)) => {
+                eprintln!("warning: cleaning up the scratch server failed too: {cleanup}");
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Reads the dump's format and versions before any server starts, so a bad file fails
+/// fast. The client programs found here are replaced by the scratch server's own later.
+fn inspect_dump(path: &Path) -> anyhow::Result<(DumpInfo, scratch::ClientPrograms)> {
+    let programs = scratch::client_programs(None)?;
+    let info = restore::inspect_dump(path, &programs)?;
+    Ok((info, programs))
+}
+
+fn announce(out: &Output, server: &ScratchServer, pg_major: Option<u32>, dump: Option<&DumpInfo>) {
+    if out.verbose {
+        for skipped in server.skipped() {
+            eprintln!("scratch: skipped {skipped}");
+        }
+    }
+    if !out.quiet && !out.json {
+        eprintln!("scratch: {}", server.describe());
+    }
+    let major = server.version().major();
+    let mut expected = Vec::new();
+    if let Some(m) = dump.and_then(DumpInfo::server_major) {
+        expected.push((m, "the dump was taken from"));
+    }
+    if let Some(m) = pg_major {
+        expected.push((m, "--pg-major says production runs"));
+    }
+    for (want, what) in expected {
+        if want != major && !out.quiet {
+            eprintln!(
+                "warning: the scratch server is PostgreSQL {major} but {what} PostgreSQL {want}; \
+                 results may differ from production (install PostgreSQL {want}'s server \
+                 binaries, or use --scratch-url / --scratch docker with that version)"
+            );
+        }
+    }
+}
+
+async fn on_scratch(
+    out: &Output,
+    migrator: &Migrator,
+    server: &ScratchServer,
+    tables: VersionTables,
+    args: &TestArgs,
+    dump: Option<(DumpInfo, scratch::ClientPrograms)>,
+    started: Instant,
+) -> anyhow::Result<u8> {
+    let db: ScratchDb = server.create_database("test").await?;
+    let mut source = SourceView {
+        kind: "chain",
+        dump: None,
+        restore: None,
+        database: None,
+        prepared: None,
+    };
+    if let Some((info, found)) = dump {
+        // The scratch server's own client programs match its version best.
+        let programs = scratch::client_programs(server.bin_dir()).unwrap_or(found);
+        if !out.quiet && !out.json {
+            eprintln!("restoring {} into {}...", info.path.display(), db.name());
+        }
+        let conn = db.conn().clone();
+        let restore_info = info.clone();
+        let report =
+            tokio::task::spawn_blocking(move || restore::restore(&restore_info, &conn, &programs))
+                .await
+                .context("the restore task failed")??;
+        if !out.quiet && !out.json {
+            eprintln!(
+                "restored in {} ms{}",
+                report.duration_ms,
+                if report.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} statement(s) skipped: owners, roles or privileges that do not exist here{}",
+                        report.skipped.len(),
+                        if out.verbose { ":" } else { " (-v lists them)" }
+                    )
+                }
+            );
+            if out.verbose {
+                for s in &report.skipped {
+                    eprintln!("  {}: {}: {}", s.location, s.message, s.statement);
+                }
+            }
+        }
+        source.kind = "dump";
+        source.dump = Some(info);
+        source.restore = Some(report);
+    }
+    let result = test_on(
+        out,
+        migrator,
+        db.conn(),
+        tables,
+        args,
+        source,
+        Some(server),
+        started,
+    )
+    .await;
+    // Drop it now rather than at shutdown, so a shared server is tidy even if the
+    // shutdown that follows is cut short.
+    let dropped = server.drop_database(&db).await;
+    let code = result?;
+    dropped?;
+    Ok(code)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn test_on(
+    out: &Output,
+    migrator: &Migrator,
+    conn: &ConnInfo,
+    tables: VersionTables,
+    args: &TestArgs,
+    mut source: SourceView,
+    server: Option<&ScratchServer>,
+    started: Instant,
+) -> anyhow::Result<u8> {
+    let session = Session::open(conn, tables).await?;
+    let trip = RoundTrip::new(migrator, &session, RunOptions::default());
+    let (from, to) = split_range(args.range.as_deref());
+    if let Some(from) = from {
+        source.prepared = Some(trip.move_to(from).await?);
+    } else if source.kind == "dump" {
+        let state = migrator.state(&session).await?;
+        if !state.initialized && !trip.schema().await?.is_empty() && !out.quiet {
+            eprintln!(
+                "warning: the restored database has no {} table, so it counts as base and every \
+                 revision is pending; if production is already at a revision, test from there \
+                 with -r REV:head",
+                session.tables().describe()
+            );
+        }
+    }
+    let state = migrator.state(&session).await?;
+    let edited = migrator.edited_applied(&session, &state).await?;
+    if !edited.is_empty() && !out.quiet {
+        eprintln!("warning: applied revisions changed since they ran (the test uses the files):");
+        for e in &edited {
+            eprintln!("  {e}");
+        }
+    }
+    let revisions = trip.pending(to).await?;
+    let graph = migrator.graph();
+    let range: Vec<String> = revisions
+        .iter()
+        .map(|&r| graph.revisions()[r].id.to_string())
+        .collect();
+    let human = !out.json && !out.quiet;
+    if revisions.is_empty() {
+        if !out.json {
+            outln!("nothing to test: {} is already at {to}", session.target());
+        }
+    } else if human {
+        eprintln!(
+            "testing {} revision(s), {} → {}, {}",
+            revisions.len(),
+            range.first().map_or("", String::as_str),
+            range.last().map_or("", String::as_str),
+            if args.each {
+                "each on its own (upgrade, downgrade, compare, upgrade again)"
+            } else {
+                "as one range (upgrade all, downgrade all, compare)"
+            }
+        );
+        print_header();
+    }
+    let mut printer = |result: &RevisionResult| {
+        if human {
+            print_row(result);
+        }
+    };
+    let report = trip.test(&revisions, args.each, &mut printer).await?;
+    let passed = report.passed();
+    if out.json {
+        let view = TestView {
+            passed,
+            scratch: server.map(|s| ScratchView {
+                provider: s.provider().to_string(),
+                version: s.version().text.clone(),
+                major: s.version().major(),
+                description: s.describe(),
+            }),
+            source,
+            range,
+            report,
+            total_ms: started.elapsed().as_millis(),
+        };
+        outln!("{}", serde_json::to_string(&view)?);
+    } else if !revisions.is_empty() {
+        print_summary(out, &report, started);
+    }
+    Ok(if passed { EXIT_OK } else { EXIT_CHECK_FAILED })
+}
+
+fn ms(value: Option<u128>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"))
+}
+
+fn print_header() {
+    outln!(
+        "{:<20} {:<12} {:>9} {:>9} {:>9}  MESSAGE",
+        "REVISION",
+        "RESULT",
+        "UP",
+        "DOWN",
+        "CHECK"
+    );
+}
+
+fn print_row(result: &RevisionResult) {
+    outln!(
+        "{:<20} {:<12} {:>9} {:>9} {:>9}  {}",
+        result.revision,
+        result.outcome.as_str(),
+        ms(result.upgrade_ms),
+        ms(result.downgrade_ms),
+        ms(result.check_ms),
+        result.message
+    );
+    if result.outcome.is_failure() || result.outcome == Outcome::Irreversible {
+        if let Some(note) = &result.note {
+            outln!("  {}: {note}", result.path);
+        }
+    }
+    if let Some(error) = &result.error {
+        for line in error.lines() {
+            outln!("    {line}");
+        }
+    }
+    if let Some(diff) = &result.diff {
+        let _ = super::schema::print_diff(&indent(diff));
+    }
+    if io::stdout().is_terminal() {
+        let _ = io::stdout().flush();
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+fn print_summary(out: &Output, report: &RoundTripReport, started: Instant) {
+    if let Some(diff) = &report.diff {
+        outln!("the schema after the downgrade differs from the schema before the upgrade:");
+        let _ = super::schema::print_diff(diff);
+    }
+    let count = |o: Outcome| report.revisions.iter().filter(|r| r.outcome == o).count();
+    let failures: Vec<&str> = report.failures().map(|r| r.revision.as_str()).collect();
+    let mut parts = vec![format!("{} ok", count(Outcome::Ok))];
+    for outcome in [
+        Outcome::Differs,
+        Outcome::Failed,
+        Outcome::Irreversible,
+        Outcome::Skipped,
+        Outcome::NotRun,
+    ] {
+        let n = count(outcome);
+        if n > 0 {
+            parts.push(format!("{n} {}", outcome.as_str()));
+        }
+    }
+    let verdict = if failures.is_empty() {
+        "passed".to_owned()
+    } else {
+        format!("FAILED ({})", failures.join(", "))
+    };
+    if !out.quiet || !failures.is_empty() {
+        outln!(
+            "test-migration {verdict}: {} in {} ms (upgrade {} ms, downgrade {} ms, schema checks {} ms)",
+            parts.join(", "),
+            started.elapsed().as_millis(),
+            report.upgrade_ms,
+            report.downgrade_ms,
+            report.check_ms
+        );
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct RestoreArgs {
+    /// The dump: custom, directory or tar format (pg_dump -Fc/-Fd/-Ft) or plain SQL
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Create this database on --database-url's server and restore into it (instead of
+    /// into the --database-url database itself, which must then be empty)
+    #[arg(long, value_name = "DBNAME")]
+    into: Option<String>,
+    /// With --into: drop the database first when it exists
+    #[arg(long, requires = "into")]
+    replace: bool,
+    /// Let --database-url name a server that is not on this machine
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+/// `restore-dump`: what `make db/local/load-schema` runs: a dump of production into a
+/// local database, owners and privileges left out, role noise tolerated.
+pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> anyhow::Result<u8> {
+    let Some(url) = &db.database_url else {
+        anyhow::bail!(
+            "restore-dump needs --database-url of the server to restore into (it never uses \
+             DATABASE_URL or retort.toml, which usually name a real environment)"
+        );
+    };
+    let conn = ConnInfo::from_env(Some(url))?;
+    if !conn.is_local() && !args.allow_remote {
+        anyhow::bail!(
+            "{} is not on this machine; restore-dump is for local copies. Pass --allow-remote if \
+             this server is really meant for it",
+            conn.describe()
+        );
+    }
+    let (info, programs) = inspect_dump(&args.file)?;
+    let target = runtime()?.block_on(async {
+        let client = conn.connect("retort restore-dump").await?;
+        let Some(name) = &args.into else {
+            let schema = crate::catalog::inspect(&client, &Default::default()).await?;
+            if !schema.is_empty() {
+                anyhow::bail!(
+                    "{} is not empty; restore into a fresh database with --into NAME (and \
+                     --replace to recreate it)",
+                    conn.describe()
+                );
+            }
+            return Ok(conn.clone());
+        };
+        let quoted = crate::db::version::quote_ident(name);
+        if args.replace {
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+                .await
+                .with_context(|| format!("cannot drop database {name}"))?;
+        }
+        client
+            .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
+            .await
+            .map_err(|e| crate::db::DbError::query(&format!("create database {name}"), e))?;
+        anyhow::Ok(conn.with_dbname(name))
+    })?;
+    if !out.quiet {
+        eprintln!(
+            "restoring {} into {}...",
+            args.file.display(),
+            target.describe()
+        );
+    }
+    let report = restore::restore(&info, &target, &programs)?;
+    if out.json {
+        outln!("{}", serde_json::to_string(&report)?);
+    } else if !out.quiet {
+        outln!(
+            "restored {} into {} in {} ms{}",
+            args.file.display(),
+            target.describe(),
+            report.duration_ms,
+            if report.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} statement(s) skipped: owners, roles or privileges that do not exist here",
+                    report.skipped.len()
+                )
+            }
+        );
+        if out.verbose {
+            for s in &report.skipped {
+                outln!("  {}: {}: {}", s.location, s.message, s.statement);
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}

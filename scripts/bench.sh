@@ -13,6 +13,9 @@
 #      against psql running retort's own `--sql` script (same bookkeeping).
 #   4. A generated schema of 5,000 tables: `retort dump-schema` against
 #      `pg_dump --schema-only`, time and peak memory.
+#   5. A 200-revision chain: `retort test-migration --each` (on the bench server and on
+#      a private cluster) against psql sending the same stairway SQL without checks;
+#      time per revision and the share of CPU spent in retort versus waiting.
 #
 # Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
 # Fails when `retort history` on 10,000 revisions has a median of 1 s or more, or
@@ -185,6 +188,30 @@ pg_dump_kb=$(peak_kb "$PG_DUMP" --schema-only -d "$schema_url")
 retort_kb=$(peak_kb "$RETORT" --database-url "$schema_url" dump-schema)
 retort_objects=$("$RETORT" --database-url "$schema_url" dump-schema | grep -c '^CREATE' || true)
 
+# ---------------------------------------------------------------------------
+# test-migration --each on a generated 200-revision chain: three steps and three
+# schema inspections per revision. Baseline: psql sending the same stairway SQL
+# (upgrade, downgrade, upgrade; each its own transaction) without any schema check.
+# ---------------------------------------------------------------------------
+chain200="$OUT/chain200"
+scripts/gen-chain.sh 200 "$chain200/versions"
+"$RETORT" -q --versions "$chain200/versions" rehash >/dev/null
+: >"$OUT/psql-stairway.sql"
+for f in "$chain200"/versions/[0-9]*.sql; do
+    up="$(section "$f" upgrade)"
+    down="$(section "$f" downgrade)"
+    printf 'BEGIN;\n%s\nCOMMIT;\nBEGIN;\n%s\nCOMMIT;\nBEGIN;\n%s\nCOMMIT;\n' "$up" "$down" "$up" >>"$OUT/psql-stairway.sql"
+done
+TM_RUNS="${BENCH_TM_RUNS:-5}"
+log "200 revisions: test-migration --each ($TM_RUNS runs)"
+hyperfine --shell=none --warmup 1 --runs "$TM_RUNS" --style basic --export-json "$OUT/testmig200.json" \
+    --prepare "sh -c \"$recreate\"" \
+    -n 'psql: the stairway SQL alone' "$PSQL -X -q -v ON_ERROR_STOP=1 -d $bench_url -f $OUT/psql-stairway.sql" \
+    -n 'retort test-migration --each, existing server' "$RETORT -q --versions $chain200/versions test-migration --each --scratch server --scratch-url $url" \
+    -n 'retort test-migration --each, private cluster' "$RETORT -q --versions $chain200/versions test-migration --each --scratch local" >&2
+# Where the time goes, from one run's own report.
+"$RETORT" --json --versions "$chain200/versions" test-migration --each --scratch server --scratch-url "$url" >"$OUT/testmig200-report.json"
+
 {
     printf 'retort benchmarks (%s runs each, medians; %s)\n' "$RUNS" "$(date -u +%FT%TZ)"
     printf 'machine: %s cores, %s\n\n' "$(nproc)" "$(uname -sr)"
@@ -219,6 +246,18 @@ retort_objects=$("$RETORT" --database-url "$schema_url" dump-schema | grep -c '^
     m=$(median schema5k 1)
     printf '  %-40s %10s   peak RSS %6d KiB\n' 'pg_dump --schema-only' "$(ms "$base")" "$pg_dump_kb"
     printf '  %-40s %10s   peak RSS %6d KiB   %s of pg_dump\n' 'retort dump-schema' "$(ms "$m")" "$retort_kb" "$(ratio "$m" "$base")"
+    printf '\n200 revisions, test-migration --each (%s runs; upgrade, downgrade, compare, upgrade, compare per revision)\n' "$TM_RUNS"
+    base=$(median testmig200 0)
+    for i in 0 1 2; do
+        name=$(jq -r ".results[$i].command" "$OUT/testmig200.json")
+        m=$(median testmig200 "$i")
+        # user+system CPU of the retort process against wall time: the rest is waiting,
+        # on the server (and, for the private cluster, on initdb and its start-up).
+        share=$(jq -r ".results[$i] | (.user + .system) / .mean * 100" "$OUT/testmig200.json")
+        printf '  %-48s %10s   %6.2f ms/revision   %5.1f%% CPU in the client   %s of psql\n' \
+            "$name" "$(ms "$m")" "$(awk -v m="$m" 'BEGIN { print m * 1000 / 200 }')" "$share" "$(ratio "$m" "$base")"
+    done
+    jq -r '.report | "  one run'"'"'s report: upgrades \(.upgrade_ms) ms, downgrades \(.downgrade_ms) ms, schema inspections and comparisons \(.check_ms) ms, total \(.upgrade_ms + .downgrade_ms + .check_ms) ms of \(.revisions | length) revisions"' "$OUT/testmig200-report.json"
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 

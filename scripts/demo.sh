@@ -69,7 +69,7 @@ say "make db/dump OUTFILE=prod.dump   # pg_dump -Fc of \$DATABASE_URL, as of pro
 "$RETORT" -q upgrade 0003
 scripts/db-dump.sh "$work/prod.dump"
 run test-migration --from-dump "$work/prod.dump" --each
-say "retort test-migration --each   # the whole chain, replayed from base in a scratch cluster"
+say "retort test-migration --each --scratch local   # the whole chain, replayed from base in a private cluster"
 # Last, so the demo ends on it: the default source, a private scratch cluster.
 unset DATABASE_URL
 "$RETORT" test-migration --each --scratch local

@@ -44,7 +44,7 @@ pub enum ScratchError {
     },
     #[error("scratch server: cannot {action}: {message}")]
     Query { action: String, message: String },
-    #[error("{program} not found (looked in {looked}); install the PostgreSQL client programs (`apt-get install postgresql-client`) or put them on PATH")]
+    #[error("{program} not found (looked in {looked}); install PostgreSQL (`apt-get install postgresql` for the server programs, `postgresql-client` for psql and pg_restore) or put the programs on PATH")]
     ProgramNotFound { program: String, looked: String },
     #[error("cannot {what}: {source}")]
     Io {
@@ -55,7 +55,9 @@ pub enum ScratchError {
     Start { what: String, log: String },
     #[error("docker: {0}")]
     Docker(String),
-    #[error("refusing to drop database {0:?}: retort only drops databases it created, named {PREFIX}*")]
+    #[error(
+        "refusing to drop database {0:?}: retort only drops databases it created, named {PREFIX}*"
+    )]
     Unguarded(String),
     #[error("--scratch {0} is not available: {1}")]
     Unavailable(Provider, String),
@@ -250,7 +252,11 @@ impl ScratchServer {
     #[cfg(feature = "docker")]
     async fn docker(options: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
         let server = docker::DockerServer::start(options.want_major).await?;
-        let description = format!("container {} on {}", server.image(), server.conn().describe());
+        let description = format!(
+            "container {} on {}",
+            server.image(),
+            server.conn().describe()
+        );
         let conn = server.conn().clone();
         Self::connected(Backend::Docker(server), Provider::Docker, conn, description).await
     }
@@ -406,7 +412,8 @@ impl ScratchServer {
         // A private cluster or a container goes away whole; only a shared server needs
         // its databases dropped one by one.
         if matches!(self.backend, Backend::Server) {
-            let names = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
+            let names =
+                std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
             for name in names {
                 if let Err(e) = self.drop_named(&name).await {
                     first_error.get_or_insert(e);
@@ -416,7 +423,15 @@ impl ScratchServer {
         let backend = std::mem::replace(&mut self.backend, Backend::Server);
         let stopped = match backend {
             Backend::Server => Ok(()),
-            Backend::Local(cluster) => cluster.stop(),
+            // Stopping waits for the watchdog (usually well under a second, 30 s at most).
+            Backend::Local(cluster) => tokio::task::spawn_blocking(move || cluster.stop())
+                .await
+                .unwrap_or_else(|e| {
+                    Err(ScratchError::Io {
+                        what: "stop the scratch cluster".into(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                }),
             #[cfg(feature = "docker")]
             Backend::Docker(server) => server.stop().await,
         };

@@ -374,13 +374,14 @@ fn a_plain_sql_dump_restores_through_psql_and_real_errors_fail_with_their_line()
 // ---------------------------------------------------------------------------
 
 /// A TMPDIR for one test: the scratch cluster's directory is created inside it, so the
-/// test can see it come and go. Traversable by the unprivileged server user.
+/// test can see it come and go. Like /tmp (sticky, writable by all), so the unprivileged
+/// server user may create and remove its directory there.
 fn tmpdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777))
             .expect("chmod");
     }
     dir

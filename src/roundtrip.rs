@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::catalog::{self, CatalogError, InspectOptions};
+use crate::catalog::{self, CatalogError, InspectOptions, Inspector};
 use crate::db::Session;
 use crate::migrator::{RunError, RunOptions};
 use crate::{Direction, Migrator, Step};
@@ -125,7 +125,7 @@ impl RoundTripReport {
 pub struct RoundTrip<'a> {
     migrator: &'a Migrator,
     session: &'a Session,
-    inspect: InspectOptions,
+    inspector: Inspector,
     run: RunOptions,
 }
 
@@ -134,7 +134,13 @@ fn ms(started: Instant) -> u128 {
 }
 
 impl<'a> RoundTrip<'a> {
-    pub fn new(migrator: &'a Migrator, session: &'a Session, run: RunOptions) -> RoundTrip<'a> {
+    /// Prepares the catalog queries on the session's connection: a stairway inspects
+    /// three times per revision.
+    pub async fn new(
+        migrator: &'a Migrator,
+        session: &'a Session,
+        run: RunOptions,
+    ) -> Result<RoundTrip<'a>, RoundTripError> {
         let tables = session.tables();
         // retort's own bookkeeping changes at every step by design; it is not schema.
         let inspect = InspectOptions {
@@ -144,17 +150,18 @@ impl<'a> RoundTrip<'a> {
             ],
             ..InspectOptions::default()
         };
-        RoundTrip {
+        let inspector = Inspector::prepare(session.client(), &inspect).await?;
+        Ok(RoundTrip {
             migrator,
             session,
-            inspect,
+            inspector,
             run,
-        }
+        })
     }
 
     /// The database's schema as it is now, retort's own tables left out.
     pub async fn schema(&self) -> Result<catalog::Schema, CatalogError> {
-        catalog::inspect(self.session.client(), &self.inspect).await
+        self.inspector.inspect(self.session.client()).await
     }
 
     /// The canonical dump of the database as it is now.
@@ -470,9 +477,11 @@ impl<'a> RoundTrip<'a> {
         match failed {
             Some(k) => {
                 // Everything else in the range is unproven either way.
+                let at = graph.revisions()[tested[k]].id.to_string();
                 for (j, result) in results.iter_mut().enumerate() {
                     if j != k {
                         result.outcome = Outcome::NotRun;
+                        result.note = Some(format!("the round trip stopped at {at}"));
                     }
                 }
             }

@@ -21,6 +21,7 @@ mod inspect;
 mod model;
 mod render;
 
+pub use inspect::Inspector;
 pub use model::*;
 pub use render::quote_ident;
 

@@ -345,7 +345,7 @@ async fn test_on(
     started: Instant,
 ) -> anyhow::Result<u8> {
     let session = Session::open(conn, tables).await?;
-    let trip = RoundTrip::new(migrator, &session, RunOptions::default());
+    let trip = RoundTrip::new(migrator, &session, RunOptions::default()).await?;
     let (from, to) = split_range(args.range.as_deref());
     if let Some(from) = from {
         source.prepared = Some(trip.move_to(from).await?);

@@ -464,3 +464,42 @@ fn new_kinds_are_read_and_follow_the_schema_filters() {
         assert!(!text.contains(absent), "{absent} in:\n{text}");
     }
 }
+
+#[test]
+fn a_prepared_inspector_reads_what_inspect_reads_and_sees_later_ddl() {
+    let sql = fixture().expect("tests/fixtures/catalog/schema.sql");
+    let db = TestDb::new("catinsp_prepared");
+    db.execute(&sql).expect("fixture loads");
+    let options = InspectOptions {
+        grants: true,
+        owners: true,
+        ..InspectOptions::default()
+    };
+    let expected = inspect(&db, &options).to_text();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&db.url, NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let inspector = catalog::Inspector::prepare(&client, &options)
+            .await
+            .expect("prepare");
+        // More often than PostgreSQL's five custom plans, so generic plans run too.
+        for _ in 0..7 {
+            let schema = inspector.inspect(&client).await.expect("inspect");
+            assert_eq!(schema.to_text(), expected);
+        }
+        client
+            .batch_execute("CREATE TABLE later_table (id int PRIMARY KEY)")
+            .await
+            .expect("DDL");
+        let after = inspector.inspect(&client).await.expect("inspect");
+        assert!(after.to_text().contains("CREATE TABLE public.later_table"));
+    });
+}

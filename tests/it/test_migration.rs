@@ -575,3 +575,67 @@ fn ctrl_c_drops_the_scratch_database_on_a_shared_server() {
     assert_eq!(child.wait().expect("wait").code(), Some(130));
     assert_eq!(scratch_databases_of(pid), Vec::<String>::new());
 }
+
+#[test]
+fn an_unavailable_scratch_provider_says_how_to_get_one() {
+    let project = Project::new();
+    chain(&project, false);
+    let run = project
+        .run(&["test-migration", "--scratch", "server"])
+        .fails_with(3);
+    assert!(run.stderr.contains("--scratch-url"), "{}", run.stderr);
+    if !cfg!(feature = "docker") {
+        let run = project
+            .run(&["test-migration", "--scratch", "docker"])
+            .fails_with(3);
+        assert!(run.stderr.contains("--features docker"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn restore_dump_loads_a_production_dump_into_a_fresh_local_database() {
+    let project = Project::new();
+    chain(&project, false);
+    let dumps = tempfile::tempdir().expect("temp dir");
+    let dump = production_dump(&project, "custom", dumps.path());
+    let target = TestDb::new("restored");
+    // Into the (empty) database itself.
+    let run = project
+        .run(&[
+            "--database-url",
+            &target.url,
+            "-v",
+            "restore-dump",
+            &dump.to_string_lossy(),
+        ])
+        .ok();
+    assert!(run.stdout.contains("skipped"), "{}", run.stdout);
+    assert_eq!(
+        target.texts("SELECT revision FROM retort_version"),
+        vec![rev_id(1)]
+    );
+    assert_eq!(target.texts("SELECT email FROM users ORDER BY 1").len(), 2);
+    // Not twice: the database is no longer empty.
+    let run = project
+        .run(&[
+            "--database-url",
+            &target.url,
+            "restore-dump",
+            &dump.to_string_lossy(),
+        ])
+        .fails_with(2);
+    assert!(run.stderr.contains("--into"), "{}", run.stderr);
+    // Then testing it in place: only the pending revisions run.
+    let json = project
+        .run(&[
+            "--database-url",
+            &target.url,
+            "--json",
+            "test-migration",
+            "--each",
+        ])
+        .ok()
+        .json();
+    assert_eq!(json["range"], serde_json::json!([rev_id(2), rev_id(3)]));
+    assert_eq!(json["source"]["kind"], "database");
+}

@@ -15,6 +15,7 @@ pub fn retort(dir: &Path) -> Command {
     cmd.current_dir(dir)
         .env_remove("RETORT_VERSIONS")
         .env_remove("RETORT_ENV")
+        .env_remove("RETORT_SCRATCH_URL")
         .env_remove("DATABASE_URL");
     cmd
 }

@@ -257,7 +257,7 @@ hyperfine --shell=none --warmup 1 --runs "$TM_RUNS" --style basic --export-json 
         printf '  %-48s %10s   %6.2f ms/revision   %5.1f%% CPU in the client   %s of psql\n' \
             "$name" "$(ms "$m")" "$(awk -v m="$m" 'BEGIN { print m * 1000 / 200 }')" "$share" "$(ratio "$m" "$base")"
     done
-    jq -r '.report | "  one run'"'"'s report: upgrades \(.upgrade_ms) ms, downgrades \(.downgrade_ms) ms, schema inspections and comparisons \(.check_ms) ms, total \(.upgrade_ms + .downgrade_ms + .check_ms) ms of \(.revisions | length) revisions"' "$OUT/testmig200-report.json"
+    jq -r '"  one run'"'"'s report: upgrades \(.report.upgrade_ms) ms, downgrades \(.report.downgrade_ms) ms, upgrades again \(.report.again_ms) ms, schema inspections and comparisons \(.report.check_ms) ms; \(.total_ms) ms in all for \(.report.revisions | length) revisions (the rest: scratch database, connection, loading the chain)"' "$OUT/testmig200-report.json"
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 

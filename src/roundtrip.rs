@@ -85,6 +85,8 @@ pub struct RevisionResult {
     /// The upgrade's duration (the first one, in a stairway).
     pub upgrade_ms: Option<u128>,
     pub downgrade_ms: Option<u128>,
+    /// The second upgrade's duration, after the downgrade (stairway only).
+    pub again_ms: Option<u128>,
     /// Time spent inspecting and comparing schemas for this revision.
     pub check_ms: Option<u128>,
     /// The unified diff that made the revision `differs`.
@@ -95,6 +97,20 @@ pub struct RevisionResult {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl RevisionResult {
+    fn fail(&mut self, error: String, note: &str) {
+        self.outcome = Outcome::Failed;
+        self.error = Some(error);
+        self.note = Some(note.to_owned());
+    }
+
+    fn differ(&mut self, diff: String, note: &str) {
+        self.outcome = Outcome::Differs;
+        self.diff = Some(diff);
+        self.note = Some(note.to_owned());
+    }
 }
 
 /// The whole run.
@@ -108,6 +124,8 @@ pub struct RoundTripReport {
     pub diff: Option<String>,
     pub upgrade_ms: u128,
     pub downgrade_ms: u128,
+    /// Second upgrades (stairway).
+    pub again_ms: u128,
     pub check_ms: u128,
 }
 
@@ -230,6 +248,7 @@ impl<'a> RoundTrip<'a> {
             outcome,
             upgrade_ms: None,
             downgrade_ms: None,
+            again_ms: None,
             check_ms: None,
             diff: None,
             error: None,
@@ -255,6 +274,22 @@ impl<'a> RoundTrip<'a> {
         Ok(ms(started))
     }
 
+    /// Dumps the database now and diffs it against `expected`; adds the time taken to
+    /// `check`. Returns the dump and the diff (`None` when equal).
+    async fn compare(
+        &self,
+        expected: &str,
+        expected_name: &str,
+        now_name: &str,
+        check: &mut u128,
+    ) -> Result<(String, Option<String>), CatalogError> {
+        let started = Instant::now();
+        let now = self.dump().await?;
+        let diff = catalog::diff_dumps(expected, &now, expected_name, now_name);
+        *check += ms(started);
+        Ok((now, diff))
+    }
+
     /// Tests `revisions` (oldest first, as [`RoundTrip::pending`] gives them), stairway
     /// style when `each`. `on_result` hears of each revision as soon as it is settled.
     pub async fn test(
@@ -269,6 +304,7 @@ impl<'a> RoundTrip<'a> {
             diff: None,
             upgrade_ms: 0,
             downgrade_ms: 0,
+            again_ms: 0,
             check_ms: 0,
         };
         if each {
@@ -279,6 +315,7 @@ impl<'a> RoundTrip<'a> {
         for r in &report.revisions {
             report.upgrade_ms += r.upgrade_ms.unwrap_or(0);
             report.downgrade_ms += r.downgrade_ms.unwrap_or(0);
+            report.again_ms += r.again_ms.unwrap_or(0);
             report.check_ms += r.check_ms.unwrap_or(0);
         }
         Ok(report)
@@ -315,9 +352,7 @@ impl<'a> RoundTrip<'a> {
                 match self.step(r, Direction::Upgrade).await {
                     Ok(t) => result.upgrade_ms = Some(t),
                     Err(e) => {
-                        result.outcome = Outcome::Failed;
-                        result.error = Some(e);
-                        result.note = Some("the upgrade failed".into());
+                        result.fail(e, "the upgrade failed");
                         break 'revision true;
                     }
                 }
@@ -335,48 +370,42 @@ impl<'a> RoundTrip<'a> {
                 match self.step(r, Direction::Downgrade).await {
                     Ok(t) => result.downgrade_ms = Some(t),
                     Err(e) => {
-                        result.outcome = Outcome::Failed;
-                        result.error = Some(e);
-                        result.note = Some("the downgrade failed".into());
+                        result.fail(e, "the downgrade failed");
                         break 'revision true;
                     }
                 }
-                let started = Instant::now();
-                let back = self.dump().await?;
-                let diff = catalog::diff_dumps(
-                    &before,
-                    &back,
-                    &format!("before upgrade of {id}"),
-                    &format!("after downgrade of {id}"),
-                );
-                check += ms(started);
+                let (_, diff) = self
+                    .compare(
+                        &before,
+                        &format!("before upgrade of {id}"),
+                        &format!("after downgrade of {id}"),
+                        &mut check,
+                    )
+                    .await?;
                 if let Some(diff) = diff {
-                    result.outcome = Outcome::Differs;
-                    result.diff = Some(diff);
-                    result.note = Some("the downgrade does not restore the schema".into());
+                    result.differ(diff, "the downgrade does not restore the schema");
                     break 'revision true;
                 }
-                if let Err(e) = self.step(r, Direction::Upgrade).await {
-                    result.outcome = Outcome::Failed;
-                    result.error = Some(e);
-                    result.note =
-                        Some("the upgrade failed when run again after its downgrade".into());
-                    break 'revision true;
+                match self.step(r, Direction::Upgrade).await {
+                    Ok(t) => result.again_ms = Some(t),
+                    Err(e) => {
+                        result.fail(e, "the upgrade failed when run again after its downgrade");
+                        break 'revision true;
+                    }
                 }
-                let started = Instant::now();
-                let again = self.dump().await?;
-                let diff = catalog::diff_dumps(
-                    &after,
-                    &again,
-                    &format!("after upgrade of {id}"),
-                    &format!("after downgrade and upgrade again of {id}"),
-                );
-                check += ms(started);
+                let (again, diff) = self
+                    .compare(
+                        &after,
+                        &format!("after upgrade of {id}"),
+                        &format!("after downgrade and upgrade again of {id}"),
+                        &mut check,
+                    )
+                    .await?;
                 if let Some(diff) = diff {
-                    result.outcome = Outcome::Differs;
-                    result.diff = Some(diff);
-                    result.note =
-                        Some("upgrading again after the downgrade gives another schema".into());
+                    result.differ(
+                        diff,
+                        "upgrading again after the downgrade gives another schema",
+                    );
                     break 'revision true;
                 }
                 before = again;
@@ -426,8 +455,7 @@ impl<'a> RoundTrip<'a> {
             match self.step(r, Direction::Upgrade).await {
                 Ok(t) => result.upgrade_ms = Some(t),
                 Err(e) => {
-                    result.outcome = Outcome::Failed;
-                    result.error = Some(e);
+                    result.fail(e, "the upgrade failed");
                     on_result(&result);
                     report.revisions.push(result);
                     self.not_run(&revisions[k + 1..], report, on_result);
@@ -452,9 +480,7 @@ impl<'a> RoundTrip<'a> {
             match self.step(r, Direction::Upgrade).await {
                 Ok(t) => results[k].upgrade_ms = Some(t),
                 Err(e) => {
-                    results[k].outcome = Outcome::Failed;
-                    results[k].error = Some(e);
-                    results[k].note = Some("the upgrade failed".into());
+                    results[k].fail(e, "the upgrade failed");
                     failed = Some(k);
                     break;
                 }
@@ -465,9 +491,7 @@ impl<'a> RoundTrip<'a> {
                 match self.step(r, Direction::Downgrade).await {
                     Ok(t) => results[k].downgrade_ms = Some(t),
                     Err(e) => {
-                        results[k].outcome = Outcome::Failed;
-                        results[k].error = Some(e);
-                        results[k].note = Some("the downgrade failed".into());
+                        results[k].fail(e, "the downgrade failed");
                         failed = Some(k);
                         break;
                     }
@@ -486,16 +510,15 @@ impl<'a> RoundTrip<'a> {
                 }
             }
             None => {
-                let started = Instant::now();
-                let back = self.dump().await?;
                 let first = &graph.revisions()[tested[0]].id;
-                let diff = catalog::diff_dumps(
-                    &before,
-                    &back,
-                    &format!("before upgrade of {first}"),
-                    &format!("after downgrade of {first}"),
-                );
-                check += ms(started);
+                let (_, diff) = self
+                    .compare(
+                        &before,
+                        &format!("before upgrade of {first}"),
+                        &format!("after downgrade of {first}"),
+                        &mut check,
+                    )
+                    .await?;
                 if let Some(diff) = diff {
                     for result in &mut results {
                         result.outcome = Outcome::Differs;

@@ -495,11 +495,12 @@ fn print_summary(out: &Output, report: &RoundTripReport, started: Instant) {
     };
     if !out.quiet || !failures.is_empty() {
         outln!(
-            "test-migration {verdict}: {} in {} ms (upgrade {} ms, downgrade {} ms, schema checks {} ms)",
+            "test-migration {verdict}: {} in {} ms (upgrade {} ms, downgrade {} ms, upgrade again {} ms, schema checks {} ms)",
             parts.join(", "),
             started.elapsed().as_millis(),
             report.upgrade_ms,
             report.downgrade_ms,
+            report.again_ms,
             report.check_ms
         );
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod graph;
 pub mod migrator;
+pub mod models;
 pub mod revision;
 pub mod roundtrip;
 pub mod scratch;

@@ -12,10 +12,12 @@ macro_rules! outln {
     }};
 }
 
+mod compare;
 mod draw;
 mod offline;
 mod online;
 mod schema;
+mod scratch;
 mod test_migration;
 
 use std::path::PathBuf;
@@ -234,6 +236,11 @@ enum Command {
     /// Restore a dump (of production, say) into a local database: owners and privileges
     /// left out, statements naming missing roles skipped, any other error fatal
     RestoreDump(test_migration::RestoreArgs),
+    /// Show how two schemas differ; each side is the models, a database URL, a revision
+    /// of the chain or a dump file [default: from head to models]
+    Diff(compare::DiffArgs),
+    /// Exit 1 when the models and the chain's head (or --from-database) differ: a CI guard
+    Check(compare::CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -280,11 +287,11 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 /// DESIGN.md's exit codes, from the error's type: database errors 3, lock timeouts 4,
 /// a refused run over edited revisions 1, everything about input and usage 2.
 fn exit_code(error: &anyhow::Error) -> u8 {
-    if error
-        .downcast_ref::<test_migration::Interrupted>()
-        .is_some()
-    {
-        return test_migration::EXIT_INTERRUPTED;
+    if error.downcast_ref::<scratch::Interrupted>().is_some() {
+        return scratch::EXIT_INTERRUPTED;
+    }
+    if let Some(e) = error.downcast_ref::<crate::models::ModelsError>() {
+        return e.exit_code();
     }
     if let Some(e) = error.downcast_ref::<crate::roundtrip::RoundTripError>() {
         return e.exit_code();
@@ -428,6 +435,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             },
         ),
         Command::DiffDumps { a, b } => schema::diff_dumps(&out, &a, &b),
+        Command::Diff(args) => compare::diff(&out, &config, &versions, &db(None, None), &args),
+        Command::Check(args) => compare::check(&out, &config, &versions, &db(None, None), &args),
         Command::RestoreDump(args) => test_migration::restore_dump(&out, &db(None, None), &args),
         Command::TestMigration(args) => {
             test_migration::test_migration(&out, &config, &versions, &db(None, None), &args)

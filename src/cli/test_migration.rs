@@ -11,34 +11,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use clap::ValueEnum;
 use serde::Serialize;
 
 use super::online::{runtime, version_tables, DbArgs};
+use super::scratch::{interrupted, with_scratch, Interrupted, ScratchFlags};
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::db::{ConnInfo, Session, VersionTables};
 use crate::migrator::RunOptions;
 use crate::roundtrip::{Outcome, RevisionResult, RoundTrip, RoundTripReport};
 use crate::scratch::restore::{self, DumpInfo, RestoreReport};
-use crate::scratch::{self, Provider, ScratchDb, ScratchOptions, ScratchServer};
+use crate::scratch::{self, ScratchDb, ScratchServer};
 use crate::Migrator;
-
-/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
-pub(super) const EXIT_INTERRUPTED: u8 = 130;
-
-/// The run was interrupted by a signal; everything scratch has been removed.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted by {0}; the scratch databases and cluster were removed")]
-pub(super) struct Interrupted(&'static str);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(super) enum ScratchArg {
-    Auto,
-    Server,
-    Local,
-    Docker,
-}
 
 #[derive(Debug, clap::Args)]
 pub(super) struct TestArgs {
@@ -55,16 +39,8 @@ pub(super) struct TestArgs {
     /// so the failing revision is named
     #[arg(long)]
     each: bool,
-    /// Where scratch databases come from
-    #[arg(long, value_enum, default_value_t = ScratchArg::Auto)]
-    scratch: ScratchArg,
-    /// An existing server to create scratch databases on (its maintenance database URL)
-    #[arg(long, value_name = "URL", env = "RETORT_SCRATCH_URL")]
-    scratch_url: Option<String>,
-    /// Production's PostgreSQL major version: picks matching local binaries or Docker
-    /// image, and warns when the scratch server differs [default: the dump's]
-    #[arg(long, value_name = "N")]
-    pg_major: Option<u32>,
+    #[command(flatten)]
+    scratch: ScratchFlags,
     /// Let --database-url name a server that is not on this machine (the test upgrades
     /// and downgrades that database)
     #[arg(long)]
@@ -103,29 +79,6 @@ struct TestView {
     range: Vec<String>,
     report: RoundTripReport,
     total_ms: u128,
-}
-
-/// Resolves when SIGINT or SIGTERM arrives, with the signal's name.
-async fn interrupted() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = int.recv() => "Ctrl-C (SIGINT)",
-            _ = term.recv() => "SIGTERM",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
 }
 
 fn split_range(text: Option<&str>) -> (Option<&str>, &str) {
@@ -181,47 +134,16 @@ pub(super) fn test_migration(
             };
         }
         let dump = args.from_dump.as_deref().map(inspect_dump).transpose()?;
-        let options = ScratchOptions {
-            provider: match args.scratch {
-                ScratchArg::Auto => Provider::Auto,
-                ScratchArg::Server => Provider::Server,
-                ScratchArg::Local => Provider::Local,
-                ScratchArg::Docker => Provider::Docker,
-            },
-            server_url: args.scratch_url.clone(),
-            want_major: args
-                .pg_major
-                .or(dump.as_ref().and_then(|(info, _)| info.server_major())),
-        };
-        if !out.quiet && !out.json {
-            eprintln!("starting a scratch PostgreSQL ({})...", options.provider);
-        }
-        let server = tokio::select! {
-            server = ScratchServer::start(&options) => server?,
-            signal = interrupted() => return Err(Interrupted(signal).into()),
-        };
-        announce(
+        let want_major = dump.as_ref().and_then(|(info, _)| info.server_major());
+        let info = dump.as_ref().map(|(info, _)| info.clone());
+        with_scratch(
             out,
-            &server,
-            args.pg_major,
-            dump.as_ref().map(|(info, _)| info),
-        );
-        let work = on_scratch(out, &migrator, &server, tables, args, dump, started);
-        let result = tokio::select! {
-            result = work => result,
-            signal = interrupted() => Err(Interrupted(signal).into()),
-        };
-        // Always, whatever happened above: the scratch server goes away.
-        let shutdown = server.shutdown().await;
-        match (result, shutdown) {
-            (Ok(code), Ok(())) => Ok(code),
-            (Ok(_), Err(e)) => Err(e.into()),
-            (Err(e), Ok(())) => Err(e),
-            (Err(e), Err(cleanup)) => {
-                eprintln!("warning: cleaning up the scratch server failed too: {cleanup}");
-                Err(e)
-            }
-        }
+            &args.scratch,
+            want_major,
+            info.as_ref(),
+            async |server| on_scratch(out, &migrator, server, tables, args, dump, started).await,
+        )
+        .await
     })
 }
 
@@ -231,34 +153,6 @@ fn inspect_dump(path: &Path) -> anyhow::Result<(DumpInfo, scratch::ClientProgram
     let programs = scratch::client_programs(None)?;
     let info = restore::inspect_dump(path, &programs)?;
     Ok((info, programs))
-}
-
-fn announce(out: &Output, server: &ScratchServer, pg_major: Option<u32>, dump: Option<&DumpInfo>) {
-    if out.verbose {
-        for skipped in server.skipped() {
-            eprintln!("scratch: skipped {skipped}");
-        }
-    }
-    if !out.quiet && !out.json {
-        eprintln!("scratch: {}", server.describe());
-    }
-    let major = server.version().major();
-    let mut expected = Vec::new();
-    if let Some(m) = dump.and_then(DumpInfo::server_major) {
-        expected.push((m, "the dump was taken from"));
-    }
-    if let Some(m) = pg_major {
-        expected.push((m, "--pg-major says production runs"));
-    }
-    for (want, what) in expected {
-        if want != major && !out.quiet {
-            eprintln!(
-                "warning: the scratch server is PostgreSQL {major} but {what} PostgreSQL {want}; \
-                 results may differ from production (install PostgreSQL {want}'s server \
-                 binaries, or use --scratch-url / --scratch docker with that version)"
-            );
-        }
-    }
 }
 
 async fn on_scratch(

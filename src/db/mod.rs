@@ -43,16 +43,7 @@ impl fmt::Display for StatementFailure {
             self.revision
         )?;
         writeln!(f, "  ERROR {}: {}", self.code, self.message)?;
-        let number = self.line.to_string();
-        writeln!(f, "  {number} | {}", self.line_text)?;
-        // The caret sits under the column, counting characters like the column does.
-        let pad: String = self
-            .line_text
-            .chars()
-            .take(self.column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        write!(f, "  {} | {pad}^", " ".repeat(number.len()))?;
+        write_caret(f, self.line, &self.line_text, self.column)?;
         if let Some(detail) = &self.detail {
             write!(f, "\n  detail: {detail}")?;
         }
@@ -76,6 +67,24 @@ impl fmt::Display for StatementFailure {
             )
         }
     }
+}
+
+/// Writes `  N | the line` and a caret under `column` (1-based, in characters).
+pub fn write_caret(
+    f: &mut fmt::Formatter<'_>,
+    line: usize,
+    line_text: &str,
+    column: usize,
+) -> fmt::Result {
+    let number = line.to_string();
+    writeln!(f, "  {number} | {line_text}")?;
+    // Tabs stay tabs so the caret lines up however the terminal expands them.
+    let pad: String = line_text
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    write!(f, "  {} | {pad}^", " ".repeat(number.len()))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 mod catalog;
 mod catalog_inspect;
 mod cli_offline;
+mod compare;
 mod connect;
 mod example_chain;
 mod malformed;

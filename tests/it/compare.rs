@@ -1,0 +1,126 @@
+//! `check` and `diff`: the models against the chain's head, a live database or a dump,
+//! each loaded into scratch databases of the test server.
+
+use crate::support::{admin_url, repo_root, Project, Run, TestDb};
+
+/// A project holding copies of the repository's example models and chain.
+fn example_project() -> Project {
+    let project = Project::new();
+    for dir in ["versions", "models"] {
+        let target = project.path().join(dir);
+        std::fs::create_dir_all(&target).expect("mkdir");
+        for entry in std::fs::read_dir(repo_root().join(dir)).expect("read dir") {
+            let path = entry.expect("entry").path();
+            std::fs::copy(&path, target.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    // `init` wrote an example model of its own; the repository's models replace it.
+    for entry in std::fs::read_dir(project.path().join("models")).expect("models") {
+        let path = entry.expect("entry").path();
+        if !repo_root()
+            .join("models")
+            .join(path.file_name().expect("name"))
+            .exists()
+        {
+            std::fs::remove_file(path).expect("remove the init example");
+        }
+    }
+    project
+}
+
+fn scratch_run(project: &Project, args: &[&str]) -> Run {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--scratch", "server", "--scratch-url", admin_url()]);
+    project.run(&all)
+}
+
+#[test]
+fn check_passes_when_models_match_the_chain_and_fails_with_the_difference() {
+    let project = example_project();
+    let run = scratch_run(&project, &["check"]).ok();
+    assert!(run.stdout.contains("no differences"), "{}", run.stdout);
+
+    let model = project.path().join("models/10_users.sql");
+    let text = std::fs::read_to_string(&model).expect("read model");
+    std::fs::write(
+        &model,
+        text.replace(
+            "display_name text,",
+            "display_name text,\n    nickname text,",
+        ),
+    )
+    .expect("edit model");
+    let run = scratch_run(&project, &["check"]).fails_with(1);
+    assert!(run.stdout.contains("+    nickname text"), "{}", run.stdout);
+    assert!(run.stderr.contains("check failed"), "{}", run.stderr);
+
+    // diff shows the same and exits 0 unless asked.
+    let run = scratch_run(&project, &["diff"]).ok();
+    assert!(run.stdout.contains("nickname"), "{}", run.stdout);
+    scratch_run(&project, &["diff", "--exit-code"]).fails_with(1);
+    let json = scratch_run(
+        &project,
+        &["--json", "diff", "--from", "head", "--to", "models"],
+    )
+    .ok()
+    .json();
+    assert_eq!(json["differs"], true);
+}
+
+#[test]
+fn check_from_database_detects_drift() {
+    let project = example_project();
+    let db = TestDb::new("drift");
+    project.run(&["--database-url", &db.url, "upgrade"]).ok();
+    scratch_run(&project, &["check", "--from-database", &db.url]).ok();
+    db.execute("ALTER TABLE datasets ADD COLUMN hotfix boolean")
+        .expect("drift");
+    let run = scratch_run(&project, &["check", "--from-database", &db.url]).fails_with(1);
+    assert!(run.stdout.contains("-    hotfix boolean"), "{}", run.stdout);
+    // The URL never appears in the output (it may hold a password).
+    assert!(!run.stdout.contains(&db.url) && !run.stderr.contains(&db.url));
+}
+
+#[test]
+fn a_bad_model_statement_is_located_in_its_file() {
+    let project = example_project();
+    std::fs::write(
+        project.path().join("models/50_broken.sql"),
+        "-- a typo\nCREATE TABLE broken (\n    id intt\n);\n",
+    )
+    .expect("write model");
+    let run = scratch_run(&project, &["check"]).fails_with(2);
+    assert!(run.stderr.contains("50_broken.sql:3:8"), "{}", run.stderr);
+    assert!(run.stderr.contains("intt"), "{}", run.stderr);
+}
+
+#[test]
+fn diff_between_a_revision_and_a_dump() {
+    let project = example_project();
+    let db = TestDb::new("diffdump");
+    project
+        .run(&["--database-url", &db.url, "upgrade", "0003"])
+        .ok();
+    let dump = project.path().join("at3.dump");
+    let out = std::process::Command::new(crate::support::pg_program("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .args(["--dbname", &db.url])
+        .env("PGSSLMODE", "disable")
+        .output()
+        .expect("pg_dump");
+    assert!(out.status.success());
+    let dump_arg = format!("dump:{}", dump.display());
+    let run = scratch_run(
+        &project,
+        &["diff", "--from", "0003", "--to", &dump_arg, "--exit-code"],
+    )
+    .ok();
+    assert!(run.stdout.contains("no differences"), "{}", run.stdout);
+    let run = scratch_run(&project, &["diff", "--from", &dump_arg, "--to", "head"]).ok();
+    assert!(
+        run.stdout.contains("+CREATE VIEW public.collection_stats"),
+        "{}",
+        run.stdout
+    );
+}

@@ -69,6 +69,34 @@ say "make db/dump OUTFILE=prod.dump   # pg_dump -Fc of \$DATABASE_URL, as of pro
 "$RETORT" -q upgrade 0003
 scripts/db-dump.sh "$work/prod.dump"
 run test-migration --from-dump "$work/prod.dump" --each
+printf '\n== autogenerate: edit a model, let retort write the revision ==\n'
+auto="$work/autogen"
+mkdir -p "$auto"
+cp -r versions models "$auto/"
+cd "$auto"
+# Scratch databases on the demo's own server (the default would start a private cluster).
+export RETORT_SCRATCH_URL="$url"
+run check
+say "edit models/10_users.sql: add a nickname column; models/30_datasets.sql: an index"
+sed -i 's/^    display_name text,$/    display_name text,\n    nickname     varchar(40) NOT NULL DEFAULT '"''"',/' models/10_users.sql
+printf '\nCREATE INDEX datasets_name_idx ON datasets (lower(name));\n' >>models/30_datasets.sql
+say "retort check   # the models moved ahead of the chain: exit 1 and the SQL that would fix it"
+if "$RETORT" check; then
+    echo "demo: check should have failed" >&2
+    exit 1
+else
+    echo "(exit $?)"
+fi
+run new-migration -m "add user nickname" --autogenerate
+say "cat versions/0006_*.sql"
+cat versions/0006_*.sql
+run test-migration --each -r 0005:head
+run upgrade
+run check
+run check --from-database "$url"
+unset RETORT_SCRATCH_URL
+cd - >/dev/null
+
 say "retort test-migration --each --scratch local   # the whole chain, replayed from base in a private cluster"
 # Last, so the demo ends on it: the default source, a private scratch cluster.
 unset DATABASE_URL

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod diff;
 pub mod graph;
 pub mod migrator;
 pub mod models;

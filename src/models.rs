@@ -2,12 +2,13 @@
 //! application wants, loaded into a (scratch) database in lexical file order so the
 //! catalog can read them back as a [`crate::catalog::Schema`].
 //!
-//! Statements run one at a time, so the first failing one is reported at its file,
-//! line and column with PostgreSQL's message, as revision errors are.
+//! Statements run one by one (pipelined), so the first failing one is reported at its
+//! file, line and column with PostgreSQL's message, as revision errors are.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use futures_util::future::join_all;
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
@@ -127,13 +128,16 @@ pub async fn load(dir: &Path, client: &Client) -> Result<Loaded, ModelsError> {
             path: path.clone(),
             source,
         })?;
-        for statement in split::split(&text) {
-            client
-                .batch_execute(statement.sql)
-                .await
-                .map_err(|e| locate(path, &text, &statement, e))?;
-            loaded.statements += 1;
+        // Pipelined: sent together, executed in order, one round trip per file instead
+        // of per statement (11,000 statements for a 5,000-table model). Statements after
+        // a failing one still run, but only the first failure is reported, and the
+        // database is a scratch one.
+        let statements = split::split(&text);
+        let results = join_all(statements.iter().map(|s| client.batch_execute(s.sql))).await;
+        for (statement, result) in statements.iter().zip(results) {
+            result.map_err(|e| locate(path, &text, statement, e))?;
         }
+        loaded.statements += statements.len();
         loaded.files += 1;
     }
     Ok(loaded)

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::db::{ConnInfo, Session, VersionTables};
 use crate::migrator::RunOptions;
 use crate::scratch::{restore, ScratchServer};
-use crate::{models, Migrator};
+use crate::{diff, models, Migrator, NewRevision};
 
 /// Where a schema comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +90,9 @@ pub(super) struct DiffArgs {
     /// Exit 1 when the schemas differ (as `git diff --exit-code`)
     #[arg(long)]
     exit_code: bool,
+    /// Show the diff of the two canonical schema dumps instead of SQL
+    #[arg(long)]
+    dump_diff: bool,
     #[command(flatten)]
     scratch: ScratchFlags,
 }
@@ -100,8 +103,26 @@ pub(super) struct CheckArgs {
     /// detection)
     #[arg(long, value_name = "URL")]
     from_database: Option<String>,
+    /// Show the diff of the two canonical schema dumps instead of SQL
+    #[arg(long)]
+    dump_diff: bool,
     #[command(flatten)]
     scratch: ScratchFlags,
+}
+
+/// `new-migration --autogenerate`'s own flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct AutogenerateArgs {
+    /// Write the upgrade (chain head → models) and downgrade (models → head) by diffing
+    /// the schemas
+    #[arg(long)]
+    pub autogenerate: bool,
+    /// With --autogenerate: diff the models against this live database instead of the
+    /// chain replayed to head
+    #[arg(long, value_name = "URL", requires = "autogenerate")]
+    pub from_database: Option<String>,
+    #[command(flatten)]
+    pub scratch: ScratchFlags,
 }
 
 /// Reads a source's schema, loading it into a scratch database when it is not live.
@@ -194,32 +215,64 @@ fn schemas(
     })
 }
 
-/// Prints the difference between two schemas; returns whether there was one.
+/// The canonical dump with every table's columns in name order.
+fn without_column_order(schema: &Schema) -> String {
+    let mut schema = schema.clone();
+    for table in &mut schema.tables {
+        table.columns.sort_by(|x, y| x.name.cmp(&y.name));
+    }
+    schema.to_text()
+}
+
+/// The SQL that turns schema `a` into `b`, WARNING comments included.
+fn migration_sql(a: &Schema, b: &Schema) -> String {
+    diff::to_script(&diff::render(&diff::diff(a, b)))
+}
+
+/// Prints the difference between two schemas (the SQL from `a` to `b`, or with
+/// `dump_diff` the diff of their dumps); returns whether there was one.
 fn report(
     out: &Output,
     from: &Source,
     to: &Source,
     a: &Schema,
     b: &Schema,
+    dump_diff: bool,
 ) -> anyhow::Result<bool> {
     let (from_name, to_name) = (from.describe(), to.describe());
-    let diff = catalog::diff_dumps(&a.to_text(), &b.to_text(), &from_name, &to_name);
+    // The canonical dumps decide whether there is a difference at all; the engine says
+    // what to do about it. Column order is left out: a migration adds columns at the
+    // end and cannot move them without rewriting the table, so a model that lists a new
+    // column in the middle must still match the chain that added it.
+    let dumps = catalog::diff_dumps(
+        &without_column_order(a),
+        &without_column_order(b),
+        &from_name,
+        &to_name,
+    );
+    let sql = dumps.as_ref().map(|_| migration_sql(a, b));
     if out.json {
         outln!(
             "{}",
             serde_json::json!({
                 "from": from_name,
                 "to": to_name,
-                "differs": diff.is_some(),
-                "diff": diff,
+                "differs": dumps.is_some(),
+                "sql": sql,
+                "dump_diff": dumps,
             })
         );
-    } else if let Some(diff) = &diff {
-        super::schema::print_diff(diff)?;
+    } else if let (Some(dumps), Some(sql)) = (&dumps, &sql) {
+        if dump_diff {
+            super::schema::print_diff(dumps)?;
+        } else {
+            outln!("-- from {from_name}\n-- to   {to_name}\n");
+            outln!("{}", sql.trim_end());
+        }
     } else if !out.quiet {
         outln!("no differences: {from_name} and {to_name} have the same schema");
     }
-    Ok(diff.is_some())
+    Ok(dumps.is_some())
 }
 
 pub(super) fn diff(
@@ -232,7 +285,7 @@ pub(super) fn diff(
     let from = Source::parse(&args.from, config);
     let to = Source::parse(&args.to, config);
     let (a, b) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
-    let differs = report(out, &from, &to, &a, &b)?;
+    let differs = report(out, &from, &to, &a, &b, args.dump_diff)?;
     Ok(if differs && args.exit_code {
         EXIT_CHECK_FAILED
     } else {
@@ -253,7 +306,7 @@ pub(super) fn check(
     };
     let to = Source::Models(config.models_dir.clone());
     let (a, b) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
-    let differs = report(out, &from, &to, &a, &b)?;
+    let differs = report(out, &from, &to, &a, &b, args.dump_diff)?;
     if differs {
         if !out.json {
             eprintln!(
@@ -266,6 +319,59 @@ pub(super) fn check(
         return Ok(EXIT_CHECK_FAILED);
     }
     Ok(EXIT_OK)
+}
+
+/// `new-migration --autogenerate`: a revision whose upgrade turns the current schema
+/// (the chain at its head, or a live database) into the models, and whose downgrade
+/// turns it back. Nothing is written when they already agree.
+pub(super) fn autogenerate(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    db: &DbArgs,
+    args: &AutogenerateArgs,
+    mut revision: NewRevision,
+) -> anyhow::Result<u8> {
+    let from = match &args.from_database {
+        Some(url) => Source::Database(url.clone()),
+        None => Source::Revision(revision.head.clone().unwrap_or_else(|| "head".into())),
+    };
+    let to = Source::Models(config.models_dir.clone());
+    let (current, wanted) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
+    if without_column_order(&current) == without_column_order(&wanted) {
+        if !out.quiet {
+            eprintln!(
+                "no differences between {} and {}: no revision written",
+                from.describe(),
+                to.describe()
+            );
+        }
+        return Ok(EXIT_OK);
+    }
+    let upgrade = diff::render(&diff::diff(&current, &wanted));
+    let downgrade = diff::render(&diff::diff(&wanted, &current));
+    if !out.quiet {
+        let warnings = upgrade
+            .iter()
+            .chain(&downgrade)
+            .flat_map(|s| &s.hazards)
+            .count();
+        eprintln!(
+            "autogenerated {} upgrade and {} downgrade statement(s) from {} to {}{}",
+            upgrade.len(),
+            downgrade.len(),
+            from.describe(),
+            to.describe(),
+            if warnings > 0 {
+                format!("; review the {warnings} WARNING comment(s) in the file")
+            } else {
+                String::new()
+            }
+        );
+    }
+    revision.upgrade_sql = Some(diff::to_script(&upgrade));
+    revision.downgrade_sql = Some(diff::to_script(&downgrade));
+    super::offline::write_revision(out, versions, &revision)
 }
 
 #[cfg(test)]

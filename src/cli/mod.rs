@@ -28,6 +28,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 use crate::migrator::Resolution;
 use crate::Direction;
+use crate::NewRevision;
 
 /// Exit code: everything went well.
 pub const EXIT_OK: u8 = 0;
@@ -117,6 +118,8 @@ enum Command {
         /// Branch label for the new revision (repeatable)
         #[arg(long, value_name = "LABEL")]
         branch_label: Vec<String>,
+        #[command(flatten)]
+        autogenerate: compare::AutogenerateArgs,
     },
     /// Join several heads with a merge revision (all heads when none are named)
     Merge {
@@ -351,6 +354,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             head,
             depends_on,
             branch_label,
+            autogenerate,
+        } if autogenerate.autogenerate => compare::autogenerate(
+            &out,
+            &config,
+            &versions,
+            &db(None, None),
+            &autogenerate,
+            NewRevision {
+                message,
+                head,
+                depends_on,
+                branch_labels: branch_label,
+                ..NewRevision::default()
+            },
+        ),
+        Command::NewMigration {
+            message,
+            head,
+            depends_on,
+            branch_label,
+            ..
         } => offline::new_migration(&out, &versions, message, head, depends_on, branch_label),
         Command::Merge { message, revisions } => {
             offline::merge(&out, &versions, &message, &revisions)

@@ -150,14 +150,27 @@ pub(super) fn new_migration(
     depends_on: Vec<String>,
     branch_labels: Vec<String>,
 ) -> anyhow::Result<u8> {
+    write_revision(
+        out,
+        versions,
+        &NewRevision {
+            message,
+            head,
+            depends_on,
+            branch_labels,
+            ..NewRevision::default()
+        },
+    )
+}
+
+/// Writes a new revision (empty, or with the SQL in `revision`) and prints its path.
+pub(super) fn write_revision(
+    out: &Output,
+    versions: &Path,
+    revision: &NewRevision,
+) -> anyhow::Result<u8> {
     let migrator = open(versions)?;
-    let written = migrator.new_revision(&NewRevision {
-        message,
-        head,
-        depends_on,
-        branch_labels,
-        ..NewRevision::default()
-    })?;
+    let written = migrator.new_revision(revision)?;
     print_written(out, &written.id.to_string(), &written.path)
 }
 

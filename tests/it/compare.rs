@@ -51,8 +51,15 @@ fn check_passes_when_models_match_the_chain_and_fails_with_the_difference() {
     )
     .expect("edit model");
     let run = scratch_run(&project, &["check"]).fails_with(1);
-    assert!(run.stdout.contains("+    nickname text"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ALTER TABLE public.users ADD COLUMN nickname text;"),
+        "check prints the SQL that would fix it:\n{}",
+        run.stdout
+    );
     assert!(run.stderr.contains("check failed"), "{}", run.stderr);
+    let run = scratch_run(&project, &["check", "--dump-diff"]).fails_with(1);
+    assert!(run.stdout.contains("+    nickname text"), "{}", run.stdout);
 
     // diff shows the same and exits 0 unless asked.
     let run = scratch_run(&project, &["diff"]).ok();
@@ -76,7 +83,11 @@ fn check_from_database_detects_drift() {
     db.execute("ALTER TABLE datasets ADD COLUMN hotfix boolean")
         .expect("drift");
     let run = scratch_run(&project, &["check", "--from-database", &db.url]).fails_with(1);
-    assert!(run.stdout.contains("-    hotfix boolean"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("DROP COLUMN \"hotfix\"") && run.stdout.contains("-- WARNING"),
+        "{}",
+        run.stdout
+    );
     // The URL never appears in the output (it may hold a password).
     assert!(!run.stdout.contains(&db.url) && !run.stderr.contains(&db.url));
 }
@@ -119,8 +130,62 @@ fn diff_between_a_revision_and_a_dump() {
     assert!(run.stdout.contains("no differences"), "{}", run.stdout);
     let run = scratch_run(&project, &["diff", "--from", &dump_arg, "--to", "head"]).ok();
     assert!(
-        run.stdout.contains("+CREATE VIEW public.collection_stats"),
+        run.stdout
+            .contains("CREATE VIEW public.collection_stats AS"),
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn autogenerate_writes_a_revision_that_round_trips_and_makes_check_pass() {
+    let project = example_project();
+    // Nothing to do yet: nothing is written.
+    let run = scratch_run(&project, &["new-migration", "-m", "noop", "--autogenerate"]).ok();
+    assert!(run.stderr.contains("no revision written"), "{}", run.stderr);
+    assert_eq!(project.revision_files().len(), 5);
+
+    // A new column in the middle of a table and a new index.
+    let users = project.path().join("models/10_users.sql");
+    let text = std::fs::read_to_string(&users).expect("read model");
+    std::fs::write(
+        &users,
+        text.replace(
+            "display_name text,",
+            "display_name text,\n    nickname varchar(40) NOT NULL DEFAULT '',",
+        ),
+    )
+    .expect("edit model");
+    let datasets = project.path().join("models/30_datasets.sql");
+    let mut text = std::fs::read_to_string(&datasets).expect("read model");
+    text.push_str("\nCREATE INDEX datasets_name_idx ON datasets (lower(name));\n");
+    std::fs::write(&datasets, text).expect("edit model");
+
+    let run = scratch_run(
+        &project,
+        &["new-migration", "-m", "add nickname", "--autogenerate"],
+    )
+    .ok();
+    let written = project.path().join(run.stdout.trim());
+    let revision = std::fs::read_to_string(&written).expect("read the new revision");
+    assert!(
+        revision.contains("ADD COLUMN nickname character varying(40)"),
+        "{revision}"
+    );
+    assert!(
+        revision.contains("CREATE INDEX datasets_name_idx"),
+        "{revision}"
+    );
+    assert!(
+        revision.contains("DROP INDEX public.datasets_name_idx"),
+        "{revision}"
+    );
+    assert!(
+        revision.contains("-- WARNING"),
+        "the downgrade drops a column:\n{revision}"
+    );
+    // The generated revision is reversible, and the chain now matches the models.
+    scratch_run(&project, &["test-migration", "--each"]).ok();
+    scratch_run(&project, &["check"]).ok();
+    scratch_run(&project, &["verify", "--files"]);
 }

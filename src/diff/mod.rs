@@ -1,0 +1,242 @@
+//! The schema diff engine: turns two catalog models into ordered [`Change`]s and renders
+//! them as SQL [`Statement`]s, each with the [`Hazard`]s a reviewer must know about.
+//!
+//! [`diff`] is pure: it compares two [`Schema`] values and never reads files or talks to a
+//! database. Ordering is a fixed phase list (STYLE.md Appendix A point 6 allows one as the
+//! first version; a dependency graph can replace it without changing the API):
+//!
+//! 1. drops of dependents: policies, triggers, views, foreign keys, other constraints,
+//!    indexes, sequence ownership;
+//! 2. creations and alterations: schemas, extensions, enum types, sequences, functions,
+//!    tables, columns, constraints (primary/unique/check before foreign keys), indexes,
+//!    sequence ownership, views, triggers, policies, comments;
+//! 3. drops of what the dependents used to need: tables, functions, sequences, types,
+//!    extensions, schemas.
+//!
+//! Objects the catalog gives as PostgreSQL's own definitions (`pg_get_constraintdef`,
+//! `pg_get_indexdef`, `pg_get_viewdef`, ...) cannot be altered in place here: a changed
+//! definition is a drop plus a create. Columns are never dropped and re-added (that loses
+//! data, diesel's mistake); they are altered. Kinds the engine does not diff yet yield
+//! [`Change::Unsupported`], rendered as a comment with a hazard, so that a difference is
+//! never silently lost.
+
+mod plan;
+mod render;
+
+#[cfg(test)]
+mod tests;
+
+use crate::catalog::{
+    Column, Constraint, ConstraintKind, EnumType, Extension, Function, FunctionKind, Identity,
+    Index, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table, Trigger, View,
+};
+
+pub use plan::diff;
+pub use render::{render, to_script};
+
+/// One SQL statement of a migration, without trailing semicolon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub hazards: Vec<Hazard>,
+}
+
+/// Why a statement deserves a second look; rendered as `-- WARNING:` lines above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hazard {
+    pub kind: HazardKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HazardKind {
+    /// Drops data: a table, a column, a type, or a type change that can lose values.
+    DataLoss,
+    /// A type change or enum recreation whose cast can fail on existing rows.
+    CastMayFail,
+    /// `ALTER TYPE ... ADD VALUE`: the new label cannot be used in the same transaction.
+    EnumValueInTransaction,
+    /// A difference the engine cannot generate SQL for; the migration is incomplete.
+    Unsupported,
+}
+
+/// One difference between two schemas, as data; [`render`] turns it into SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    AddSchema {
+        name: String,
+    },
+    DropSchema {
+        name: String,
+    },
+    AddExtension(Extension),
+    AlterExtension {
+        name: String,
+        version: String,
+    },
+    DropExtension {
+        name: String,
+    },
+    AddEnum(EnumType),
+    /// `ALTER TYPE ... ADD VALUE`: only for labels inserted while the old order is kept.
+    AddEnumValue {
+        name: QualifiedName,
+        label: String,
+        position: EnumPosition,
+    },
+    /// Removed or reordered labels: rename the old type to `old_name`, create the new one,
+    /// move the columns over through text. The old type is dropped later by a
+    /// [`Change::DropEnum`] of `old_name`, once dropped columns and tables are gone.
+    RecreateEnum {
+        to: EnumType,
+        old_name: QualifiedName,
+        columns: Vec<EnumColumn>,
+        /// Labels of the old type missing from the new one (rows holding them fail).
+        removed: Vec<String>,
+    },
+    DropEnum {
+        name: QualifiedName,
+    },
+    AddSequence(Sequence),
+    AlterSequence {
+        name: QualifiedName,
+        from: SequenceOptions,
+        to: SequenceOptions,
+    },
+    /// `ALTER SEQUENCE ... OWNED BY table.column` or `OWNED BY NONE`.
+    SetSequenceOwner {
+        name: QualifiedName,
+        owned_by: Option<(QualifiedName, String)>,
+    },
+    DropSequence {
+        name: QualifiedName,
+    },
+    /// Creates the table with its columns and non-foreign-key constraints; foreign keys
+    /// come later as [`TableChange::AddConstraint`], once every table exists.
+    AddTable(Table),
+    AlterTable {
+        name: QualifiedName,
+        changes: Vec<TableChange>,
+    },
+    DropTable {
+        name: QualifiedName,
+    },
+    AddIndex(Index),
+    DropIndex {
+        name: QualifiedName,
+    },
+    AddView(View),
+    DropView {
+        name: QualifiedName,
+    },
+    /// The catalog's definition (`CREATE OR REPLACE FUNCTION ...` for functions and
+    /// procedures), so it also replaces a changed body in place.
+    AddFunction(Function),
+    DropFunction {
+        name: QualifiedName,
+        arguments: String,
+        kind: FunctionKind,
+    },
+    AddTrigger(Trigger),
+    DropTrigger {
+        table: QualifiedName,
+        name: String,
+    },
+    AddPolicy(Policy),
+    DropPolicy {
+        table: QualifiedName,
+        name: String,
+    },
+    SetComment {
+        target: CommentTarget,
+        comment: Option<String>,
+    },
+    /// A difference of a kind the engine does not handle yet.
+    Unsupported {
+        kind: &'static str,
+        name: String,
+        detail: String,
+    },
+}
+
+/// Where `ALTER TYPE ... ADD VALUE` puts the new label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnumPosition {
+    /// The type had no labels.
+    Last,
+    Before(String),
+    After(String),
+}
+
+/// A column moved to a recreated enum type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumColumn {
+    pub table: QualifiedName,
+    pub column: String,
+    /// An array of the enum (`type[]`).
+    pub array: bool,
+    /// Whether the column has a default, dropped before the type change (it references
+    /// the old type).
+    pub had_default: bool,
+    /// The default set again afterwards, when the new schema keeps it unchanged (a
+    /// changed default is set by the column's own alteration).
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableChange {
+    AddColumn(Column),
+    DropColumn { name: String },
+    AlterColumn { name: String, change: ColumnChange },
+    AddConstraint(Constraint),
+    DropConstraint { name: String, kind: ConstraintKind },
+    SetRowSecurity(bool),
+    SetForceRowSecurity(bool),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnChange {
+    /// `ALTER COLUMN ... TYPE to [COLLATE c] [USING col::to]`.
+    SetType {
+        from: String,
+        to: String,
+        collation: Option<String>,
+        /// Whether a `USING` cast is written (false only for binary-compatible widenings).
+        using: bool,
+        /// Whether values can be lost or rejected (anything but a known widening).
+        narrowing: bool,
+    },
+    SetDefault(String),
+    DropDefault,
+    SetNotNull,
+    DropNotNull,
+    AddIdentity(Identity),
+    DropIdentity,
+    /// `SET GENERATED ALWAYS | BY DEFAULT`.
+    SetGenerated {
+        always: bool,
+    },
+    /// `SET INCREMENT BY ...` and friends on the identity sequence (never `RESTART`).
+    SetIdentityOptions {
+        from: SequenceOptions,
+        to: SequenceOptions,
+    },
+    /// `SET STATISTICS n`; `None` restores the default (-1).
+    SetStatistics(Option<i32>),
+}
+
+/// The object of a `COMMENT ON`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommentTarget {
+    Schema(String),
+    Table(QualifiedName),
+    Column(QualifiedName, String),
+    Type(QualifiedName),
+    Sequence(QualifiedName),
+    View(QualifiedName),
+    Index(QualifiedName),
+    Constraint(QualifiedName, String),
+    Function(QualifiedName, String, FunctionKind),
+    Trigger(QualifiedName, String),
+    Policy(QualifiedName, String),
+}

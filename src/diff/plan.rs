@@ -1,0 +1,1071 @@
+//! `diff`: compares two schema models kind by kind and emits the changes in phase order
+//! (see the module documentation of `diff` for the phases and why).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::catalog::quote_ident;
+
+fn qn(name: &QualifiedName) -> String {
+    format!("{}.{}", quote_ident(&name.schema), quote_ident(&name.name))
+}
+
+/// The changes that turn `from` into `to`, in an order that can be applied as is.
+pub fn diff(from: &Schema, to: &Schema) -> Vec<Change> {
+    Planner::new(from, to).plan()
+}
+
+/// Phases of a migration; changes are collected per phase and concatenated in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    DropPolicies,
+    DropTriggers,
+    DropViews,
+    DropForeignKeys,
+    DropConstraints,
+    DropIndexes,
+    DisownSequences,
+    AddSchemas,
+    AddExtensions,
+    AddTypes,
+    AddSequences,
+    AddFunctions,
+    AddTables,
+    AlterColumns,
+    AddConstraints,
+    AddForeignKeys,
+    AddIndexes,
+    OwnSequences,
+    AddViews,
+    AddTriggers,
+    AddPolicies,
+    Comments,
+    DropTables,
+    DropFunctions,
+    DropSequences,
+    DropTypes,
+    DropExtensions,
+    DropSchemas,
+    Unsupported,
+}
+
+struct Planner<'a> {
+    from: &'a Schema,
+    to: &'a Schema,
+    out: BTreeMap<Phase, Vec<Change>>,
+    /// Tables kept on both sides whose columns change type or disappear: views, triggers
+    /// and policies on them are dropped before and recreated after.
+    reshaped_tables: BTreeSet<QualifiedName>,
+    /// Objects created anew (or recreated), whose comments must be set from scratch.
+    fresh: BTreeSet<String>,
+}
+
+fn by_name<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> BTreeMap<K, &T> {
+    items.iter().map(|item| (key(item), item)).collect()
+}
+
+/// Whether `text` mentions the identifier `ident` (as printed by `quote_ident`) as a whole
+/// word. Deliberately generous: a false positive only recreates one view too many.
+pub(super) fn mentions(text: &str, name: &str) -> bool {
+    let ident = quote_ident(name);
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$' || c == '"';
+    text.match_indices(&ident).any(|(start, _)| {
+        let before = text[..start].chars().next_back();
+        let after = text[start + ident.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
+/// A type change that keeps every value and needs no `USING`: returns (using, narrowing).
+fn type_change_kind(from: &str, to: &str) -> (bool, bool) {
+    fn varchar_len(t: &str) -> Option<Option<u32>> {
+        if t == "character varying" {
+            return Some(None);
+        }
+        let n = t.strip_prefix("character varying(")?.strip_suffix(')')?;
+        n.parse().ok().map(Some)
+    }
+    // Binary-coercible widenings: PostgreSQL rewrites nothing and loses nothing.
+    let binary = match (varchar_len(from), varchar_len(to)) {
+        (Some(_), None) if to == "text" => true,
+        (Some(_), Some(None)) => true,
+        (Some(Some(a)), Some(Some(b))) => b >= a,
+        (None, Some(None)) => from == "text",
+        _ => false,
+    } || (from.starts_with("numeric(") && to == "numeric");
+    if binary {
+        return (false, false);
+    }
+    // Widenings that rewrite the table but cannot lose or reject a value.
+    let widening = matches!(
+        (from, to),
+        ("smallint", "integer")
+            | ("smallint", "bigint")
+            | ("integer", "bigint")
+            | ("real", "double precision")
+    );
+    (true, !widening)
+}
+
+/// Words PostgreSQL's `format_type` uses for an enum column: `type` or `type[]`.
+fn enum_use(data_type: &str, enum_name: &str) -> Option<bool> {
+    if data_type == enum_name {
+        Some(false)
+    } else if data_type.strip_suffix("[]") == Some(enum_name) {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+impl<'a> Planner<'a> {
+    fn new(from: &'a Schema, to: &'a Schema) -> Planner<'a> {
+        Planner {
+            from,
+            to,
+            out: BTreeMap::new(),
+            reshaped_tables: BTreeSet::new(),
+            fresh: BTreeSet::new(),
+        }
+    }
+
+    fn push(&mut self, phase: Phase, change: Change) {
+        self.out.entry(phase).or_default().push(change);
+    }
+
+    fn plan(mut self) -> Vec<Change> {
+        self.schemas();
+        self.extensions();
+        self.enums();
+        self.sequences();
+        self.functions();
+        self.tables();
+        self.indexes();
+        // Views, triggers and policies last: they depend on which tables were reshaped.
+        self.views();
+        self.triggers();
+        self.policies();
+        self.comments();
+        self.unsupported();
+        self.out.into_values().flatten().collect()
+    }
+
+    fn schemas(&mut self) {
+        let from = by_name(&self.from.schemas, |s| s.name.clone());
+        let to = by_name(&self.to.schemas, |s| s.name.clone());
+        for name in to.keys().filter(|n| !from.contains_key(*n)) {
+            self.fresh.insert(format!("schema {name}"));
+            self.push(Phase::AddSchemas, Change::AddSchema { name: name.clone() });
+        }
+        // Reverse name order so that drops mirror creations.
+        for name in from.keys().rev().filter(|n| !to.contains_key(*n)) {
+            self.push(
+                Phase::DropSchemas,
+                Change::DropSchema { name: name.clone() },
+            );
+        }
+    }
+
+    fn extensions(&mut self) {
+        let from = by_name(&self.from.extensions, |e| e.name.clone());
+        let to = by_name(&self.to.extensions, |e| e.name.clone());
+        for (name, new) in &to {
+            match from.get(name) {
+                None => self.push(Phase::AddExtensions, Change::AddExtension((*new).clone())),
+                Some(old) if old.schema != new.schema => {
+                    self.push(
+                        Phase::Unsupported,
+                        Change::Unsupported {
+                            kind: "extension",
+                            name: name.clone(),
+                            detail: format!("moves from schema {} to {}", old.schema, new.schema),
+                        },
+                    );
+                }
+                Some(old) if old.version != new.version => self.push(
+                    Phase::AddExtensions,
+                    Change::AlterExtension {
+                        name: name.clone(),
+                        version: new.version.clone(),
+                    },
+                ),
+                Some(_) => {}
+            }
+        }
+        for name in from.keys().rev().filter(|n| !to.contains_key(*n)) {
+            self.push(
+                Phase::DropExtensions,
+                Change::DropExtension { name: name.clone() },
+            );
+        }
+    }
+
+    fn enums(&mut self) {
+        let from = by_name(&self.from.enums, |e| e.name.clone());
+        let to = by_name(&self.to.enums, |e| e.name.clone());
+        for (name, new) in &to {
+            let Some(old) = from.get(name) else {
+                self.fresh.insert(format!("type {}", qn(name)));
+                self.push(Phase::AddTypes, Change::AddEnum((*new).clone()));
+                continue;
+            };
+            if old.labels == new.labels {
+                continue;
+            }
+            // In-place only when the old labels keep their relative order.
+            let mut kept = new.labels.iter().filter(|l| old.labels.contains(l));
+            let in_order =
+                old.labels.iter().all(|l| kept.next() == Some(l)) && kept.next().is_none();
+            if in_order {
+                for (i, label) in new.labels.iter().enumerate() {
+                    if old.labels.contains(label) {
+                        continue;
+                    }
+                    let position = match (i.checked_sub(1), old.labels.first()) {
+                        (Some(prev), _) => EnumPosition::After(new.labels[prev].clone()),
+                        (None, Some(first)) => EnumPosition::Before(first.clone()),
+                        (None, None) => EnumPosition::Last,
+                    };
+                    self.push(
+                        Phase::AddTypes,
+                        Change::AddEnumValue {
+                            name: name.clone(),
+                            label: label.clone(),
+                            position,
+                        },
+                    );
+                }
+            } else {
+                self.recreate_enum(old, new);
+            }
+        }
+        for name in from.keys().rev().filter(|n| !to.contains_key(*n)) {
+            self.push(Phase::DropTypes, Change::DropEnum { name: name.clone() });
+        }
+    }
+
+    fn recreate_enum(&mut self, old: &EnumType, new: &EnumType) {
+        let type_name = qn(&new.name);
+        let to_tables = by_name(&self.to.tables, |t| t.name.clone());
+        let mut columns = Vec::new();
+        for table in &self.from.tables {
+            let Some(to_table) = to_tables.get(&table.name) else {
+                continue;
+            };
+            for column in &table.columns {
+                let Some(array) = enum_use(&column.data_type, &type_name) else {
+                    continue;
+                };
+                // Only columns that keep the type; others change type in the column phase.
+                let kept = to_table
+                    .columns
+                    .iter()
+                    .find(|c| c.name == column.name && c.data_type == column.data_type);
+                if let Some(kept) = kept {
+                    self.reshaped_tables.insert(table.name.clone());
+                    columns.push(EnumColumn {
+                        table: table.name.clone(),
+                        column: column.name.clone(),
+                        array,
+                        had_default: column.default.is_some(),
+                        default: column
+                            .default
+                            .clone()
+                            .filter(|_| kept.default == column.default),
+                    });
+                }
+            }
+        }
+        // Unique among the enums of the schema, so the rename cannot collide.
+        let mut old_name = QualifiedName::new(
+            new.name.schema.clone(),
+            format!("{}__retort_old", new.name.name),
+        );
+        while self.to.enums.iter().any(|e| e.name == old_name)
+            || self.from.enums.iter().any(|e| e.name == old_name)
+        {
+            old_name.name.push('_');
+        }
+        let removed = old
+            .labels
+            .iter()
+            .filter(|l| !new.labels.contains(l))
+            .cloned()
+            .collect();
+        self.fresh.insert(format!("type {type_name}"));
+        self.push(
+            Phase::AddTypes,
+            Change::RecreateEnum {
+                to: new.clone(),
+                old_name: old_name.clone(),
+                columns,
+                removed,
+            },
+        );
+        self.push(Phase::DropTypes, Change::DropEnum { name: old_name });
+    }
+
+    /// Tables and columns that disappear, for the drops they take with them.
+    fn dropped_column(&self, table: &QualifiedName, column: &str) -> bool {
+        match self.to.tables.iter().find(|t| &t.name == table) {
+            None => true,
+            Some(t) => !t.columns.iter().any(|c| c.name == column),
+        }
+    }
+
+    fn sequences(&mut self) {
+        let from = by_name(&self.from.sequences, |s| s.name.clone());
+        let to = by_name(&self.to.sequences, |s| s.name.clone());
+        for (name, new) in &to {
+            match from.get(name) {
+                None => {
+                    self.fresh.insert(format!("sequence {}", qn(name)));
+                    let mut created = (*new).clone();
+                    // Ownership needs the table; it is set once the tables exist.
+                    created.owned_by = None;
+                    self.push(Phase::AddSequences, Change::AddSequence(created));
+                    if new.owned_by.is_some() {
+                        self.push(
+                            Phase::OwnSequences,
+                            Change::SetSequenceOwner {
+                                name: name.clone(),
+                                owned_by: new.owned_by.clone(),
+                            },
+                        );
+                    }
+                }
+                Some(old) => {
+                    if old.options != new.options {
+                        self.push(
+                            Phase::AddSequences,
+                            Change::AlterSequence {
+                                name: name.clone(),
+                                from: old.options.clone(),
+                                to: new.options.clone(),
+                            },
+                        );
+                    }
+                    if old.owned_by != new.owned_by {
+                        // Disown first, or dropping the old owner column drops the sequence.
+                        let phase = if new.owned_by.is_none() {
+                            Phase::DisownSequences
+                        } else {
+                            Phase::OwnSequences
+                        };
+                        self.push(
+                            phase,
+                            Change::SetSequenceOwner {
+                                name: name.clone(),
+                                owned_by: new.owned_by.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        for (name, old) in from.iter().rev() {
+            if to.contains_key(name) {
+                continue;
+            }
+            // A sequence owned by a dropped column or table goes with it.
+            let goes_with_owner = old
+                .owned_by
+                .as_ref()
+                .is_some_and(|(table, column)| self.dropped_column(table, column));
+            if !goes_with_owner {
+                self.push(
+                    Phase::DropSequences,
+                    Change::DropSequence { name: name.clone() },
+                );
+            }
+        }
+    }
+
+    fn functions(&mut self) {
+        let key = |f: &Function| (f.name.clone(), f.arguments.clone());
+        let from = by_name(&self.from.functions, key);
+        let to = by_name(&self.to.functions, key);
+        let drop = |f: &Function| Change::DropFunction {
+            name: f.name.clone(),
+            arguments: f.arguments.clone(),
+            kind: f.kind,
+        };
+        for (k, new) in &to {
+            let fresh = format!("function {}({})", qn(&k.0), k.1);
+            match from.get(k) {
+                None => {
+                    self.fresh.insert(fresh);
+                    self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
+                }
+                Some(old) if old.definition != new.definition || old.kind != new.kind => {
+                    // Aggregates have no OR REPLACE form in the definition we hold.
+                    if old.kind == FunctionKind::Aggregate || old.kind != new.kind {
+                        self.push(Phase::AddFunctions, drop(old));
+                        self.fresh.insert(fresh);
+                    }
+                    self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        for (k, old) in from.iter().rev() {
+            if !to.contains_key(k) {
+                self.push(Phase::DropFunctions, drop(old));
+            }
+        }
+    }
+
+    fn tables(&mut self) {
+        let from = by_name(&self.from.tables, |t| t.name.clone());
+        let to = by_name(&self.to.tables, |t| t.name.clone());
+        for (name, new) in &to {
+            match from.get(name) {
+                None => self.add_table(new),
+                Some(old) => self.alter_table(old, new),
+            }
+        }
+        for (name, old) in from.iter().rev() {
+            if to.contains_key(name) {
+                continue;
+            }
+            // Foreign keys of a dropped table are dropped first: the table it references
+            // may be dropped too, in any order.
+            let fks: Vec<TableChange> = old
+                .constraints
+                .iter()
+                .filter(|c| c.kind == ConstraintKind::ForeignKey)
+                .map(|c| TableChange::DropConstraint {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                })
+                .collect();
+            if !fks.is_empty() {
+                self.push(
+                    Phase::DropForeignKeys,
+                    Change::AlterTable {
+                        name: name.clone(),
+                        changes: fks,
+                    },
+                );
+            }
+            self.push(Phase::DropTables, Change::DropTable { name: name.clone() });
+        }
+    }
+
+    fn add_table(&mut self, table: &Table) {
+        self.fresh.insert(format!("table {}", qn(&table.name)));
+        let mut created = table.clone();
+        let (fks, others): (Vec<Constraint>, Vec<Constraint>) = created
+            .constraints
+            .drain(..)
+            .partition(|c| c.kind == ConstraintKind::ForeignKey);
+        created.constraints = others;
+        self.push(Phase::AddTables, Change::AddTable(created));
+        let mut security = Vec::new();
+        if table.row_security {
+            security.push(TableChange::SetRowSecurity(true));
+        }
+        if table.force_row_security {
+            security.push(TableChange::SetForceRowSecurity(true));
+        }
+        self.push_alter(Phase::AlterColumns, &table.name, security);
+        let fks = fks.into_iter().map(TableChange::AddConstraint).collect();
+        self.push_alter(Phase::AddForeignKeys, &table.name, fks);
+    }
+
+    fn push_alter(&mut self, phase: Phase, name: &QualifiedName, changes: Vec<TableChange>) {
+        if !changes.is_empty() {
+            self.push(
+                phase,
+                Change::AlterTable {
+                    name: name.clone(),
+                    changes,
+                },
+            );
+        }
+    }
+
+    fn alter_table(&mut self, old: &Table, new: &Table) {
+        let name = &new.name;
+        let unsupported = [
+            ("unlogged", old.unlogged != new.unlogged),
+            ("partition key", old.partition_key != new.partition_key),
+            ("partition of", old.partition_of != new.partition_of),
+            ("inherits", old.inherits != new.inherits),
+            ("access method", old.access_method != new.access_method),
+            ("storage options", old.options != new.options),
+            (
+                "replica identity",
+                old.replica_identity != new.replica_identity,
+            ),
+            ("cluster on", old.cluster_on != new.cluster_on),
+            ("owner", old.owner != new.owner),
+            ("privileges", old.acl != new.acl),
+        ];
+        for (what, differs) in unsupported {
+            if differs {
+                self.push(
+                    Phase::Unsupported,
+                    Change::Unsupported {
+                        kind: "table",
+                        name: qn(name),
+                        detail: format!("{what} differs"),
+                    },
+                );
+            }
+        }
+
+        // Columns: drops, then additions, then alterations.
+        let mut columns = Vec::new();
+        for column in &old.columns {
+            if !new.columns.iter().any(|c| c.name == column.name) {
+                self.reshaped_tables.insert(name.clone());
+                columns.push(TableChange::DropColumn {
+                    name: column.name.clone(),
+                });
+            }
+        }
+        for column in &new.columns {
+            if !old.columns.iter().any(|c| c.name == column.name) {
+                columns.push(TableChange::AddColumn(column.clone()));
+            }
+        }
+        for column in &new.columns {
+            if let Some(prev) = old.columns.iter().find(|c| c.name == column.name) {
+                let changes = self.alter_column(name, prev, column);
+                columns.extend(changes.into_iter().map(|change| TableChange::AlterColumn {
+                    name: column.name.clone(),
+                    change,
+                }));
+            }
+        }
+        if old.row_security != new.row_security {
+            columns.push(TableChange::SetRowSecurity(new.row_security));
+        }
+        if old.force_row_security != new.force_row_security {
+            columns.push(TableChange::SetForceRowSecurity(new.force_row_security));
+        }
+        self.push_alter(Phase::AlterColumns, name, columns);
+
+        // Constraints: a changed one is dropped and added again.
+        let mut drop_fks = Vec::new();
+        let mut drop_others = Vec::new();
+        let mut add_fks = Vec::new();
+        let mut add_others = Vec::new();
+        for c in &old.constraints {
+            let same = new.constraints.iter().any(|n| same_constraint(c, n));
+            if !same {
+                let change = TableChange::DropConstraint {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                };
+                if c.kind == ConstraintKind::ForeignKey {
+                    drop_fks.push(change);
+                } else {
+                    drop_others.push(change);
+                }
+            }
+        }
+        for c in &new.constraints {
+            let same = old.constraints.iter().any(|o| same_constraint(o, c));
+            if !same {
+                self.fresh.insert(format!(
+                    "constraint {} on {}",
+                    quote_ident(&c.name),
+                    qn(name)
+                ));
+                let change = TableChange::AddConstraint(c.clone());
+                if c.kind == ConstraintKind::ForeignKey {
+                    add_fks.push(change);
+                } else {
+                    add_others.push(change);
+                }
+            }
+        }
+        self.push_alter(Phase::DropForeignKeys, name, drop_fks);
+        self.push_alter(Phase::DropConstraints, name, drop_others);
+        self.push_alter(Phase::AddConstraints, name, add_others);
+        self.push_alter(Phase::AddForeignKeys, name, add_fks);
+    }
+
+    fn alter_column(
+        &mut self,
+        table: &QualifiedName,
+        old: &Column,
+        new: &Column,
+    ) -> Vec<ColumnChange> {
+        let mut changes = Vec::new();
+        let retype = old.data_type != new.data_type || old.collation != new.collation;
+        if old.generated != new.generated {
+            self.push(
+                Phase::Unsupported,
+                Change::Unsupported {
+                    kind: "column",
+                    name: format!("{}.{}", qn(table), quote_ident(&new.name)),
+                    detail: "generation expression differs".to_string(),
+                },
+            );
+        }
+        if old.storage != new.storage || old.acl != new.acl {
+            self.push(
+                Phase::Unsupported,
+                Change::Unsupported {
+                    kind: "column",
+                    name: format!("{}.{}", qn(table), quote_ident(&new.name)),
+                    detail: "storage or privileges differ".to_string(),
+                },
+            );
+        }
+        // Identity removal first: a column cannot have both identity and default.
+        if old.identity.is_some() && new.identity.is_none() {
+            changes.push(ColumnChange::DropIdentity);
+        }
+        // The old default may not cast to the new type: drop it around the type change.
+        let default_changes = old.default != new.default || (retype && old.default.is_some());
+        if default_changes && old.default.is_some() {
+            changes.push(ColumnChange::DropDefault);
+        }
+        if retype {
+            self.reshaped_tables.insert(table.clone());
+            let (using, narrowing) = if old.data_type == new.data_type {
+                (false, false)
+            } else {
+                type_change_kind(&old.data_type, &new.data_type)
+            };
+            changes.push(ColumnChange::SetType {
+                from: old.data_type.clone(),
+                to: new.data_type.clone(),
+                collation: new.collation.clone(),
+                using,
+                narrowing,
+            });
+        }
+        if default_changes {
+            if let Some(default) = &new.default {
+                changes.push(ColumnChange::SetDefault(default.clone()));
+            }
+        }
+        if old.not_null != new.not_null {
+            changes.push(if new.not_null {
+                ColumnChange::SetNotNull
+            } else {
+                ColumnChange::DropNotNull
+            });
+        }
+        match (&old.identity, &new.identity) {
+            (None, Some(identity)) => changes.push(ColumnChange::AddIdentity(identity.clone())),
+            (Some(a), Some(b)) => {
+                if a.always != b.always {
+                    changes.push(ColumnChange::SetGenerated { always: b.always });
+                }
+                let mut from = a.options.clone();
+                // The identity sequence follows the column's type by itself.
+                from.data_type = b.options.data_type.clone();
+                if from != b.options {
+                    changes.push(ColumnChange::SetIdentityOptions {
+                        from,
+                        to: b.options.clone(),
+                    });
+                }
+                if a.sequence != b.sequence {
+                    self.push(
+                        Phase::Unsupported,
+                        Change::Unsupported {
+                            kind: "column",
+                            name: format!("{}.{}", qn(table), quote_ident(&new.name)),
+                            detail: "identity sequence name differs".to_string(),
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+        if old.statistics != new.statistics {
+            changes.push(ColumnChange::SetStatistics(new.statistics));
+        }
+        changes
+    }
+
+    fn indexes(&mut self) {
+        let from = by_name(&self.from.indexes, |i| i.name.clone());
+        let to = by_name(&self.to.indexes, |i| i.name.clone());
+        let dropped_tables: BTreeSet<&QualifiedName> = from
+            .values()
+            .map(|i| &i.table)
+            .filter(|t| !self.to.tables.iter().any(|n| &n.name == *t))
+            .collect();
+        for (name, new) in &to {
+            let old = from.get(name);
+            if old.is_some_and(|old| old.definition == new.definition) {
+                continue;
+            }
+            if let Some(old) = old {
+                if !dropped_tables.contains(&old.table) {
+                    self.push(Phase::DropIndexes, Change::DropIndex { name: name.clone() });
+                }
+            }
+            self.fresh.insert(format!("index {}", qn(name)));
+            self.push(Phase::AddIndexes, Change::AddIndex((*new).clone()));
+        }
+        for (name, old) in from.iter().rev() {
+            // Indexes of dropped tables go with their table.
+            if !to.contains_key(name) && !dropped_tables.contains(&old.table) {
+                self.push(Phase::DropIndexes, Change::DropIndex { name: name.clone() });
+            }
+        }
+    }
+
+    fn views(&mut self) {
+        let from = by_name(&self.from.views, |v| v.name.clone());
+        let to = by_name(&self.to.views, |v| v.name.clone());
+        // Kept views that must be recreated: changed, or reading a reshaped table, or
+        // (transitively) reading a view that is recreated or dropped.
+        let mut recreate: BTreeSet<QualifiedName> = BTreeSet::new();
+        for (name, old) in &from {
+            if let Some(new) = to.get(name) {
+                let changed = old.definition != new.definition
+                    || old.options != new.options
+                    || old.columns != new.columns;
+                let reads_reshaped = self
+                    .reshaped_tables
+                    .iter()
+                    .any(|t| mentions(&old.definition, &t.name));
+                if changed || reads_reshaped {
+                    recreate.insert(name.clone());
+                }
+            }
+        }
+        loop {
+            let gone: Vec<&QualifiedName> = from
+                .keys()
+                .filter(|n| recreate.contains(*n) || !to.contains_key(*n))
+                .collect();
+            let more: Vec<QualifiedName> = from
+                .iter()
+                .filter(|(n, v)| {
+                    to.contains_key(*n)
+                        && !recreate.contains(*n)
+                        && gone.iter().any(|g| mentions(&v.definition, &g.name))
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            recreate.extend(more);
+        }
+        let drops: Vec<&View> = from
+            .values()
+            .filter(|v| recreate.contains(&v.name) || !to.contains_key(&v.name))
+            .copied()
+            .collect();
+        for view in dependency_order(&drops).into_iter().rev() {
+            self.push(
+                Phase::DropViews,
+                Change::DropView {
+                    name: view.name.clone(),
+                },
+            );
+        }
+        let adds: Vec<&View> = to
+            .values()
+            .filter(|v| recreate.contains(&v.name) || !from.contains_key(&v.name))
+            .copied()
+            .collect();
+        for view in dependency_order(&adds) {
+            self.fresh.insert(format!("view {}", qn(&view.name)));
+            self.push(Phase::AddViews, Change::AddView(view.clone()));
+        }
+    }
+
+    fn triggers(&mut self) {
+        let key = |t: &Trigger| (t.table.clone(), t.name.clone());
+        // Clones on partitions come with the parent's trigger.
+        let from: BTreeMap<_, _> = by_name(&self.from.triggers, key)
+            .into_iter()
+            .filter(|(_, t)| !t.cloned)
+            .collect();
+        let to: BTreeMap<_, _> = by_name(&self.to.triggers, key)
+            .into_iter()
+            .filter(|(_, t)| !t.cloned)
+            .collect();
+        self.table_children(
+            &from,
+            &to,
+            |a, b| a.definition == b.definition && a.enabled == b.enabled,
+            (Phase::DropTriggers, Phase::AddTriggers),
+            |(table, name)| Change::DropTrigger { table, name },
+            |t| Change::AddTrigger(t.clone()),
+            "trigger",
+        );
+    }
+
+    fn policies(&mut self) {
+        let key = |p: &Policy| (p.table.clone(), p.name.clone());
+        let from = by_name(&self.from.policies, key);
+        let to = by_name(&self.to.policies, key);
+        self.table_children(
+            &from,
+            &to,
+            |a, b| {
+                let mut a = a.clone();
+                a.comment = b.comment.clone();
+                &a == b
+            },
+            (Phase::DropPolicies, Phase::AddPolicies),
+            |(table, name)| Change::DropPolicy { table, name },
+            |p| Change::AddPolicy(p.clone()),
+            "policy",
+        );
+    }
+
+    /// Triggers and policies: keyed by (table, name), recreated when changed or when their
+    /// table is reshaped, left alone when their table is dropped (they go with it).
+    #[allow(clippy::too_many_arguments)]
+    fn table_children<T>(
+        &mut self,
+        from: &BTreeMap<(QualifiedName, String), &T>,
+        to: &BTreeMap<(QualifiedName, String), &T>,
+        same: impl Fn(&T, &T) -> bool,
+        (drop_phase, add_phase): (Phase, Phase),
+        drop: impl Fn((QualifiedName, String)) -> Change,
+        add: impl Fn(&T) -> Change,
+        kind: &str,
+    ) {
+        for (key, old) in from.iter().rev() {
+            let table_kept = self.to.tables.iter().any(|t| t.name == key.0);
+            let keep = to
+                .get(key)
+                .is_some_and(|new| same(old, new) && !self.reshaped_tables.contains(&key.0));
+            if table_kept && !keep {
+                self.push(drop_phase, drop(key.clone()));
+            }
+        }
+        for (key, new) in to {
+            let keep = from
+                .get(key)
+                .is_some_and(|old| same(old, new) && !self.reshaped_tables.contains(&key.0));
+            if !keep {
+                self.fresh
+                    .insert(format!("{kind} {} on {}", quote_ident(&key.1), qn(&key.0)));
+                self.push(add_phase, add(new));
+            }
+        }
+    }
+
+    /// Comments of every object on the `to` side whose comment differs from what it will
+    /// have after the migration's other changes (none, for objects created afresh).
+    fn comments(&mut self) {
+        let mut out: Vec<(CommentTarget, Option<String>)> = Vec::new();
+        let fresh = &self.fresh;
+        let mut check = |key: String,
+                         target: CommentTarget,
+                         old: Option<&Option<String>>,
+                         new: &Option<String>| {
+            let before = if fresh.contains(&key) {
+                None
+            } else {
+                old.cloned().flatten()
+            };
+            if &before != new {
+                out.push((target, new.clone()));
+            }
+        };
+        let from = self.from;
+        for s in &self.to.schemas {
+            let old = from.schemas.iter().find(|o| o.name == s.name);
+            check(
+                format!("schema {}", s.name),
+                CommentTarget::Schema(s.name.clone()),
+                old.map(|o| &o.comment),
+                &s.comment,
+            );
+        }
+        for e in &self.to.enums {
+            let old = from.enums.iter().find(|o| o.name == e.name);
+            check(
+                format!("type {}", qn(&e.name)),
+                CommentTarget::Type(e.name.clone()),
+                old.map(|o| &o.comment),
+                &e.comment,
+            );
+        }
+        for s in &self.to.sequences {
+            let old = from.sequences.iter().find(|o| o.name == s.name);
+            check(
+                format!("sequence {}", qn(&s.name)),
+                CommentTarget::Sequence(s.name.clone()),
+                old.map(|o| &o.comment),
+                &s.comment,
+            );
+        }
+        for f in &self.to.functions {
+            let old = from
+                .functions
+                .iter()
+                .find(|o| o.name == f.name && o.arguments == f.arguments);
+            check(
+                format!("function {}({})", qn(&f.name), f.arguments),
+                CommentTarget::Function(f.name.clone(), f.arguments.clone(), f.kind),
+                old.map(|o| &o.comment),
+                &f.comment,
+            );
+        }
+        for t in &self.to.tables {
+            let old = from.tables.iter().find(|o| o.name == t.name);
+            let table_key = format!("table {}", qn(&t.name));
+            check(
+                table_key.clone(),
+                CommentTarget::Table(t.name.clone()),
+                old.map(|o| &o.comment),
+                &t.comment,
+            );
+            for c in &t.columns {
+                let prev = old.and_then(|o| o.columns.iter().find(|p| p.name == c.name));
+                check(
+                    table_key.clone(),
+                    CommentTarget::Column(t.name.clone(), c.name.clone()),
+                    prev.map(|p| &p.comment),
+                    &c.comment,
+                );
+            }
+            for c in &t.constraints {
+                let prev = old.and_then(|o| o.constraints.iter().find(|p| p.name == c.name));
+                let key = if fresh.contains(&table_key) {
+                    table_key.clone()
+                } else {
+                    format!("constraint {} on {}", quote_ident(&c.name), qn(&t.name))
+                };
+                check(
+                    key,
+                    CommentTarget::Constraint(t.name.clone(), c.name.clone()),
+                    prev.map(|p| &p.comment),
+                    &c.comment,
+                );
+            }
+        }
+        for v in &self.to.views {
+            let old = from.views.iter().find(|o| o.name == v.name);
+            check(
+                format!("view {}", qn(&v.name)),
+                CommentTarget::View(v.name.clone()),
+                old.map(|o| &o.comment),
+                &v.comment,
+            );
+        }
+        for i in &self.to.indexes {
+            let old = from.indexes.iter().find(|o| o.name == i.name);
+            check(
+                format!("index {}", qn(&i.name)),
+                CommentTarget::Index(i.name.clone()),
+                old.map(|o| &o.comment),
+                &i.comment,
+            );
+        }
+        for t in self.to.triggers.iter().filter(|t| !t.cloned) {
+            let old = from
+                .triggers
+                .iter()
+                .find(|o| o.table == t.table && o.name == t.name);
+            check(
+                format!("trigger {} on {}", quote_ident(&t.name), qn(&t.table)),
+                CommentTarget::Trigger(t.table.clone(), t.name.clone()),
+                old.map(|o| &o.comment),
+                &t.comment,
+            );
+        }
+        for p in &self.to.policies {
+            let old = from
+                .policies
+                .iter()
+                .find(|o| o.table == p.table && o.name == p.name);
+            check(
+                format!("policy {} on {}", quote_ident(&p.name), qn(&p.table)),
+                CommentTarget::Policy(p.table.clone(), p.name.clone()),
+                old.map(|o| &o.comment),
+                &p.comment,
+            );
+        }
+        for (target, comment) in out {
+            self.push(Phase::Comments, Change::SetComment { target, comment });
+        }
+    }
+
+    /// Kinds not diffed yet: one [`Change::Unsupported`] per kind that differs.
+    fn unsupported(&mut self) {
+        let (f, t) = (self.from, self.to);
+        let kinds: [(&'static str, bool); 14] = [
+            ("collations", f.collations != t.collations),
+            ("domains", f.domains != t.domains),
+            ("composite types", f.composites != t.composites),
+            ("range types", f.ranges != t.ranges),
+            ("casts", f.casts != t.casts),
+            (
+                "materialized views",
+                f.materialized_views != t.materialized_views,
+            ),
+            ("extended statistics", f.statistics != t.statistics),
+            ("rules", f.rules != t.rules),
+            (
+                "foreign data wrappers",
+                f.foreign_data_wrappers != t.foreign_data_wrappers,
+            ),
+            ("foreign servers", f.foreign_servers != t.foreign_servers),
+            ("foreign tables", f.foreign_tables != t.foreign_tables),
+            ("publications", f.publications != t.publications),
+            ("event triggers", f.event_triggers != t.event_triggers),
+            (
+                "owners or privileges",
+                f.schemas.iter().any(|a| {
+                    t.schemas
+                        .iter()
+                        .any(|b| a.name == b.name && (a.owner != b.owner || a.acl != b.acl))
+                }) || f.views.iter().any(|a| {
+                    t.views
+                        .iter()
+                        .any(|b| a.name == b.name && (a.owner != b.owner || a.acl != b.acl))
+                }),
+            ),
+        ];
+        for (kind, differs) in kinds {
+            if differs {
+                self.push(
+                    Phase::Unsupported,
+                    Change::Unsupported {
+                        kind,
+                        name: String::new(),
+                        detail: format!("{kind} differ; retort cannot diff them yet"),
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Constraints are equal when everything but the comment is (comments are set apart).
+fn same_constraint(a: &Constraint, b: &Constraint) -> bool {
+    a.name == b.name
+        && a.kind == b.kind
+        && a.definition == b.definition
+        && a.deferrable == b.deferrable
+        && a.initially_deferred == b.initially_deferred
+        && a.validated == b.validated
+}
+
+/// Views ordered so that a view comes after every view (of the set) it mentions; ties
+/// and cycles (false positives of `mentions`) fall back to name order.
+fn dependency_order<'v>(views: &[&'v View]) -> Vec<&'v View> {
+    let mut pending: Vec<&View> = views.to_vec();
+    pending.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut ordered: Vec<&View> = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|v| {
+            !pending
+                .iter()
+                .any(|o| o.name != v.name && mentions(&v.definition, &o.name.name))
+        });
+        let index = ready.unwrap_or(0);
+        ordered.push(pending.remove(index));
+    }
+    ordered
+}

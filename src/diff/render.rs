@@ -1,0 +1,680 @@
+//! Rendering: each [`Change`] becomes one or more SQL [`Statement`]s with their hazards.
+//!
+//! sea-query renders the statements it renders faithfully: `DROP TABLE` and `ALTER TABLE
+//! ... DROP COLUMN` (it quotes every identifier and doubles embedded quotes). Everything
+//! else carries text PostgreSQL gave us (`format_type` types, `pg_get_constraintdef`,
+//! `pg_get_indexdef`, defaults from `pg_get_expr`), identity options or clauses sea-query
+//! has no builder for, so it is written here; every identifier goes through
+//! [`quote_ident`], never concatenated bare. (sea-query's `DROP INDEX` writes the index
+//! name without escaping embedded quotes, so it is not used.)
+
+use std::fmt::Write;
+
+use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
+
+use super::*;
+use crate::catalog::quote_ident;
+
+fn qn(name: &QualifiedName) -> String {
+    format!("{}.{}", quote_ident(&name.schema), quote_ident(&name.name))
+}
+
+/// A string literal (standard_conforming_strings: only quotes are doubled).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn sea_table(name: &QualifiedName) -> (Alias, Alias) {
+    // Owned strings: sea-query escapes embedded quotes only in owned identifiers.
+    (
+        Alias::new(name.schema.clone()),
+        Alias::new(name.name.clone()),
+    )
+}
+
+fn statement(sql: String) -> Statement {
+    Statement {
+        sql,
+        hazards: Vec::new(),
+    }
+}
+
+fn hazardous(sql: String, kind: HazardKind, message: impl Into<String>) -> Statement {
+    Statement {
+        sql,
+        hazards: vec![Hazard {
+            kind,
+            message: message.into(),
+        }],
+    }
+}
+
+/// All statements of `changes`, in order.
+pub fn render(changes: &[Change]) -> Vec<Statement> {
+    changes.iter().flat_map(Change::statements).collect()
+}
+
+/// A migration script: each statement ends with `;`, hazards become `-- WARNING:` lines.
+pub fn to_script(statements: &[Statement]) -> String {
+    let mut out = String::new();
+    for statement in statements {
+        for hazard in &statement.hazards {
+            let _ = writeln!(out, "-- WARNING: {}", hazard.message);
+        }
+        if statement.sql.starts_with("--") {
+            let _ = writeln!(out, "{}", statement.sql);
+        } else {
+            let _ = writeln!(out, "{};", statement.sql);
+        }
+    }
+    out
+}
+
+fn type_max(data_type: &str) -> (i64, i64) {
+    match data_type {
+        "smallint" => (i16::MIN as i64, i16::MAX as i64),
+        "integer" => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+/// Sequence option clauses; `all` prints defaults too (as the dump does for sequences),
+/// otherwise only what differs from PostgreSQL's defaults for the column type.
+fn sequence_clauses(opts: &SequenceOptions, all: bool, column_type: Option<&str>) -> Vec<String> {
+    let (type_min, type_max) = type_max(&opts.data_type);
+    let (default_min, default_max) = if opts.increment > 0 {
+        (1, type_max)
+    } else {
+        (type_min, -1)
+    };
+    let default_start = if opts.increment > 0 {
+        opts.min
+    } else {
+        opts.max
+    };
+    let mut clauses = Vec::new();
+    if all || column_type != Some(opts.data_type.as_str()) {
+        clauses.push(format!("AS {}", opts.data_type));
+    }
+    if all || opts.start != default_start {
+        clauses.push(format!("START WITH {}", opts.start));
+    }
+    if all || opts.increment != 1 {
+        clauses.push(format!("INCREMENT BY {}", opts.increment));
+    }
+    if all || opts.min != default_min {
+        clauses.push(format!("MINVALUE {}", opts.min));
+    }
+    if all || opts.max != default_max {
+        clauses.push(format!("MAXVALUE {}", opts.max));
+    }
+    if all || opts.cache != 1 {
+        clauses.push(format!("CACHE {}", opts.cache));
+    }
+    if opts.cycle {
+        clauses.push("CYCLE".to_string());
+    } else if all {
+        clauses.push("NO CYCLE".to_string());
+    }
+    clauses
+}
+
+/// The clauses of `to` that differ from `from` (for ALTER SEQUENCE and identity SET).
+fn changed_sequence_clauses(from: &SequenceOptions, to: &SequenceOptions) -> Vec<String> {
+    let mut clauses = Vec::new();
+    if from.data_type != to.data_type {
+        clauses.push(format!("AS {}", to.data_type));
+    }
+    if from.start != to.start {
+        clauses.push(format!("START WITH {}", to.start));
+    }
+    if from.increment != to.increment {
+        clauses.push(format!("INCREMENT BY {}", to.increment));
+    }
+    if from.min != to.min {
+        clauses.push(format!("MINVALUE {}", to.min));
+    }
+    if from.max != to.max {
+        clauses.push(format!("MAXVALUE {}", to.max));
+    }
+    if from.cache != to.cache {
+        clauses.push(format!("CACHE {}", to.cache));
+    }
+    if from.cycle != to.cycle {
+        clauses.push(if to.cycle { "CYCLE" } else { "NO CYCLE" }.to_string());
+    }
+    clauses
+}
+
+fn identity_clause(table: &QualifiedName, column: &Column, identity: &Identity) -> String {
+    let kind = if identity.always {
+        "ALWAYS"
+    } else {
+        "BY DEFAULT"
+    };
+    let mut clauses = Vec::new();
+    // Name the sequence only when it is not the one PostgreSQL would pick.
+    let default_name = QualifiedName::new(
+        table.schema.clone(),
+        format!("{}_{}_seq", table.name, column.name),
+    );
+    if identity.sequence != default_name {
+        clauses.push(format!("SEQUENCE NAME {}", qn(&identity.sequence)));
+    }
+    clauses.extend(sequence_clauses(
+        &identity.options,
+        false,
+        Some(&column.data_type),
+    ));
+    let mut out = format!("GENERATED {kind} AS IDENTITY");
+    if !clauses.is_empty() {
+        let _ = write!(out, " ({})", clauses.join(" "));
+    }
+    out
+}
+
+/// A column definition as in CREATE TABLE / ADD COLUMN; the type is `format_type` text.
+fn column_definition(table: &QualifiedName, column: &Column) -> String {
+    let mut line = format!("{} {}", quote_ident(&column.name), column.data_type);
+    if let Some(collation) = &column.collation {
+        let _ = write!(line, " COLLATE {collation}");
+    }
+    if let Some(identity) = &column.identity {
+        let _ = write!(line, " {}", identity_clause(table, column, identity));
+    }
+    if let Some(expr) = &column.generated {
+        let _ = write!(line, " GENERATED ALWAYS AS ({expr}) STORED");
+    }
+    if let Some(default) = &column.default {
+        let _ = write!(line, " DEFAULT {default}");
+    }
+    if column.not_null {
+        line.push_str(" NOT NULL");
+    }
+    line
+}
+
+fn create_table(table: &Table) -> Vec<Statement> {
+    let name = qn(&table.name);
+    let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
+    let mut sql = format!("CREATE {unlogged}TABLE {name} ");
+    if let Some(partition) = &table.partition_of {
+        let _ = write!(sql, "PARTITION OF {} ", qn(&partition.parent));
+    }
+    let mut items: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| column_definition(&table.name, c))
+        .collect();
+    items.extend(
+        table
+            .constraints
+            .iter()
+            .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
+    );
+    sql.push('(');
+    for (i, item) in items.iter().enumerate() {
+        let comma = if i + 1 < items.len() { "," } else { "" };
+        let _ = write!(sql, "\n    {item}{comma}");
+    }
+    sql.push_str("\n)");
+    if let Some(partition) = &table.partition_of {
+        let _ = write!(sql, " {}", partition.bound);
+    }
+    if !table.inherits.is_empty() {
+        let parents: Vec<String> = table.inherits.iter().map(qn).collect();
+        let _ = write!(sql, " INHERITS ({})", parents.join(", "));
+    }
+    if let Some(key) = &table.partition_key {
+        let _ = write!(sql, " PARTITION BY {key}");
+    }
+    if let Some(am) = &table.access_method {
+        let _ = write!(sql, " USING {}", quote_ident(am));
+    }
+    if !table.options.is_empty() {
+        let _ = write!(sql, " WITH ({})", table.options.join(", "));
+    }
+    let mut out = vec![statement(sql)];
+    for column in &table.columns {
+        let col = quote_ident(&column.name);
+        if let Some(target) = column.statistics {
+            out.push(statement(format!(
+                "ALTER TABLE {name} ALTER COLUMN {col} SET STATISTICS {target}"
+            )));
+        }
+        if let Some(storage) = &column.storage {
+            out.push(statement(format!(
+                "ALTER TABLE {name} ALTER COLUMN {col} SET STORAGE {storage}"
+            )));
+        }
+    }
+    out
+}
+
+fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
+    let name = qn(table);
+    match change {
+        TableChange::AddColumn(column) => statement(format!(
+            "ALTER TABLE {name} ADD COLUMN {}",
+            column_definition(table, column)
+        )),
+        TableChange::DropColumn { name: column } => hazardous(
+            SeaTable::alter()
+                .table(sea_table(table))
+                .drop_column(Alias::new(column.clone()))
+                .to_string(PostgresQueryBuilder),
+            HazardKind::DataLoss,
+            format!("drops column {name}.{} and its data", quote_ident(column)),
+        ),
+        TableChange::AlterColumn {
+            name: column,
+            change,
+        } => column_change(table, column, change),
+        TableChange::AddConstraint(c) => statement(format!(
+            "ALTER TABLE {name} ADD CONSTRAINT {} {}",
+            quote_ident(&c.name),
+            c.definition
+        )),
+        TableChange::DropConstraint { name: c, .. } => statement(format!(
+            "ALTER TABLE {name} DROP CONSTRAINT {}",
+            quote_ident(c)
+        )),
+        TableChange::SetRowSecurity(on) => {
+            let verb = if *on { "ENABLE" } else { "DISABLE" };
+            statement(format!("ALTER TABLE {name} {verb} ROW LEVEL SECURITY"))
+        }
+        TableChange::SetForceRowSecurity(on) => {
+            let verb = if *on { "FORCE" } else { "NO FORCE" };
+            statement(format!("ALTER TABLE {name} {verb} ROW LEVEL SECURITY"))
+        }
+    }
+}
+
+fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange) -> Statement {
+    let table = qn(table_name);
+    let col = quote_ident(column);
+    let prefix = format!("ALTER TABLE {table} ALTER COLUMN {col}");
+    match change {
+        ColumnChange::SetType {
+            from,
+            to,
+            collation,
+            using,
+            narrowing,
+        } => {
+            let mut sql = format!("{prefix} TYPE {to}");
+            if let Some(collation) = collation {
+                let _ = write!(sql, " COLLATE {collation}");
+            }
+            if *using {
+                let _ = write!(sql, " USING {col}::{to}");
+            }
+            if *narrowing {
+                hazardous(
+                    sql,
+                    HazardKind::DataLoss,
+                    format!(
+                        "changes {table}.{col} from {from} to {to}: values that do not fit \
+                         fail the cast or lose precision"
+                    ),
+                )
+            } else {
+                statement(sql)
+            }
+        }
+        ColumnChange::SetDefault(default) => statement(format!("{prefix} SET DEFAULT {default}")),
+        ColumnChange::DropDefault => statement(format!("{prefix} DROP DEFAULT")),
+        ColumnChange::SetNotNull => hazardous(
+            format!("{prefix} SET NOT NULL"),
+            HazardKind::CastMayFail,
+            format!("fails if {table}.{col} holds NULLs"),
+        ),
+        ColumnChange::DropNotNull => statement(format!("{prefix} DROP NOT NULL")),
+        ColumnChange::AddIdentity(identity) => {
+            // Only data_type and name matter to identity_clause.
+            let probe = Column {
+                name: column.to_string(),
+                data_type: identity.options.data_type.clone(),
+                collation: None,
+                not_null: true,
+                default: None,
+                identity: None,
+                generated: None,
+                comment: None,
+                acl: Vec::new(),
+                statistics: None,
+                storage: None,
+            };
+            statement(format!(
+                "{prefix} ADD {}",
+                identity_clause(table_name, &probe, identity)
+            ))
+        }
+        ColumnChange::DropIdentity => statement(format!("{prefix} DROP IDENTITY")),
+        ColumnChange::SetGenerated { always } => {
+            let kind = if *always { "ALWAYS" } else { "BY DEFAULT" };
+            statement(format!("{prefix} SET GENERATED {kind}"))
+        }
+        ColumnChange::SetIdentityOptions { from, to } => {
+            let clauses: Vec<String> = changed_sequence_clauses(from, to)
+                .into_iter()
+                .map(|c| format!("SET {c}"))
+                .collect();
+            statement(format!("{prefix} {}", clauses.join(" ")))
+        }
+        ColumnChange::SetStatistics(target) => {
+            statement(format!("{prefix} SET STATISTICS {}", target.unwrap_or(-1)))
+        }
+    }
+}
+
+fn comment_target(target: &CommentTarget) -> String {
+    match target {
+        CommentTarget::Schema(name) => format!("SCHEMA {}", quote_ident(name)),
+        CommentTarget::Table(name) => format!("TABLE {}", qn(name)),
+        CommentTarget::Column(table, column) => {
+            format!("COLUMN {}.{}", qn(table), quote_ident(column))
+        }
+        CommentTarget::Type(name) => format!("TYPE {}", qn(name)),
+        CommentTarget::Sequence(name) => format!("SEQUENCE {}", qn(name)),
+        CommentTarget::View(name) => format!("VIEW {}", qn(name)),
+        CommentTarget::Index(name) => format!("INDEX {}", qn(name)),
+        CommentTarget::Constraint(table, name) => {
+            format!("CONSTRAINT {} ON {}", quote_ident(name), qn(table))
+        }
+        CommentTarget::Function(name, arguments, kind) => {
+            format!("{} {}({arguments})", routine_kind(*kind), qn(name))
+        }
+        CommentTarget::Trigger(table, name) => {
+            format!("TRIGGER {} ON {}", quote_ident(name), qn(table))
+        }
+        CommentTarget::Policy(table, name) => {
+            format!("POLICY {} ON {}", quote_ident(name), qn(table))
+        }
+    }
+}
+
+fn routine_kind(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Procedure => "PROCEDURE",
+        FunctionKind::Aggregate => "AGGREGATE",
+        FunctionKind::Function | FunctionKind::Window => "FUNCTION",
+    }
+}
+
+fn enum_labels(labels: &[String]) -> String {
+    labels
+        .iter()
+        .map(|l| literal(l))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Change {
+    /// The SQL statements of this change, in order.
+    pub fn statements(&self) -> Vec<Statement> {
+        match self {
+            Change::AddSchema { name } => {
+                vec![statement(format!("CREATE SCHEMA {}", quote_ident(name)))]
+            }
+            Change::DropSchema { name } => {
+                vec![statement(format!("DROP SCHEMA {}", quote_ident(name)))]
+            }
+            Change::AddExtension(e) => vec![statement(format!(
+                "CREATE EXTENSION {} WITH SCHEMA {} VERSION {}",
+                quote_ident(&e.name),
+                quote_ident(&e.schema),
+                literal(&e.version)
+            ))],
+            Change::AlterExtension { name, version } => vec![statement(format!(
+                "ALTER EXTENSION {} UPDATE TO {}",
+                quote_ident(name),
+                literal(version)
+            ))],
+            Change::DropExtension { name } => vec![hazardous(
+                format!("DROP EXTENSION {}", quote_ident(name)),
+                HazardKind::DataLoss,
+                format!(
+                    "drops extension {} and the objects it created",
+                    quote_ident(name)
+                ),
+            )],
+            Change::AddEnum(e) => vec![statement(format!(
+                "CREATE TYPE {} AS ENUM ({})",
+                qn(&e.name),
+                enum_labels(&e.labels)
+            ))],
+            Change::AddEnumValue {
+                name,
+                label,
+                position,
+            } => {
+                let position = match position {
+                    EnumPosition::Last => String::new(),
+                    EnumPosition::Before(l) => format!(" BEFORE {}", literal(l)),
+                    EnumPosition::After(l) => format!(" AFTER {}", literal(l)),
+                };
+                // PostgreSQL 12+ accepts ADD VALUE in a transaction block, but the new
+                // label cannot be used before that transaction commits.
+                vec![hazardous(
+                    format!(
+                        "ALTER TYPE {} ADD VALUE {}{position}",
+                        qn(name),
+                        literal(label)
+                    ),
+                    HazardKind::EnumValueInTransaction,
+                    format!(
+                        "the new label {} of {} cannot be used in the same transaction",
+                        literal(label),
+                        qn(name)
+                    ),
+                )]
+            }
+            Change::RecreateEnum {
+                to,
+                old_name,
+                columns,
+                removed,
+            } => {
+                let name = qn(&to.name);
+                let mut out = vec![
+                    statement(format!(
+                        "ALTER TYPE {name} RENAME TO {}",
+                        quote_ident(&old_name.name)
+                    )),
+                    statement(format!(
+                        "CREATE TYPE {name} AS ENUM ({})",
+                        enum_labels(&to.labels)
+                    )),
+                ];
+                for c in columns {
+                    let prefix = format!(
+                        "ALTER TABLE {} ALTER COLUMN {}",
+                        qn(&c.table),
+                        quote_ident(&c.column)
+                    );
+                    if c.had_default {
+                        out.push(statement(format!("{prefix} DROP DEFAULT")));
+                    }
+                    let col = quote_ident(&c.column);
+                    let sql = if c.array {
+                        format!("{prefix} TYPE {name}[] USING {col}::text[]::{name}[]")
+                    } else {
+                        format!("{prefix} TYPE {name} USING {col}::text::{name}")
+                    };
+                    out.push(if removed.is_empty() {
+                        statement(sql)
+                    } else {
+                        hazardous(
+                            sql,
+                            HazardKind::CastMayFail,
+                            format!(
+                                "fails if {}.{col} holds a removed label ({})",
+                                qn(&c.table),
+                                enum_labels(removed)
+                            ),
+                        )
+                    });
+                    if let Some(default) = &c.default {
+                        out.push(statement(format!("{prefix} SET DEFAULT {default}")));
+                    }
+                }
+                out
+            }
+            Change::DropEnum { name } => vec![hazardous(
+                format!("DROP TYPE {}", qn(name)),
+                HazardKind::DataLoss,
+                format!("drops type {}", qn(name)),
+            )],
+            Change::AddSequence(s) => vec![statement(format!(
+                "CREATE SEQUENCE {} {}",
+                qn(&s.name),
+                sequence_clauses(&s.options, true, None).join(" ")
+            ))],
+            Change::AlterSequence { name, from, to } => vec![statement(format!(
+                "ALTER SEQUENCE {} {}",
+                qn(name),
+                changed_sequence_clauses(from, to).join(" ")
+            ))],
+            Change::SetSequenceOwner { name, owned_by } => {
+                let owner = match owned_by {
+                    Some((table, column)) => format!("{}.{}", qn(table), quote_ident(column)),
+                    None => "NONE".to_string(),
+                };
+                vec![statement(format!(
+                    "ALTER SEQUENCE {} OWNED BY {owner}",
+                    qn(name)
+                ))]
+            }
+            Change::DropSequence { name } => vec![hazardous(
+                format!("DROP SEQUENCE {}", qn(name)),
+                HazardKind::DataLoss,
+                format!("drops sequence {} and its current value", qn(name)),
+            )],
+            Change::AddTable(table) => create_table(table),
+            Change::AlterTable { name, changes } => {
+                changes.iter().map(|c| table_change(name, c)).collect()
+            }
+            Change::DropTable { name } => vec![hazardous(
+                SeaTable::drop()
+                    .table(sea_table(name))
+                    .to_string(PostgresQueryBuilder),
+                HazardKind::DataLoss,
+                format!("drops table {} and its data", qn(name)),
+            )],
+            Change::AddIndex(index) => vec![statement(index.definition.clone())],
+            Change::DropIndex { name } => vec![statement(format!("DROP INDEX {}", qn(name)))],
+            Change::AddView(view) => {
+                let name = qn(&view.name);
+                let with = if view.options.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WITH ({})", view.options.join(", "))
+                };
+                let definition = view.definition.trim_end().trim_end_matches(';');
+                let mut out = vec![statement(format!(
+                    "CREATE VIEW {name}{with} AS\n{definition}"
+                ))];
+                for column in &view.columns {
+                    if let Some(default) = &column.default {
+                        out.push(statement(format!(
+                            "ALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {default}",
+                            quote_ident(&column.name)
+                        )));
+                    }
+                }
+                out
+            }
+            Change::DropView { name } => vec![statement(format!("DROP VIEW {}", qn(name)))],
+            Change::AddFunction(f) => vec![statement(f.definition.trim_end().to_string())],
+            Change::DropFunction {
+                name,
+                arguments,
+                kind,
+            } => vec![statement(format!(
+                "DROP {} {}({arguments})",
+                routine_kind(*kind),
+                qn(name)
+            ))],
+            Change::AddTrigger(t) => {
+                let mut out = vec![statement(t.definition.clone())];
+                let clause = match t.enabled.as_str() {
+                    "disabled" => Some("DISABLE"),
+                    "replica" => Some("ENABLE REPLICA"),
+                    "always" => Some("ENABLE ALWAYS"),
+                    _ => None,
+                };
+                if let Some(clause) = clause {
+                    out.push(statement(format!(
+                        "ALTER TABLE {} {clause} TRIGGER {}",
+                        qn(&t.table),
+                        quote_ident(&t.name)
+                    )));
+                }
+                out
+            }
+            Change::DropTrigger { table, name } => vec![statement(format!(
+                "DROP TRIGGER {} ON {}",
+                quote_ident(name),
+                qn(table)
+            ))],
+            Change::AddPolicy(p) => {
+                let kind = if p.permissive {
+                    "PERMISSIVE"
+                } else {
+                    "RESTRICTIVE"
+                };
+                let roles: Vec<String> = p
+                    .roles
+                    .iter()
+                    .map(|r| {
+                        if r == "public" {
+                            "PUBLIC".to_string()
+                        } else {
+                            quote_ident(r)
+                        }
+                    })
+                    .collect();
+                let mut sql = format!(
+                    "CREATE POLICY {} ON {} AS {kind} FOR {} TO {}",
+                    quote_ident(&p.name),
+                    qn(&p.table),
+                    p.command,
+                    roles.join(", ")
+                );
+                if let Some(using) = &p.using {
+                    let _ = write!(sql, " USING ({using})");
+                }
+                if let Some(check) = &p.with_check {
+                    let _ = write!(sql, " WITH CHECK ({check})");
+                }
+                vec![statement(sql)]
+            }
+            Change::DropPolicy { table, name } => vec![statement(format!(
+                "DROP POLICY {} ON {}",
+                quote_ident(name),
+                qn(table)
+            ))],
+            Change::SetComment { target, comment } => vec![statement(format!(
+                "COMMENT ON {} IS {}",
+                comment_target(target),
+                comment
+                    .as_deref()
+                    .map_or_else(|| "NULL".to_string(), literal)
+            ))],
+            Change::Unsupported { kind, name, detail } => {
+                let what = if name.is_empty() {
+                    kind.to_string()
+                } else {
+                    format!("{kind} {name}")
+                };
+                let message = format!("not generated: {what}: {detail}; write this change by hand");
+                vec![hazardous(
+                    format!("-- retort: {}", message.replace('\n', " ")),
+                    HazardKind::Unsupported,
+                    message.replace('\n', " "),
+                )]
+            }
+        }
+    }
+}

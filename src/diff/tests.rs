@@ -1,0 +1,719 @@
+//! Tests of the diff engine: pure golden tests on hand-built models (exact SQL, quoting,
+//! ordering, hazards), and a round trip against a real server (TEST_DATABASE_URL) that
+//! applies each diff and compares the inspected result with the target's dump.
+
+use super::*;
+use crate::catalog::{Schema, SchemaDef};
+
+fn col(name: &str, data_type: &str) -> Column {
+    Column {
+        name: name.to_string(),
+        data_type: data_type.to_string(),
+        collation: None,
+        not_null: false,
+        default: None,
+        identity: None,
+        generated: None,
+        comment: None,
+        acl: Vec::new(),
+        statistics: None,
+        storage: None,
+    }
+}
+
+fn table(schema: &str, name: &str, columns: Vec<Column>) -> Table {
+    Table {
+        name: QualifiedName::new(schema, name),
+        unlogged: false,
+        partition_key: None,
+        partition_of: None,
+        inherits: Vec::new(),
+        access_method: None,
+        options: Vec::new(),
+        row_security: false,
+        force_row_security: false,
+        replica_identity: None,
+        cluster_on: None,
+        columns,
+        constraints: Vec::new(),
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    }
+}
+
+fn constraint(name: &str, kind: ConstraintKind, definition: &str) -> Constraint {
+    Constraint {
+        name: name.to_string(),
+        kind,
+        definition: definition.to_string(),
+        deferrable: false,
+        initially_deferred: false,
+        validated: true,
+        comment: None,
+    }
+}
+
+fn view(schema: &str, name: &str, definition: &str) -> View {
+    View {
+        name: QualifiedName::new(schema, name),
+        definition: definition.to_string(),
+        options: Vec::new(),
+        columns: Vec::new(),
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    }
+}
+
+fn enum_type(schema: &str, name: &str, labels: &[&str]) -> EnumType {
+    EnumType {
+        name: QualifiedName::new(schema, name),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    }
+}
+
+fn with_tables(tables: Vec<Table>) -> Schema {
+    Schema {
+        tables,
+        ..Schema::default()
+    }
+}
+
+fn sql(from: &Schema, to: &Schema) -> Vec<String> {
+    render(&diff(from, to)).into_iter().map(|s| s.sql).collect()
+}
+
+fn seq_options(data_type: &str) -> SequenceOptions {
+    SequenceOptions {
+        data_type: data_type.to_string(),
+        start: 1,
+        increment: 1,
+        min: 1,
+        max: if data_type == "integer" {
+            i32::MAX as i64
+        } else {
+            i64::MAX
+        },
+        cache: 1,
+        cycle: false,
+    }
+}
+
+#[test]
+fn equal_schemas_have_no_changes() {
+    let mut t = table(
+        "public",
+        "users",
+        vec![col("id", "integer"), col("name", "text")],
+    );
+    t.constraints.push(constraint(
+        "users_pkey",
+        ConstraintKind::PrimaryKey,
+        "PRIMARY KEY (id)",
+    ));
+    let s = Schema {
+        schemas: vec![SchemaDef {
+            name: "app".to_string(),
+            comment: Some("c".to_string()),
+            owner: None,
+            acl: Vec::new(),
+        }],
+        enums: vec![enum_type("app", "mood", &["a", "b"])],
+        views: vec![view(
+            "public",
+            "v",
+            " SELECT users.id\n   FROM public.users",
+        )],
+        tables: vec![t],
+        ..Schema::default()
+    };
+    assert_eq!(diff(&s, &s), Vec::new());
+    assert_eq!(diff(&Schema::default(), &Schema::default()), Vec::new());
+}
+
+#[test]
+fn creates_and_drops_a_table() {
+    let mut id = col("id", "bigint");
+    id.not_null = true;
+    id.identity = Some(Identity {
+        always: true,
+        sequence: QualifiedName::new("public", "users_id_seq"),
+        options: seq_options("bigint"),
+    });
+    let mut name = col("name", "character varying(20)");
+    name.default = Some("'x'::character varying".to_string());
+    let mut t = table("public", "users", vec![id, name]);
+    t.constraints.push(constraint(
+        "users_pkey",
+        ConstraintKind::PrimaryKey,
+        "PRIMARY KEY (id)",
+    ));
+    let to = with_tables(vec![t]);
+    assert_eq!(
+        sql(&Schema::default(), &to),
+        vec![
+            "CREATE TABLE public.users (\n    \
+             id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,\n    \
+             name character varying(20) DEFAULT 'x'::character varying,\n    \
+             CONSTRAINT users_pkey PRIMARY KEY (id)\n)"
+        ]
+    );
+    let back = render(&diff(&to, &Schema::default()));
+    assert_eq!(back.len(), 1);
+    // sea-query renders DROP TABLE and quotes every identifier.
+    assert_eq!(back[0].sql, r#"DROP TABLE "public"."users""#);
+    assert_eq!(back[0].hazards[0].kind, HazardKind::DataLoss);
+}
+
+#[test]
+fn identifiers_are_quoted_everywhere() {
+    let from = with_tables(vec![table(
+        "Mixed Schema",
+        "user",
+        vec![
+            col("select", "integer"),
+            col("Straße", "text"),
+            col("a\"b", "text"),
+        ],
+    )]);
+    let mut t = table("Mixed Schema", "user", vec![col("select", "bigint")]);
+    t.columns.push(col("New Col", "text"));
+    t.constraints.push(constraint(
+        "My PK",
+        ConstraintKind::PrimaryKey,
+        "PRIMARY KEY (\"select\")",
+    ));
+    let to = with_tables(vec![t]);
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            r#"ALTER TABLE "Mixed Schema"."user" DROP COLUMN "Straße""#,
+            r#"ALTER TABLE "Mixed Schema"."user" DROP COLUMN "a""b""#,
+            r#"ALTER TABLE "Mixed Schema"."user" ADD COLUMN "New Col" text"#,
+            r#"ALTER TABLE "Mixed Schema"."user" ALTER COLUMN "select" TYPE bigint USING "select"::bigint"#,
+            r#"ALTER TABLE "Mixed Schema"."user" ADD CONSTRAINT "My PK" PRIMARY KEY ("select")"#,
+        ]
+    );
+    let back = sql(&to, &from);
+    assert!(
+        back.contains(&r#"ALTER TABLE "Mixed Schema"."user" DROP CONSTRAINT "My PK""#.to_string())
+    );
+    assert!(
+        back.contains(&r#"ALTER TABLE "Mixed Schema"."user" ADD COLUMN "a""b" text"#.to_string())
+    );
+}
+
+#[test]
+fn column_alterations() {
+    let mut a = col("a", "character varying(10)");
+    a.default = Some("'x'::character varying".to_string());
+    let b = col("b", "integer");
+    let mut c = col("c", "numeric(10,2)");
+    c.not_null = true;
+    let from = with_tables(vec![table("public", "t", vec![a, b, c])]);
+    let mut a2 = col("a", "text");
+    a2.default = Some("'y'::text".to_string());
+    let mut b2 = col("b", "integer");
+    b2.not_null = true;
+    b2.default = Some("0".to_string());
+    let c2 = col("c", "numeric(5,2)");
+    let to = with_tables(vec![table("public", "t", vec![a2, b2, c2])]);
+    let statements = render(&diff(&from, &to));
+    let text: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
+    assert_eq!(
+        text,
+        vec![
+            "ALTER TABLE public.t ALTER COLUMN a DROP DEFAULT",
+            "ALTER TABLE public.t ALTER COLUMN a TYPE text",
+            "ALTER TABLE public.t ALTER COLUMN a SET DEFAULT 'y'::text",
+            "ALTER TABLE public.t ALTER COLUMN b SET DEFAULT 0",
+            "ALTER TABLE public.t ALTER COLUMN b SET NOT NULL",
+            "ALTER TABLE public.t ALTER COLUMN c TYPE numeric(5,2) USING c::numeric(5,2)",
+            "ALTER TABLE public.t ALTER COLUMN c DROP NOT NULL",
+        ]
+    );
+    // Widening varchar to text is safe; narrowing numeric is flagged.
+    assert!(statements[1].hazards.is_empty());
+    assert_eq!(statements[5].hazards[0].kind, HazardKind::DataLoss);
+    assert_eq!(
+        to_script(&statements[5..6]),
+        "-- WARNING: changes public.t.c from numeric(10,2) to numeric(5,2): values that do \
+         not fit fail the cast or lose precision\n\
+         ALTER TABLE public.t ALTER COLUMN c TYPE numeric(5,2) USING c::numeric(5,2);\n"
+    );
+}
+
+#[test]
+fn identity_added_changed_and_dropped() {
+    let from = with_tables(vec![table("public", "t", vec![col("id", "integer")])]);
+    let mut id = col("id", "integer");
+    id.not_null = true;
+    let mut options = seq_options("integer");
+    id.identity = Some(Identity {
+        always: false,
+        sequence: QualifiedName::new("public", "t_id_seq"),
+        options: options.clone(),
+    });
+    let to = with_tables(vec![table("public", "t", vec![id.clone()])]);
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "ALTER TABLE public.t ALTER COLUMN id SET NOT NULL",
+            "ALTER TABLE public.t ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY",
+        ]
+    );
+    assert_eq!(
+        sql(&to, &from),
+        vec![
+            "ALTER TABLE public.t ALTER COLUMN id DROP IDENTITY",
+            "ALTER TABLE public.t ALTER COLUMN id DROP NOT NULL",
+        ]
+    );
+    options.increment = 5;
+    let mut id2 = id;
+    id2.identity = Some(Identity {
+        always: true,
+        sequence: QualifiedName::new("public", "t_id_seq"),
+        options,
+    });
+    let to2 = with_tables(vec![table("public", "t", vec![id2])]);
+    assert_eq!(
+        sql(&to, &to2),
+        vec![
+            "ALTER TABLE public.t ALTER COLUMN id SET GENERATED ALWAYS",
+            "ALTER TABLE public.t ALTER COLUMN id SET INCREMENT BY 5",
+        ]
+    );
+}
+
+#[test]
+fn foreign_keys_come_after_both_tables_and_go_before_them() {
+    let mut users = table("public", "users", vec![col("id", "integer")]);
+    users.constraints.push(constraint(
+        "users_pkey",
+        ConstraintKind::PrimaryKey,
+        "PRIMARY KEY (id)",
+    ));
+    // "accounts" sorts before "users" but references it.
+    let mut accounts = table("public", "accounts", vec![col("user_id", "integer")]);
+    accounts.constraints.push(constraint(
+        "accounts_user_fkey",
+        ConstraintKind::ForeignKey,
+        "FOREIGN KEY (user_id) REFERENCES public.users(id)",
+    ));
+    let to = with_tables(vec![accounts, users]);
+    let up = sql(&Schema::default(), &to);
+    assert_eq!(up.len(), 3);
+    assert!(up[0].starts_with("CREATE TABLE public.accounts"));
+    assert!(!up[0].contains("FOREIGN KEY"));
+    assert!(up[1].starts_with("CREATE TABLE public.users"));
+    assert_eq!(
+        up[2],
+        "ALTER TABLE public.accounts ADD CONSTRAINT accounts_user_fkey \
+         FOREIGN KEY (user_id) REFERENCES public.users(id)"
+    );
+    let down = sql(&to, &Schema::default());
+    assert_eq!(
+        down,
+        vec![
+            "ALTER TABLE public.accounts DROP CONSTRAINT accounts_user_fkey",
+            r#"DROP TABLE "public"."users""#,
+            r#"DROP TABLE "public"."accounts""#,
+        ]
+    );
+}
+
+#[test]
+fn changed_constraint_is_dropped_and_added() {
+    let mut a = table("public", "t", vec![col("n", "integer")]);
+    a.constraints.push(constraint(
+        "n_positive",
+        ConstraintKind::Check,
+        "CHECK ((n > 0))",
+    ));
+    let mut b = a.clone();
+    b.constraints[0].definition = "CHECK ((n > 1))".to_string();
+    assert_eq!(
+        sql(&with_tables(vec![a]), &with_tables(vec![b])),
+        vec![
+            "ALTER TABLE public.t DROP CONSTRAINT n_positive",
+            "ALTER TABLE public.t ADD CONSTRAINT n_positive CHECK ((n > 1))",
+        ]
+    );
+}
+
+#[test]
+fn views_are_recreated_around_a_column_type_change() {
+    let t1 = table("public", "users", vec![col("id", "integer")]);
+    let t2 = table("public", "users", vec![col("id", "bigint")]);
+    let v = view(
+        "public",
+        "user_ids",
+        " SELECT users.id\n   FROM public.users",
+    );
+    // A view reading the view must go too, and come back after it.
+    let w = view(
+        "public",
+        "all_ids",
+        " SELECT user_ids.id\n   FROM public.user_ids",
+    );
+    let unrelated = view("public", "other", " SELECT 1 AS one");
+    let from = Schema {
+        tables: vec![t1],
+        views: vec![w.clone(), unrelated.clone(), v.clone()],
+        ..Schema::default()
+    };
+    let to = Schema {
+        tables: vec![t2],
+        views: vec![w, unrelated, v],
+        ..Schema::default()
+    };
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "DROP VIEW public.all_ids",
+            "DROP VIEW public.user_ids",
+            "ALTER TABLE public.users ALTER COLUMN id TYPE bigint USING id::bigint",
+            "CREATE VIEW public.user_ids AS\n SELECT users.id\n   FROM public.users",
+            "CREATE VIEW public.all_ids AS\n SELECT user_ids.id\n   FROM public.user_ids",
+        ]
+    );
+}
+
+#[test]
+fn enum_values_are_added_in_place() {
+    let from = Schema {
+        enums: vec![enum_type("public", "mood", &["ok", "happy"])],
+        ..Schema::default()
+    };
+    let to = Schema {
+        enums: vec![enum_type(
+            "public",
+            "mood",
+            &["sad", "meh", "ok", "happy", "joy"],
+        )],
+        ..Schema::default()
+    };
+    let statements = render(&diff(&from, &to));
+    let text: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
+    assert_eq!(
+        text,
+        vec![
+            "ALTER TYPE public.mood ADD VALUE 'sad' BEFORE 'ok'",
+            "ALTER TYPE public.mood ADD VALUE 'meh' AFTER 'sad'",
+            "ALTER TYPE public.mood ADD VALUE 'joy' AFTER 'happy'",
+        ]
+    );
+    assert_eq!(
+        statements[0].hazards[0].kind,
+        HazardKind::EnumValueInTransaction
+    );
+    assert_eq!(
+        sql(&Schema::default(), &from),
+        vec!["CREATE TYPE public.mood AS ENUM ('ok', 'happy')"]
+    );
+}
+
+#[test]
+fn enum_with_removed_label_is_recreated() {
+    let mut m = col("m", "public.mood");
+    m.default = Some("'ok'::public.mood".to_string());
+    let t = table("public", "t", vec![m, col("ms", "public.mood[]")]);
+    let from = Schema {
+        enums: vec![enum_type("public", "mood", &["ok", "bad"])],
+        tables: vec![t.clone()],
+        ..Schema::default()
+    };
+    let to = Schema {
+        enums: vec![enum_type("public", "mood", &["ok"])],
+        tables: vec![t],
+        ..Schema::default()
+    };
+    let statements = render(&diff(&from, &to));
+    let text: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
+    assert_eq!(
+        text,
+        vec![
+            "ALTER TYPE public.mood RENAME TO mood__retort_old",
+            "CREATE TYPE public.mood AS ENUM ('ok')",
+            "ALTER TABLE public.t ALTER COLUMN m DROP DEFAULT",
+            "ALTER TABLE public.t ALTER COLUMN m TYPE public.mood USING m::text::public.mood",
+            "ALTER TABLE public.t ALTER COLUMN m SET DEFAULT 'ok'::public.mood",
+            "ALTER TABLE public.t ALTER COLUMN ms TYPE public.mood[] \
+             USING ms::text[]::public.mood[]",
+            "DROP TYPE public.mood__retort_old",
+        ]
+    );
+    assert_eq!(statements[3].hazards[0].kind, HazardKind::CastMayFail);
+}
+
+#[test]
+fn schemas_extensions_sequences_indexes_and_comments() {
+    let mut t = table("app", "t", vec![col("id", "integer")]);
+    t.comment = Some("it's a table".to_string());
+    t.columns[0].comment = Some("the id".to_string());
+    let to = Schema {
+        schemas: vec![SchemaDef {
+            name: "app".to_string(),
+            comment: None,
+            owner: None,
+            acl: Vec::new(),
+        }],
+        extensions: vec![Extension {
+            name: "pg_trgm".to_string(),
+            version: "1.6".to_string(),
+            schema: "public".to_string(),
+            comment: None,
+        }],
+        sequences: vec![Sequence {
+            name: QualifiedName::new("app", "counter"),
+            options: seq_options("bigint"),
+            owned_by: Some((QualifiedName::new("app", "t"), "id".to_string())),
+            comment: None,
+            owner: None,
+            acl: Vec::new(),
+        }],
+        indexes: vec![Index {
+            name: QualifiedName::new("app", "t_id_idx"),
+            table: QualifiedName::new("app", "t"),
+            method: "btree".to_string(),
+            unique: false,
+            predicate: None,
+            definition: "CREATE INDEX t_id_idx ON app.t USING btree (id)".to_string(),
+            comment: None,
+        }],
+        tables: vec![t],
+        ..Schema::default()
+    };
+    assert_eq!(
+        sql(&Schema::default(), &to),
+        vec![
+            "CREATE SCHEMA app",
+            "CREATE EXTENSION pg_trgm WITH SCHEMA public VERSION '1.6'",
+            "CREATE SEQUENCE app.counter AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 \
+             MAXVALUE 9223372036854775807 CACHE 1 NO CYCLE",
+            "CREATE TABLE app.t (\n    id integer\n)",
+            "CREATE INDEX t_id_idx ON app.t USING btree (id)",
+            "ALTER SEQUENCE app.counter OWNED BY app.t.id",
+            "COMMENT ON TABLE app.t IS 'it''s a table'",
+            "COMMENT ON COLUMN app.t.id IS 'the id'",
+        ]
+    );
+    // Down: the sequence goes with its owning table, the index with its table.
+    assert_eq!(
+        sql(&to, &Schema::default()),
+        vec![
+            r#"DROP TABLE "app"."t""#,
+            "DROP EXTENSION pg_trgm",
+            "DROP SCHEMA app",
+        ]
+    );
+    let mut uncommented = to.clone();
+    uncommented.tables[0].comment = None;
+    assert_eq!(
+        sql(&to, &uncommented),
+        vec!["COMMENT ON TABLE app.t IS NULL"]
+    );
+}
+
+#[test]
+fn unsupported_differences_are_reported_not_dropped() {
+    let mut a = table("public", "t", vec![col("id", "integer")]);
+    let mut b = a.clone();
+    b.unlogged = true;
+    a.options = Vec::new();
+    let statements = render(&diff(&with_tables(vec![a]), &with_tables(vec![b])));
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0].hazards[0].kind, HazardKind::Unsupported);
+    assert!(statements[0]
+        .sql
+        .starts_with("-- retort: not generated: table public.t"));
+}
+
+#[test]
+fn mentions_matches_whole_identifiers_only() {
+    assert!(plan_mentions("FROM public.users u", "users"));
+    assert!(!plan_mentions("FROM public.users_archive", "users"));
+    assert!(!plan_mentions("FROM public.my_users", "users"));
+    assert!(plan_mentions("FROM public.\"User Data\"", "User Data"));
+}
+
+fn plan_mentions(text: &str, name: &str) -> bool {
+    super::plan::mentions(text, name)
+}
+
+// ---------------------------------------------------------------------------
+// Round trip against a real server
+// ---------------------------------------------------------------------------
+
+/// Schema pairs (from, to) as DDL; every supported kind appears in at least one.
+const PAIRS: &[(&str, &str, &str)] = &[
+    (
+        "tables_columns_constraints",
+        "CREATE TABLE users (id integer PRIMARY KEY, name varchar(10) DEFAULT 'x', n numeric(10,2) NOT NULL, gone text);
+         CREATE TABLE \"Order Items\" (\"select\" integer, user_id integer REFERENCES users(id), CHECK (\"select\" > 0));
+         CREATE TABLE old_table (a int);",
+        "CREATE TABLE users (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name text DEFAULT 'y', n numeric(12,2), email text NOT NULL DEFAULT '');
+         CREATE TABLE \"Order Items\" (\"select\" integer, user_id bigint, \"Straße\" text, CHECK (\"select\" > 1), UNIQUE (\"select\"));
+         CREATE TABLE accounts (id serial PRIMARY KEY, user_id bigint REFERENCES users(id));
+         ALTER TABLE \"Order Items\" ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users(id);",
+    ),
+    (
+        "schemas_enums_sequences_indexes_comments",
+        "CREATE SCHEMA app; CREATE TYPE app.mood AS ENUM ('ok', 'bad');
+         CREATE TYPE app.level AS ENUM ('low', 'high');
+         CREATE SEQUENCE app.counter;
+         CREATE TABLE app.t (id int, m app.mood DEFAULT 'ok', ms app.mood[], l app.level);
+         CREATE INDEX t_id_idx ON app.t (id);
+         COMMENT ON TABLE app.t IS 'old';",
+        "CREATE SCHEMA app; CREATE SCHEMA \"Other\"; CREATE TYPE app.mood AS ENUM ('ok', 'meh');
+         CREATE TYPE app.level AS ENUM ('none', 'low', 'mid', 'high');
+         CREATE SEQUENCE app.counter INCREMENT BY 2 MAXVALUE 1000;
+         CREATE SEQUENCE \"Other\".s;
+         CREATE TABLE app.t (id int, m app.mood DEFAULT 'ok', ms app.mood[], l app.level);
+         CREATE UNIQUE INDEX t_id_idx ON app.t (id);
+         CREATE INDEX t_m_idx ON app.t (m);
+         COMMENT ON TABLE app.t IS 'new'; COMMENT ON COLUMN app.t.id IS 'the id';
+         COMMENT ON SCHEMA \"Other\" IS 'other';",
+    ),
+    (
+        "views_functions_triggers_policies",
+        "CREATE TABLE t (id int, v int);
+         CREATE VIEW v1 AS SELECT id, v FROM t;
+         CREATE VIEW v2 AS SELECT id FROM v1;
+         CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+         CREATE FUNCTION g(a int) RETURNS int LANGUAGE sql AS 'SELECT a + 1';
+         CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();
+         CREATE POLICY p ON t USING (id > 0);",
+        "CREATE TABLE t (id bigint, v int);
+         ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+         CREATE VIEW v1 AS SELECT id, v FROM t;
+         CREATE VIEW v2 AS SELECT id FROM v1 WHERE id > 0;
+         CREATE VIEW v3 AS SELECT v FROM t;
+         CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.v := 1; RETURN NEW; END$$;
+         CREATE FUNCTION h() RETURNS int LANGUAGE sql AS 'SELECT 2';
+         CREATE TRIGGER tr BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f();
+         CREATE POLICY p ON t USING (id > 1);
+         CREATE POLICY \"Select Policy\" ON t FOR SELECT USING (true);
+         COMMENT ON VIEW v3 IS 'three';",
+    ),
+];
+
+async fn create_database(
+    admin: &tokio_postgres::Client,
+    info: &crate::db::ConnInfo,
+    name: &str,
+    ddl: &str,
+) -> tokio_postgres::Client {
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+        .await
+        .expect("create test database");
+    let client = info
+        .with_dbname(name)
+        .connect("retort test")
+        .await
+        .expect("connect to test database");
+    client.batch_execute(ddl).await.expect("load schema DDL");
+    client
+}
+
+async fn inspect(client: &tokio_postgres::Client) -> Schema {
+    crate::catalog::inspect(client, &crate::catalog::InspectOptions::default())
+        .await
+        .expect("inspect")
+}
+
+/// Applies `diff(from, to)` statement by statement (autocommit: a label added by ADD VALUE
+/// is usable by the next statement) and returns the script for failure messages.
+async fn apply(client: &tokio_postgres::Client, from: &Schema, to: &Schema, case: &str) -> String {
+    let statements = render(&diff(from, to));
+    let script = to_script(&statements);
+    for statement in &statements {
+        assert!(
+            statement
+                .hazards
+                .iter()
+                .all(|h| h.kind != HazardKind::Unsupported),
+            "{case}: unsupported change in\n{script}"
+        );
+        if let Err(error) = client.batch_execute(&statement.sql).await {
+            panic!(
+                "{case}: {error:?} running\n{}\nin script\n{script}",
+                statement.sql
+            );
+        }
+    }
+    script
+}
+
+async fn round_trip(url: &str) {
+    let info = crate::db::ConnInfo::from_env(Some(url)).expect("parse TEST_DATABASE_URL");
+    let admin = info
+        .connect("retort test")
+        .await
+        .expect("connect to server");
+    let pid = std::process::id();
+    for (n, (case, from_sql, to_sql)) in PAIRS.iter().enumerate() {
+        let a_name = format!("retort_diff_{pid}_{n}_a");
+        let b_name = format!("retort_diff_{pid}_{n}_b");
+        for name in [&a_name, &b_name] {
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+                .expect("drop stale test database");
+        }
+        let a = create_database(&admin, &info, &a_name, from_sql).await;
+        let b = create_database(&admin, &info, &b_name, to_sql).await;
+        let s1 = inspect(&a).await;
+        let s2 = inspect(&b).await;
+        assert_ne!(s1.to_text(), s2.to_text(), "{case}: the pair should differ");
+
+        // Up: a (holding S1) must become S2, and a second diff must be empty.
+        let up = apply(&a, &s1, &s2, case).await;
+        let after = inspect(&a).await;
+        if let Some(d) = crate::catalog::diff_dumps(&s2.to_text(), &after.to_text(), "want", "got")
+        {
+            panic!("{case}: up did not reach the target\n{up}\n{d}");
+        }
+        assert_eq!(
+            diff(&after, &s2),
+            Vec::new(),
+            "{case}: second diff not empty"
+        );
+
+        // Down: b (holding S2) must become S1.
+        let down = apply(&b, &s2, &s1, case).await;
+        let after = inspect(&b).await;
+        if let Some(d) = crate::catalog::diff_dumps(&s1.to_text(), &after.to_text(), "want", "got")
+        {
+            panic!("{case}: down did not reach the source\n{down}\n{d}");
+        }
+
+        drop(a);
+        drop(b);
+        for name in [&a_name, &b_name] {
+            admin
+                .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .await
+                .expect("drop test database");
+        }
+    }
+}
+
+#[test]
+fn round_trips_against_a_real_server() {
+    let url = std::env::var("TEST_DATABASE_URL").expect(
+        "TEST_DATABASE_URL must name a PostgreSQL server for the diff round-trip test \
+         (start one with scripts/pg-local.sh start)",
+    );
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime")
+        .block_on(round_trip(&url));
+}

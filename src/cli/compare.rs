@@ -6,6 +6,7 @@
 //! `--from-database`, against a live database: drift), exit 1 when they differ.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::online::{runtime, version_tables, DbArgs};
 use super::scratch::{with_scratch, ScratchFlags};
@@ -14,7 +15,7 @@ use crate::catalog::{self, InspectOptions, Schema};
 use crate::config::Config;
 use crate::db::{ConnInfo, Session, VersionTables};
 use crate::migrator::RunOptions;
-use crate::scratch::{restore, ScratchServer};
+use crate::scratch::{restore, ScratchDb, ScratchServer};
 use crate::{diff, models, Migrator, NewRevision};
 
 /// Where a schema comes from.
@@ -125,69 +126,139 @@ pub(super) struct AutogenerateArgs {
     pub scratch: ScratchFlags,
 }
 
-/// Reads a source's schema, loading it into a scratch database when it is not live.
-async fn schema_of(
+/// A source ready to inspect: a live database, or a scratch database it was loaded into.
+struct Loaded {
+    conn: ConnInfo,
+    scratch: Option<ScratchDb>,
+    load_ms: u128,
+}
+
+/// Loads a source into a scratch database (a live database needs nothing).
+async fn load_source(
     source: &Source,
     server: Option<&ScratchServer>,
     versions: &Path,
     tables: &VersionTables,
     out: &Output,
-) -> anyhow::Result<Schema> {
-    let inspect = InspectOptions {
+) -> anyhow::Result<Loaded> {
+    if let Source::Database(url) = source {
+        return Ok(Loaded {
+            conn: ConnInfo::from_env(Some(url))?,
+            scratch: None,
+            load_ms: 0,
+        });
+    }
+    let server = server.ok_or_else(|| anyhow::anyhow!("no scratch server was started"))?;
+    // Dropped with everything else when the scratch server shuts down, also on error.
+    let db = server.create_database("diff").await?;
+    let started = Instant::now();
+    match source {
+        Source::Models(dir) => {
+            let client = db.conn().connect("retort models").await?;
+            let loaded = models::load(dir, &client).await?;
+            if out.verbose {
+                eprintln!(
+                    "loaded {} statement(s) from {} model file(s) in {}",
+                    loaded.statements,
+                    loaded.files,
+                    dir.display()
+                );
+            }
+        }
+        Source::Revision(rev) => {
+            let migrator = Migrator::open(versions)?;
+            let session = Session::open(db.conn(), tables.clone()).await?;
+            migrator
+                .upgrade(&session, rev, &RunOptions::default(), |_| {}, &mut |_| {})
+                .await?;
+        }
+        Source::Dump(path) => {
+            let programs = crate::scratch::client_programs(server.bin_dir())?;
+            let info = restore::inspect_dump(path, &programs)?;
+            let conn = db.conn().clone();
+            tokio::task::spawn_blocking(move || restore::restore(&info, &conn, &programs))
+                .await??;
+        }
+        Source::Database(_) => {}
+    }
+    Ok(Loaded {
+        conn: db.conn().clone(),
+        load_ms: started.elapsed().as_millis(),
+        scratch: Some(db),
+    })
+}
+
+/// Inspects a loaded source, retort's own version tables left out.
+async fn inspect_loaded(loaded: &Loaded, tables: &VersionTables) -> anyhow::Result<(Schema, u128)> {
+    let options = InspectOptions {
         exclude_tables: vec![
             (tables.schema.clone(), tables.version.clone()),
             (tables.schema.clone(), tables.history.clone()),
         ],
         ..InspectOptions::default()
     };
-    if let Source::Database(url) = source {
-        let conn = ConnInfo::from_env(Some(url))?;
-        let client = conn.connect("retort diff").await?;
-        return Ok(catalog::inspect(&client, &inspect).await?);
-    }
-    let server = server.ok_or_else(|| anyhow::anyhow!("no scratch server was started"))?;
-    let db = server.create_database("diff").await?;
-    let loaded = async {
-        match source {
-            Source::Models(dir) => {
-                let client = db.conn().connect("retort models").await?;
-                let loaded = models::load(dir, &client).await?;
-                if out.verbose {
-                    eprintln!(
-                        "loaded {} statement(s) from {} model file(s) in {}",
-                        loaded.statements,
-                        loaded.files,
-                        dir.display()
-                    );
-                }
-            }
-            Source::Revision(rev) => {
-                let migrator = Migrator::open(versions)?;
-                let session = Session::open(db.conn(), tables.clone()).await?;
-                migrator
-                    .upgrade(&session, rev, &RunOptions::default(), |_| {}, &mut |_| {})
-                    .await?;
-            }
-            Source::Dump(path) => {
-                let programs = crate::scratch::client_programs(server.bin_dir())?;
-                let info = restore::inspect_dump(path, &programs)?;
-                let conn = db.conn().clone();
-                tokio::task::spawn_blocking(move || restore::restore(&info, &conn, &programs))
-                    .await??;
-            }
-            Source::Database(_) => {}
-        }
-        let client = db.conn().connect("retort inspect").await?;
-        anyhow::Ok(catalog::inspect(&client, &inspect).await?)
-    }
-    .await;
-    let dropped = server.drop_database(&db).await;
-    let schema = loaded?;
-    dropped?;
-    Ok(schema)
+    let client = loaded.conn.connect("retort inspect").await?;
+    let started = Instant::now();
+    let schema = catalog::inspect(&client, &options).await?;
+    Ok((schema, started.elapsed().as_millis()))
 }
 
-/// Both schemas, with a scratch server only when a source needs one.
+/// Both sources' schemas: loaded concurrently, then inspected concurrently (so the two
+/// inspections overlap even when one source loads much longer than the other).
+async fn read_both(
+    sources: [&Source; 2],
+    server: Option<&ScratchServer>,
+    versions: &Path,
+    tables: &VersionTables,
+    out: &Output,
+) -> anyhow::Result<(Read, Read)> {
+    let [from, to] = sources;
+    let (a, b) = tokio::try_join!(
+        load_source(from, server, versions, tables, out),
+        load_source(to, server, versions, tables, out)
+    )?;
+    let ((sa, ia), (sb, ib)) =
+        tokio::try_join!(inspect_loaded(&a, tables), inspect_loaded(&b, tables))?;
+    if let Some(server) = server {
+        for db in [&a.scratch, &b.scratch].into_iter().flatten() {
+            server.drop_database(db).await?;
+        }
+    }
+    let reads = (
+        Read {
+            schema: sa,
+            load_ms: a.load_ms,
+            inspect_ms: ia,
+        },
+        Read {
+            schema: sb,
+            load_ms: b.load_ms,
+            inspect_ms: ib,
+        },
+    );
+    if out.verbose {
+        for (source, read) in [(from, &reads.0), (to, &reads.1)] {
+            eprintln!(
+                "{}: loaded in {} ms, inspected in {} ms",
+                source.describe(),
+                read.load_ms,
+                read.inspect_ms
+            );
+        }
+    }
+    Ok(reads)
+}
+
+/// A source's schema and what reading it cost.
+struct Read {
+    schema: Schema,
+    /// Loading it into a scratch database (models, chain replay, restore); 0 when live.
+    load_ms: u128,
+    inspect_ms: u128,
+}
+
+/// Both schemas, read concurrently (two scratch databases load and are inspected at
+/// the same time), with a scratch server only when a source needs one.
 fn schemas(
     out: &Output,
     config: &Config,
@@ -196,13 +267,11 @@ fn schemas(
     flags: &ScratchFlags,
     from: &Source,
     to: &Source,
-) -> anyhow::Result<(Schema, Schema)> {
+) -> anyhow::Result<(Read, Read)> {
     let tables = version_tables(config, db)?;
     runtime()?.block_on(async {
         let both = async |server: Option<&ScratchServer>| {
-            let a = schema_of(from, server, versions, &tables, out).await?;
-            let b = schema_of(to, server, versions, &tables, out).await?;
-            anyhow::Ok((a, b))
+            read_both([from, to], server, versions, &tables, out).await
         };
         if from.needs_scratch() || to.needs_scratch() {
             with_scratch(out, flags, None, None, async |server| {
@@ -285,7 +354,7 @@ pub(super) fn diff(
     let from = Source::parse(&args.from, config);
     let to = Source::parse(&args.to, config);
     let (a, b) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
-    let differs = report(out, &from, &to, &a, &b, args.dump_diff)?;
+    let differs = report(out, &from, &to, &a.schema, &b.schema, args.dump_diff)?;
     Ok(if differs && args.exit_code {
         EXIT_CHECK_FAILED
     } else {
@@ -306,7 +375,7 @@ pub(super) fn check(
     };
     let to = Source::Models(config.models_dir.clone());
     let (a, b) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
-    let differs = report(out, &from, &to, &a, &b, args.dump_diff)?;
+    let differs = report(out, &from, &to, &a.schema, &b.schema, args.dump_diff)?;
     if differs {
         if !out.json {
             eprintln!(
@@ -338,6 +407,22 @@ pub(super) fn autogenerate(
     };
     let to = Source::Models(config.models_dir.clone());
     let (current, wanted) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
+    let (current, wanted, timing) = (
+        current.schema,
+        wanted.schema,
+        format!(
+            "read {} ({} ms loading, {} ms inspecting) and {} ({} ms loading, {} ms inspecting) concurrently",
+            from.describe(),
+            current.load_ms,
+            current.inspect_ms,
+            to.describe(),
+            wanted.load_ms,
+            wanted.inspect_ms
+        ),
+    );
+    if out.verbose {
+        eprintln!("{timing}");
+    }
     if without_column_order(&current) == without_column_order(&wanted) {
         if !out.quiet {
             eprintln!(
@@ -348,8 +433,15 @@ pub(super) fn autogenerate(
         }
         return Ok(EXIT_OK);
     }
+    let started = Instant::now();
     let upgrade = diff::render(&diff::diff(&current, &wanted));
     let downgrade = diff::render(&diff::diff(&wanted, &current));
+    if out.verbose {
+        eprintln!(
+            "diffed and rendered both directions in {} ms",
+            started.elapsed().as_millis()
+        );
+    }
     if !out.quiet {
         let warnings = upgrade
             .iter()

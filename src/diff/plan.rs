@@ -58,6 +58,9 @@ struct Planner<'a> {
     reshaped_tables: BTreeSet<QualifiedName>,
     /// Objects created anew (or recreated), whose comments must be set from scratch.
     fresh: BTreeSet<String>,
+    /// Kept tables that lose (or change) a primary key, unique constraint or unique
+    /// index: a foreign key referencing them may depend on it, so it is recreated.
+    rekeyed_tables: BTreeSet<QualifiedName>,
 }
 
 fn by_name<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> BTreeMap<K, &T> {
@@ -126,6 +129,7 @@ impl<'a> Planner<'a> {
             out: BTreeMap::new(),
             reshaped_tables: BTreeSet::new(),
             fresh: BTreeSet::new(),
+            rekeyed_tables: BTreeSet::new(),
         }
     }
 
@@ -313,6 +317,18 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Whether a column default other than the owner column's uses `sequence`.
+    fn used_by_default(&self, sequence: &QualifiedName, owner: &(QualifiedName, String)) -> bool {
+        self.from.tables.iter().any(|t| {
+            t.columns.iter().any(|c| {
+                (t.name != owner.0 || c.name != owner.1)
+                    && c.default
+                        .as_deref()
+                        .is_some_and(|d| mentions(d, &sequence.name))
+            })
+        })
+    }
+
     fn sequences(&mut self) {
         let from = by_name(&self.from.sequences, |s| s.name.clone());
         let to = by_name(&self.to.sequences, |s| s.name.clone());
@@ -367,12 +383,24 @@ impl<'a> Planner<'a> {
             if to.contains_key(name) {
                 continue;
             }
-            // A sequence owned by a dropped column or table goes with it.
-            let goes_with_owner = old
+            // A sequence owned by a dropped column or table goes with it, unless another
+            // column's default uses it: that default may go later than the owner (or in
+            // another table), so the sequence is disowned first and dropped last.
+            let owner = old
                 .owned_by
                 .as_ref()
-                .is_some_and(|(table, column)| self.dropped_column(table, column));
-            if !goes_with_owner {
+                .filter(|(table, column)| self.dropped_column(table, column));
+            let used_elsewhere = owner.is_some_and(|owner| self.used_by_default(name, owner));
+            if used_elsewhere {
+                self.push(
+                    Phase::DisownSequences,
+                    Change::SetSequenceOwner {
+                        name: name.clone(),
+                        owned_by: None,
+                    },
+                );
+            }
+            if owner.is_none() || used_elsewhere {
                 self.push(
                     Phase::DropSequences,
                     Change::DropSequence { name: name.clone() },
@@ -398,8 +426,12 @@ impl<'a> Planner<'a> {
                     self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
                 }
                 Some(old) if old.definition != new.definition || old.kind != new.kind => {
-                    // Aggregates have no OR REPLACE form in the definition we hold.
-                    if old.kind == FunctionKind::Aggregate || old.kind != new.kind {
+                    // Aggregates have no OR REPLACE form in the definition we hold, and
+                    // OR REPLACE cannot change the return type or parameter names.
+                    if old.kind == FunctionKind::Aggregate
+                        || old.kind != new.kind
+                        || function_header(&old.definition) != function_header(&new.definition)
+                    {
                         self.push(Phase::AddFunctions, drop(old));
                         self.fresh.insert(fresh);
                     }
@@ -418,12 +450,14 @@ impl<'a> Planner<'a> {
     fn tables(&mut self) {
         let from = by_name(&self.from.tables, |t| t.name.clone());
         let to = by_name(&self.to.tables, |t| t.name.clone());
+        self.rekeyed_tables = self.rekeyed_tables();
         for (name, new) in &to {
             match from.get(name) {
                 None => self.add_table(new),
                 Some(old) => self.alter_table(old, new),
             }
         }
+        let reused = relation_names(self.to);
         for (name, old) in from.iter().rev() {
             if to.contains_key(name) {
                 continue;
@@ -448,8 +482,49 @@ impl<'a> Planner<'a> {
                     },
                 );
             }
+            // A key's index would still hold its name when a new relation takes it.
+            let keys: Vec<TableChange> = old
+                .constraints
+                .iter()
+                .filter(|c| {
+                    has_index(c.kind)
+                        && reused.contains(&QualifiedName::new(name.schema.clone(), c.name.clone()))
+                })
+                .map(|c| TableChange::DropConstraint {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                })
+                .collect();
+            self.push_alter(Phase::DropConstraints, name, keys);
             self.push(Phase::DropTables, Change::DropTable { name: name.clone() });
         }
+    }
+
+    /// Kept tables whose keys a foreign key may depend on change (see `rekeyed_tables`).
+    fn rekeyed_tables(&self) -> BTreeSet<QualifiedName> {
+        let mut out = BTreeSet::new();
+        for old in &self.from.tables {
+            let Some(new) = self.to.tables.iter().find(|t| t.name == old.name) else {
+                continue;
+            };
+            let lost_key = old.constraints.iter().any(|c| {
+                matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique)
+                    && !new.constraints.iter().any(|n| same_constraint(c, n))
+            });
+            let lost_index = self.from.indexes.iter().any(|i| {
+                i.unique
+                    && i.table == old.name
+                    && !self
+                        .to
+                        .indexes
+                        .iter()
+                        .any(|n| n.name == i.name && n.definition == i.definition)
+            });
+            if lost_key || lost_index {
+                out.insert(old.name.clone());
+            }
+        }
+        out
     }
 
     fn add_table(&mut self, table: &Table) {
@@ -552,8 +627,16 @@ impl<'a> Planner<'a> {
         let mut drop_others = Vec::new();
         let mut add_fks = Vec::new();
         let mut add_others = Vec::new();
+        // A foreign key on a table whose key changes may depend on the dropped key.
+        let rekeyed = |c: &Constraint| {
+            c.kind == ConstraintKind::ForeignKey
+                && self
+                    .rekeyed_tables
+                    .iter()
+                    .any(|t| c.definition.contains(&format!("REFERENCES {}(", qn(t))))
+        };
         for c in &old.constraints {
-            let same = new.constraints.iter().any(|n| same_constraint(c, n));
+            let same = new.constraints.iter().any(|n| same_constraint(c, n)) && !rekeyed(c);
             if !same {
                 let change = TableChange::DropConstraint {
                     name: c.name.clone(),
@@ -567,7 +650,7 @@ impl<'a> Planner<'a> {
             }
         }
         for c in &new.constraints {
-            let same = old.constraints.iter().any(|o| same_constraint(o, c));
+            let same = old.constraints.iter().any(|o| same_constraint(o, c)) && !rekeyed(c);
             if !same {
                 self.fresh.insert(format!(
                     "constraint {} on {}",
@@ -699,17 +782,20 @@ impl<'a> Planner<'a> {
             if old.is_some_and(|old| old.definition == new.definition) {
                 continue;
             }
-            if let Some(old) = old {
-                if !dropped_tables.contains(&old.table) {
-                    self.push(Phase::DropIndexes, Change::DropIndex { name: name.clone() });
-                }
+            // Even on a dropped table: the name is needed before the table goes.
+            if old.is_some() {
+                self.push(Phase::DropIndexes, Change::DropIndex { name: name.clone() });
             }
             self.fresh.insert(format!("index {}", qn(name)));
             self.push(Phase::AddIndexes, Change::AddIndex((*new).clone()));
         }
+        let reused = relation_names(self.to);
         for (name, old) in from.iter().rev() {
-            // Indexes of dropped tables go with their table.
-            if !to.contains_key(name) && !dropped_tables.contains(&old.table) {
+            // Indexes of dropped tables go with their table, unless a new relation (a
+            // key constraint's index, say) takes the name before the table is dropped.
+            if !to.contains_key(name)
+                && (!dropped_tables.contains(&old.table) || reused.contains(name))
+            {
                 self.push(Phase::DropIndexes, Change::DropIndex { name: name.clone() });
             }
         }
@@ -1040,6 +1126,44 @@ impl<'a> Planner<'a> {
             }
         }
     }
+}
+
+/// Whether a constraint of this kind owns an index (which holds a relation name).
+fn has_index(kind: ConstraintKind) -> bool {
+    matches!(
+        kind,
+        ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion
+    )
+}
+
+/// Every name in the relation namespace of `schema`: tables, views, sequences, indexes
+/// and the indexes of key constraints.
+fn relation_names(schema: &Schema) -> BTreeSet<QualifiedName> {
+    let mut names: BTreeSet<QualifiedName> = BTreeSet::new();
+    names.extend(schema.tables.iter().map(|t| t.name.clone()));
+    names.extend(schema.views.iter().map(|v| v.name.clone()));
+    names.extend(schema.materialized_views.iter().map(|v| v.name.clone()));
+    names.extend(schema.sequences.iter().map(|s| s.name.clone()));
+    names.extend(schema.indexes.iter().map(|i| i.name.clone()));
+    for table in &schema.tables {
+        names.extend(
+            table
+                .constraints
+                .iter()
+                .filter(|c| has_index(c.kind))
+                .map(|c| QualifiedName::new(table.name.schema.clone(), c.name.clone())),
+        );
+    }
+    names
+}
+
+/// The part of `pg_get_functiondef` that `CREATE OR REPLACE` cannot change: the first
+/// line (parameter names and defaults) and the `RETURNS` line.
+fn function_header(definition: &str) -> (Option<&str>, Option<&str>) {
+    let mut lines = definition.lines();
+    let first = lines.next();
+    let returns = lines.find(|l| l.trim_start().starts_with("RETURNS "));
+    (first, returns)
 }
 
 /// Constraints are equal when everything but the comment is (comments are set apart).

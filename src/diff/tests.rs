@@ -520,6 +520,183 @@ fn schemas_extensions_sequences_indexes_and_comments() {
     );
 }
 
+fn index(schema: &str, name: &str, table: &str, definition: &str) -> Index {
+    Index {
+        name: QualifiedName::new(schema, name),
+        table: QualifiedName::new(schema, table),
+        method: "btree".to_string(),
+        unique: false,
+        predicate: None,
+        definition: definition.to_string(),
+        comment: None,
+    }
+}
+
+fn function(name: &str, definition: &str) -> Function {
+    Function {
+        name: QualifiedName::new("public", name),
+        arguments: "a integer".to_string(),
+        kind: FunctionKind::Function,
+        definition: definition.to_string(),
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    }
+}
+
+/// Found by the property test: an index of a dropped table went with the table (at the
+/// end), after an index of the same name had been created on another table.
+#[test]
+fn index_name_taken_from_a_dropped_table_is_freed_first() {
+    let old = table("public", "old", vec![col("a", "integer")]);
+    let new = table("public", "new", vec![col("b", "integer")]);
+    let from = Schema {
+        indexes: vec![index(
+            "public",
+            "i",
+            "old",
+            "CREATE INDEX i ON public.old USING btree (a)",
+        )],
+        ..with_tables(vec![old])
+    };
+    let to = Schema {
+        indexes: vec![index(
+            "public",
+            "i",
+            "new",
+            "CREATE INDEX i ON public.new USING btree (b)",
+        )],
+        ..with_tables(vec![new])
+    };
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "DROP INDEX public.i",
+            "CREATE TABLE public.new (\n    b integer\n)",
+            "CREATE INDEX i ON public.new USING btree (b)",
+            r#"DROP TABLE "public"."old""#,
+        ]
+    );
+}
+
+/// Found by the property test: the same, for the index of a key constraint.
+#[test]
+fn key_name_taken_from_a_dropped_table_is_freed_first() {
+    let mut old = table("public", "old", vec![col("a", "integer")]);
+    old.constraints.push(constraint(
+        "k",
+        ConstraintKind::PrimaryKey,
+        "PRIMARY KEY (a)",
+    ));
+    let mut new = table("public", "new", vec![col("b", "integer")]);
+    new.constraints.push(constraint(
+        "k",
+        ConstraintKind::PrimaryKey,
+        "PRIMARY KEY (b)",
+    ));
+    assert_eq!(
+        sql(&with_tables(vec![old]), &with_tables(vec![new])),
+        vec![
+            "ALTER TABLE public.old DROP CONSTRAINT k",
+            "CREATE TABLE public.new (\n    b integer,\n    CONSTRAINT k PRIMARY KEY (b)\n)",
+            r#"DROP TABLE "public"."old""#,
+        ]
+    );
+}
+
+/// Found by the property test: a foreign key depends on the key it was created against;
+/// dropping that key (even with another unique key left on the columns) fails.
+#[test]
+fn foreign_keys_are_recreated_when_the_referenced_key_changes() {
+    let mut users = table("public", "users", vec![col("id", "integer")]);
+    users.constraints.push(constraint(
+        "pk",
+        ConstraintKind::PrimaryKey,
+        "PRIMARY KEY (id)",
+    ));
+    let mut orders = table("public", "orders", vec![col("user_id", "integer")]);
+    orders.constraints.push(constraint(
+        "fk",
+        ConstraintKind::ForeignKey,
+        "FOREIGN KEY (user_id) REFERENCES public.users(id)",
+    ));
+    let from = with_tables(vec![orders.clone(), users.clone()]);
+    users.constraints = vec![constraint("uq", ConstraintKind::Unique, "UNIQUE (id)")];
+    let to = with_tables(vec![orders, users]);
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "ALTER TABLE public.orders DROP CONSTRAINT fk",
+            "ALTER TABLE public.users DROP CONSTRAINT pk",
+            "ALTER TABLE public.users ADD CONSTRAINT uq UNIQUE (id)",
+            "ALTER TABLE public.orders ADD CONSTRAINT fk \
+             FOREIGN KEY (user_id) REFERENCES public.users(id)",
+        ]
+    );
+}
+
+/// Found by the property test: `CREATE OR REPLACE` cannot change a return type.
+#[test]
+fn function_with_a_new_return_type_is_dropped_and_created() {
+    let body = "\n LANGUAGE sql\nAS $function$ SELECT a $function$";
+    let old = function(
+        "f",
+        &format!("CREATE OR REPLACE FUNCTION public.f(a integer)\n RETURNS integer{body}"),
+    );
+    let mut new = old.clone();
+    new.definition =
+        format!("CREATE OR REPLACE FUNCTION public.f(a integer)\n RETURNS bigint{body}");
+    let from = Schema {
+        functions: vec![old.clone()],
+        ..Schema::default()
+    };
+    let to = Schema {
+        functions: vec![new.clone()],
+        ..Schema::default()
+    };
+    assert_eq!(
+        sql(&from, &to),
+        vec!["DROP FUNCTION public.f(a integer)", new.definition.as_str()]
+    );
+    // A changed body alone is still replaced in place.
+    let mut body_only = old.clone();
+    body_only.definition = old.definition.replace("SELECT a", "SELECT a + 1");
+    let to = Schema {
+        functions: vec![body_only.clone()],
+        ..Schema::default()
+    };
+    assert_eq!(sql(&from, &to), vec![body_only.definition.as_str()]);
+}
+
+/// Found by the property test: a sequence owned by a dropped column but used by another
+/// column's default cannot go with its owner (the default still depends on it).
+#[test]
+fn owned_sequence_used_elsewhere_is_disowned_and_dropped_last() {
+    let owner = table("public", "owner", vec![col("id", "bigint")]);
+    let mut user = table("public", "user", vec![col("n", "bigint")]);
+    user.columns[0].default = Some("nextval('public.s'::regclass)".to_string());
+    let from = Schema {
+        sequences: vec![Sequence {
+            name: QualifiedName::new("public", "s"),
+            options: seq_options("bigint"),
+            owned_by: Some((QualifiedName::new("public", "owner"), "id".to_string())),
+            comment: None,
+            owner: None,
+            acl: Vec::new(),
+        }],
+        ..with_tables(vec![owner, user])
+    };
+    assert_eq!(
+        sql(&from, &Schema::default()),
+        vec![
+            "ALTER SEQUENCE public.s OWNED BY NONE",
+            r#"DROP TABLE "public"."user""#,
+            r#"DROP TABLE "public"."owner""#,
+            "DROP SEQUENCE public.s",
+        ]
+    );
+}
+
 #[test]
 fn unsupported_differences_are_reported_not_dropped() {
     let mut a = table("public", "t", vec![col("id", "integer")]);

@@ -61,9 +61,17 @@ struct Planner<'a> {
     /// Kept tables that lose (or change) a primary key, unique constraint or unique
     /// index: a foreign key referencing them may depend on it, so it is recreated.
     rekeyed_tables: BTreeSet<QualifiedName>,
+    /// The target's tables by name: looked up for every table and index, so a linear
+    /// search would make a 5,000-table diff quadratic.
+    to_tables: BTreeMap<&'a QualifiedName, &'a Table>,
 }
 
 fn by_name<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> BTreeMap<K, &T> {
+    items.iter().map(|item| (key(item), item)).collect()
+}
+
+/// `by_name` with keys borrowed from the items (no clones on large schemas).
+fn by_ref<'s, T, K: Ord + 's>(items: &'s [T], key: impl Fn(&'s T) -> K) -> BTreeMap<K, &'s T> {
     items.iter().map(|item| (key(item), item)).collect()
 }
 
@@ -130,6 +138,7 @@ impl<'a> Planner<'a> {
             reshaped_tables: BTreeSet::new(),
             fresh: BTreeSet::new(),
             rekeyed_tables: BTreeSet::new(),
+            to_tables: to.tables.iter().map(|t| (&t.name, t)).collect(),
         }
     }
 
@@ -311,7 +320,7 @@ impl<'a> Planner<'a> {
 
     /// Tables and columns that disappear, for the drops they take with them.
     fn dropped_column(&self, table: &QualifiedName, column: &str) -> bool {
-        match self.to.tables.iter().find(|t| &t.name == table) {
+        match self.to_tables.get(table) {
             None => true,
             Some(t) => !t.columns.iter().any(|c| c.name == column),
         }
@@ -503,24 +512,29 @@ impl<'a> Planner<'a> {
     /// Kept tables whose keys a foreign key may depend on change (see `rekeyed_tables`).
     fn rekeyed_tables(&self) -> BTreeSet<QualifiedName> {
         let mut out = BTreeSet::new();
+        let to_indexes = by_ref(&self.to.indexes, |i| &i.name);
+        // Tables with a unique index that is gone or changed, in one pass over indexes.
+        let lost_index: BTreeSet<&QualifiedName> = self
+            .from
+            .indexes
+            .iter()
+            .filter(|i| {
+                i.unique
+                    && to_indexes
+                        .get(&i.name)
+                        .is_none_or(|n| n.definition != i.definition)
+            })
+            .map(|i| &i.table)
+            .collect();
         for old in &self.from.tables {
-            let Some(new) = self.to.tables.iter().find(|t| t.name == old.name) else {
+            let Some(new) = self.to_tables.get(&old.name) else {
                 continue;
             };
             let lost_key = old.constraints.iter().any(|c| {
                 matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique)
                     && !new.constraints.iter().any(|n| same_constraint(c, n))
             });
-            let lost_index = self.from.indexes.iter().any(|i| {
-                i.unique
-                    && i.table == old.name
-                    && !self
-                        .to
-                        .indexes
-                        .iter()
-                        .any(|n| n.name == i.name && n.definition == i.definition)
-            });
-            if lost_key || lost_index {
+            if lost_key || lost_index.contains(&old.name) {
                 out.insert(old.name.clone());
             }
         }
@@ -775,7 +789,7 @@ impl<'a> Planner<'a> {
         let dropped_tables: BTreeSet<&QualifiedName> = from
             .values()
             .map(|i| &i.table)
-            .filter(|t| !self.to.tables.iter().any(|n| &n.name == *t))
+            .filter(|t| !self.to_tables.contains_key(*t))
             .collect();
         for (name, new) in &to {
             let old = from.get(name);
@@ -919,7 +933,7 @@ impl<'a> Planner<'a> {
         kind: &str,
     ) {
         for (key, old) in from.iter().rev() {
-            let table_kept = self.to.tables.iter().any(|t| t.name == key.0);
+            let table_kept = self.to_tables.contains_key(&key.0);
             let keep = to
                 .get(key)
                 .is_some_and(|new| same(old, new) && !self.reshaped_tables.contains(&key.0));
@@ -958,8 +972,15 @@ impl<'a> Planner<'a> {
             }
         };
         let from = self.from;
+        let schemas = by_ref(&from.schemas, |o| &o.name);
+        let enums = by_ref(&from.enums, |o| &o.name);
+        let sequences = by_ref(&from.sequences, |o| &o.name);
+        let functions = by_ref(&from.functions, |o| (&o.name, &o.arguments));
+        let tables = by_ref(&from.tables, |o| &o.name);
+        let views = by_ref(&from.views, |o| &o.name);
+        let indexes = by_ref(&from.indexes, |o| &o.name);
         for s in &self.to.schemas {
-            let old = from.schemas.iter().find(|o| o.name == s.name);
+            let old = schemas.get(&s.name);
             check(
                 format!("schema {}", s.name),
                 CommentTarget::Schema(s.name.clone()),
@@ -968,7 +989,7 @@ impl<'a> Planner<'a> {
             );
         }
         for e in &self.to.enums {
-            let old = from.enums.iter().find(|o| o.name == e.name);
+            let old = enums.get(&e.name);
             check(
                 format!("type {}", qn(&e.name)),
                 CommentTarget::Type(e.name.clone()),
@@ -977,7 +998,7 @@ impl<'a> Planner<'a> {
             );
         }
         for s in &self.to.sequences {
-            let old = from.sequences.iter().find(|o| o.name == s.name);
+            let old = sequences.get(&s.name);
             check(
                 format!("sequence {}", qn(&s.name)),
                 CommentTarget::Sequence(s.name.clone()),
@@ -986,10 +1007,7 @@ impl<'a> Planner<'a> {
             );
         }
         for f in &self.to.functions {
-            let old = from
-                .functions
-                .iter()
-                .find(|o| o.name == f.name && o.arguments == f.arguments);
+            let old = functions.get(&(&f.name, &f.arguments));
             check(
                 format!("function {}({})", qn(&f.name), f.arguments),
                 CommentTarget::Function(f.name.clone(), f.arguments.clone(), f.kind),
@@ -998,7 +1016,7 @@ impl<'a> Planner<'a> {
             );
         }
         for t in &self.to.tables {
-            let old = from.tables.iter().find(|o| o.name == t.name);
+            let old = tables.get(&t.name);
             let table_key = format!("table {}", qn(&t.name));
             check(
                 table_key.clone(),
@@ -1031,7 +1049,7 @@ impl<'a> Planner<'a> {
             }
         }
         for v in &self.to.views {
-            let old = from.views.iter().find(|o| o.name == v.name);
+            let old = views.get(&v.name);
             check(
                 format!("view {}", qn(&v.name)),
                 CommentTarget::View(v.name.clone()),
@@ -1040,7 +1058,7 @@ impl<'a> Planner<'a> {
             );
         }
         for i in &self.to.indexes {
-            let old = from.indexes.iter().find(|o| o.name == i.name);
+            let old = indexes.get(&i.name);
             check(
                 format!("index {}", qn(&i.name)),
                 CommentTarget::Index(i.name.clone()),

@@ -162,10 +162,7 @@ impl<'a> RoundTrip<'a> {
         let tables = session.tables();
         // retort's own bookkeeping changes at every step by design; it is not schema.
         let inspect = InspectOptions {
-            exclude_tables: vec![
-                (tables.schema.clone(), tables.version.clone()),
-                (tables.schema.clone(), tables.history.clone()),
-            ],
+            exclude_tables: tables.as_exclusions(),
             ..InspectOptions::default()
         };
         let inspector = Inspector::prepare(session.client(), &inspect).await?;

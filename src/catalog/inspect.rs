@@ -14,7 +14,7 @@ use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Row, SimpleQueryMessage, Statement};
 
 use super::model::*;
-use super::render::{qualified_collation, quote_ident};
+use super::render::{literal, qualified_collation, quote_ident};
 use super::{CatalogError, InspectOptions};
 
 // Catalog OIDs of the system catalogs, fixed since forever (they are bootstrap OIDs); used
@@ -1455,10 +1455,6 @@ fn qualified_name_text(schema: &str, name: &str) -> String {
     } else {
         format!("{}.{}", quote_ident(schema), quote_ident(name))
     }
-}
-
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// `CREATE AGGREGATE` from the pg_aggregate columns of a functions row (pg_dump's way:

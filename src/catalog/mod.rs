@@ -24,6 +24,7 @@ mod render;
 pub use inspect::Inspector;
 pub use model::*;
 pub use render::quote_ident;
+pub(crate) use render::{literal, qn, sequence_clauses};
 
 /// What to read.
 #[derive(Debug, Clone, Default)]

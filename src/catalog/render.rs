@@ -198,12 +198,13 @@ pub fn qualified_collation(schema: &str, name: &str) -> String {
     }
 }
 
-fn qn(name: &QualifiedName) -> String {
+/// `schema.name`, both quoted as needed.
+pub(crate) fn qn(name: &QualifiedName) -> String {
     format!("{}.{}", quote_ident(&name.schema), quote_ident(&name.name))
 }
 
 /// A string literal (standard_conforming_strings: only quotes are doubled).
-fn literal(text: &str) -> String {
+pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
@@ -329,8 +330,13 @@ fn type_max(data_type: &str) -> (i64, i64) {
     }
 }
 
-/// Sequence options as `CREATE SEQUENCE` clauses; `all` prints defaults too.
-fn sequence_clauses(opts: &SequenceOptions, all: bool, column_type: Option<&str>) -> Vec<String> {
+/// Sequence options as `CREATE SEQUENCE` clauses; `all` prints defaults too, otherwise
+/// only what differs from PostgreSQL's defaults for the (column) type.
+pub(crate) fn sequence_clauses(
+    opts: &SequenceOptions,
+    all: bool,
+    column_type: Option<&str>,
+) -> Vec<String> {
     let (type_min, type_max) = type_max(&opts.data_type);
     let (default_min, default_max) = if opts.increment > 0 {
         (1, type_max)

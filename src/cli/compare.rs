@@ -191,10 +191,7 @@ async fn load_source(
 /// Inspects a loaded source, retort's own version tables left out.
 async fn inspect_loaded(loaded: &Loaded, tables: &VersionTables) -> anyhow::Result<(Schema, u128)> {
     let options = InspectOptions {
-        exclude_tables: vec![
-            (tables.schema.clone(), tables.version.clone()),
-            (tables.schema.clone(), tables.history.clone()),
-        ],
+        exclude_tables: tables.as_exclusions(),
         ..InspectOptions::default()
     };
     let client = loaded.conn.connect("retort inspect").await?;

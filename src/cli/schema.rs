@@ -35,10 +35,7 @@ pub(crate) fn dump_schema(
         grants: dump.grants,
         owners: dump.owners,
         // retort's own bookkeeping is not part of the application's schema.
-        exclude_tables: vec![
-            (target.tables.schema.clone(), target.tables.version.clone()),
-            (target.tables.schema.clone(), target.tables.history.clone()),
-        ],
+        exclude_tables: target.tables.as_exclusions(),
     };
     let schema = in_session(&target, out, async |session| {
         Ok(catalog::inspect(session.client(), &options).await?)

@@ -188,19 +188,11 @@ async fn on_scratch(
             eprintln!(
                 "restored in {} ms{}",
                 report.duration_ms,
-                if report.skipped.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; {} statement(s) skipped: owners, roles or privileges that do not exist here{}",
-                        report.skipped.len(),
-                        if out.verbose { ":" } else { " (-v lists them)" }
-                    )
-                }
+                skipped_note(&report, if out.verbose { ":" } else { " (-v lists them)" })
             );
             if out.verbose {
-                for s in &report.skipped {
-                    eprintln!("  {}: {}: {}", s.location, s.message, s.statement);
+                for line in skipped_lines(&report) {
+                    eprintln!("{line}");
                 }
             }
         }
@@ -243,18 +235,21 @@ async fn test_on(
     let (from, to) = split_range(args.range.as_deref());
     if let Some(from) = from {
         source.prepared = Some(trip.move_to(from).await?);
-    } else if source.kind == "dump" {
-        let state = migrator.state(&session).await?;
-        if !state.initialized && !trip.schema().await?.is_empty() && !out.quiet {
-            eprintln!(
-                "warning: the restored database has no {} table, so it counts as base and every \
-                 revision is pending; if production is already at a revision, test from there \
-                 with -r REV:head",
-                session.tables().describe()
-            );
-        }
     }
     let state = migrator.state(&session).await?;
+    if from.is_none()
+        && source.kind == "dump"
+        && !state.initialized
+        && !out.quiet
+        && !trip.schema().await?.is_empty()
+    {
+        eprintln!(
+            "warning: the restored database has no {} table, so it counts as base and every \
+             revision is pending; if production is already at a revision, test from there \
+             with -r REV:head",
+            session.tables().describe()
+        );
+    }
     let edited = migrator.edited_applied(&session, &state).await?;
     if !edited.is_empty() && !out.quiet {
         eprintln!("warning: applied revisions changed since they ran (the test uses the files):");
@@ -477,20 +472,32 @@ pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> any
             args.file.display(),
             target.describe(),
             report.duration_ms,
-            if report.skipped.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} statement(s) skipped: owners, roles or privileges that do not exist here",
-                    report.skipped.len()
-                )
-            }
+            skipped_note(&report, "")
         );
         if out.verbose {
-            for s in &report.skipped {
-                outln!("  {}: {}: {}", s.location, s.message, s.statement);
+            for line in skipped_lines(&report) {
+                outln!("{line}");
             }
         }
     }
     Ok(EXIT_OK)
+}
+
+/// "; N statement(s) skipped: ..." after a restore's summary (empty when none were).
+fn skipped_note(report: &RestoreReport, tail: &str) -> String {
+    if report.skipped.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; {} statement(s) skipped: owners, roles or privileges that do not exist here{tail}",
+        report.skipped.len()
+    )
+}
+
+/// One line per skipped statement, for -v.
+fn skipped_lines(report: &RestoreReport) -> impl Iterator<Item = String> + '_ {
+    report
+        .skipped
+        .iter()
+        .map(|s| format!("  {}: {}: {}", s.location, s.message, s.statement))
 }

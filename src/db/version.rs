@@ -125,6 +125,15 @@ impl VersionTables {
         (alias(&self.schema), alias(&self.history)).into()
     }
 
+    /// The (schema, table) pairs of both tables, for `InspectOptions::exclude_tables`:
+    /// retort's bookkeeping is not part of the application's schema.
+    pub fn as_exclusions(&self) -> Vec<(String, String)> {
+        vec![
+            (self.schema.clone(), self.version.clone()),
+            (self.schema.clone(), self.history.clone()),
+        ]
+    }
+
     /// `schema.table` for messages.
     pub fn describe(&self) -> String {
         format!("{}.{}", self.schema, self.version)

@@ -4,11 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::catalog::quote_ident;
-
-fn qn(name: &QualifiedName) -> String {
-    format!("{}.{}", quote_ident(&name.schema), quote_ident(&name.name))
-}
+use crate::catalog::{qn, quote_ident};
 
 /// The changes that turn `from` into `to`, in an order that can be applied as is.
 pub fn diff(from: &Schema, to: &Schema) -> Vec<Change> {

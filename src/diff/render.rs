@@ -13,16 +13,7 @@ use std::fmt::Write;
 use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 
 use super::*;
-use crate::catalog::quote_ident;
-
-fn qn(name: &QualifiedName) -> String {
-    format!("{}.{}", quote_ident(&name.schema), quote_ident(&name.name))
-}
-
-/// A string literal (standard_conforming_strings: only quotes are doubled).
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
+use crate::catalog::{literal, qn, quote_ident, sequence_clauses};
 
 fn sea_table(name: &QualifiedName) -> (Alias, Alias) {
     // Owned strings: sea-query escapes embedded quotes only in owned identifiers.
@@ -68,55 +59,6 @@ pub fn to_script(statements: &[Statement]) -> String {
         }
     }
     out
-}
-
-fn type_max(data_type: &str) -> (i64, i64) {
-    match data_type {
-        "smallint" => (i16::MIN as i64, i16::MAX as i64),
-        "integer" => (i32::MIN as i64, i32::MAX as i64),
-        _ => (i64::MIN, i64::MAX),
-    }
-}
-
-/// Sequence option clauses; `all` prints defaults too (as the dump does for sequences),
-/// otherwise only what differs from PostgreSQL's defaults for the column type.
-fn sequence_clauses(opts: &SequenceOptions, all: bool, column_type: Option<&str>) -> Vec<String> {
-    let (type_min, type_max) = type_max(&opts.data_type);
-    let (default_min, default_max) = if opts.increment > 0 {
-        (1, type_max)
-    } else {
-        (type_min, -1)
-    };
-    let default_start = if opts.increment > 0 {
-        opts.min
-    } else {
-        opts.max
-    };
-    let mut clauses = Vec::new();
-    if all || column_type != Some(opts.data_type.as_str()) {
-        clauses.push(format!("AS {}", opts.data_type));
-    }
-    if all || opts.start != default_start {
-        clauses.push(format!("START WITH {}", opts.start));
-    }
-    if all || opts.increment != 1 {
-        clauses.push(format!("INCREMENT BY {}", opts.increment));
-    }
-    if all || opts.min != default_min {
-        clauses.push(format!("MINVALUE {}", opts.min));
-    }
-    if all || opts.max != default_max {
-        clauses.push(format!("MAXVALUE {}", opts.max));
-    }
-    if all || opts.cache != 1 {
-        clauses.push(format!("CACHE {}", opts.cache));
-    }
-    if opts.cycle {
-        clauses.push("CYCLE".to_string());
-    } else if all {
-        clauses.push("NO CYCLE".to_string());
-    }
-    clauses
 }
 
 /// The clauses of `to` that differ from `from` (for ALTER SEQUENCE and identity SET).

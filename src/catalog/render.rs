@@ -208,15 +208,43 @@ pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-fn comment_line(out: &mut String, target: &str, comment: &Option<String>) {
-    if let Some(comment) = comment {
-        let _ = write!(out, "\nCOMMENT ON {target} IS {};", literal(comment));
+/// One object's statements, each without its semicolon: the dump prints them one per
+/// line, `;`-terminated, and the diff engine runs them one by one.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Block(pub(crate) Vec<String>);
+
+impl Block {
+    fn new(first: String) -> Block {
+        Block(vec![first])
+    }
+
+    fn push(&mut self, statement: String) {
+        self.0.push(statement);
+    }
+
+    /// The dump's text: each statement `;`-terminated, one after the other.
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for (i, statement) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(statement);
+            out.push(';');
+        }
+        out
     }
 }
 
-fn owner_line(out: &mut String, alter: &str, owner: &Option<String>) {
+fn comment_line(out: &mut Block, target: &str, comment: &Option<String>) {
+    if let Some(comment) = comment {
+        out.push(format!("COMMENT ON {target} IS {}", literal(comment)));
+    }
+}
+
+fn owner_line(out: &mut Block, alter: &str, owner: &Option<String>) {
     if let Some(owner) = owner {
-        let _ = write!(out, "\n{alter} OWNER TO {};", quote_ident(owner));
+        out.push(format!("{alter} OWNER TO {}", quote_ident(owner)));
     }
 }
 
@@ -288,7 +316,7 @@ fn privilege_name(code: char) -> &'static str {
 }
 
 /// `GRANT` lines for an ACL; `columns` is `Some("(col)")` for column privileges.
-fn grant_lines(out: &mut String, acl: &[String], on: &str, column: Option<&str>) {
+fn grant_lines(out: &mut Block, acl: &[String], on: &str, column: Option<&str>) {
     for item in acl {
         let item = parse_acl(item);
         let grantee = item
@@ -313,11 +341,10 @@ fn grant_lines(out: &mut String, acl: &[String], on: &str, column: Option<&str>)
             } else {
                 ""
             };
-            let _ = write!(
-                out,
-                "\nGRANT {} ON {on} TO {grantee}{suffix};",
+            out.push(format!(
+                "GRANT {} ON {on} TO {grantee}{suffix}",
                 privileges.join(", ")
-            );
+            ));
         }
     }
 }
@@ -459,13 +486,13 @@ fn write_relation_body(
     }
 }
 
-fn render_table(table: &Table) -> String {
+pub(crate) fn render_table(table: &Table) -> Block {
     let name = qn(&table.name);
-    let mut out = String::new();
+    let mut head = String::new();
     let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
-    let _ = write!(out, "CREATE {unlogged}TABLE {name} ");
+    let _ = write!(head, "CREATE {unlogged}TABLE {name} ");
     write_relation_body(
-        &mut out,
+        &mut head,
         &table.name,
         &table.columns,
         &table.constraints,
@@ -473,42 +500,39 @@ fn render_table(table: &Table) -> String {
         &table.inherits,
     );
     if let Some(key) = &table.partition_key {
-        let _ = write!(out, " PARTITION BY {key}");
+        let _ = write!(head, " PARTITION BY {key}");
     }
     if let Some(am) = &table.access_method {
-        let _ = write!(out, " USING {}", quote_ident(am));
+        let _ = write!(head, " USING {}", quote_ident(am));
     }
-    out.push_str(&with_options(&table.options));
-    out.push(';');
+    head.push_str(&with_options(&table.options));
+    let mut out = Block::new(head);
     if table.row_security {
-        let _ = write!(out, "\nALTER TABLE {name} ENABLE ROW LEVEL SECURITY;");
+        out.push(format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY"));
     }
     if table.force_row_security {
-        let _ = write!(out, "\nALTER TABLE {name} FORCE ROW LEVEL SECURITY;");
+        out.push(format!("ALTER TABLE {name} FORCE ROW LEVEL SECURITY"));
     }
     if let Some(identity) = &table.replica_identity {
-        let _ = write!(out, "\nALTER TABLE {name} REPLICA IDENTITY {identity};");
+        out.push(format!("ALTER TABLE {name} REPLICA IDENTITY {identity}"));
     }
     if let Some(index) = &table.cluster_on {
-        let _ = write!(
-            out,
-            "\nALTER TABLE {name} CLUSTER ON {};",
+        out.push(format!(
+            "ALTER TABLE {name} CLUSTER ON {}",
             quote_ident(index)
-        );
+        ));
     }
     for column in &table.columns {
         let col = quote_ident(&column.name);
         if let Some(target) = column.statistics {
-            let _ = write!(
-                out,
-                "\nALTER TABLE {name} ALTER COLUMN {col} SET STATISTICS {target};"
-            );
+            out.push(format!(
+                "ALTER TABLE {name} ALTER COLUMN {col} SET STATISTICS {target}"
+            ));
         }
         if let Some(storage) = &column.storage {
-            let _ = write!(
-                out,
-                "\nALTER TABLE {name} ALTER COLUMN {col} SET STORAGE {storage};"
-            );
+            out.push(format!(
+                "ALTER TABLE {name} ALTER COLUMN {col} SET STORAGE {storage}"
+            ));
         }
     }
     comment_line(&mut out, &format!("TABLE {name}"), &table.comment);
@@ -519,7 +543,7 @@ fn render_table(table: &Table) -> String {
     out
 }
 
-fn constraint_comments(out: &mut String, relation: &str, constraints: &[Constraint]) {
+fn constraint_comments(out: &mut Block, relation: &str, constraints: &[Constraint]) {
     for constraint in constraints {
         comment_line(
             out,
@@ -530,7 +554,7 @@ fn constraint_comments(out: &mut String, relation: &str, constraints: &[Constrai
 }
 
 /// Column comments and column privileges.
-fn column_extras(out: &mut String, relation: &str, columns: &[Column]) {
+fn column_extras(out: &mut Block, relation: &str, columns: &[Column]) {
     for column in columns {
         let col = quote_ident(&column.name);
         comment_line(out, &format!("COLUMN {relation}.{col}"), &column.comment);
@@ -538,25 +562,24 @@ fn column_extras(out: &mut String, relation: &str, columns: &[Column]) {
     }
 }
 
-fn render_view(view: &View, materialized: bool) -> String {
+pub(crate) fn render_view(view: &View, materialized: bool) -> Block {
     let name = qn(&view.name);
     let kind = if materialized {
         "MATERIALIZED VIEW"
     } else {
         "VIEW"
     };
-    let mut out = format!(
-        "CREATE {kind} {name}{} AS\n{};",
+    let mut out = Block::new(format!(
+        "CREATE {kind} {name}{} AS\n{}",
         with_options(&view.options),
         view.definition
-    );
+    ));
     for column in &view.columns {
         if let Some(default) = &column.default {
-            let _ = write!(
-                out,
-                "\nALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {default};",
+            out.push(format!(
+                "ALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {default}",
                 quote_ident(&column.name)
-            );
+            ));
         }
     }
     comment_line(&mut out, &format!("{kind} {name}"), &view.comment);
@@ -571,14 +594,14 @@ fn render_view(view: &View, materialized: bool) -> String {
     out
 }
 
-fn render_function(function: &Function) -> String {
+fn render_function(function: &Function) -> Block {
     let signature = format!("{}({})", qn(&function.name), function.arguments);
     let kind = match function.kind {
         FunctionKind::Procedure => "PROCEDURE",
         FunctionKind::Aggregate => "AGGREGATE",
         FunctionKind::Function | FunctionKind::Window => "FUNCTION",
     };
-    let mut out = format!("{};", function.definition);
+    let mut out = Block::new(function.definition.clone());
     comment_line(&mut out, &format!("{kind} {signature}"), &function.comment);
     owner_line(
         &mut out,
@@ -614,7 +637,7 @@ fn options_clause(options: &[String]) -> String {
     format!(" OPTIONS ({})", items.join(", "))
 }
 
-fn render_collation(c: &Collation) -> String {
+pub(crate) fn render_collation(c: &Collation) -> Block {
     let name = qn(&c.name);
     let mut opts = vec![format!("provider = {}", c.provider)];
     if let Some(locale) = &c.locale {
@@ -639,55 +662,60 @@ fn render_collation(c: &Collation) -> String {
     if !c.deterministic {
         opts.push("deterministic = false".to_string());
     }
-    let mut out = format!("CREATE COLLATION {name} ({});", opts.join(", "));
+    let mut out = Block::new(format!("CREATE COLLATION {name} ({})", opts.join(", ")));
     comment_line(&mut out, &format!("COLLATION {name}"), &c.comment);
     owner_line(&mut out, &format!("ALTER COLLATION {name}"), &c.owner);
     out
 }
 
-fn render_cast(c: &Cast) -> String {
-    let types = format!("({} AS {})", c.source, c.target);
-    let mut out = format!("CREATE CAST {types}");
+/// `(source AS target)`: how `CREATE`, `DROP` and `COMMENT ON CAST` name a cast.
+pub(crate) fn cast_types(c: &Cast) -> String {
+    format!("({} AS {})", c.source, c.target)
+}
+
+pub(crate) fn render_cast(c: &Cast) -> Block {
+    let types = cast_types(c);
+    let mut head = format!("CREATE CAST {types}");
     match (c.method.as_str(), &c.function) {
-        ("binary", _) => out.push_str(" WITHOUT FUNCTION"),
-        ("inout", _) => out.push_str(" WITH INOUT"),
+        ("binary", _) => head.push_str(" WITHOUT FUNCTION"),
+        ("inout", _) => head.push_str(" WITH INOUT"),
         (_, Some(function)) => {
-            let _ = write!(out, " WITH FUNCTION {function}");
+            let _ = write!(head, " WITH FUNCTION {function}");
         }
-        (_, None) => out.push_str(" WITHOUT FUNCTION"),
+        (_, None) => head.push_str(" WITHOUT FUNCTION"),
     }
     match c.context.as_str() {
-        "assignment" => out.push_str(" AS ASSIGNMENT"),
-        "implicit" => out.push_str(" AS IMPLICIT"),
+        "assignment" => head.push_str(" AS ASSIGNMENT"),
+        "implicit" => head.push_str(" AS IMPLICIT"),
         _ => {}
     }
-    out.push(';');
+    let mut out = Block::new(head);
     comment_line(&mut out, &format!("CAST {types}"), &c.comment);
     out
 }
 
-fn render_statistics(s: &Statistics) -> String {
+pub(crate) fn render_statistics(s: &Statistics) -> Block {
     let name = qn(&s.name);
-    let mut out = format!("{};", s.definition);
+    let mut out = Block::new(s.definition.clone());
     if let Some(target) = s.target {
-        let _ = write!(out, "\nALTER STATISTICS {name} SET STATISTICS {target};");
+        out.push(format!("ALTER STATISTICS {name} SET STATISTICS {target}"));
     }
     comment_line(&mut out, &format!("STATISTICS {name}"), &s.comment);
     owner_line(&mut out, &format!("ALTER STATISTICS {name}"), &s.owner);
     out
 }
 
-fn render_wrapper(w: &ForeignDataWrapper) -> String {
+pub(crate) fn render_wrapper(w: &ForeignDataWrapper) -> Block {
     let name = quote_ident(&w.name);
-    let mut out = format!("CREATE FOREIGN DATA WRAPPER {name}");
+    let mut head = format!("CREATE FOREIGN DATA WRAPPER {name}");
     if let Some(handler) = &w.handler {
-        let _ = write!(out, " HANDLER {handler}");
+        let _ = write!(head, " HANDLER {handler}");
     }
     if let Some(validator) = &w.validator {
-        let _ = write!(out, " VALIDATOR {validator}");
+        let _ = write!(head, " VALIDATOR {validator}");
     }
-    out.push_str(&options_clause(&w.options));
-    out.push(';');
+    head.push_str(&options_clause(&w.options));
+    let mut out = Block::new(head);
     comment_line(
         &mut out,
         &format!("FOREIGN DATA WRAPPER {name}"),
@@ -701,31 +729,32 @@ fn render_wrapper(w: &ForeignDataWrapper) -> String {
     out
 }
 
-fn render_server(s: &ForeignServer) -> String {
+pub(crate) fn render_server(s: &ForeignServer) -> Block {
     let name = quote_ident(&s.name);
-    let mut out = format!("CREATE SERVER {name}");
+    let mut head = format!("CREATE SERVER {name}");
     if let Some(server_type) = &s.server_type {
-        let _ = write!(out, " TYPE {}", literal(server_type));
+        let _ = write!(head, " TYPE {}", literal(server_type));
     }
     if let Some(version) = &s.version {
-        let _ = write!(out, " VERSION {}", literal(version));
+        let _ = write!(head, " VERSION {}", literal(version));
     }
     let _ = write!(
-        out,
-        " FOREIGN DATA WRAPPER {}{};",
+        head,
+        " FOREIGN DATA WRAPPER {}{}",
         quote_ident(&s.wrapper),
         options_clause(&s.options)
     );
+    let mut out = Block::new(head);
     comment_line(&mut out, &format!("SERVER {name}"), &s.comment);
     owner_line(&mut out, &format!("ALTER SERVER {name}"), &s.owner);
     out
 }
 
-fn render_foreign_table(t: &ForeignTable) -> String {
+pub(crate) fn render_foreign_table(t: &ForeignTable) -> Block {
     let name = qn(&t.name);
-    let mut out = format!("CREATE FOREIGN TABLE {name} ");
+    let mut head = format!("CREATE FOREIGN TABLE {name} ");
     write_relation_body(
-        &mut out,
+        &mut head,
         &t.name,
         &t.columns,
         &t.constraints,
@@ -733,11 +762,12 @@ fn render_foreign_table(t: &ForeignTable) -> String {
         &t.inherits,
     );
     let _ = write!(
-        out,
-        " SERVER {}{};",
+        head,
+        " SERVER {}{}",
         quote_ident(&t.server),
         options_clause(&t.options)
     );
+    let mut out = Block::new(head);
     comment_line(&mut out, &format!("FOREIGN TABLE {name}"), &t.comment);
     column_extras(&mut out, &name, &t.columns);
     constraint_comments(&mut out, &name, &t.constraints);
@@ -746,11 +776,11 @@ fn render_foreign_table(t: &ForeignTable) -> String {
     out
 }
 
-fn render_publication(p: &Publication) -> String {
+pub(crate) fn render_publication(p: &Publication) -> Block {
     let name = quote_ident(&p.name);
-    let mut out = format!("CREATE PUBLICATION {name}");
+    let mut head = format!("CREATE PUBLICATION {name}");
     if p.all_tables {
-        out.push_str(" FOR ALL TABLES");
+        head.push_str(" FOR ALL TABLES");
     } else {
         let mut targets = Vec::new();
         if !p.tables.is_empty() {
@@ -761,14 +791,15 @@ fn render_publication(p: &Publication) -> String {
             targets.push(format!("TABLES IN SCHEMA {}", schemas.join(", ")));
         }
         if !targets.is_empty() {
-            let _ = write!(out, " FOR {}", targets.join(", "));
+            let _ = write!(head, " FOR {}", targets.join(", "));
         }
     }
-    let _ = write!(out, " WITH (publish = {}", literal(&p.publish.join(", ")));
+    let _ = write!(head, " WITH (publish = {}", literal(&p.publish.join(", ")));
     if p.via_root {
-        out.push_str(", publish_via_partition_root = true");
+        head.push_str(", publish_via_partition_root = true");
     }
-    out.push_str(");");
+    head.push(')');
+    let mut out = Block::new(head);
     comment_line(&mut out, &format!("PUBLICATION {name}"), &p.comment);
     owner_line(&mut out, &format!("ALTER PUBLICATION {name}"), &p.owner);
     out
@@ -783,244 +814,278 @@ fn enabled_clause(enabled: &str) -> Option<&'static str> {
     }
 }
 
+fn render_schema(s: &SchemaDef) -> Block {
+    let name = quote_ident(&s.name);
+    let mut out = Block::new(format!("CREATE SCHEMA {name}"));
+    comment_line(&mut out, &format!("SCHEMA {name}"), &s.comment);
+    owner_line(&mut out, &format!("ALTER SCHEMA {name}"), &s.owner);
+    grant_lines(&mut out, &s.acl, &format!("SCHEMA {name}"), None);
+    out
+}
+
+fn render_extension(e: &Extension) -> Block {
+    let name = quote_ident(&e.name);
+    let mut out = Block::new(format!(
+        "CREATE EXTENSION {name} WITH SCHEMA {} VERSION {}",
+        quote_ident(&e.schema),
+        literal(&e.version)
+    ));
+    comment_line(&mut out, &format!("EXTENSION {name}"), &e.comment);
+    out
+}
+
+fn render_enum(t: &EnumType) -> Block {
+    let name = qn(&t.name);
+    let labels: Vec<String> = t
+        .labels
+        .iter()
+        .map(|l| format!("\n    {}", literal(l)))
+        .collect();
+    let mut out = Block::new(format!(
+        "CREATE TYPE {name} AS ENUM ({}\n)",
+        labels.join(",")
+    ));
+    type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
+    out
+}
+
+/// An attribute of a composite type: `name type [COLLATE c]`.
+pub(crate) fn attribute_line(a: &Column) -> String {
+    let mut line = format!("{} {}", quote_ident(&a.name), a.data_type);
+    if let Some(collation) = &a.collation {
+        let _ = write!(line, " COLLATE {collation}");
+    }
+    line
+}
+
+pub(crate) fn render_composite(t: &CompositeType) -> Block {
+    let name = qn(&t.name);
+    let attrs: Vec<String> = t
+        .attributes
+        .iter()
+        .map(|a| format!("\n    {}", attribute_line(a)))
+        .collect();
+    let mut out = Block::new(format!("CREATE TYPE {name} AS ({}\n)", attrs.join(",")));
+    type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
+    for a in &t.attributes {
+        comment_line(
+            &mut out,
+            &format!("COLUMN {name}.{}", quote_ident(&a.name)),
+            &a.comment,
+        );
+    }
+    out
+}
+
+pub(crate) fn render_range(t: &RangeType) -> Block {
+    let name = qn(&t.name);
+    let mut opts = vec![format!("SUBTYPE = {}", t.subtype)];
+    let optional = [
+        ("SUBTYPE_OPCLASS", &t.subtype_opclass),
+        ("COLLATION", &t.collation),
+        ("CANONICAL", &t.canonical),
+        ("SUBTYPE_DIFF", &t.subtype_diff),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            opts.push(format!("{key} = {value}"));
+        }
+    }
+    let mut out = Block::new(format!(
+        "CREATE TYPE {name} AS RANGE (\n    {}\n)",
+        opts.join(",\n    ")
+    ));
+    type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
+    out
+}
+
+pub(crate) fn render_domain(d: &Domain) -> Block {
+    let name = qn(&d.name);
+    let mut head = format!("CREATE DOMAIN {name} AS {}", d.base_type);
+    if let Some(collation) = &d.collation {
+        let _ = write!(head, " COLLATE {collation}");
+    }
+    if let Some(default) = &d.default {
+        let _ = write!(head, " DEFAULT {default}");
+    }
+    if d.not_null {
+        head.push_str(" NOT NULL");
+    }
+    for check in &d.checks {
+        let _ = write!(
+            head,
+            "\n    CONSTRAINT {} {}",
+            quote_ident(&check.name),
+            check.definition
+        );
+    }
+    let mut out = Block::new(head);
+    type_extras(&mut out, "DOMAIN", &name, &d.comment, &d.owner, &d.acl);
+    for check in &d.checks {
+        comment_line(
+            &mut out,
+            &format!("CONSTRAINT {} ON DOMAIN {name}", quote_ident(&check.name)),
+            &check.comment,
+        );
+    }
+    out
+}
+
+fn render_sequence(s: &Sequence) -> Block {
+    let name = qn(&s.name);
+    let clauses = sequence_clauses(&s.options, true, None);
+    let mut out = Block::new(format!(
+        "CREATE SEQUENCE {name}\n    {}",
+        clauses.join("\n    ")
+    ));
+    if let Some((table, column)) = &s.owned_by {
+        out.push(format!(
+            "ALTER SEQUENCE {name} OWNED BY {}.{}",
+            qn(table),
+            quote_ident(column)
+        ));
+    }
+    comment_line(&mut out, &format!("SEQUENCE {name}"), &s.comment);
+    owner_line(&mut out, &format!("ALTER SEQUENCE {name}"), &s.owner);
+    grant_lines(&mut out, &s.acl, &format!("SEQUENCE {name}"), None);
+    out
+}
+
+fn render_index(i: &Index) -> Block {
+    let mut out = Block::new(i.definition.clone());
+    comment_line(&mut out, &format!("INDEX {}", qn(&i.name)), &i.comment);
+    out
+}
+
+fn render_trigger(t: &Trigger) -> Block {
+    let table = qn(&t.table);
+    let trigger = quote_ident(&t.name);
+    let mut out = if t.cloned {
+        // A clone exists because of its parent's trigger: only its state is its own
+        // (it is listed only when that state differs from the parent's).
+        let clause = enabled_clause(&t.enabled).unwrap_or("ENABLE");
+        Block::new(format!("ALTER TABLE {table} {clause} TRIGGER {trigger}"))
+    } else {
+        let mut out = Block::new(t.definition.clone());
+        if let Some(clause) = enabled_clause(&t.enabled) {
+            out.push(format!("ALTER TABLE {table} {clause} TRIGGER {trigger}"));
+        }
+        out
+    };
+    comment_line(
+        &mut out,
+        &format!("TRIGGER {trigger} ON {table}"),
+        &t.comment,
+    );
+    out
+}
+
+fn render_policy(p: &Policy) -> Block {
+    let table = qn(&p.table);
+    let kind = if p.permissive {
+        "PERMISSIVE"
+    } else {
+        "RESTRICTIVE"
+    };
+    let roles: Vec<String> = p
+        .roles
+        .iter()
+        .map(|r| {
+            if r == "public" {
+                "PUBLIC".to_string()
+            } else {
+                quote_ident(r)
+            }
+        })
+        .collect();
+    let mut head = format!(
+        "CREATE POLICY {} ON {table}\n    AS {kind}\n    FOR {}\n    TO {}",
+        quote_ident(&p.name),
+        p.command,
+        roles.join(", ")
+    );
+    if let Some(using) = &p.using {
+        let _ = write!(head, "\n    USING ({using})");
+    }
+    if let Some(check) = &p.with_check {
+        let _ = write!(head, "\n    WITH CHECK ({check})");
+    }
+    let mut out = Block::new(head);
+    comment_line(
+        &mut out,
+        &format!("POLICY {} ON {table}", quote_ident(&p.name)),
+        &p.comment,
+    );
+    out
+}
+
+pub(crate) fn render_rule(r: &Rule) -> Block {
+    let table = qn(&r.table);
+    let mut out = Block::new(r.definition.clone());
+    if let Some(clause) = enabled_clause(&r.enabled) {
+        out.push(format!(
+            "ALTER TABLE {table} {clause} RULE {}",
+            quote_ident(&r.name)
+        ));
+    }
+    comment_line(
+        &mut out,
+        &format!("RULE {} ON {table}", quote_ident(&r.name)),
+        &r.comment,
+    );
+    out
+}
+
+pub(crate) fn render_event_trigger(e: &EventTrigger) -> Block {
+    let name = quote_ident(&e.name);
+    let mut head = format!("CREATE EVENT TRIGGER {name} ON {}", quote_ident(&e.event));
+    if !e.tags.is_empty() {
+        let tags: Vec<String> = e.tags.iter().map(|t| literal(t)).collect();
+        let _ = write!(head, "\n    WHEN TAG IN ({})", tags.join(", "));
+    }
+    let _ = write!(head, "\n    EXECUTE FUNCTION {}()", qn(&e.function));
+    let mut out = Block::new(head);
+    if let Some(clause) = enabled_clause(&e.enabled) {
+        out.push(format!("ALTER EVENT TRIGGER {name} {clause}"));
+    }
+    comment_line(&mut out, &format!("EVENT TRIGGER {name}"), &e.comment);
+    owner_line(&mut out, &format!("ALTER EVENT TRIGGER {name}"), &e.owner);
+    out
+}
+
 impl Schema {
     /// The canonical text dump (see the module documentation of `render`).
     pub fn to_text(&self) -> String {
-        let mut blocks: Vec<String> = Vec::new();
-
-        for s in &self.schemas {
-            let name = quote_ident(&s.name);
-            let mut out = format!("CREATE SCHEMA {name};");
-            comment_line(&mut out, &format!("SCHEMA {name}"), &s.comment);
-            owner_line(&mut out, &format!("ALTER SCHEMA {name}"), &s.owner);
-            grant_lines(&mut out, &s.acl, &format!("SCHEMA {name}"), None);
-            blocks.push(out);
-        }
-        for e in &self.extensions {
-            let name = quote_ident(&e.name);
-            let mut out = format!(
-                "CREATE EXTENSION {name} WITH SCHEMA {} VERSION {};",
-                quote_ident(&e.schema),
-                literal(&e.version)
-            );
-            comment_line(&mut out, &format!("EXTENSION {name}"), &e.comment);
-            blocks.push(out);
-        }
-        blocks.extend(self.collations.iter().map(render_collation));
-        for t in &self.enums {
-            let name = qn(&t.name);
-            let labels: Vec<String> = t
-                .labels
-                .iter()
-                .map(|l| format!("\n    {}", literal(l)))
-                .collect();
-            let mut out = format!("CREATE TYPE {name} AS ENUM ({}\n);", labels.join(","));
-            type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
-            blocks.push(out);
-        }
-        for t in &self.composites {
-            let name = qn(&t.name);
-            let attrs: Vec<String> = t
-                .attributes
-                .iter()
-                .map(|a| {
-                    let mut line = format!("\n    {} {}", quote_ident(&a.name), a.data_type);
-                    if let Some(collation) = &a.collation {
-                        let _ = write!(line, " COLLATE {collation}");
-                    }
-                    line
-                })
-                .collect();
-            let mut out = format!("CREATE TYPE {name} AS ({}\n);", attrs.join(","));
-            type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
-            for a in &t.attributes {
-                comment_line(
-                    &mut out,
-                    &format!("COLUMN {name}.{}", quote_ident(&a.name)),
-                    &a.comment,
-                );
-            }
-            blocks.push(out);
-        }
-        for t in &self.ranges {
-            let name = qn(&t.name);
-            let mut opts = vec![format!("SUBTYPE = {}", t.subtype)];
-            let optional = [
-                ("SUBTYPE_OPCLASS", &t.subtype_opclass),
-                ("COLLATION", &t.collation),
-                ("CANONICAL", &t.canonical),
-                ("SUBTYPE_DIFF", &t.subtype_diff),
-            ];
-            for (key, value) in optional {
-                if let Some(value) = value {
-                    opts.push(format!("{key} = {value}"));
-                }
-            }
-            let mut out = format!(
-                "CREATE TYPE {name} AS RANGE (\n    {}\n);",
-                opts.join(",\n    ")
-            );
-            type_extras(&mut out, "TYPE", &name, &t.comment, &t.owner, &t.acl);
-            blocks.push(out);
-        }
-        for d in &self.domains {
-            let name = qn(&d.name);
-            let mut out = format!("CREATE DOMAIN {name} AS {}", d.base_type);
-            if let Some(collation) = &d.collation {
-                let _ = write!(out, " COLLATE {collation}");
-            }
-            if let Some(default) = &d.default {
-                let _ = write!(out, " DEFAULT {default}");
-            }
-            if d.not_null {
-                out.push_str(" NOT NULL");
-            }
-            for check in &d.checks {
-                let _ = write!(
-                    out,
-                    "\n    CONSTRAINT {} {}",
-                    quote_ident(&check.name),
-                    check.definition
-                );
-            }
-            out.push(';');
-            type_extras(&mut out, "DOMAIN", &name, &d.comment, &d.owner, &d.acl);
-            for check in &d.checks {
-                comment_line(
-                    &mut out,
-                    &format!("CONSTRAINT {} ON DOMAIN {name}", quote_ident(&check.name)),
-                    &check.comment,
-                );
-            }
-            blocks.push(out);
-        }
-        for s in &self.sequences {
-            let name = qn(&s.name);
-            let clauses = sequence_clauses(&s.options, true, None);
-            let mut out = format!("CREATE SEQUENCE {name}\n    {};", clauses.join("\n    "));
-            if let Some((table, column)) = &s.owned_by {
-                let _ = write!(
-                    out,
-                    "\nALTER SEQUENCE {name} OWNED BY {}.{};",
-                    qn(table),
-                    quote_ident(column)
-                );
-            }
-            comment_line(&mut out, &format!("SEQUENCE {name}"), &s.comment);
-            owner_line(&mut out, &format!("ALTER SEQUENCE {name}"), &s.owner);
-            grant_lines(&mut out, &s.acl, &format!("SEQUENCE {name}"), None);
-            blocks.push(out);
-        }
-        blocks.extend(self.functions.iter().map(render_function));
-        blocks.extend(self.casts.iter().map(render_cast));
-        blocks.extend(self.tables.iter().map(render_table));
-        blocks.extend(self.views.iter().map(|v| render_view(v, false)));
-        blocks.extend(self.materialized_views.iter().map(|v| render_view(v, true)));
-        for i in &self.indexes {
-            let mut out = format!("{};", i.definition);
-            comment_line(&mut out, &format!("INDEX {}", qn(&i.name)), &i.comment);
-            blocks.push(out);
-        }
-        blocks.extend(self.statistics.iter().map(render_statistics));
-        for t in &self.triggers {
-            let table = qn(&t.table);
-            // A clone exists because of its parent's trigger; only its state is its own.
-            let trigger = quote_ident(&t.name);
-            let mut out = if t.cloned {
-                // A clone exists because of its parent's trigger: only its state is its own
-                // (it is listed only when that state differs from the parent's).
-                let clause = enabled_clause(&t.enabled).unwrap_or("ENABLE");
-                format!("ALTER TABLE {table} {clause} TRIGGER {trigger};")
-            } else {
-                let mut out = format!("{};", t.definition);
-                if let Some(clause) = enabled_clause(&t.enabled) {
-                    let _ = write!(out, "\nALTER TABLE {table} {clause} TRIGGER {trigger};");
-                }
-                out
-            };
-            comment_line(
-                &mut out,
-                &format!("TRIGGER {} ON {table}", quote_ident(&t.name)),
-                &t.comment,
-            );
-            blocks.push(out);
-        }
-        for p in &self.policies {
-            let table = qn(&p.table);
-            let kind = if p.permissive {
-                "PERMISSIVE"
-            } else {
-                "RESTRICTIVE"
-            };
-            let roles: Vec<String> = p
-                .roles
-                .iter()
-                .map(|r| {
-                    if r == "public" {
-                        "PUBLIC".to_string()
-                    } else {
-                        quote_ident(r)
-                    }
-                })
-                .collect();
-            let mut out = format!(
-                "CREATE POLICY {} ON {table}\n    AS {kind}\n    FOR {}\n    TO {}",
-                quote_ident(&p.name),
-                p.command,
-                roles.join(", ")
-            );
-            if let Some(using) = &p.using {
-                let _ = write!(out, "\n    USING ({using})");
-            }
-            if let Some(check) = &p.with_check {
-                let _ = write!(out, "\n    WITH CHECK ({check})");
-            }
-            out.push(';');
-            comment_line(
-                &mut out,
-                &format!("POLICY {} ON {table}", quote_ident(&p.name)),
-                &p.comment,
-            );
-            blocks.push(out);
-        }
-        for r in &self.rules {
-            let table = qn(&r.table);
-            let mut out = format!("{};", r.definition);
-            if let Some(clause) = enabled_clause(&r.enabled) {
-                let _ = write!(
-                    out,
-                    "\nALTER TABLE {table} {clause} RULE {};",
-                    quote_ident(&r.name)
-                );
-            }
-            comment_line(
-                &mut out,
-                &format!("RULE {} ON {table}", quote_ident(&r.name)),
-                &r.comment,
-            );
-            blocks.push(out);
-        }
-        blocks.extend(self.foreign_data_wrappers.iter().map(render_wrapper));
-        blocks.extend(self.foreign_servers.iter().map(render_server));
-        blocks.extend(self.foreign_tables.iter().map(render_foreign_table));
-        blocks.extend(self.publications.iter().map(render_publication));
-        for e in &self.event_triggers {
-            let name = quote_ident(&e.name);
-            let mut out = format!("CREATE EVENT TRIGGER {name} ON {}", quote_ident(&e.event));
-            if !e.tags.is_empty() {
-                let tags: Vec<String> = e.tags.iter().map(|t| literal(t)).collect();
-                let _ = write!(out, "\n    WHEN TAG IN ({})", tags.join(", "));
-            }
-            let _ = write!(out, "\n    EXECUTE FUNCTION {}();", qn(&e.function));
-            if let Some(clause) = enabled_clause(&e.enabled) {
-                let _ = write!(out, "\nALTER EVENT TRIGGER {name} {clause};");
-            }
-            comment_line(&mut out, &format!("EVENT TRIGGER {name}"), &e.comment);
-            owner_line(&mut out, &format!("ALTER EVENT TRIGGER {name}"), &e.owner);
-            blocks.push(out);
-        }
-
-        let mut text = blocks.join("\n\n");
+        let s = self;
+        let blocks: Vec<Block> = (s.schemas.iter().map(render_schema))
+            .chain(s.extensions.iter().map(render_extension))
+            .chain(s.collations.iter().map(render_collation))
+            .chain(s.enums.iter().map(render_enum))
+            .chain(s.composites.iter().map(render_composite))
+            .chain(s.ranges.iter().map(render_range))
+            .chain(s.domains.iter().map(render_domain))
+            .chain(s.sequences.iter().map(render_sequence))
+            .chain(s.functions.iter().map(render_function))
+            .chain(s.casts.iter().map(render_cast))
+            .chain(s.tables.iter().map(render_table))
+            .chain(s.views.iter().map(|v| render_view(v, false)))
+            .chain(s.materialized_views.iter().map(|v| render_view(v, true)))
+            .chain(s.indexes.iter().map(render_index))
+            .chain(s.statistics.iter().map(render_statistics))
+            .chain(s.triggers.iter().map(render_trigger))
+            .chain(s.policies.iter().map(render_policy))
+            .chain(s.rules.iter().map(render_rule))
+            .chain(s.foreign_data_wrappers.iter().map(render_wrapper))
+            .chain(s.foreign_servers.iter().map(render_server))
+            .chain(s.foreign_tables.iter().map(render_foreign_table))
+            .chain(s.publications.iter().map(render_publication))
+            .chain(s.event_triggers.iter().map(render_event_trigger))
+            .collect();
+        let mut text = blocks
+            .iter()
+            .map(Block::text)
+            .collect::<Vec<_>>()
+            .join("\n\n");
         if !text.is_empty() {
             text.push('\n');
         }
@@ -1081,7 +1146,7 @@ impl Schema {
 
 /// Comment, owner and grants of a type or domain.
 fn type_extras(
-    out: &mut String,
+    out: &mut Block,
     kind: &str,
     name: &str,
     comment: &Option<String>,

@@ -6,6 +6,7 @@ mod catalog_inspect;
 mod cli_offline;
 mod compare;
 mod connect;
+mod diff_golden;
 mod diff_property;
 mod example_chain;
 mod malformed;

@@ -1,0 +1,258 @@
+//! Golden tests of the SQL the diff engine generates, one case per directory:
+//!
+//! ```text
+//! tests/fixtures/diff/<case>/from.sql   DDL of the starting schema
+//! tests/fixtures/diff/<case>/to.sql     DDL of the target schema
+//! tests/fixtures/diff/<case>/up.sql     expected to_script(render(diff(from, to)))
+//! tests/fixtures/diff/<case>/down.sql   expected to_script(render(diff(to, from)))
+//! ```
+//!
+//! For each case, `from.sql` and `to.sql` are loaded into two fresh databases and
+//! inspected; the up and down scripts are generated and compared with `up.sql` and
+//! `down.sql` (a mismatch fails with a unified diff). Then the scripts are proven on the
+//! server: up is applied statement by statement to the `from` database, whose dump must
+//! then equal the `to` dump (with each table's columns sorted by name, as in
+//! `diff_property`: a migration can only add columns at the end) and diff again to
+//! nothing; down is applied after it and must give the `from` dump back. A statement
+//! carrying an `Unsupported` hazard fails the case: golden scripts are complete.
+//!
+//! `RETORT_BLESS=1 cargo nextest run diff_golden` writes `up.sql` and `down.sql` from the
+//! current engine instead of comparing (the server checks still run). Read the changed
+//! scripts before committing them: they are the reviewed expectation.
+//!
+//! Every directory under `tests/fixtures/diff` must be listed in `golden!` below (and
+//! the other way round), so a fixture cannot be forgotten. Cases that expose an engine
+//! bug wait in `tests/fixtures/diff-pending`, outside the list.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use retort::catalog::{self, InspectOptions, Schema};
+use retort::diff;
+use tokio_postgres::{Client, NoTls};
+
+use crate::support::{repo_root, TestDb};
+
+/// One `#[test]` per case (so they run in parallel), and `CASES` listing them all.
+macro_rules! golden {
+    ($($case:ident),* $(,)?) => {
+        const CASES: &[&str] = &[$(stringify!($case)),*];
+        $(
+            #[test]
+            fn $case() {
+                run_case(stringify!($case));
+            }
+        )*
+    };
+}
+
+golden!(
+    schema_add_drop,
+    extension_add_drop,
+    enum_add_value,
+    enum_recreate,
+    sequence_add_alter,
+    function_changes,
+    table_add_drop,
+    column_changes,
+    identity_columns,
+    constraint_changes,
+    index_changes,
+    view_column_type_change,
+    trigger_function,
+    rls_policies,
+    comments,
+    quoting,
+    key_widening_with_fk,
+);
+
+fn fixtures() -> PathBuf {
+    repo_root().join("tests/fixtures/diff")
+}
+
+fn blessing() -> bool {
+    std::env::var("RETORT_BLESS").is_ok_and(|v| v == "1")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+async fn inspect(client: &Client) -> Schema {
+    catalog::inspect(client, &InspectOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("inspect: {e}"))
+}
+
+/// The dump with each table's columns sorted by name (see the module documentation).
+fn dump(schema: &Schema) -> String {
+    let mut schema = schema.clone();
+    for table in &mut schema.tables {
+        table.columns.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    schema.to_text()
+}
+
+/// The server's message for a failed statement, with its detail and hint.
+fn server_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut message = format!("{}: {}", db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                message.push_str(&format!("\nDETAIL: {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                message.push_str(&format!("\nHINT: {hint}"));
+            }
+            message
+        }
+        None => e.to_string(),
+    }
+}
+
+struct Case {
+    name: &'static str,
+    dir: PathBuf,
+}
+
+impl Case {
+    fn fail(&self, what: &str, detail: &str) -> ! {
+        panic!("diff golden case {}: {what}\n{detail}", self.name)
+    }
+
+    /// Compares `script` with the expected file, or writes it when blessing.
+    fn check_script(&self, file: &str, script: &str) {
+        let path = self.dir.join(file);
+        if blessing() {
+            std::fs::write(&path, script)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            return;
+        }
+        let Ok(expected) = std::fs::read_to_string(&path) else {
+            self.fail(
+                &format!("{file} is missing; rerun with RETORT_BLESS=1 to accept"),
+                &format!("---- generated {file} ----\n{script}"),
+            );
+        };
+        if let Some(d) = catalog::diff_dumps(
+            &expected,
+            script,
+            &format!("{file} (expected)"),
+            &format!("{file} (generated)"),
+        ) {
+            self.fail(
+                &format!(
+                    "the generated {file} differs from the fixture; rerun with RETORT_BLESS=1 \
+                     to accept"
+                ),
+                &d,
+            );
+        }
+    }
+
+    /// Applies `statements` one by one; the first failure names the statement.
+    async fn apply(&self, client: &Client, statements: &[diff::Statement], what: &str) {
+        for statement in statements {
+            if let Err(e) = client.batch_execute(&statement.sql).await {
+                self.fail(
+                    &format!("{what}: a statement failed"),
+                    &format!("{}\n=> {}", statement.sql, server_message(&e)),
+                );
+            }
+        }
+    }
+
+    async fn check_reaches(&self, client: &Client, target: &Schema, what: &str) {
+        let after = inspect(client).await;
+        if let Some(d) = catalog::diff_dumps(&dump(target), &dump(&after), "want", "got") {
+            self.fail(&format!("{what}: the dump differs from the target"), &d);
+        }
+        let again = diff::diff(&after, target);
+        if !again.is_empty() {
+            self.fail(
+                &format!("{what}: a second diff is not empty"),
+                &format!("{again:#?}"),
+            );
+        }
+    }
+
+    async fn run(&self, from_db: &TestDb, to_db: &TestDb) {
+        let (a, b) = (connect(&from_db.url).await, connect(&to_db.url).await);
+        for (client, file) in [(&a, "from.sql"), (&b, "to.sql")] {
+            if let Err(e) = client.batch_execute(&read(&self.dir.join(file))).await {
+                self.fail(&format!("{file} does not load"), &server_message(&e));
+            }
+        }
+        let from = inspect(&a).await;
+        let to = inspect(&b).await;
+        if !diff::diff(&from, &from).is_empty() || !diff::diff(&to, &to).is_empty() {
+            self.fail("diff(x, x) is not empty", "");
+        }
+
+        let up = diff::render(&diff::diff(&from, &to));
+        let down = diff::render(&diff::diff(&to, &from));
+        for (statements, what) in [(&up, "up"), (&down, "down")] {
+            if statements.is_empty() {
+                self.fail(&format!("{what} is empty: from.sql and to.sql agree"), "");
+            }
+            let unsupported = statements.iter().find(|s| {
+                s.hazards
+                    .iter()
+                    .any(|h| h.kind == diff::HazardKind::Unsupported)
+            });
+            if let Some(statement) = unsupported {
+                self.fail(&format!("{what} is incomplete"), &statement.sql);
+            }
+        }
+        self.check_script("up.sql", &diff::to_script(&up));
+        self.check_script("down.sql", &diff::to_script(&down));
+
+        self.apply(&a, &up, "up").await;
+        self.check_reaches(&a, &to, "up").await;
+        self.apply(&a, &down, "down").await;
+        self.check_reaches(&a, &from, "down").await;
+    }
+}
+
+fn run_case(name: &'static str) {
+    let case = Case {
+        name,
+        dir: fixtures().join(name),
+    };
+    let from_db = TestDb::new("golden_from");
+    let to_db = TestDb::new("golden_to");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(case.run(&from_db, &to_db));
+}
+
+#[test]
+fn every_fixture_directory_is_a_case() {
+    let on_disk: BTreeSet<String> = std::fs::read_dir(fixtures())
+        .expect("read tests/fixtures/diff")
+        .map(|entry| entry.expect("directory entry"))
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<String> = CASES.iter().map(|c| c.to_string()).collect();
+    let unlisted: Vec<&String> = on_disk.difference(&listed).collect();
+    let missing: Vec<&String> = listed.difference(&on_disk).collect();
+    assert!(
+        unlisted.is_empty() && missing.is_empty(),
+        "tests/fixtures/diff and the golden! list disagree: directories not listed: \
+         {unlisted:?}; listed without a directory: {missing:?}"
+    );
+    assert_eq!(listed.len(), CASES.len(), "a case is listed twice");
+}

@@ -24,7 +24,12 @@ mod render;
 pub use inspect::Inspector;
 pub use model::*;
 pub use render::quote_ident;
-pub(crate) use render::{literal, qn, sequence_clauses};
+pub(crate) use render::{
+    attribute_line, cast_types, literal, qn, render_cast, render_collation, render_composite,
+    render_domain, render_event_trigger, render_foreign_table, render_publication, render_range,
+    render_rule, render_server, render_statistics, render_view, render_wrapper, sequence_clauses,
+    Block,
+};
 
 /// What to read.
 #[derive(Debug, Clone, Default)]

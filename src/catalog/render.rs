@@ -211,21 +211,43 @@ pub(crate) fn literal(text: &str) -> String {
 /// One object's statements, each without its semicolon: the dump prints them one per
 /// line, `;`-terminated, and the diff engine runs them one by one.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Block(pub(crate) Vec<String>);
+pub(crate) struct Block {
+    pub(crate) statements: Vec<String>,
+    /// Every `COMMENT ON` target the object has, with its comment (`None`: none), so
+    /// that the diff engine can tell a changed comment from a changed definition.
+    pub(crate) comments: Vec<(String, Option<String>)>,
+}
 
 impl Block {
     fn new(first: String) -> Block {
-        Block(vec![first])
+        Block {
+            statements: vec![first],
+            comments: Vec::new(),
+        }
     }
 
     fn push(&mut self, statement: String) {
-        self.0.push(statement);
+        self.statements.push(statement);
+    }
+
+    /// The statements that are not comments: what the object is.
+    pub(crate) fn definition(&self) -> Vec<&str> {
+        let comments: Vec<String> = self
+            .comments
+            .iter()
+            .filter_map(|(target, comment)| comment.as_ref().map(|c| comment_sql(target, c)))
+            .collect();
+        self.statements
+            .iter()
+            .filter(|s| !comments.contains(s))
+            .map(String::as_str)
+            .collect()
     }
 
     /// The dump's text: each statement `;`-terminated, one after the other.
     fn text(&self) -> String {
         let mut out = String::new();
-        for (i, statement) in self.0.iter().enumerate() {
+        for (i, statement) in self.statements.iter().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
@@ -236,10 +258,15 @@ impl Block {
     }
 }
 
+pub(crate) fn comment_sql(target: &str, comment: &str) -> String {
+    format!("COMMENT ON {target} IS {}", literal(comment))
+}
+
 fn comment_line(out: &mut Block, target: &str, comment: &Option<String>) {
     if let Some(comment) = comment {
-        out.push(format!("COMMENT ON {target} IS {}", literal(comment)));
+        out.push(comment_sql(target, comment));
     }
+    out.comments.push((target.to_string(), comment.clone()));
 }
 
 fn owner_line(out: &mut Block, alter: &str, owner: &Option<String>) {

@@ -151,12 +151,89 @@ pub enum Change {
         target: CommentTarget,
         comment: Option<String>,
     },
+    /// An object of a kind handled whole (see [`ObjectKind`]), created with the
+    /// statements the catalog's dump shows for it (definition, comments, ...).
+    CreateObject {
+        kind: ObjectKind,
+        /// As SQL names it: `public.d`, `(text AS public.t)`, `r ON public.t`.
+        name: String,
+        statements: Vec<String>,
+    },
+    /// In-place alterations of such an object (domain checks, composite attributes,
+    /// wrapper and server options).
+    AlterObject {
+        kind: ObjectKind,
+        name: String,
+        statements: Vec<Statement>,
+    },
+    DropObject {
+        kind: ObjectKind,
+        name: String,
+    },
     /// A difference of a kind the engine does not handle yet.
     Unsupported {
         kind: &'static str,
         name: String,
         detail: String,
     },
+}
+
+/// Kinds the engine compares through the catalog's rendering and, when their definition
+/// changes, alters in place where PostgreSQL can or else drops and creates again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    Collation,
+    Domain,
+    CompositeType,
+    RangeType,
+    Cast,
+    MaterializedView,
+    Statistics,
+    Rule,
+    EventTrigger,
+    ForeignDataWrapper,
+    ForeignServer,
+    ForeignTable,
+    Publication,
+}
+
+impl ObjectKind {
+    /// The words of `DROP <kind> <name>`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            ObjectKind::Collation => "COLLATION",
+            ObjectKind::Domain => "DOMAIN",
+            ObjectKind::CompositeType | ObjectKind::RangeType => "TYPE",
+            ObjectKind::Cast => "CAST",
+            ObjectKind::MaterializedView => "MATERIALIZED VIEW",
+            ObjectKind::Statistics => "STATISTICS",
+            ObjectKind::Rule => "RULE",
+            ObjectKind::EventTrigger => "EVENT TRIGGER",
+            ObjectKind::ForeignDataWrapper => "FOREIGN DATA WRAPPER",
+            ObjectKind::ForeignServer => "SERVER",
+            ObjectKind::ForeignTable => "FOREIGN TABLE",
+            ObjectKind::Publication => "PUBLICATION",
+        }
+    }
+
+    /// For messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Collation => "collation",
+            ObjectKind::Domain => "domain",
+            ObjectKind::CompositeType => "composite type",
+            ObjectKind::RangeType => "range type",
+            ObjectKind::Cast => "cast",
+            ObjectKind::MaterializedView => "materialized view",
+            ObjectKind::Statistics => "statistics",
+            ObjectKind::Rule => "rule",
+            ObjectKind::EventTrigger => "event trigger",
+            ObjectKind::ForeignDataWrapper => "foreign data wrapper",
+            ObjectKind::ForeignServer => "server",
+            ObjectKind::ForeignTable => "foreign table",
+            ObjectKind::Publication => "publication",
+        }
+    }
 }
 
 /// Where `ALTER TYPE ... ADD VALUE` puts the new label.
@@ -239,4 +316,6 @@ pub enum CommentTarget {
     Function(QualifiedName, String, FunctionKind),
     Trigger(QualifiedName, String),
     Policy(QualifiedName, String),
+    /// Any other target, as the catalog's dump writes it (`DOMAIN public.d`, ...).
+    Object(String),
 }

@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::catalog::{qn, quote_ident};
 
+#[path = "objects.rs"]
+mod objects;
+
 /// The changes that turn `from` into `to`, in an order that can be applied as is.
 pub fn diff(from: &Schema, to: &Schema) -> Vec<Change> {
     Planner::new(from, to).plan()
@@ -17,29 +20,45 @@ enum Phase {
     DropPolicies,
     DropTriggers,
     DropViews,
+    DropForeignTables,
+    DropForeignServers,
+    DropForeignWrappers,
     DropForeignKeys,
     DropConstraints,
     DropIndexes,
     DisownSequences,
+    /// Unused types and collations whose definition changes, before they are created
+    /// again in `AddTypes`.
+    ReplaceTypes,
     AddSchemas,
     AddExtensions,
     AddTypes,
     AddSequences,
     AddFunctions,
+    AddCasts,
+    AddForeignWrappers,
+    AddForeignServers,
     AddTables,
+    AddForeignTables,
     AlterColumns,
     AddConstraints,
     AddForeignKeys,
     AddIndexes,
     OwnSequences,
     AddViews,
+    /// Indexes and statistics of materialized views, which exist only now.
+    AddViewIndexes,
     AddTriggers,
     AddPolicies,
     Comments,
     DropTables,
+    DropCasts,
     DropFunctions,
     DropSequences,
+    /// Domains, composite and range types (which may use enums).
+    DropDerivedTypes,
     DropTypes,
+    DropCollations,
     DropExtensions,
     DropSchemas,
     Unsupported,
@@ -60,6 +79,9 @@ struct Planner<'a> {
     /// The target's tables by name: looked up for every table and index, so a linear
     /// search would make a 5,000-table diff quadratic.
     to_tables: BTreeMap<&'a QualifiedName, &'a Table>,
+    /// Materialized views dropped and created again: their indexes, statistics and rules
+    /// go with them and are created again.
+    recreated_relations: BTreeSet<QualifiedName>,
 }
 
 fn by_name<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> BTreeMap<K, &T> {
@@ -135,6 +157,7 @@ impl<'a> Planner<'a> {
             fresh: BTreeSet::new(),
             rekeyed_tables: BTreeSet::new(),
             to_tables: to.tables.iter().map(|t| (&t.name, t)).collect(),
+            recreated_relations: BTreeSet::new(),
         }
     }
 
@@ -149,9 +172,13 @@ impl<'a> Planner<'a> {
         self.sequences();
         self.functions();
         self.tables();
-        self.indexes();
-        // Views, triggers and policies last: they depend on which tables were reshaped.
+        // Whole kinds after tables: recreated foreign tables count as reshaped.
+        self.whole_kinds();
+        // Views, triggers and policies last: they depend on which tables were reshaped;
+        // indexes after views, which decide which materialized views are recreated.
         self.views();
+        self.indexes();
+        self.relation_children();
         self.triggers();
         self.policies();
         self.comments();
@@ -782,46 +809,82 @@ impl<'a> Planner<'a> {
     fn indexes(&mut self) {
         let from = by_name(&self.from.indexes, |i| i.name.clone());
         let to = by_name(&self.to.indexes, |i| i.name.clone());
-        let dropped_tables: BTreeSet<&QualifiedName> = from
-            .values()
-            .map(|i| &i.table)
-            .filter(|t| !self.to_tables.contains_key(*t))
-            .collect();
+        // An index goes with its relation when that is dropped or created again.
+        let goes_with_relation = |index: &Index| {
+            self.recreated_relations.contains(&index.table)
+                || !(self.to_tables.contains_key(&index.table)
+                    || self
+                        .to
+                        .materialized_views
+                        .iter()
+                        .any(|v| v.name == index.table))
+        };
+        let on_view: BTreeSet<&QualifiedName> =
+            self.to.materialized_views.iter().map(|v| &v.name).collect();
+        let mut changes = Vec::new();
         for (name, new) in &to {
             let old = from.get(name);
-            if old.is_some_and(|old| old.definition == new.definition) {
+            let recreated = self.recreated_relations.contains(&new.table);
+            if !recreated && old.is_some_and(|old| old.definition == new.definition) {
                 continue;
             }
             // Even on a dropped table: the name is needed before the table goes.
-            if old.is_some() {
-                self.push(Phase::DropIndexes, Change::DropIndex { name: name.clone() });
+            if old.is_some_and(|old| !self.recreated_relations.contains(&old.table)) {
+                changes.push((Phase::DropIndexes, Change::DropIndex { name: name.clone() }));
             }
             self.fresh.insert(format!("index {}", qn(name)));
-            self.push(Phase::AddIndexes, Change::AddIndex((*new).clone()));
+            let phase = if on_view.contains(&new.table) {
+                Phase::AddViewIndexes
+            } else {
+                Phase::AddIndexes
+            };
+            changes.push((phase, Change::AddIndex((*new).clone())));
         }
         let reused = relation_names(self.to);
         for (name, old) in from.iter().rev() {
-            // Indexes of dropped tables go with their table, unless a new relation (a
-            // key constraint's index, say) takes the name before the table is dropped.
+            // Indexes of dropped relations go with them, unless a new relation (a key
+            // constraint's index, say) takes the name before the table is dropped.
             if !to.contains_key(name)
-                && (!dropped_tables.contains(&old.table) || reused.contains(name))
+                && (!goes_with_relation(old)
+                    || (reused.contains(name) && !self.recreated_relations.contains(&old.table)))
             {
-                self.push(Phase::DropIndexes, Change::DropIndex { name: name.clone() });
+                changes.push((Phase::DropIndexes, Change::DropIndex { name: name.clone() }));
             }
+        }
+        for (phase, change) in changes {
+            self.push(phase, change);
         }
     }
 
     fn views(&mut self) {
-        let from = by_name(&self.from.views, |v| v.name.clone());
-        let to = by_name(&self.to.views, |v| v.name.clone());
+        let entries = |s: &'a Schema| -> BTreeMap<QualifiedName, (&'a View, bool)> {
+            let plain = s.views.iter().map(|v| (v.name.clone(), (v, false)));
+            let materialized = s
+                .materialized_views
+                .iter()
+                .map(|v| (v.name.clone(), (v, true)));
+            plain.chain(materialized).collect()
+        };
+        let from = entries(self.from);
+        let to = entries(self.to);
+        let (from_m, to_m) = (
+            Planner::materialized(self.from),
+            Planner::materialized(self.to),
+        );
         // Kept views that must be recreated: changed, or reading a reshaped table, or
         // (transitively) reading a view that is recreated or dropped.
         let mut recreate: BTreeSet<QualifiedName> = BTreeSet::new();
-        for (name, old) in &from {
-            if let Some(new) = to.get(name) {
-                let changed = old.definition != new.definition
-                    || old.options != new.options
-                    || old.columns != new.columns;
+        for (name, (old, old_m)) in &from {
+            if let Some((new, new_m)) = to.get(name) {
+                let changed = if *old_m || *new_m {
+                    old_m != new_m
+                        || from_m[&qn(name)].block.definition()
+                            != to_m[&qn(name)].block.definition()
+                } else {
+                    old.definition != new.definition
+                        || old.options != new.options
+                        || old.columns != new.columns
+                };
                 let reads_reshaped = self
                     .reshaped_tables
                     .iter()
@@ -838,7 +901,7 @@ impl<'a> Planner<'a> {
                 .collect();
             let more: Vec<QualifiedName> = from
                 .iter()
-                .filter(|(n, v)| {
+                .filter(|(n, (v, _))| {
                     to.contains_key(*n)
                         && !recreate.contains(*n)
                         && gone.iter().any(|g| mentions(&v.definition, &g.name))
@@ -852,26 +915,49 @@ impl<'a> Planner<'a> {
         }
         let drops: Vec<&View> = from
             .values()
-            .filter(|v| recreate.contains(&v.name) || !to.contains_key(&v.name))
-            .copied()
+            .filter(|(v, _)| recreate.contains(&v.name) || !to.contains_key(&v.name))
+            .map(|(v, _)| *v)
             .collect();
         for view in dependency_order(&drops).into_iter().rev() {
-            self.push(
-                Phase::DropViews,
+            let change = if from[&view.name].1 {
+                Change::DropObject {
+                    kind: ObjectKind::MaterializedView,
+                    name: qn(&view.name),
+                }
+            } else {
                 Change::DropView {
                     name: view.name.clone(),
-                },
-            );
+                }
+            };
+            self.push(Phase::DropViews, change);
         }
         let adds: Vec<&View> = to
             .values()
-            .filter(|v| recreate.contains(&v.name) || !from.contains_key(&v.name))
-            .copied()
+            .filter(|(v, _)| recreate.contains(&v.name) || !from.contains_key(&v.name))
+            .map(|(v, _)| *v)
             .collect();
         for view in dependency_order(&adds) {
-            self.fresh.insert(format!("view {}", qn(&view.name)));
-            self.push(Phase::AddViews, Change::AddView(view.clone()));
+            let change = if to[&view.name].1 {
+                Change::CreateObject {
+                    kind: ObjectKind::MaterializedView,
+                    name: qn(&view.name),
+                    statements: to_m[&qn(&view.name)].block.statements.clone(),
+                }
+            } else {
+                self.fresh.insert(format!("view {}", qn(&view.name)));
+                Change::AddView(view.clone())
+            };
+            self.push(Phase::AddViews, change);
         }
+        // Comments of kept materialized views (plain views: in `comments`).
+        for (key, new) in &to_m {
+            if let Some(old) = from_m.get(key) {
+                if !recreate.iter().any(|r| &qn(r) == key) {
+                    self.object_comments(old, new);
+                }
+            }
+        }
+        self.recreated_relations = recreate;
     }
 
     fn triggers(&mut self) {
@@ -1091,53 +1177,28 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Kinds not diffed yet: one [`Change::Unsupported`] per kind that differs.
+    /// Owners and privileges (only inspected on request) are not diffed yet: one
+    /// [`Change::Unsupported`] when they differ, so that the difference is not lost.
     fn unsupported(&mut self) {
         let (f, t) = (self.from, self.to);
-        let kinds: [(&'static str, bool); 14] = [
-            ("collations", f.collations != t.collations),
-            ("domains", f.domains != t.domains),
-            ("composite types", f.composites != t.composites),
-            ("range types", f.ranges != t.ranges),
-            ("casts", f.casts != t.casts),
-            (
-                "materialized views",
-                f.materialized_views != t.materialized_views,
-            ),
-            ("extended statistics", f.statistics != t.statistics),
-            ("rules", f.rules != t.rules),
-            (
-                "foreign data wrappers",
-                f.foreign_data_wrappers != t.foreign_data_wrappers,
-            ),
-            ("foreign servers", f.foreign_servers != t.foreign_servers),
-            ("foreign tables", f.foreign_tables != t.foreign_tables),
-            ("publications", f.publications != t.publications),
-            ("event triggers", f.event_triggers != t.event_triggers),
-            (
-                "owners or privileges",
-                f.schemas.iter().any(|a| {
-                    t.schemas
-                        .iter()
-                        .any(|b| a.name == b.name && (a.owner != b.owner || a.acl != b.acl))
-                }) || f.views.iter().any(|a| {
-                    t.views
-                        .iter()
-                        .any(|b| a.name == b.name && (a.owner != b.owner || a.acl != b.acl))
-                }),
-            ),
-        ];
-        for (kind, differs) in kinds {
-            if differs {
-                self.push(
-                    Phase::Unsupported,
-                    Change::Unsupported {
-                        kind,
-                        name: String::new(),
-                        detail: format!("{kind} differ; retort cannot diff them yet"),
-                    },
-                );
-            }
+        let differs = f.schemas.iter().any(|a| {
+            t.schemas
+                .iter()
+                .any(|b| a.name == b.name && (a.owner != b.owner || a.acl != b.acl))
+        }) || f.views.iter().any(|a| {
+            t.views
+                .iter()
+                .any(|b| a.name == b.name && (a.owner != b.owner || a.acl != b.acl))
+        });
+        if differs {
+            self.push(
+                Phase::Unsupported,
+                Change::Unsupported {
+                    kind: "owners or privileges",
+                    name: String::new(),
+                    detail: "owners or privileges differ; retort cannot diff them yet".into(),
+                },
+            );
         }
     }
 }

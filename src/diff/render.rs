@@ -312,6 +312,7 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
 
 fn comment_target(target: &CommentTarget) -> String {
     match target {
+        CommentTarget::Object(target) => target.clone(),
         CommentTarget::Schema(name) => format!("SCHEMA {}", quote_ident(name)),
         CommentTarget::Table(name) => format!("TABLE {}", qn(name)),
         CommentTarget::Column(table, column) => {
@@ -604,6 +605,23 @@ impl Change {
                     .as_deref()
                     .map_or_else(|| "NULL".to_string(), literal)
             ))],
+            Change::CreateObject { statements, .. } => {
+                statements.iter().map(|s| statement(s.clone())).collect()
+            }
+            Change::AlterObject { statements, .. } => statements.clone(),
+            Change::DropObject { kind, name } => {
+                let sql = format!("DROP {} {name}", kind.sql());
+                match kind {
+                    ObjectKind::Domain | ObjectKind::CompositeType | ObjectKind::RangeType => {
+                        vec![hazardous(
+                            sql,
+                            HazardKind::DataLoss,
+                            format!("drops {} {name}", kind.noun()),
+                        )]
+                    }
+                    _ => vec![statement(sql)],
+                }
+            }
             Change::Unsupported { kind, name, detail } => {
                 let what = if name.is_empty() {
                     kind.to_string()

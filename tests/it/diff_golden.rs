@@ -64,6 +64,17 @@ golden!(
     comments,
     quoting,
     key_widening_with_fk,
+    domain_changes,
+    composite_type_changes,
+    range_type,
+    collation,
+    cast,
+    materialized_view,
+    statistics,
+    rules,
+    event_trigger,
+    foreign_data,
+    publication,
 );
 
 fn fixtures() -> PathBuf {

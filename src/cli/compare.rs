@@ -14,6 +14,7 @@ use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::catalog::{self, InspectOptions, Schema};
 use crate::config::Config;
 use crate::db::{ConnInfo, Session, VersionTables};
+use crate::diff::Rename;
 use crate::migrator::RunOptions;
 use crate::scratch::{restore, ScratchDb, ScratchServer};
 use crate::{diff, models, Migrator, NewRevision};
@@ -94,6 +95,10 @@ pub(super) struct DiffArgs {
     /// Show the diff of the two canonical schema dumps instead of SQL
     #[arg(long)]
     dump_diff: bool,
+    /// Declare a rename instead of a drop and an add (repeatable): table:OLD=NEW,
+    /// column:TABLE.OLD=NEW, index:OLD=NEW, constraint:TABLE.OLD=NEW, type:OLD=NEW
+    #[arg(long, value_name = "KIND:OLD=NEW")]
+    rename: Vec<Rename>,
     #[command(flatten)]
     scratch: ScratchFlags,
 }
@@ -122,6 +127,11 @@ pub(super) struct AutogenerateArgs {
     /// chain replayed to head
     #[arg(long, value_name = "URL", requires = "autogenerate")]
     pub from_database: Option<String>,
+    /// With --autogenerate: declare a rename instead of a drop and an add (repeatable):
+    /// table:OLD=NEW, column:TABLE.OLD=NEW, index:OLD=NEW, constraint:TABLE.OLD=NEW,
+    /// type:OLD=NEW
+    #[arg(long, value_name = "KIND:OLD=NEW", requires = "autogenerate")]
+    pub rename: Vec<Rename>,
     #[command(flatten)]
     pub scratch: ScratchFlags,
 }
@@ -290,9 +300,26 @@ fn without_column_order(schema: &Schema) -> String {
     schema.to_text()
 }
 
-/// The SQL that turns schema `a` into `b`, WARNING comments included.
-fn migration_sql(a: &Schema, b: &Schema) -> String {
-    diff::to_script(&diff::render(&diff::diff(a, b)))
+/// The statements that turn schema `a` into `b` with the declared renames; prints a
+/// hint for every drop-and-add pair that may be a rename.
+fn migration(
+    hints: bool,
+    a: &Schema,
+    b: &Schema,
+    renames: &[Rename],
+) -> Result<Vec<diff::Statement>, diff::RenameError> {
+    let changes = diff::diff_with_renames(a, b, renames)?;
+    if hints {
+        for hint in diff::rename_hints(a, &changes) {
+            eprintln!("hint: {hint}");
+        }
+    }
+    Ok(diff::render(&changes))
+}
+
+/// The renames of the way back, undone in reverse order.
+fn inverse(renames: &[Rename]) -> Vec<Rename> {
+    renames.iter().rev().map(Rename::inverse).collect()
 }
 
 /// Prints the difference between two schemas (the SQL from `a` to `b`, or with
@@ -304,6 +331,7 @@ fn report(
     a: &Schema,
     b: &Schema,
     dump_diff: bool,
+    renames: &[Rename],
 ) -> anyhow::Result<bool> {
     let (from_name, to_name) = (from.describe(), to.describe());
     // The canonical dumps decide whether there is a difference at all; the engine says
@@ -316,7 +344,16 @@ fn report(
         &from_name,
         &to_name,
     );
-    let sql = dumps.as_ref().map(|_| migration_sql(a, b));
+    // Declared renames are checked even when nothing differs: a stale one is an error.
+    let statements = if dumps.is_some() || !renames.is_empty() {
+        Some(migration(!out.quiet, a, b, renames)?)
+    } else {
+        None
+    };
+    let sql = dumps
+        .as_ref()
+        .and(statements.as_deref())
+        .map(diff::to_script);
     if out.json {
         outln!(
             "{}",
@@ -351,7 +388,15 @@ pub(super) fn diff(
     let from = Source::parse(&args.from, config);
     let to = Source::parse(&args.to, config);
     let (a, b) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
-    let differs = report(out, &from, &to, &a.schema, &b.schema, args.dump_diff)?;
+    let differs = report(
+        out,
+        &from,
+        &to,
+        &a.schema,
+        &b.schema,
+        args.dump_diff,
+        &args.rename,
+    )?;
     Ok(if differs && args.exit_code {
         EXIT_CHECK_FAILED
     } else {
@@ -372,7 +417,7 @@ pub(super) fn check(
     };
     let to = Source::Models(config.models_dir.clone());
     let (a, b) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
-    let differs = report(out, &from, &to, &a.schema, &b.schema, args.dump_diff)?;
+    let differs = report(out, &from, &to, &a.schema, &b.schema, args.dump_diff, &[])?;
     if differs {
         if !out.json {
             eprintln!(
@@ -431,8 +476,9 @@ pub(super) fn autogenerate(
         return Ok(EXIT_OK);
     }
     let started = Instant::now();
-    let upgrade = diff::render(&diff::diff(&current, &wanted));
-    let downgrade = diff::render(&diff::diff(&wanted, &current));
+    let upgrade = migration(!out.quiet, &current, &wanted, &args.rename)?;
+    // Hints were given for the upgrade; the downgrade's are the same pairs reversed.
+    let downgrade = migration(false, &wanted, &current, &inverse(&args.rename))?;
     if out.verbose {
         eprintln!(
             "diffed and rendered both directions in {} ms",

@@ -21,6 +21,7 @@
 //! never silently lost.
 
 mod plan;
+mod rename;
 mod render;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ use crate::catalog::{
 };
 
 pub use plan::diff;
+pub use rename::{diff_with_renames, rename_hints, Rename, RenameError, RenameKind};
 pub use render::{render, to_script};
 
 /// One SQL statement of a migration, without trailing semicolon.
@@ -169,6 +171,12 @@ pub enum Change {
     DropObject {
         kind: ObjectKind,
         name: String,
+    },
+    /// A rename declared with `--rename` (see [`diff_with_renames`]).
+    Rename {
+        /// The declaration, as `table:public.users=public.people`.
+        what: String,
+        statements: Vec<String>,
     },
     /// A difference of a kind the engine does not handle yet.
     Unsupported {

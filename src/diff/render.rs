@@ -609,6 +609,9 @@ impl Change {
                 statements.iter().map(|s| statement(s.clone())).collect()
             }
             Change::AlterObject { statements, .. } => statements.clone(),
+            Change::Rename { statements, .. } => {
+                statements.iter().map(|s| statement(s.clone())).collect()
+            }
             Change::DropObject { kind, name } => {
                 let sql = format!("DROP {} {name}", kind.sql());
                 match kind {

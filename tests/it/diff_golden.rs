@@ -20,6 +20,9 @@
 //! current engine instead of comparing (the server checks still run). Read the changed
 //! scripts before committing them: they are the reviewed expectation.
 //!
+//! A case may hold a `renames` file: `--rename` specs, one per line, applied up (and
+//! inverted down).
+//!
 //! Every directory under `tests/fixtures/diff` must be listed in `golden!` below (and
 //! the other way round), so a fixture cannot be forgotten. Cases that expose an engine
 //! bug wait in `tests/fixtures/diff-pending`, outside the list.
@@ -75,6 +78,10 @@ golden!(
     event_trigger,
     foreign_data,
     publication,
+    rename_table,
+    rename_column,
+    rename_index_constraint,
+    rename_type,
 );
 
 fn fixtures() -> PathBuf {
@@ -210,8 +217,31 @@ impl Case {
             self.fail("diff(x, x) is not empty", "");
         }
 
-        let up = diff::render(&diff::diff(&from, &to));
-        let down = diff::render(&diff::diff(&to, &from));
+        // An optional `renames` file declares renames, one `--rename` spec per line.
+        let renames: Vec<diff::Rename> = std::fs::read_to_string(self.dir.join("renames"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                l.parse()
+                    .unwrap_or_else(|e| self.fail("bad renames file", &format!("{e}")))
+            })
+            .collect();
+        let back: Vec<diff::Rename> = renames.iter().rev().map(diff::Rename::inverse).collect();
+        let plan = |a: &Schema, b: &Schema, renames: &[diff::Rename]| {
+            diff::diff_with_renames(a, b, renames)
+                .unwrap_or_else(|e| self.fail("renames do not apply", &e.to_string()))
+        };
+        let up_changes = plan(&from, &to, &renames);
+        let down_changes = plan(&to, &from, &back);
+        if !renames.is_empty() && !diff::rename_hints(&from, &up_changes).is_empty() {
+            self.fail(
+                "a declared rename still leaves a rename hint",
+                &diff::rename_hints(&from, &up_changes).join("\n"),
+            );
+        }
+        let up = diff::render(&up_changes);
+        let down = diff::render(&down_changes);
         for (statements, what) in [(&up, "up"), (&down, "down")] {
             if statements.is_empty() {
                 self.fail(&format!("{what} is empty: from.sql and to.sql agree"), "");

@@ -855,7 +855,7 @@ mod tests {
 
     #[test]
     fn specs_parse_with_defaults_and_quotes() {
-        let r: Rename = "table:users=people".parse().unwrap();
+        let r: Rename = "table:users=people".parse().expect("parses");
         assert_eq!(
             r.old,
             QualifiedName::new("public".to_string(), "users".to_string())
@@ -864,14 +864,18 @@ mod tests {
             r.new,
             QualifiedName::new("public".to_string(), "people".to_string())
         );
-        let r: Rename = "column:app.users.email=email_address".parse().unwrap();
+        let r: Rename = "column:app.users.email=email_address"
+            .parse()
+            .expect("parses");
         assert_eq!(
             r.table,
             Some(QualifiedName::new("app".to_string(), "users".to_string()))
         );
         assert_eq!(r.old.name, "email");
         assert_eq!(r.new.name, "email_address");
-        let r: Rename = r#"table:"My Schema"."Odd.Name"="New""Name""#.parse().unwrap();
+        let r: Rename = r#"table:"My Schema"."Odd.Name"="New""Name""#
+            .parse()
+            .expect("parses");
         assert_eq!(r.old.schema, "My Schema");
         assert_eq!(r.old.name, "Odd.Name");
         assert_eq!(r.new.name, "New\"Name");
@@ -885,7 +889,7 @@ mod tests {
             "index:a.i=b.j",
             "table:\"open=x",
         ] {
-            let err = bad.parse::<Rename>().unwrap_err();
+            let err = bad.parse::<Rename>().expect_err("refused");
             assert!(
                 err.to_string().contains("write KIND:OLD=NEW"),
                 "{bad}: {err}"

@@ -6,7 +6,9 @@
 //! first version; a dependency graph can replace it without changing the API):
 //!
 //! 1. drops of dependents: policies, triggers, views, foreign keys, other constraints,
-//!    indexes, sequence ownership;
+//!    indexes, column defaults calling a function that is replaced, sequence ownership;
+//!    then functions that must be dropped to be created again (a changed return type,
+//!    or a recreated enum in their signature);
 //! 2. creations and alterations: schemas, extensions, enum types, sequences, functions,
 //!    tables, columns, constraints (primary/unique/check before foreign keys), indexes,
 //!    sequence ownership, views, triggers, policies, comments;

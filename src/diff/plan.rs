@@ -26,7 +26,15 @@ enum Phase {
     DropForeignKeys,
     DropConstraints,
     DropIndexes,
+    /// Column defaults that call a function dropped in `DropReplacedFunctions`; set
+    /// again in `AlterColumns`, once the function exists again.
+    DropDefaults,
     DisownSequences,
+    /// Functions dropped to be created again in `AddFunctions`: `CREATE OR REPLACE`
+    /// cannot change their return type or parameters, or their signature uses an enum
+    /// that is recreated (the rename in `AddTypes` would carry them over to the old
+    /// type). After the drops of their dependents, before the types change.
+    DropReplacedFunctions,
     /// Unused types and collations whose definition changes, before they are created
     /// again in `AddTypes`.
     ReplaceTypes,
@@ -82,6 +90,16 @@ struct Planner<'a> {
     /// Materialized views dropped and created again: their indexes, statistics and rules
     /// go with them and are created again.
     recreated_relations: BTreeSet<QualifiedName>,
+    /// Enums recreated under the same name (see [`Change::RecreateEnum`]): indexes,
+    /// constraints, views and functions that name them are dropped before the rename
+    /// and created again after (PostgreSQL would carry them over to the old type).
+    recreated_enums: BTreeSet<QualifiedName>,
+    /// Functions dropped in `DropReplacedFunctions` (and created again if kept): their
+    /// dependents (defaults, constraints, indexes, views, triggers, policies) go first.
+    replaced_functions: BTreeSet<QualifiedName>,
+    /// Columns whose default is dropped before the column phase (by an enum recreation
+    /// or in `DropDefaults`), with the default they have again when it starts.
+    defaults_before_columns: BTreeMap<(QualifiedName, String), Option<String>>,
 }
 
 fn by_name<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> BTreeMap<K, &T> {
@@ -136,6 +154,17 @@ fn type_change_kind(from: &str, to: &str) -> (bool, bool) {
     (true, !widening)
 }
 
+/// Whether changing `old`'s labels to `new`'s needs the type recreated: `ADD VALUE`
+/// works only when every old label is kept, in the same relative order.
+fn recreates(old: &EnumType, new: &EnumType) -> bool {
+    if old.labels == new.labels {
+        return false;
+    }
+    let mut kept = new.labels.iter().filter(|l| old.labels.contains(l));
+    let in_order = old.labels.iter().all(|l| kept.next() == Some(l)) && kept.next().is_none();
+    !in_order
+}
+
 /// Words PostgreSQL's `format_type` uses for an enum column: `type` or `type[]`.
 fn enum_use(data_type: &str, enum_name: &str) -> Option<bool> {
     if data_type == enum_name {
@@ -158,7 +187,24 @@ impl<'a> Planner<'a> {
             rekeyed_tables: BTreeSet::new(),
             to_tables: to.tables.iter().map(|t| (&t.name, t)).collect(),
             recreated_relations: BTreeSet::new(),
+            recreated_enums: BTreeSet::new(),
+            replaced_functions: BTreeSet::new(),
+            defaults_before_columns: BTreeMap::new(),
         }
+    }
+
+    /// Whether `text` (a definition or an expression) names a function dropped and
+    /// created again, or an enum recreated: the object holding it must be dropped before
+    /// and created again after. Generous, like [`mentions`].
+    fn uses_replaced(&self, text: &str) -> bool {
+        self.calls_replaced(text) || self.recreated_enums.iter().any(|e| mentions(text, &e.name))
+    }
+
+    /// Whether `text` names a function dropped in `DropReplacedFunctions`.
+    fn calls_replaced(&self, text: &str) -> bool {
+        self.replaced_functions
+            .iter()
+            .any(|f| mentions(text, &f.name))
     }
 
     fn push(&mut self, phase: Phase, change: Change) {
@@ -166,6 +212,13 @@ impl<'a> Planner<'a> {
     }
 
     fn plan(mut self) -> Vec<Change> {
+        // Known up front: what depends on them is decided kind by kind below.
+        self.recreated_enums = self.recreated_enums();
+        self.replaced_functions = self
+            .replaced_functions()
+            .into_iter()
+            .map(|f| f.name.clone())
+            .collect();
         self.schemas();
         self.extensions();
         self.enums();
@@ -248,11 +301,7 @@ impl<'a> Planner<'a> {
             if old.labels == new.labels {
                 continue;
             }
-            // In-place only when the old labels keep their relative order.
-            let mut kept = new.labels.iter().filter(|l| old.labels.contains(l));
-            let in_order =
-                old.labels.iter().all(|l| kept.next() == Some(l)) && kept.next().is_none();
-            if in_order {
+            if !recreates(old, new) {
                 for (i, label) in new.labels.iter().enumerate() {
                     if old.labels.contains(label) {
                         continue;
@@ -280,6 +329,45 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Enums kept on both sides that [`recreates`].
+    fn recreated_enums(&self) -> BTreeSet<QualifiedName> {
+        let to = by_ref(&self.to.enums, |e| &e.name);
+        self.from
+            .enums
+            .iter()
+            .filter(|old| to.get(&old.name).is_some_and(|new| recreates(old, new)))
+            .map(|old| old.name.clone())
+            .collect()
+    }
+
+    /// Functions of `from` dropped in `DropReplacedFunctions`: kept ones whose kind or
+    /// header changes (or aggregates, which have no `OR REPLACE`), and any whose
+    /// signature names a recreated enum. Needs `recreated_enums`.
+    fn replaced_functions(&self) -> Vec<&'a Function> {
+        let to = by_ref(&self.to.functions, |f| (&f.name, &f.arguments));
+        self.from
+            .functions
+            .iter()
+            .filter(|old| {
+                let (first, returns) = function_header(&old.definition);
+                let signature = [Some(old.arguments.as_str()), first, returns];
+                let on_recreated_enum = self.recreated_enums.iter().any(|e| {
+                    signature
+                        .iter()
+                        .flatten()
+                        .any(|text| mentions(text, &e.name))
+                });
+                let changed = to.get(&(&old.name, &old.arguments)).is_some_and(|new| {
+                    (old.definition != new.definition || old.kind != new.kind)
+                        && (old.kind == FunctionKind::Aggregate
+                            || old.kind != new.kind
+                            || function_header(&old.definition) != function_header(&new.definition))
+                });
+                on_recreated_enum || changed
+            })
+            .collect()
+    }
+
     fn recreate_enum(&mut self, old: &EnumType, new: &EnumType) {
         let type_name = qn(&new.name);
         let to_tables = by_name(&self.to.tables, |t| t.name.clone());
@@ -299,15 +387,21 @@ impl<'a> Planner<'a> {
                     .find(|c| c.name == column.name && c.data_type == column.data_type);
                 if let Some(kept) = kept {
                     self.reshaped_tables.insert(table.name.clone());
+                    // A default calling a replaced function is gone already (dropped in
+                    // `DropDefaults`) and cannot be set before the function exists again.
+                    let default = column.default.clone().filter(|d| !self.calls_replaced(d));
+                    let had_default = default.is_some();
+                    let default = default.filter(|_| kept.default == column.default);
+                    if had_default {
+                        self.defaults_before_columns
+                            .insert((table.name.clone(), column.name.clone()), default.clone());
+                    }
                     columns.push(EnumColumn {
                         table: table.name.clone(),
                         column: column.name.clone(),
                         array,
-                        had_default: column.default.is_some(),
-                        default: column
-                            .default
-                            .clone()
-                            .filter(|_| kept.default == column.default),
+                        had_default,
+                        default,
                     });
                 }
             }
@@ -394,19 +488,7 @@ impl<'a> Planner<'a> {
                         );
                     }
                     if old.owned_by != new.owned_by {
-                        // Disown first, or dropping the old owner column drops the sequence.
-                        let phase = if new.owned_by.is_none() {
-                            Phase::DisownSequences
-                        } else {
-                            Phase::OwnSequences
-                        };
-                        self.push(
-                            phase,
-                            Change::SetSequenceOwner {
-                                name: name.clone(),
-                                owned_by: new.owned_by.clone(),
-                            },
-                        );
+                        self.move_sequence_owner(name, old, new);
                     }
                 }
             }
@@ -441,10 +523,46 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// `OWNED BY` changes. Disowning comes first: dropping the old owner column (or
+    /// table) would drop the sequence with it. A new owner is set once it exists, so a
+    /// move off a dropped owner is done in two steps unless the new owner exists on
+    /// both sides already.
+    fn move_sequence_owner(&mut self, name: &QualifiedName, old: &Sequence, new: &Sequence) {
+        let set = |owned_by: Option<(QualifiedName, String)>| Change::SetSequenceOwner {
+            name: name.clone(),
+            owned_by,
+        };
+        let old_owner_dropped = old
+            .owned_by
+            .as_ref()
+            .is_some_and(|(table, column)| self.dropped_column(table, column));
+        let Some((table, column)) = &new.owned_by else {
+            self.push(Phase::DisownSequences, set(None));
+            return;
+        };
+        if !old_owner_dropped {
+            self.push(Phase::OwnSequences, set(new.owned_by.clone()));
+            return;
+        }
+        let exists_before = self
+            .from
+            .tables
+            .iter()
+            .any(|t| &t.name == table && t.columns.iter().any(|c| &c.name == column));
+        if exists_before {
+            self.push(Phase::DisownSequences, set(new.owned_by.clone()));
+        } else {
+            self.push(Phase::DisownSequences, set(None));
+            self.push(Phase::OwnSequences, set(new.owned_by.clone()));
+        }
+    }
+
     fn functions(&mut self) {
         let key = |f: &Function| (f.name.clone(), f.arguments.clone());
         let from = by_name(&self.from.functions, key);
         let to = by_name(&self.to.functions, key);
+        let replaced: BTreeSet<(QualifiedName, String)> =
+            self.replaced_functions().into_iter().map(key).collect();
         let drop = |f: &Function| Change::DropFunction {
             name: f.name.clone(),
             arguments: f.arguments.clone(),
@@ -457,23 +575,21 @@ impl<'a> Planner<'a> {
                     self.fresh.insert(fresh);
                     self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
                 }
+                // Dropped early (see `replaced_functions`), created again here.
+                Some(_) if replaced.contains(k) => {
+                    self.fresh.insert(fresh);
+                    self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
+                }
                 Some(old) if old.definition != new.definition || old.kind != new.kind => {
-                    // Aggregates have no OR REPLACE form in the definition we hold, and
-                    // OR REPLACE cannot change the return type or parameter names.
-                    if old.kind == FunctionKind::Aggregate
-                        || old.kind != new.kind
-                        || function_header(&old.definition) != function_header(&new.definition)
-                    {
-                        self.push(Phase::AddFunctions, drop(old));
-                        self.fresh.insert(fresh);
-                    }
                     self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
                 }
                 Some(_) => {}
             }
         }
         for (k, old) in from.iter().rev() {
-            if !to.contains_key(k) {
+            if replaced.contains(k) {
+                self.push(Phase::DropReplacedFunctions, drop(old));
+            } else if !to.contains_key(k) {
                 self.push(Phase::DropFunctions, drop(old));
             }
         }
@@ -483,6 +599,26 @@ impl<'a> Planner<'a> {
         let from = by_name(&self.from.tables, |t| t.name.clone());
         let to = by_name(&self.to.tables, |t| t.name.clone());
         self.rekeyed_tables = self.rekeyed_tables();
+        // Defaults calling a replaced function, on any table (even one dropped later):
+        // DROP FUNCTION fails while they exist.
+        for table in &self.from.tables {
+            let mut drops = Vec::new();
+            for column in &table.columns {
+                if column
+                    .default
+                    .as_deref()
+                    .is_some_and(|d| self.calls_replaced(d))
+                {
+                    self.defaults_before_columns
+                        .insert((table.name.clone(), column.name.clone()), None);
+                    drops.push(TableChange::AlterColumn {
+                        name: column.name.clone(),
+                        change: ColumnChange::DropDefault,
+                    });
+                }
+            }
+            self.push_alter(Phase::DropDefaults, &table.name, drops);
+        }
         for (name, new) in &to {
             match from.get(name) {
                 None => self.add_table(new),
@@ -514,13 +650,17 @@ impl<'a> Planner<'a> {
                     },
                 );
             }
-            // A key's index would still hold its name when a new relation takes it.
+            // A key's index would still hold its name when a new relation takes it; a
+            // constraint calling a replaced function would block its drop.
             let keys: Vec<TableChange> = old
                 .constraints
                 .iter()
                 .filter(|c| {
-                    has_index(c.kind)
-                        && reused.contains(&QualifiedName::new(name.schema.clone(), c.name.clone()))
+                    (has_index(c.kind)
+                        && reused
+                            .contains(&QualifiedName::new(name.schema.clone(), c.name.clone())))
+                        || (c.kind != ConstraintKind::ForeignKey
+                            && self.calls_replaced(&c.definition))
                 })
                 .map(|c| TableChange::DropConstraint {
                     name: c.name.clone(),
@@ -672,8 +812,20 @@ impl<'a> Planner<'a> {
                     .iter()
                     .any(|t| c.definition.contains(&format!("REFERENCES {}(", qn(t))))
         };
+        // A constraint naming a replaced function or a recreated enum (a CHECK, an
+        // exclusion's expression or predicate) is dropped before they change.
+        let forced: BTreeSet<&str> = old
+            .constraints
+            .iter()
+            .chain(&new.constraints)
+            .filter(|c| c.kind != ConstraintKind::ForeignKey && self.uses_replaced(&c.definition))
+            .map(|c| c.name.as_str())
+            .collect();
+        let uses_replaced = |c: &Constraint| forced.contains(c.name.as_str());
         for c in &old.constraints {
-            let same = new.constraints.iter().any(|n| same_constraint(c, n)) && !rekeyed(c);
+            let same = new.constraints.iter().any(|n| same_constraint(c, n))
+                && !rekeyed(c)
+                && !uses_replaced(c);
             if !same {
                 let change = TableChange::DropConstraint {
                     name: c.name.clone(),
@@ -687,7 +839,9 @@ impl<'a> Planner<'a> {
             }
         }
         for c in &new.constraints {
-            let same = old.constraints.iter().any(|o| same_constraint(o, c)) && !rekeyed(c);
+            let same = old.constraints.iter().any(|o| same_constraint(o, c))
+                && !rekeyed(c)
+                && !uses_replaced(c);
             if !same {
                 self.fresh.insert(format!(
                     "constraint {} on {}",
@@ -740,9 +894,18 @@ impl<'a> Planner<'a> {
         if old.identity.is_some() && new.identity.is_none() {
             changes.push(ColumnChange::DropIdentity);
         }
+        // The default when this phase starts: an enum recreation or `DropDefaults` may
+        // have dropped it already (and set it again).
+        let old_default = match self
+            .defaults_before_columns
+            .get(&(table.clone(), old.name.clone()))
+        {
+            Some(default) => default.clone(),
+            None => old.default.clone(),
+        };
         // The old default may not cast to the new type: drop it around the type change.
-        let default_changes = old.default != new.default || (retype && old.default.is_some());
-        if default_changes && old.default.is_some() {
+        let default_changes = old_default != new.default || (retype && old_default.is_some());
+        if default_changes && old_default.is_some() {
             changes.push(ColumnChange::DropDefault);
         }
         if retype {
@@ -821,11 +984,20 @@ impl<'a> Planner<'a> {
         };
         let on_view: BTreeSet<&QualifiedName> =
             self.to.materialized_views.iter().map(|v| &v.name).collect();
+        // Expressions or predicates naming a replaced function or a recreated enum.
+        let forced: BTreeSet<&QualifiedName> = from
+            .iter()
+            .filter(|(_, i)| self.uses_replaced(&i.definition))
+            .map(|(name, _)| name)
+            .collect();
         let mut changes = Vec::new();
         for (name, new) in &to {
             let old = from.get(name);
             let recreated = self.recreated_relations.contains(&new.table);
-            if !recreated && old.is_some_and(|old| old.definition == new.definition) {
+            if !recreated
+                && !forced.contains(name)
+                && old.is_some_and(|old| old.definition == new.definition)
+            {
                 continue;
             }
             // Even on a dropped table: the name is needed before the table goes.
@@ -844,9 +1016,11 @@ impl<'a> Planner<'a> {
         for (name, old) in from.iter().rev() {
             // Indexes of dropped relations go with them, unless a new relation (a key
             // constraint's index, say) takes the name before the table is dropped.
+            // Nor can one calling a replaced function wait for its table's drop.
+            let early = reused.contains(name) || self.calls_replaced(&old.definition);
             if !to.contains_key(name)
                 && (!goes_with_relation(old)
-                    || (reused.contains(name) && !self.recreated_relations.contains(&old.table)))
+                    || (early && !self.recreated_relations.contains(&old.table)))
             {
                 changes.push((Phase::DropIndexes, Change::DropIndex { name: name.clone() }));
             }
@@ -888,7 +1062,8 @@ impl<'a> Planner<'a> {
                 let reads_reshaped = self
                     .reshaped_tables
                     .iter()
-                    .any(|t| mentions(&old.definition, &t.name));
+                    .any(|t| mentions(&old.definition, &t.name))
+                    || self.uses_replaced(&old.definition);
                 if changed || reads_reshaped {
                     recreate.insert(name.clone());
                 }
@@ -971,10 +1146,16 @@ impl<'a> Planner<'a> {
             .into_iter()
             .filter(|(_, t)| !t.cloned)
             .collect();
+        let forced: BTreeSet<&String> = from
+            .values()
+            .filter(|t| self.uses_replaced(&t.definition))
+            .map(|t| &t.definition)
+            .collect();
         self.table_children(
             &from,
             &to,
             |a, b| a.definition == b.definition && a.enabled == b.enabled,
+            |t| forced.contains(&t.definition),
             (Phase::DropTriggers, Phase::AddTriggers),
             |(table, name)| Change::DropTrigger { table, name },
             |t| Change::AddTrigger(t.clone()),
@@ -986,6 +1167,16 @@ impl<'a> Planner<'a> {
         let key = |p: &Policy| (p.table.clone(), p.name.clone());
         let from = by_name(&self.from.policies, key);
         let to = by_name(&self.to.policies, key);
+        let forced: BTreeSet<(QualifiedName, String)> = from
+            .iter()
+            .filter(|(_, p)| {
+                [&p.using, &p.with_check]
+                    .into_iter()
+                    .flatten()
+                    .any(|e| self.uses_replaced(e))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
         self.table_children(
             &from,
             &to,
@@ -994,6 +1185,7 @@ impl<'a> Planner<'a> {
                 a.comment = b.comment.clone();
                 &a == b
             },
+            |p| forced.contains(&key(p)),
             (Phase::DropPolicies, Phase::AddPolicies),
             |(table, name)| Change::DropPolicy { table, name },
             |p| Change::AddPolicy(p.clone()),
@@ -1002,13 +1194,15 @@ impl<'a> Planner<'a> {
     }
 
     /// Triggers and policies: keyed by (table, name), recreated when changed or when their
-    /// table is reshaped, left alone when their table is dropped (they go with it).
+    /// table is reshaped, left alone when their table is dropped (they go with it) unless
+    /// `forced` (they name a replaced function or a recreated enum: always dropped first).
     #[allow(clippy::too_many_arguments)]
     fn table_children<T>(
         &mut self,
         from: &BTreeMap<(QualifiedName, String), &T>,
         to: &BTreeMap<(QualifiedName, String), &T>,
         same: impl Fn(&T, &T) -> bool,
+        forced: impl Fn(&T) -> bool,
         (drop_phase, add_phase): (Phase, Phase),
         drop: impl Fn((QualifiedName, String)) -> Change,
         add: impl Fn(&T) -> Change,
@@ -1016,17 +1210,17 @@ impl<'a> Planner<'a> {
     ) {
         for (key, old) in from.iter().rev() {
             let table_kept = self.to_tables.contains_key(&key.0);
-            let keep = to
-                .get(key)
-                .is_some_and(|new| same(old, new) && !self.reshaped_tables.contains(&key.0));
-            if table_kept && !keep {
+            let keep = to.get(key).is_some_and(|new| {
+                same(old, new) && !forced(old) && !self.reshaped_tables.contains(&key.0)
+            });
+            if (table_kept && !keep) || forced(old) {
                 self.push(drop_phase, drop(key.clone()));
             }
         }
         for (key, new) in to {
-            let keep = from
-                .get(key)
-                .is_some_and(|old| same(old, new) && !self.reshaped_tables.contains(&key.0));
+            let keep = from.get(key).is_some_and(|old| {
+                same(old, new) && !forced(old) && !self.reshaped_tables.contains(&key.0)
+            });
             if !keep {
                 self.fresh
                     .insert(format!("{kind} {} on {}", quote_ident(&key.1), qn(&key.0)));

@@ -697,6 +697,160 @@ fn owned_sequence_used_elsewhere_is_disowned_and_dropped_last() {
     );
 }
 
+fn sequence(name: &str, owned_by: Option<(&str, &str)>) -> Sequence {
+    Sequence {
+        name: QualifiedName::new("public", name),
+        options: seq_options("bigint"),
+        owned_by: owned_by.map(|(t, c)| (QualifiedName::new("public", t), c.to_string())),
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    }
+}
+
+/// Moving `OWNED BY` off a dropped column must happen before the drop (which would take
+/// the sequence along); in one step when the new owner exists already, else in two.
+#[test]
+fn sequence_owner_moves_off_a_dropped_column_first() {
+    let t = table(
+        "public",
+        "t",
+        vec![col("old", "bigint"), col("kept", "bigint")],
+    );
+    let from = Schema {
+        sequences: vec![sequence("s", Some(("t", "old")))],
+        ..with_tables(vec![t])
+    };
+    let to = Schema {
+        sequences: vec![sequence("s", Some(("t", "kept")))],
+        ..with_tables(vec![table("public", "t", vec![col("kept", "bigint")])])
+    };
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "ALTER SEQUENCE public.s OWNED BY public.t.kept",
+            r#"ALTER TABLE "public"."t" DROP COLUMN "old""#,
+        ]
+    );
+    // The new owner column is added by the same migration.
+    let to = Schema {
+        sequences: vec![sequence("s", Some(("t", "new")))],
+        ..with_tables(vec![table("public", "t", vec![col("new", "bigint")])])
+    };
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "ALTER SEQUENCE public.s OWNED BY NONE",
+            r#"ALTER TABLE "public"."t" DROP COLUMN "old""#,
+            r#"ALTER TABLE "public"."t" DROP COLUMN "kept""#,
+            "ALTER TABLE public.t ADD COLUMN new bigint",
+            "ALTER SEQUENCE public.s OWNED BY public.t.new",
+        ]
+    );
+}
+
+/// A function dropped and created again (new return type): the defaults, checks and
+/// indexes calling it go before the DROP FUNCTION and come back after the CREATE.
+#[test]
+fn dependents_of_a_replaced_function_are_dropped_first() {
+    let body = "\n LANGUAGE sql\nAS $function$ SELECT a $function$";
+    let old = function(
+        "f",
+        &format!("CREATE OR REPLACE FUNCTION public.f(a integer)\n RETURNS integer{body}"),
+    );
+    let mut new = old.clone();
+    new.definition =
+        format!("CREATE OR REPLACE FUNCTION public.f(a integer)\n RETURNS bigint{body}");
+    let mut c = col("c", "integer");
+    c.default = Some("public.f(1)".to_string());
+    let mut t = table("public", "t", vec![c]);
+    t.constraints.push(constraint(
+        "positive",
+        ConstraintKind::Check,
+        "CHECK ((public.f(c) > 0))",
+    ));
+    let i = index(
+        "public",
+        "t_f",
+        "t",
+        "CREATE INDEX t_f ON public.t USING btree (public.f(c))",
+    );
+    let from = Schema {
+        functions: vec![old],
+        indexes: vec![i.clone()],
+        ..with_tables(vec![t.clone()])
+    };
+    let to = Schema {
+        functions: vec![new.clone()],
+        indexes: vec![i],
+        ..with_tables(vec![t])
+    };
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "ALTER TABLE public.t DROP CONSTRAINT positive",
+            "DROP INDEX public.t_f",
+            "ALTER TABLE public.t ALTER COLUMN c DROP DEFAULT",
+            "DROP FUNCTION public.f(a integer)",
+            new.definition.as_str(),
+            "ALTER TABLE public.t ALTER COLUMN c SET DEFAULT public.f(1)",
+            "ALTER TABLE public.t ADD CONSTRAINT positive CHECK ((public.f(c) > 0))",
+            "CREATE INDEX t_f ON public.t USING btree (public.f(c))",
+        ]
+    );
+}
+
+/// Recreating an enum renames the old type: indexes and checks naming it, and functions
+/// taking it, would follow the rename, so they are dropped before and created after.
+#[test]
+fn objects_naming_a_recreated_enum_are_dropped_before_the_rename() {
+    let mut t = table("public", "t", vec![col("m", "public.mood")]);
+    t.constraints.push(constraint(
+        "not_bad",
+        ConstraintKind::Check,
+        "CHECK ((m <> 'bad'::public.mood))",
+    ));
+    let i = index(
+        "public",
+        "t_ok",
+        "t",
+        "CREATE INDEX t_ok ON public.t USING btree (m) WHERE (m = 'ok'::public.mood)",
+    );
+    let mut f = function(
+        "is_ok",
+        "CREATE OR REPLACE FUNCTION public.is_ok(m public.mood)\n RETURNS boolean\n \
+         LANGUAGE sql\nAS $function$ SELECT m = 'ok' $function$",
+    );
+    f.arguments = "m public.mood".to_string();
+    let from = Schema {
+        enums: vec![enum_type("public", "mood", &["ok", "bad", "meh"])],
+        functions: vec![f.clone()],
+        indexes: vec![i.clone()],
+        ..with_tables(vec![t.clone()])
+    };
+    let to = Schema {
+        enums: vec![enum_type("public", "mood", &["ok", "bad"])],
+        functions: vec![f.clone()],
+        indexes: vec![i],
+        ..with_tables(vec![t])
+    };
+    assert_eq!(
+        sql(&from, &to),
+        vec![
+            "ALTER TABLE public.t DROP CONSTRAINT not_bad",
+            "DROP INDEX public.t_ok",
+            "DROP FUNCTION public.is_ok(m public.mood)",
+            "ALTER TYPE public.mood RENAME TO mood__retort_old",
+            "CREATE TYPE public.mood AS ENUM ('ok', 'bad')",
+            "ALTER TABLE public.t ALTER COLUMN m TYPE public.mood USING m::text::public.mood",
+            f.definition.as_str(),
+            "ALTER TABLE public.t ADD CONSTRAINT not_bad CHECK ((m <> 'bad'::public.mood))",
+            "CREATE INDEX t_ok ON public.t USING btree (m) WHERE (m = 'ok'::public.mood)",
+            "DROP TYPE public.mood__retort_old",
+        ]
+    );
+}
+
 #[test]
 fn unsupported_differences_are_reported_not_dropped() {
     let mut a = table("public", "t", vec![col("id", "integer")]);

@@ -56,8 +56,13 @@ pub struct Hazard {
 pub enum HazardKind {
     /// Drops data: a table, a column, a type, or a type change that can lose values.
     DataLoss,
-    /// A type change or enum recreation whose cast can fail on existing rows.
+    /// A statement existing rows can make fail: a type change or enum recreation whose
+    /// cast fails, `SET NOT NULL` on NULLs, `ADD COLUMN ... NOT NULL` without a default.
     CastMayFail,
+    /// An identity added to a column that may hold values already: its sequence starts
+    /// at its `START` value regardless, so later inserts can collide with existing rows
+    /// until it is moved past them (`ALTER COLUMN ... RESTART WITH`).
+    IdentityBehindRows,
     /// `ALTER TYPE ... ADD VALUE`: the new label cannot be used in the same transaction.
     EnumValueInTransaction,
     /// A difference the engine cannot generate SQL for; the migration is incomplete.

@@ -196,10 +196,27 @@ fn create_table(table: &Table) -> Vec<Statement> {
 fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
     let name = qn(table);
     match change {
-        TableChange::AddColumn(column) => statement(format!(
-            "ALTER TABLE {name} ADD COLUMN {}",
-            column_definition(table, column)
-        )),
+        TableChange::AddColumn(column) => {
+            let sql = format!(
+                "ALTER TABLE {name} ADD COLUMN {}",
+                column_definition(table, column)
+            );
+            // Identity and generated columns fill existing rows; others get NULL.
+            let filled =
+                column.default.is_some() || column.identity.is_some() || column.generated.is_some();
+            if column.not_null && !filled {
+                hazardous(
+                    sql,
+                    HazardKind::CastMayFail,
+                    format!(
+                        "fails if {name} has rows: {} is NOT NULL without a default",
+                        quote_ident(&column.name)
+                    ),
+                )
+            } else {
+                statement(sql)
+            }
+        }
         TableChange::DropColumn { name: column } => hazardous(
             SeaTable::alter()
                 .table(sea_table(table))
@@ -287,10 +304,19 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
                 statistics: None,
                 storage: None,
             };
-            statement(format!(
-                "{prefix} ADD {}",
-                identity_clause(table_name, &probe, identity)
-            ))
+            hazardous(
+                format!(
+                    "{prefix} ADD {}",
+                    identity_clause(table_name, &probe, identity)
+                ),
+                HazardKind::IdentityBehindRows,
+                format!(
+                    "adds an identity to {table}.{col}: its sequence starts at {} whatever \
+                     the column holds; restart it past existing values (RESTART WITH) or new \
+                     rows may collide with them",
+                    identity.options.start
+                ),
+            )
         }
         ColumnChange::DropIdentity => statement(format!("{prefix} DROP IDENTITY")),
         ColumnChange::SetGenerated { always } => {

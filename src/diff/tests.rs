@@ -852,6 +852,50 @@ fn objects_naming_a_recreated_enum_are_dropped_before_the_rename() {
 }
 
 #[test]
+fn not_null_column_without_default_and_new_identity_warn() {
+    let from = with_tables(vec![table("public", "t", vec![col("a", "integer")])]);
+    let mut a = col("a", "integer");
+    a.not_null = true;
+    a.identity = Some(Identity {
+        always: true,
+        sequence: QualifiedName::new("public", "t_a_seq"),
+        options: seq_options("integer"),
+    });
+    let mut b = col("b", "text");
+    b.not_null = true;
+    let mut c = col("c", "text");
+    c.not_null = true;
+    c.default = Some("''::text".to_string());
+    let to = with_tables(vec![table("public", "t", vec![a, b, c])]);
+    let statements = render(&diff(&from, &to));
+    let kinds: Vec<(&str, Vec<HazardKind>)> = statements
+        .iter()
+        .map(|s| (s.sql.as_str(), s.hazards.iter().map(|h| h.kind).collect()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (
+                "ALTER TABLE public.t ADD COLUMN b text NOT NULL",
+                vec![HazardKind::CastMayFail]
+            ),
+            (
+                "ALTER TABLE public.t ADD COLUMN c text DEFAULT ''::text NOT NULL",
+                vec![]
+            ),
+            (
+                "ALTER TABLE public.t ALTER COLUMN a SET NOT NULL",
+                vec![HazardKind::CastMayFail]
+            ),
+            (
+                "ALTER TABLE public.t ALTER COLUMN a ADD GENERATED ALWAYS AS IDENTITY",
+                vec![HazardKind::IdentityBehindRows]
+            ),
+        ]
+    );
+}
+
+#[test]
 fn unsupported_differences_are_reported_not_dropped() {
     let mut a = table("public", "t", vec![col("id", "integer")]);
     let mut b = a.clone();

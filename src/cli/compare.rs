@@ -476,9 +476,16 @@ pub(super) fn autogenerate(
         return Ok(EXIT_OK);
     }
     let started = Instant::now();
-    let upgrade = migration(!out.quiet, &current, &wanted, &args.rename)?;
-    // Hints were given for the upgrade; the downgrade's are the same pairs reversed.
-    let downgrade = migration(false, &wanted, &current, &inverse(&args.rename))?;
+    // Both directions at once: on a large schema each is tens of milliseconds. Hints are
+    // given for the upgrade; the downgrade's are the same pairs reversed.
+    let back = inverse(&args.rename);
+    let (upgrade, downgrade) = std::thread::scope(|scope| {
+        let down = scope.spawn(|| migration(false, &wanted, &current, &back));
+        let up = migration(!out.quiet, &current, &wanted, &args.rename);
+        (up, down.join())
+    });
+    let upgrade = upgrade?;
+    let downgrade = downgrade.map_err(|_| anyhow::anyhow!("the downgrade diff panicked"))??;
     if out.verbose {
         eprintln!(
             "diffed and rendered both directions in {} ms",

@@ -65,6 +65,9 @@ pub enum HazardKind {
     IdentityBehindRows,
     /// `ALTER TYPE ... ADD VALUE`: the new label cannot be used in the same transaction.
     EnumValueInTransaction,
+    /// Rewrites the whole table under an ACCESS EXCLUSIVE lock (`SET LOGGED`, `SET
+    /// ACCESS METHOD`): minutes to hours on a large table.
+    Rewrite,
     /// A difference the engine cannot generate SQL for; the migration is incomplete.
     Unsupported,
 }
@@ -278,12 +281,51 @@ pub struct EnumColumn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableChange {
     AddColumn(Column),
-    DropColumn { name: String },
-    AlterColumn { name: String, change: ColumnChange },
+    DropColumn {
+        name: String,
+    },
+    AlterColumn {
+        name: String,
+        change: ColumnChange,
+    },
     AddConstraint(Constraint),
-    DropConstraint { name: String, kind: ConstraintKind },
+    DropConstraint {
+        name: String,
+        kind: ConstraintKind,
+    },
     SetRowSecurity(bool),
     SetForceRowSecurity(bool),
+    /// `SET LOGGED` (true) or `SET UNLOGGED`.
+    SetLogged(bool),
+    /// Storage parameters: `SET (k=v, ...)` and `RESET (k, ...)`.
+    SetOptions {
+        set: Vec<String>,
+        reset: Vec<String>,
+    },
+    /// `SET ACCESS METHOD` (PostgreSQL 15+; rewrites the table).
+    SetAccessMethod(String),
+    /// `REPLICA IDENTITY FULL | NOTHING | USING INDEX i`; `None` is `DEFAULT`.
+    SetReplicaIdentity(Option<String>),
+    /// `CLUSTER ON i`; `None` is `SET WITHOUT CLUSTER`.
+    SetClusterOn(Option<String>),
+    Inherit(QualifiedName),
+    NoInherit(QualifiedName),
+    /// On the partitioned table: `ATTACH PARTITION p FOR VALUES ...`.
+    AttachPartition {
+        partition: QualifiedName,
+        bound: String,
+    },
+    DetachPartition {
+        partition: QualifiedName,
+    },
+    /// After a `DETACH PARTITION`, on the detached table: the constraints and indexes
+    /// cloned from the parent stay behind as the table's own under names PostgreSQL
+    /// chose, so every one not listed here (the table's own) is dropped by name at run
+    /// time.
+    DropDetachedClones {
+        keep_constraints: Vec<String>,
+        keep_indexes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,6 +357,8 @@ pub enum ColumnChange {
     },
     /// `SET STATISTICS n`; `None` restores the default (-1).
     SetStatistics(Option<i32>),
+    /// `SET STORAGE PLAIN | EXTERNAL | EXTENDED | MAIN`.
+    SetStorage(String),
 }
 
 /// The object of a `COMMENT ON`.

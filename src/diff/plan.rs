@@ -29,6 +29,8 @@ enum Phase {
     /// Column defaults that call a function dropped in `DropReplacedFunctions`; set
     /// again in `AlterColumns`, once the function exists again.
     DropDefaults,
+    /// `NO INHERIT` and `DETACH PARTITION`, before columns change on either side.
+    Detach,
     DisownSequences,
     /// Functions dropped to be created again in `AddFunctions`: `CREATE OR REPLACE`
     /// cannot change their return type or parameters, or their signature uses an enum
@@ -56,6 +58,9 @@ enum Phase {
     AddViews,
     /// Indexes and statistics of materialized views, which exist only now.
     AddViewIndexes,
+    /// Replica identity and clustering (their index exists now), `INHERIT` and
+    /// `ATTACH PARTITION` (the columns match now).
+    TableSettings,
     AddTriggers,
     AddPolicies,
     Comments,
@@ -740,17 +745,7 @@ impl<'a> Planner<'a> {
     fn alter_table(&mut self, old: &Table, new: &Table) {
         let name = &new.name;
         let unsupported = [
-            ("unlogged", old.unlogged != new.unlogged),
             ("partition key", old.partition_key != new.partition_key),
-            ("partition of", old.partition_of != new.partition_of),
-            ("inherits", old.inherits != new.inherits),
-            ("access method", old.access_method != new.access_method),
-            ("storage options", old.options != new.options),
-            (
-                "replica identity",
-                old.replica_identity != new.replica_identity,
-            ),
-            ("cluster on", old.cluster_on != new.cluster_on),
             ("owner", old.owner != new.owner),
             ("privileges", old.acl != new.acl),
         ];
@@ -766,6 +761,7 @@ impl<'a> Planner<'a> {
                 );
             }
         }
+        self.table_settings(old, new);
 
         // Columns: drops, then additions, then alterations.
         let mut columns = Vec::new();
@@ -862,6 +858,90 @@ impl<'a> Planner<'a> {
         self.push_alter(Phase::AddForeignKeys, name, add_fks);
     }
 
+    /// Persistence, storage parameters, access method, replica identity, clustering,
+    /// inheritance and partition membership.
+    fn table_settings(&mut self, old: &Table, new: &Table) {
+        let name = &new.name;
+        let mut early = Vec::new();
+        let mut settings = Vec::new();
+        let mut late = Vec::new();
+        if old.unlogged != new.unlogged {
+            settings.push(TableChange::SetLogged(!new.unlogged));
+        }
+        let key = |o: &String| o.split_once('=').map_or(o.clone(), |(k, _)| k.to_string());
+        let set: Vec<String> = new
+            .options
+            .iter()
+            .filter(|o| !old.options.contains(o))
+            .cloned()
+            .collect();
+        let reset: Vec<String> = old
+            .options
+            .iter()
+            .map(key)
+            .filter(|k| !new.options.iter().any(|o| &key(o) == k))
+            .collect();
+        if !set.is_empty() || !reset.is_empty() {
+            settings.push(TableChange::SetOptions { set, reset });
+        }
+        if old.access_method != new.access_method {
+            let method = new.access_method.clone().unwrap_or_else(|| "heap".into());
+            settings.push(TableChange::SetAccessMethod(method));
+        }
+        if old.replica_identity != new.replica_identity {
+            late.push(TableChange::SetReplicaIdentity(
+                new.replica_identity.clone(),
+            ));
+        }
+        if old.cluster_on != new.cluster_on {
+            late.push(TableChange::SetClusterOn(new.cluster_on.clone()));
+        }
+        for parent in old.inherits.iter().filter(|p| !new.inherits.contains(p)) {
+            early.push(TableChange::NoInherit(parent.clone()));
+        }
+        for parent in new.inherits.iter().filter(|p| !old.inherits.contains(p)) {
+            late.push(TableChange::Inherit(parent.clone()));
+        }
+        self.push_alter(Phase::Detach, name, early);
+        self.push_alter(Phase::AlterColumns, name, settings);
+        self.push_alter(Phase::TableSettings, name, late);
+        // Partition membership is changed on the parent.
+        if old.partition_of != new.partition_of {
+            // Even from a parent about to be dropped: dropping it would take this table.
+            if let Some(was) = &old.partition_of {
+                let detach = vec![TableChange::DetachPartition {
+                    partition: name.clone(),
+                }];
+                self.push_alter(Phase::Detach, &was.parent, detach);
+                let keep_indexes = self
+                    .from
+                    .indexes
+                    .iter()
+                    .filter(|i| &i.table == name)
+                    .map(|i| i.name.name.clone())
+                    .chain(
+                        old.constraints
+                            .iter()
+                            .filter(|c| has_index(c.kind))
+                            .map(|c| c.name.clone()),
+                    )
+                    .collect();
+                let clones = vec![TableChange::DropDetachedClones {
+                    keep_constraints: old.constraints.iter().map(|c| c.name.clone()).collect(),
+                    keep_indexes,
+                }];
+                self.push_alter(Phase::Detach, name, clones);
+            }
+            if let Some(now) = &new.partition_of {
+                let attach = vec![TableChange::AttachPartition {
+                    partition: name.clone(),
+                    bound: now.bound.clone(),
+                }];
+                self.push_alter(Phase::TableSettings, &now.parent, attach);
+            }
+        }
+    }
+
     fn alter_column(
         &mut self,
         table: &QualifiedName,
@@ -880,13 +960,22 @@ impl<'a> Planner<'a> {
                 },
             );
         }
-        if old.storage != new.storage || old.acl != new.acl {
+        // Back to the type's default storage needs the type's default, which the model
+        // does not hold (`SET STORAGE DEFAULT` is PostgreSQL 16+): known for common types.
+        let storage_back = old.storage.is_some()
+            && new.storage.is_none()
+            && default_storage(&new.data_type).is_none();
+        if storage_back || old.acl != new.acl {
             self.push(
                 Phase::Unsupported,
                 Change::Unsupported {
                     kind: "column",
                     name: format!("{}.{}", qn(table), quote_ident(&new.name)),
-                    detail: "storage or privileges differ".to_string(),
+                    detail: if storage_back {
+                        "storage goes back to the type's default".to_string()
+                    } else {
+                        "privileges differ".to_string()
+                    },
                 },
             );
         }
@@ -965,6 +1054,15 @@ impl<'a> Planner<'a> {
         }
         if old.statistics != new.statistics {
             changes.push(ColumnChange::SetStatistics(new.statistics));
+        }
+        if old.storage != new.storage {
+            let storage = new
+                .storage
+                .as_deref()
+                .or_else(|| default_storage(&new.data_type));
+            if let Some(storage) = storage {
+                changes.push(ColumnChange::SetStorage(storage.to_string()));
+            }
         }
         changes
     }
@@ -1394,6 +1492,30 @@ impl<'a> Planner<'a> {
                 },
             );
         }
+    }
+}
+
+/// The default storage of common built-in types (`pg_type.typstorage`).
+fn default_storage(data_type: &str) -> Option<&'static str> {
+    let base = data_type.split('(').next().unwrap_or(data_type);
+    if data_type.ends_with("[]") {
+        return Some("EXTENDED");
+    }
+    match base {
+        "text" | "character varying" | "character" | "bytea" | "json" | "jsonb" | "xml"
+        | "tsvector" | "bit varying" => Some("EXTENDED"),
+        "numeric" | "inet" | "cidr" => Some("MAIN"),
+        "smallint"
+        | "integer"
+        | "bigint"
+        | "boolean"
+        | "real"
+        | "double precision"
+        | "date"
+        | "uuid"
+        | "timestamp with time zone"
+        | "timestamp without time zone" => Some("PLAIN"),
+        _ => None,
     }
 }
 

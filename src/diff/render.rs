@@ -246,6 +246,82 @@ fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
             let verb = if *on { "FORCE" } else { "NO FORCE" };
             statement(format!("ALTER TABLE {name} {verb} ROW LEVEL SECURITY"))
         }
+        TableChange::SetLogged(logged) => {
+            let sql = format!(
+                "ALTER TABLE {name} SET {}",
+                if *logged { "LOGGED" } else { "UNLOGGED" }
+            );
+            hazardous(
+                sql,
+                HazardKind::Rewrite,
+                format!("rewrites {name} under an ACCESS EXCLUSIVE lock"),
+            )
+        }
+        TableChange::SetOptions { set, reset } => {
+            let mut clauses = Vec::new();
+            if !set.is_empty() {
+                clauses.push(format!("SET ({})", set.join(", ")));
+            }
+            if !reset.is_empty() {
+                clauses.push(format!("RESET ({})", reset.join(", ")));
+            }
+            statement(format!("ALTER TABLE {name} {}", clauses.join(", ")))
+        }
+        TableChange::SetAccessMethod(method) => hazardous(
+            format!(
+                "ALTER TABLE {name} SET ACCESS METHOD {}",
+                quote_ident(method)
+            ),
+            HazardKind::Rewrite,
+            format!("rewrites {name} under an ACCESS EXCLUSIVE lock"),
+        ),
+        TableChange::SetReplicaIdentity(identity) => statement(format!(
+            "ALTER TABLE {name} REPLICA IDENTITY {}",
+            identity.as_deref().unwrap_or("DEFAULT")
+        )),
+        TableChange::SetClusterOn(index) => statement(match index {
+            Some(index) => format!("ALTER TABLE {name} CLUSTER ON {}", quote_ident(index)),
+            None => format!("ALTER TABLE {name} SET WITHOUT CLUSTER"),
+        }),
+        TableChange::Inherit(parent) => {
+            statement(format!("ALTER TABLE {name} INHERIT {}", qn(parent)))
+        }
+        TableChange::NoInherit(parent) => {
+            statement(format!("ALTER TABLE {name} NO INHERIT {}", qn(parent)))
+        }
+        TableChange::AttachPartition { partition, bound } => statement(format!(
+            "ALTER TABLE {name} ATTACH PARTITION {} {bound}",
+            qn(partition)
+        )),
+        TableChange::DropDetachedClones {
+            keep_constraints,
+            keep_indexes,
+        } => {
+            let list = |names: &[String]| {
+                let items: Vec<String> = names.iter().map(|n| literal(n)).collect();
+                format!("ARRAY[{}]::text[]", items.join(", "))
+            };
+            let table_literal = literal(&name);
+            statement(format!(
+                "DO $retort$\nDECLARE r record;\nBEGIN\n    \
+                 -- Constraints and indexes cloned from the former parent.\n    \
+                 FOR r IN SELECT conname FROM pg_constraint WHERE conrelid = {table_literal}::regclass\n        \
+                 AND contype IN ('p', 'u', 'x', 'f', 'c') AND conname <> ALL ({}) LOOP\n        \
+                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', {table_literal}::regclass, r.conname);\n    \
+                 END LOOP;\n    \
+                 FOR r IN SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid\n        \
+                 WHERE i.indrelid = {table_literal}::regclass AND c.relname <> ALL ({}) LOOP\n        \
+                 EXECUTE format('DROP INDEX %I.%I', {}, r.relname);\n    \
+                 END LOOP;\nEND\n$retort$",
+                list(keep_constraints),
+                list(keep_indexes),
+                literal(&table.schema)
+            ))
+        }
+        TableChange::DetachPartition { partition } => statement(format!(
+            "ALTER TABLE {name} DETACH PARTITION {}",
+            qn(partition)
+        )),
     }
 }
 
@@ -333,6 +409,7 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
         ColumnChange::SetStatistics(target) => {
             statement(format!("{prefix} SET STATISTICS {}", target.unwrap_or(-1)))
         }
+        ColumnChange::SetStorage(storage) => statement(format!("{prefix} SET STORAGE {storage}")),
     }
 }
 

@@ -79,6 +79,7 @@ golden!(
     event_trigger,
     foreign_data,
     publication,
+    table_properties,
     rename_table,
     rename_column,
     rename_index_constraint,

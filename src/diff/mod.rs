@@ -339,6 +339,9 @@ pub enum ColumnChange {
         using: bool,
         /// Whether values can be lost or rejected (anything but a known widening).
         narrowing: bool,
+        /// The old type is an enum (or an array of one) and the new one is not text:
+        /// PostgreSQL casts enums only to and from text, so `USING col::text::to`.
+        via_text: Option<&'static str>,
     },
     SetDefault(String),
     DropDefault,

@@ -128,7 +128,7 @@ impl Planner<'_> {
     pub(super) fn whole_kinds(&mut self) {
         let none = |_: &str| false;
         let nothing = BTreeSet::new();
-        let plain = Rules {
+        let defaults = Rules {
             force: &none,
             implicit_drop: &none,
             altered: &nothing,
@@ -155,7 +155,7 @@ impl Planner<'_> {
             },
             Rules {
                 pinned: &used_collation,
-                ..plain
+                ..defaults
             },
         );
 
@@ -180,7 +180,7 @@ impl Planner<'_> {
             Rules {
                 altered: &altered,
                 pinned: &used_type,
-                ..plain
+                ..defaults
             },
         );
 
@@ -199,7 +199,7 @@ impl Planner<'_> {
             Rules {
                 altered: &altered,
                 pinned: &used_type,
-                ..plain
+                ..defaults
             },
         );
 
@@ -216,7 +216,7 @@ impl Planner<'_> {
             type_phases(),
             Rules {
                 pinned: &used_type,
-                ..plain
+                ..defaults
             },
         );
 
@@ -235,7 +235,7 @@ impl Planner<'_> {
                 replace: Phase::ReplaceTypes,
                 add: Phase::AddCasts,
             },
-            plain,
+            defaults,
         );
 
         // Foreign data: wrappers and servers are altered in place where they can be; a
@@ -261,7 +261,7 @@ impl Planner<'_> {
             },
             Rules {
                 altered: &altered,
-                ..plain
+                ..defaults
             },
         );
         let servers = |s: &Schema| -> Wholes {
@@ -294,7 +294,7 @@ impl Planner<'_> {
             Rules {
                 force: &server_force,
                 altered: &altered,
-                ..plain
+                ..defaults
             },
         );
         let foreign_tables = |s: &Schema| -> Wholes {
@@ -325,7 +325,7 @@ impl Planner<'_> {
             },
             Rules {
                 force: &table_force,
-                ..plain
+                ..defaults
             },
         );
         // Views, triggers and policies on a recreated foreign table are recreated too.
@@ -353,7 +353,7 @@ impl Planner<'_> {
                 replace: Phase::DropPolicies,
                 add: Phase::AddPolicies,
             },
-            plain,
+            defaults,
         );
 
         let event_triggers = |s: &Schema| -> Wholes {
@@ -365,6 +365,31 @@ impl Planner<'_> {
                 })
                 .collect()
         };
+        // Only the enabled state changes: ALTER EVENT TRIGGER instead of recreating it.
+        let mut altered = BTreeSet::new();
+        for new in &t.event_triggers {
+            let Some(old) = f.event_triggers.iter().find(|o| o.name == new.name) else {
+                continue;
+            };
+            let mut same = old.clone();
+            same.enabled = new.enabled.clone();
+            same.comment = new.comment.clone();
+            if same == *new && old.enabled != new.enabled {
+                let name = quote_ident(&new.name);
+                altered.insert(name.clone());
+                self.push(
+                    Phase::AddTriggers,
+                    Change::AlterObject {
+                        kind: ObjectKind::EventTrigger,
+                        name: name.clone(),
+                        statements: vec![plain(format!(
+                            "ALTER EVENT TRIGGER {name} {}",
+                            enable_clause(&new.enabled)
+                        ))],
+                    },
+                );
+            }
+        }
         self.wholes(
             ObjectKind::EventTrigger,
             &event_triggers(f),
@@ -374,7 +399,10 @@ impl Planner<'_> {
                 replace: Phase::DropTriggers,
                 add: Phase::AddTriggers,
             },
-            plain,
+            Rules {
+                altered: &altered,
+                ..defaults
+            },
         );
     }
 
@@ -437,6 +465,34 @@ impl Planner<'_> {
         };
         let force = |key: &str| parent(key).is_some_and(|p| reshaped.contains(p));
         let implicit = |key: &str| parent(key).is_some_and(gone);
+        // Only the enabled state changes: ALTER TABLE ... ENABLE/DISABLE RULE.
+        let mut toggled = BTreeSet::new();
+        for new in &t.rules {
+            let key = rule_key(new);
+            let Some(old) = f.rules.iter().find(|o| rule_key(o) == key) else {
+                continue;
+            };
+            if old.definition == new.definition
+                && old.enabled != new.enabled
+                && !force(&key)
+                && !implicit(&key)
+            {
+                toggled.insert(key.clone());
+                self.push(
+                    Phase::AddTriggers,
+                    Change::AlterObject {
+                        kind: ObjectKind::Rule,
+                        name: key,
+                        statements: vec![plain(format!(
+                            "ALTER TABLE {} {} RULE {}",
+                            qn(&new.table),
+                            enable_clause(&new.enabled),
+                            quote_ident(&new.name)
+                        ))],
+                    },
+                );
+            }
+        }
         self.wholes(
             ObjectKind::Rule,
             &rules_of(f),
@@ -449,7 +505,7 @@ impl Planner<'_> {
             Rules {
                 force: &force,
                 implicit_drop: &implicit,
-                altered: &nothing,
+                altered: &toggled,
                 pinned: &none_reason,
             },
         );
@@ -712,6 +768,16 @@ impl Planner<'_> {
             .iter()
             .map(|v| (qn(&v.name), Whole::new(qn(&v.name), render_view(v, true))))
             .collect()
+    }
+}
+
+/// `ENABLE`, `DISABLE`, `ENABLE REPLICA` or `ENABLE ALWAYS` for a catalog state.
+fn enable_clause(enabled: &str) -> &'static str {
+    match enabled {
+        "disabled" => "DISABLE",
+        "replica" => "ENABLE REPLICA",
+        "always" => "ENABLE ALWAYS",
+        _ => "ENABLE",
     }
 }
 

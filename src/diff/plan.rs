@@ -1004,12 +1004,24 @@ impl<'a> Planner<'a> {
             } else {
                 type_change_kind(&old.data_type, &new.data_type)
             };
+            let enum_from = self
+                .from
+                .enums
+                .iter()
+                .find_map(|e| enum_use(&old.data_type, &qn(&e.name)));
+            let via_text = match enum_from {
+                Some(array) if using && !matches!(new.data_type.as_str(), "text" | "text[]") => {
+                    Some(if array { "text[]" } else { "text" })
+                }
+                _ => None,
+            };
             changes.push(ColumnChange::SetType {
                 from: old.data_type.clone(),
                 to: new.data_type.clone(),
                 collation: new.collation.clone(),
                 using,
                 narrowing,
+                via_text,
             });
         }
         if default_changes {

@@ -336,13 +336,21 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
             collation,
             using,
             narrowing,
+            via_text,
         } => {
             let mut sql = format!("{prefix} TYPE {to}");
             if let Some(collation) = collation {
                 let _ = write!(sql, " COLLATE {collation}");
             }
             if *using {
-                let _ = write!(sql, " USING {col}::{to}");
+                match via_text {
+                    Some(text) => {
+                        let _ = write!(sql, " USING {col}::{text}::{to}");
+                    }
+                    None => {
+                        let _ = write!(sql, " USING {col}::{to}");
+                    }
+                }
             }
             if *narrowing {
                 hazardous(

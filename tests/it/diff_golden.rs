@@ -80,6 +80,7 @@ golden!(
     foreign_data,
     publication,
     table_properties,
+    enum_to_other_enum,
     rename_table,
     rename_column,
     rename_index_constraint,

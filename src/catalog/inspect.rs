@@ -43,10 +43,13 @@ const NS_FILTER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND NOT (n.nspname = ANY ($2::text[]))";
 
 /// Excludes objects that belong to an extension: they are recreated by CREATE EXTENSION.
+/// `NOT IN` a subquery becomes one hashed scan of the (few) extension members, where a
+/// correlated `NOT EXISTS` probes pg_depend once per object: 5,000 probes per kind on a
+/// 5,000-table schema, each reading freshly written pages in a just-loaded database.
 fn not_extension_member(classid: u32, objid: &str) -> String {
     format!(
-        "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = {classid} \
-         AND dep.objid = {objid} AND dep.deptype = 'e')"
+        "{objid} NOT IN (SELECT dep.objid FROM pg_depend dep WHERE dep.classid = {classid} \
+         AND dep.deptype = 'e')"
     )
 }
 

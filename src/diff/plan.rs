@@ -129,13 +129,27 @@ pub(super) fn mentions(text: &str, name: &str) -> bool {
 }
 
 /// A type change that keeps every value and needs no `USING`: returns (using, narrowing).
-fn type_change_kind(from: &str, to: &str) -> (bool, bool) {
+pub(super) fn type_change_kind(from: &str, to: &str) -> (bool, bool) {
     fn varchar_len(t: &str) -> Option<Option<u32>> {
         if t == "character varying" {
             return Some(None);
         }
         let n = t.strip_prefix("character varying(")?.strip_suffix(')')?;
         n.parse().ok().map(Some)
+    }
+    /// `numeric(p,s)` as (p, s); since PostgreSQL 15 the scale may be negative or exceed p.
+    fn numeric_typmod(t: &str) -> Option<(i64, i64)> {
+        let inner = t.strip_prefix("numeric(")?.strip_suffix(')')?;
+        let (p, s) = inner.split_once(',').unwrap_or((inner, "0"));
+        Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
+    }
+    if let (Some((p1, s1)), Some((p2, s2))) = (numeric_typmod(from), numeric_typmod(to)) {
+        // Same scale, more precision: no rewrite. More scale and as many integer digits:
+        // a rewrite that keeps every value. Anything else can reject or round values.
+        if s1 == s2 && p2 >= p1 {
+            return (false, false);
+        }
+        return (true, !(s2 >= s1 && p2 - s2 >= p1 - s1));
     }
     // Binary-coercible widenings: PostgreSQL rewrites nothing and loses nothing.
     let binary = match (varchar_len(from), varchar_len(to)) {

@@ -1092,3 +1092,13 @@ fn round_trips_against_a_real_server() {
         .expect("build a tokio runtime")
         .block_on(round_trip(&url));
 }
+
+#[test]
+fn numeric_typmod_changes_are_classified() {
+    let kind = |from: &str, to: &str| super::plan::type_change_kind(from, to);
+    assert_eq!(kind("numeric(12,2)", "numeric(14,2)"), (false, false));
+    assert_eq!(kind("numeric(12,2)", "numeric(14,4)"), (true, false));
+    assert_eq!(kind("numeric(12,2)", "numeric(12,4)"), (true, true));
+    assert_eq!(kind("numeric(14,2)", "numeric(12,2)"), (true, true));
+    assert_eq!(kind("numeric(3,5)", "numeric(4,5)"), (false, false));
+}

@@ -199,7 +199,11 @@ async fn load_source(
 }
 
 /// Inspects a loaded source, retort's own version tables left out.
-async fn inspect_loaded(loaded: &Loaded, tables: &VersionTables) -> anyhow::Result<(Schema, u128)> {
+/// Also returns how long inspecting took and the server's `server_version_num`.
+async fn inspect_loaded(
+    loaded: &Loaded,
+    tables: &VersionTables,
+) -> anyhow::Result<(Schema, u128, i32)> {
     let options = InspectOptions {
         exclude_tables: tables.as_exclusions(),
         ..InspectOptions::default()
@@ -207,7 +211,12 @@ async fn inspect_loaded(loaded: &Loaded, tables: &VersionTables) -> anyhow::Resu
     let client = loaded.conn.connect("retort inspect").await?;
     let started = Instant::now();
     let schema = catalog::inspect(&client, &options).await?;
-    Ok((schema, started.elapsed().as_millis()))
+    let elapsed = started.elapsed().as_millis();
+    let version: String = client
+        .query_one("SELECT current_setting('server_version_num')", &[])
+        .await?
+        .get(0);
+    Ok((schema, elapsed, version.parse().unwrap_or(0)))
 }
 
 /// Both sources' schemas, each inspected as soon as it is loaded: the source that
@@ -225,12 +234,13 @@ async fn read_both(
     let read = async |source: &Source| -> anyhow::Result<(Read, Loaded, u128)> {
         let loaded = load_source(source, server, versions, tables, out).await?;
         let loaded_at = started.elapsed().as_millis();
-        let (schema, inspect_ms) = inspect_loaded(&loaded, tables).await?;
+        let (schema, inspect_ms, server_version) = inspect_loaded(&loaded, tables).await?;
         let read = Read {
             schema,
             load_ms: loaded.load_ms,
             inspect_ms,
             waited_ms: 0,
+            server_version,
         };
         Ok((read, loaded, loaded_at))
     };
@@ -271,6 +281,8 @@ struct Read {
     inspect_ms: u128,
     /// Inspection time not overlapped by loading (the same for both sources).
     waited_ms: u128,
+    /// `server_version_num` of the server it was read on.
+    server_version: i32,
 }
 
 /// Both schemas, read concurrently (two scratch databases load and are inspected at
@@ -458,6 +470,8 @@ pub(super) fn autogenerate(
     };
     let to = Source::Models(config.models_dir.clone());
     let (current, wanted) = schemas(out, config, versions, db, &args.scratch, &from, &to)?;
+    // The revision runs on servers like the one the current schema was read on.
+    let server_version = current.server_version;
     let (current, wanted, timing) = (
         current.schema,
         wanted.schema,
@@ -521,6 +535,25 @@ pub(super) fn autogenerate(
                 String::new()
             }
         );
+    }
+    for (what, statements, outside) in [
+        (
+            "upgrade",
+            &upgrade,
+            &mut revision.upgrade_outside_transaction,
+        ),
+        (
+            "downgrade",
+            &downgrade,
+            &mut revision.downgrade_outside_transaction,
+        ),
+    ] {
+        if let Some(reason) = diff::needs_autocommit(statements, server_version) {
+            *outside = true;
+            if !out.quiet {
+                eprintln!("the {what} section is written with transaction:false: {reason}");
+            }
+        }
     }
     revision.upgrade_sql = Some(diff::to_script(&upgrade));
     revision.downgrade_sql = Some(diff::to_script(&downgrade));

@@ -752,3 +752,42 @@ impl Change {
         }
     }
 }
+
+/// Why a migration's statements must run outside one transaction, if they must:
+/// `ALTER TYPE ... ADD VALUE` cannot run in a transaction block before PostgreSQL 12
+/// (`server_version_num` below 120000), and since then its label cannot be used before
+/// the transaction that added it commits, so a later statement naming the label fails.
+pub fn needs_autocommit(statements: &[Statement], server_version: i32) -> Option<String> {
+    for (i, statement) in statements.iter().enumerate() {
+        if !statement
+            .hazards
+            .iter()
+            .any(|h| h.kind == HazardKind::EnumValueInTransaction)
+        {
+            continue;
+        }
+        if server_version > 0 && server_version < 120_000 {
+            return Some(
+                "ALTER TYPE ... ADD VALUE cannot run inside a transaction before PostgreSQL 12"
+                    .to_string(),
+            );
+        }
+        // The label is the last literal of `ADD VALUE 'label' [BEFORE|AFTER 'x']`.
+        let label = statement
+            .sql
+            .split("ADD VALUE ")
+            .nth(1)
+            .and_then(|rest| rest.split(" BEFORE ").next())
+            .and_then(|rest| rest.split(" AFTER ").next())
+            .map(str::trim);
+        if let Some(label) = label {
+            if statements[i + 1..].iter().any(|s| s.sql.contains(label)) {
+                return Some(format!(
+                    "a later statement uses the new enum label {label}, which only becomes \
+                     usable once the ADD VALUE is committed"
+                ));
+            }
+        }
+    }
+    None
+}

@@ -1102,3 +1102,31 @@ fn numeric_typmod_changes_are_classified() {
     assert_eq!(kind("numeric(14,2)", "numeric(12,2)"), (true, true));
     assert_eq!(kind("numeric(3,5)", "numeric(4,5)"), (false, false));
 }
+
+#[test]
+fn add_value_runs_outside_a_transaction_when_the_label_is_used_or_the_server_is_old() {
+    let add = Statement {
+        sql: "ALTER TYPE public.role ADD VALUE 'owner' AFTER 'admin'".to_string(),
+        hazards: vec![Hazard {
+            kind: HazardKind::EnumValueInTransaction,
+            message: String::new(),
+        }],
+    };
+    let uses = Statement {
+        sql: "ALTER TABLE public.users ALTER COLUMN role SET DEFAULT 'owner'::public.role"
+            .to_string(),
+        hazards: Vec::new(),
+    };
+    let other = Statement {
+        sql: "ALTER TABLE public.users ADD COLUMN x text".to_string(),
+        hazards: Vec::new(),
+    };
+    assert!(needs_autocommit(&[add.clone(), other.clone()], 150_000).is_none());
+    assert!(needs_autocommit(&[add.clone(), uses], 150_000)
+        .expect("used later")
+        .contains("'owner'"));
+    assert!(needs_autocommit(&[add, other.clone()], 110_000)
+        .expect("old server")
+        .contains("before PostgreSQL 12"));
+    assert!(needs_autocommit(&[other], 110_000).is_none());
+}

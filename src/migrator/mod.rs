@@ -59,6 +59,10 @@ pub struct NewRevision {
     /// Initial SQL (empty sections when `None`).
     pub upgrade_sql: Option<String>,
     pub downgrade_sql: Option<String>,
+    /// Write the section with `transaction:false` (statements that cannot run, or
+    /// cannot see each other's effects, inside one transaction).
+    pub upgrade_outside_transaction: bool,
+    pub downgrade_outside_transaction: bool,
 }
 
 /// A revision file just written.
@@ -151,8 +155,16 @@ impl Migrator {
             &parents,
             &depends_on,
             &options.branch_labels,
-            options.upgrade_sql.as_deref(),
-            options.downgrade_sql.as_deref(),
+            [
+                (
+                    options.upgrade_sql.as_deref(),
+                    !options.upgrade_outside_transaction,
+                ),
+                (
+                    options.downgrade_sql.as_deref(),
+                    !options.downgrade_outside_transaction,
+                ),
+            ],
         )
     }
 
@@ -194,7 +206,7 @@ impl Migrator {
             }
         }
         parents.sort_by(|&a, &b| self.graph.revision(a).id.cmp(&self.graph.revision(b).id));
-        self.write_revision(&message, &parents, &[], &[], None, None)
+        self.write_revision(&message, &parents, &[], &[], [(None, true), (None, true)])
     }
 
     fn write_revision(
@@ -203,8 +215,9 @@ impl Migrator {
         parents: &[usize],
         depends_on: &[usize],
         branch_labels: &[String],
-        upgrade_sql: Option<&str>,
-        downgrade_sql: Option<&str>,
+        // (SQL, transactional) of the upgrade and the downgrade section.
+        [(upgrade_sql, up_transactional), (downgrade_sql, down_transactional)]: [(Option<&str>, bool);
+            2],
     ) -> Result<Written, MigratorError> {
         self.check_sum_before_writing()?;
         let number = parents
@@ -226,10 +239,10 @@ impl Migrator {
                 .map(|&i| self.graph.revision(i).id.clone())
                 .collect()
         };
-        let script = |sql: Option<&str>| Script {
+        let script = |sql: Option<&str>, transactional: bool| Script {
             sql: sql.unwrap_or_default().trim().to_owned(),
             line: 0,
-            transactional: true,
+            transactional,
         };
         let new = Revision {
             id: id.clone(),
@@ -238,8 +251,8 @@ impl Migrator {
             created: Some(Utc::now().fixed_offset()),
             depends_on: ids(depends_on),
             branch_labels: branch_labels.to_vec(),
-            upgrade: script(upgrade_sql),
-            downgrade: Some(script(downgrade_sql)),
+            upgrade: script(upgrade_sql, up_transactional),
+            downgrade: Some(script(downgrade_sql, down_transactional)),
             path: path.clone(),
             checksum: Checksum::of(""),
             header_lines: HeaderLines::default(),

@@ -19,13 +19,17 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RETORT_DEBUG := target/debug/retort
 
-.PHONY: build demo test lint bench local-start local-stop db/new_migration db/migrate db/schema \
+.PHONY: deps build demo test lint bench local-start local-stop db/new_migration db/migrate db/schema \
 	db/dump db/local/load-schema db/test_migration check-docker
 
-build:
+# Building needs libclang besides Rust (for the pg_query parser); installed when missing.
+deps:
+	@scripts/build-deps.sh
+
+build: deps
 	$(CARGO) build --quiet
 
-lint:
+lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --quiet --all-targets -- -D warnings
 
@@ -45,7 +49,7 @@ test: lint
 demo: build
 	scripts/demo.sh $(RETORT_DEBUG)
 
-bench:
+bench: deps
 	scripts/bench.sh
 
 local-start:
@@ -84,5 +88,5 @@ db/test_migration: build
 
 # The Docker scratch provider compiles only with the `docker` feature; there is no
 # Docker engine on the CI machine, so this checks that it builds.
-check-docker:
+check-docker: deps
 	$(CARGO) clippy --quiet --features docker --all-targets -- -D warnings

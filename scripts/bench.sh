@@ -13,6 +13,7 @@
 #      against psql running retort's own `--sql` script (same bookkeeping).
 #   4. A generated schema of 5,000 tables: `retort dump-schema` against
 #      `pg_dump --schema-only`, time and peak memory.
+#   7. `retort lint --all` on the 1,000-revision chain (under 1 s).
 #   6. `new-migration --autogenerate` on the 5,000-table schema with one column
 #      changed: total time and the split between loading, inspecting and diffing.
 #   5. A 200-revision chain: `retort test-migration --each` (on the bench server and on
@@ -76,6 +77,11 @@ hf chain10k \
     -n 'retort verify --files' "$RETORT --versions $big/versions verify --files"
 # hyperfine discards each command's stdout (as `> /dev/null` would); formatting costs
 # are included, terminal rendering is not.
+
+log "1,000 revisions: retort lint"
+# Every statement goes through PostgreSQL's parser (pg_query); the target is well under
+# a second for the whole chain.
+hf lint1k -i -n 'retort lint --all (1,000 revisions)' "$RETORT --versions $small/versions lint --all --json"
 
 alembic_note=""
 ALEMBIC=""
@@ -299,6 +305,8 @@ log "autogenerate: inspection ${ag_inspect} ms + diff ${ag_diff} ms = ${ag_targe
             "$name" "$(ms "$m")" "$(awk -v m="$m" 'BEGIN { print m * 1000 / 200 }')" "$share" "$(ratio "$m" "$base")"
     done
     jq -r '"  one run'"'"'s report: upgrades \(.report.upgrade_ms) ms, downgrades \(.report.downgrade_ms) ms, upgrades again \(.report.again_ms) ms, schema inspections and comparisons \(.report.check_ms) ms; \(.total_ms) ms in all for \(.report.revisions | length) revisions (the rest: scratch database, connection, loading the chain)"' "$OUT/testmig200-report.json"
+    printf '\n1,000 revisions, lint (every statement parsed by pg_query)\n'
+    printf '  %-48s %10s   target < 1 s\n' 'retort lint --all' "$(ms "$(median lint1k 0)")"
     printf '\n5,000 tables, new-migration --autogenerate with one column changed (%s runs)\n' "$AG_RUNS"
     printf '  %-48s %10s\n' 'total (median)' "$(ms "$(median autogen5k 0)")"
     sed -n 's/^/  /p' "$OUT/autogen5k-timing.txt" | grep -E 'loading|diffed'
@@ -317,6 +325,11 @@ if awk -v x="$dump_ratio" 'BEGIN { exit !(x > 0.5) }'; then
 fi
 if awk -v x="$upgrade_ratio" 'BEGIN { exit !(x > 1.5) }'; then
     log "FAIL: retort upgrade of 1,000 revisions is ${upgrade_ratio}x psql; the target is 1.5x"
+    exit 1
+fi
+lint1k=$(median lint1k 0)
+if awk -v m="$lint1k" 'BEGIN { exit !(m >= 1.0) }'; then
+    log "FAIL: retort lint on 1,000 revisions took $(ms "$lint1k") (median), the target is under 1 s"
     exit 1
 fi
 if ((ag_target >= 1000)); then

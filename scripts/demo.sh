@@ -14,6 +14,8 @@ run history
 run heads
 run graph
 run verify --files
+run lint --all
+run lint --explain index-not-concurrent
 run show head
 
 work="$(mktemp -d /tmp/retort-demo.XXXXXX)"

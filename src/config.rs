@@ -109,6 +109,23 @@ struct ConfigFile {
     statement_timeout: Option<String>,
     #[serde(default)]
     env: std::collections::BTreeMap<String, DatabaseSettings>,
+    #[serde(default)]
+    lint: LintSettings,
+}
+
+/// `[lint]`: which rules run and how loud they are.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintSettings {
+    /// Rule ids that do not run.
+    #[serde(default)]
+    pub disable: Vec<String>,
+    /// `rule-id = "error" | "warning" | "info"`.
+    #[serde(default)]
+    pub severity: std::collections::BTreeMap<String, String>,
+    /// Major version of the servers the revisions run on (rules depending on it assume
+    /// a current server when unset).
+    pub server_version: Option<u32>,
 }
 
 /// Where a project's files live.
@@ -122,6 +139,7 @@ pub struct Config {
     pub database: DatabaseSettings,
     /// Named environments (`[env.prod]`).
     pub envs: std::collections::BTreeMap<String, DatabaseSettings>,
+    pub lint: LintSettings,
 }
 
 /// Where the database URL came from (said in verbose output; never the URL itself).
@@ -150,6 +168,7 @@ impl Config {
                 models_dir: start.join("models"),
                 database: DatabaseSettings::default(),
                 envs: Default::default(),
+                lint: LintSettings::default(),
             }),
         }
     }
@@ -192,6 +211,7 @@ impl Config {
                 statement_timeout: file.statement_timeout,
             },
             envs: file.env,
+            lint: file.lint,
         })
     }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod diff;
 pub mod graph;
+pub mod lint;
 pub mod migrator;
 pub mod models;
 pub mod revision;

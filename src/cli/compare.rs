@@ -557,7 +557,16 @@ pub(super) fn autogenerate(
     }
     revision.upgrade_sql = Some(diff::to_script(&upgrade));
     revision.downgrade_sql = Some(diff::to_script(&downgrade));
-    super::offline::write_revision(out, versions, &revision)
+    let (code, path) = super::offline::write_revision_at(out, versions, &revision)?;
+    // What was written is linted like any revision: the engine's safe forms are not
+    // always the ones production needs (CONCURRENTLY, NOT VALID).
+    if !out.quiet {
+        let text = std::fs::read(&path)?;
+        let written = crate::revision::parse_bytes(&path, &text)?;
+        let findings = crate::lint::lint_revision(&written, &super::lint::lint_config(config)?);
+        super::lint::print_to_stderr(&findings);
+    }
+    Ok(code)
 }
 
 #[cfg(test)]
@@ -572,6 +581,7 @@ mod tests {
             models_dir: PathBuf::from("/proj/models"),
             database: Default::default(),
             envs: Default::default(),
+            lint: Default::default(),
         };
         assert_eq!(
             Source::parse("models", &config),

@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod compare;
 mod draw;
+mod lint;
 mod offline;
 mod online;
 mod schema;
@@ -86,6 +87,16 @@ struct RunArgs {
     /// `SET LOCAL statement_timeout` in each revision, e.g. 10min
     #[arg(long, value_name = "DURATION")]
     statement_timeout: Option<String>,
+    /// With `deny`, lint the revisions to run first and run nothing when an
+    /// error-severity finding remains (exit 1)
+    #[arg(long, value_enum, default_value = "off")]
+    lint: LintMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LintMode {
+    Off,
+    Deny,
 }
 
 #[derive(Debug, clap::Args)]
@@ -239,6 +250,10 @@ enum Command {
     /// Restore a dump (of production, say) into a local database: owners and privileges
     /// left out, statements naming missing roles skipped, any other error fatal
     RestoreDump(test_migration::RestoreArgs),
+    /// Find migrations that lock, rewrite or break production: each statement is parsed
+    /// by PostgreSQL's own parser and checked against rules with stable ids (exit 1 when
+    /// an error-severity finding remains)
+    Lint(lint::LintArgs),
     /// Show how two schemas differ; each side is the models, a database URL, a revision
     /// of the chain or a dump file [default: from head to models]
     Diff(compare::DiffArgs),
@@ -346,6 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         sql_lock_timeout: run.and_then(|r| r.sql_lock_timeout.clone()),
         statement_timeout: run.and_then(|r| r.statement_timeout.clone()),
         single_transaction: run.is_some_and(|r| r.single_transaction),
+        lint_deny: None,
     };
     match cli.command {
         Command::Init { .. } => Ok(EXIT_OK),
@@ -391,11 +407,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Upgrade { target, run } => {
             let target = target.unwrap_or_else(|| "head".to_owned());
+            let mut args = db(None, Some(&run));
+            if run.lint == LintMode::Deny {
+                args.lint_deny = Some(lint::lint_config(&config)?);
+            }
             online::migrate(
                 &out,
                 &config,
                 &versions,
-                &db(None, Some(&run)),
+                &args,
                 Direction::Upgrade,
                 &target,
                 run.sql,
@@ -459,6 +479,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             },
         ),
         Command::DiffDumps { a, b } => schema::diff_dumps(&out, &a, &b),
+        Command::Lint(args) => lint::lint(&out, &config, &versions, &db(None, None), &args),
         Command::Diff(args) => compare::diff(&out, &config, &versions, &db(None, None), &args),
         Command::Check(args) => compare::check(&out, &config, &versions, &db(None, None), &args),
         Command::RestoreDump(args) => test_migration::restore_dump(&out, &db(None, None), &args),

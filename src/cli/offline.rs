@@ -60,7 +60,7 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open(versions: &Path) -> anyhow::Result<Migrator> {
+pub(super) fn open(versions: &Path) -> anyhow::Result<Migrator> {
     Ok(Migrator::open(versions)?)
 }
 
@@ -169,9 +169,19 @@ pub(super) fn write_revision(
     versions: &Path,
     revision: &NewRevision,
 ) -> anyhow::Result<u8> {
+    write_revision_at(out, versions, revision).map(|(code, _)| code)
+}
+
+/// Writes the revision and prints its path; also returns the path.
+pub(super) fn write_revision_at(
+    out: &Output,
+    versions: &Path,
+    revision: &NewRevision,
+) -> anyhow::Result<(u8, PathBuf)> {
     let migrator = open(versions)?;
     let written = migrator.new_revision(revision)?;
-    print_written(out, &written.id.to_string(), &written.path)
+    let code = print_written(out, &written.id.to_string(), &written.path)?;
+    Ok((code, written.path))
 }
 
 fn print_written(out: &Output, id: &str, path: &Path) -> anyhow::Result<u8> {
@@ -199,7 +209,7 @@ pub(super) fn merge(
     print_written(out, &written.id.to_string(), &written.path)
 }
 
-fn parse_range(
+pub(super) fn parse_range(
     graph: &RevisionGraph,
     range: &str,
 ) -> anyhow::Result<(Option<Target>, Option<Target>)> {

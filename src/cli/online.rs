@@ -23,6 +23,8 @@ pub(crate) struct DbArgs {
     pub sql_lock_timeout: Option<String>,
     pub statement_timeout: Option<String>,
     pub single_transaction: bool,
+    /// `upgrade --lint deny`: the lint configuration to refuse errors with.
+    pub lint_deny: Option<crate::lint::LintConfig>,
 }
 
 /// Everything a database command needs, resolved from flags, environment and config.
@@ -30,7 +32,7 @@ pub(super) struct Target {
     pub conn: ConnInfo,
     pub tables: VersionTables,
     options: RunOptions,
-    source: UrlSource,
+    pub source: UrlSource,
 }
 
 fn settings(
@@ -82,6 +84,7 @@ fn run_options(settings: &DatabaseSettings, args: &DbArgs) -> anyhow::Result<Run
         sql_lock_timeout,
         statement_timeout,
         single_transaction: args.single_transaction,
+        lint_deny: args.lint_deny.clone(),
     })
 }
 

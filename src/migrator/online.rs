@@ -56,6 +56,14 @@ pub enum RunError {
     NotDirty { table: String },
     #[error("{id} is not applied to this database (see `retort current`)")]
     NotApplied { id: String },
+    #[error(
+        "lint found {} error(s) in the revisions to run, so nothing ran:\n  {}\nfix them, or \
+         accept one knowingly with `-- retort:ignore RULE reason` above its statement \
+         (`retort lint --explain RULE` says why it matters)",
+        findings.len(),
+        findings.iter().map(|f| format!("{}:{}:{}: {}: {}", f.path.display(), f.line, f.column, f.rule, f.message)).collect::<Vec<_>>().join("\n  ")
+    )]
+    LintDenied { findings: Vec<crate::lint::Finding> },
     #[error("{0}")]
     Usage(String),
 }
@@ -65,7 +73,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Db(db) => db.exit_code(),
-            RunError::Edited { .. } => 1,
+            RunError::Edited { .. } | RunError::LintDenied { .. } => 1,
             RunError::Dirty { .. } => 3,
             RunError::Graph(_)
             | RunError::UnknownApplied { .. }
@@ -105,6 +113,9 @@ pub struct RunOptions {
     pub sql_lock_timeout: Option<String>,
     pub statement_timeout: Option<String>,
     pub single_transaction: bool,
+    /// Lint the planned upgrades first and refuse to run when an error-severity
+    /// finding remains (`upgrade --lint deny`).
+    pub lint_deny: Option<crate::lint::LintConfig>,
 }
 
 impl Default for RunOptions {
@@ -114,6 +125,7 @@ impl Default for RunOptions {
             sql_lock_timeout: None,
             statement_timeout: None,
             single_transaction: false,
+            lint_deny: None,
         }
     }
 }
@@ -334,6 +346,20 @@ impl Migrator {
                  ({} revision(s) would be reverted)",
                 steps.len()
             )));
+        }
+        if let Some(config) = &options.lint_deny {
+            let findings: Vec<crate::lint::Finding> = steps
+                .iter()
+                .flat_map(|s| crate::lint::lint_revision(self.graph().revision(s.revision), config))
+                .filter(|f| {
+                    f.section == "upgrade"
+                        && f.severity == crate::lint::Severity::Error
+                        && f.ignored.is_none()
+                })
+                .collect();
+            if !findings.is_empty() {
+                return Err(RunError::LintDenied { findings });
+            }
         }
         self.run_steps(session, &state, &steps, options, on_step)
             .await

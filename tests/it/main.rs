@@ -9,6 +9,7 @@ mod connect;
 mod diff_golden;
 mod diff_property;
 mod example_chain;
+mod lint;
 mod malformed;
 mod runner;
 mod sum_git;

@@ -1,0 +1,174 @@
+//! `lint`: rules over a revision's statements, so that a migration that locks, rewrites
+//! or breaks production is caught before it ships.
+//!
+//! Statements come from the same splitter the runner uses (so a finding's file:line:col
+//! is where `upgrade` would report an error), and each is parsed by PostgreSQL's own
+//! parser through `pg_query` (libpg_query): a regular expression cannot tell
+//! `CREATE INDEX CONCURRENTLY` inside a string from the real thing. Pure: no database, no
+//! files beyond the revision already read.
+
+mod check;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::db::split::{line_column, split};
+use crate::revision::{Revision, Script};
+pub use rules::{rule_by_id, Rule, Severity, RULES};
+
+/// Which rules run and how loud they are (`[lint]` in retort.toml).
+#[derive(Debug, Clone, Default)]
+pub struct LintConfig {
+    pub disabled: BTreeSet<String>,
+    pub severities: BTreeMap<String, Severity>,
+    /// `server_version_num` of the servers the revisions run on (0: unknown).
+    pub server_version: i32,
+    /// The runner sets `lock_timeout` in every revision (`sql_lock_timeout` in
+    /// retort.toml), so `missing-lock-timeout` has nothing to say.
+    pub runner_lock_timeout: bool,
+}
+
+/// One finding, placed in its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub revision: String,
+    pub path: PathBuf,
+    /// 1-based line and column of the statement in the file.
+    pub line: usize,
+    pub column: usize,
+    /// `upgrade` or `downgrade`.
+    pub section: &'static str,
+    /// Accepted with `-- retort:ignore RULE reason` (kept, so reports can list them).
+    pub ignored: Option<String>,
+}
+
+/// Rules about losing data, which a downgrade section is expected to break.
+const DESTRUCTIVE: &[&str] = &["drop-table", "drop-column", "drop-type", "drop-schema"];
+
+/// Lints one revision: both sections, and whether it can be downgraded at all.
+pub fn lint_revision(revision: &Revision, config: &LintConfig) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut add = |rule: &'static str, message: String, section, (line, column), ignored| {
+        if config.disabled.contains(rule) {
+            return;
+        }
+        let severity = config
+            .severities
+            .get(rule)
+            .copied()
+            .or_else(|| rule_by_id(rule).map(|r| r.severity))
+            .unwrap_or(Severity::Warning);
+        findings.push(Finding {
+            rule,
+            severity,
+            message,
+            revision: revision.id.to_string(),
+            path: revision.path.clone(),
+            line,
+            column,
+            section,
+            ignored,
+        });
+    };
+    for (section, script) in [
+        ("upgrade", Some(&revision.upgrade)),
+        ("downgrade", revision.downgrade.as_ref()),
+    ] {
+        let Some(script) = script else {
+            continue;
+        };
+        for (position, hit, ignored) in lint_script(script, config) {
+            // A downgrade exists to undo: dropping what the upgrade made is its job.
+            if section == "downgrade" && DESTRUCTIVE.contains(&hit.rule) {
+                continue;
+            }
+            add(hit.rule, hit.message, section, position, ignored);
+        }
+    }
+    if revision.downgrade.is_none() {
+        let line = revision.upgrade.line.saturating_sub(1).max(1);
+        add(
+            "irreversible",
+            "no `-- migrate:downgrade` section: the revision cannot be rolled back".into(),
+            "upgrade",
+            (line, 1),
+            None,
+        );
+    }
+    findings
+}
+
+/// (file line, column), the hit, and the reason it was accepted (if it was).
+type Placed = ((usize, usize), check::Hit, Option<String>);
+
+fn lint_script(script: &Script, config: &LintConfig) -> Vec<Placed> {
+    let mut out = Vec::new();
+    let mut section = check::Section::new(
+        script.transactional,
+        config.server_version,
+        config.runner_lock_timeout,
+    );
+    let mut previous_end = 0;
+    for statement in split(&script.sql) {
+        let (line, column) = line_column(&script.sql, statement.offset);
+        let position = (script.line + line - 1, column);
+        // Ignore comments sit between the previous statement and this one, or inside it.
+        let leading = script
+            .sql
+            .get(previous_end..statement.offset)
+            .unwrap_or_default();
+        let ignores = ignore_comments(leading, statement.sql);
+        previous_end = statement.offset + statement.sql.len();
+        let mut hits = Vec::new();
+        match pg_query::parse(statement.sql) {
+            Ok(parsed) => {
+                for raw in &parsed.protobuf.stmts {
+                    if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+                        section.check(node, statement.sql, &mut hits);
+                    }
+                }
+            }
+            Err(e) => hits.push(check::Hit {
+                rule: "syntax-error",
+                message: parse_error_message(&e),
+            }),
+        }
+        for hit in hits {
+            let ignored = ignores.get(hit.rule).cloned();
+            out.push((position, hit, ignored));
+        }
+    }
+    out
+}
+
+fn parse_error_message(error: &pg_query::Error) -> String {
+    match error {
+        pg_query::Error::Parse(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `-- retort:ignore RULE reason` lines: rule id to reason.
+fn ignore_comments(leading: &str, statement: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in leading.lines().chain(statement.lines()) {
+        let Some(at) = line.find("-- retort:ignore") else {
+            continue;
+        };
+        let rest = line[at + "-- retort:ignore".len()..].trim();
+        let (rule, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        if !rule.is_empty() {
+            out.insert(rule.to_string(), reason.trim().to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

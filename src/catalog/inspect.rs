@@ -532,7 +532,7 @@ async fn end_snapshot<T>(
 pub(super) async fn inspect(
     client: &Client,
     options: &InspectOptions,
-) -> Result<Schema, CatalogError> {
+) -> Result<(Schema, i32), CatalogError> {
     let version = begin_snapshot(client).await?;
     let result = async {
         check_version(version)?;
@@ -540,7 +540,7 @@ pub(super) async fn inspect(
         read(client, &queries, None, options).await
     }
     .await;
-    end_snapshot(client, result).await
+    Ok((end_snapshot(client, result).await?, version))
 }
 
 fn check_version(version: i32) -> Result<(), CatalogError> {

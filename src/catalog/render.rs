@@ -435,29 +435,7 @@ fn column_line(table: &QualifiedName, column: &Column) -> String {
         let _ = write!(line, " COLLATE {collation}");
     }
     if let Some(identity) = &column.identity {
-        let kind = if identity.always {
-            "ALWAYS"
-        } else {
-            "BY DEFAULT"
-        };
-        let _ = write!(line, " GENERATED {kind} AS IDENTITY");
-        let mut clauses = Vec::new();
-        // The sequence name is only interesting when it is not the one PostgreSQL picks.
-        let default_name = QualifiedName::new(
-            table.schema.clone(),
-            format!("{}_{}_seq", table.name, column.name),
-        );
-        if identity.sequence != default_name {
-            clauses.push(format!("SEQUENCE NAME {}", qn(&identity.sequence)));
-        }
-        clauses.extend(sequence_clauses(
-            &identity.options,
-            false,
-            Some(&column.data_type),
-        ));
-        if !clauses.is_empty() {
-            let _ = write!(line, " ({})", clauses.join(" "));
-        }
+        let _ = write!(line, " {}", identity_clause(table, column, identity));
     }
     if let Some(expr) = &column.generated {
         let _ = write!(line, " GENERATED ALWAYS AS ({expr}) STORED");
@@ -469,6 +447,38 @@ fn column_line(table: &QualifiedName, column: &Column) -> String {
         line.push_str(" NOT NULL");
     }
     line
+}
+
+/// `GENERATED ALWAYS|BY DEFAULT AS IDENTITY [(options)]`: the sequence is named only
+/// when it is not the one PostgreSQL would pick.
+pub(crate) fn identity_clause(
+    table: &QualifiedName,
+    column: &Column,
+    identity: &Identity,
+) -> String {
+    let kind = if identity.always {
+        "ALWAYS"
+    } else {
+        "BY DEFAULT"
+    };
+    let mut clauses = Vec::new();
+    let default_name = QualifiedName::new(
+        table.schema.clone(),
+        format!("{}_{}_seq", table.name, column.name),
+    );
+    if identity.sequence != default_name {
+        clauses.push(format!("SEQUENCE NAME {}", qn(&identity.sequence)));
+    }
+    clauses.extend(sequence_clauses(
+        &identity.options,
+        false,
+        Some(&column.data_type),
+    ));
+    let mut out = format!("GENERATED {kind} AS IDENTITY");
+    if !clauses.is_empty() {
+        let _ = write!(out, " ({})", clauses.join(" "));
+    }
+    out
 }
 
 fn with_options(options: &[String]) -> String {
@@ -1007,8 +1017,9 @@ fn render_trigger(t: &Trigger) -> Block {
     out
 }
 
-fn render_policy(p: &Policy) -> Block {
-    let table = qn(&p.table);
+/// `CREATE POLICY ...`, its clauses separated by `separator` (the dump puts each on a
+/// line of its own, a migration keeps the statement on one).
+pub(crate) fn create_policy(p: &Policy, separator: &str) -> String {
     let kind = if p.permissive {
         "PERMISSIVE"
     } else {
@@ -1025,22 +1036,27 @@ fn render_policy(p: &Policy) -> Block {
             }
         })
         .collect();
-    let mut head = format!(
-        "CREATE POLICY {} ON {table}\n    AS {kind}\n    FOR {}\n    TO {}",
+    let mut sql = format!(
+        "CREATE POLICY {} ON {}{separator}AS {kind}{separator}FOR {}{separator}TO {}",
         quote_ident(&p.name),
+        qn(&p.table),
         p.command,
         roles.join(", ")
     );
     if let Some(using) = &p.using {
-        let _ = write!(head, "\n    USING ({using})");
+        let _ = write!(sql, "{separator}USING ({using})");
     }
     if let Some(check) = &p.with_check {
-        let _ = write!(head, "\n    WITH CHECK ({check})");
+        let _ = write!(sql, "{separator}WITH CHECK ({check})");
     }
-    let mut out = Block::new(head);
+    sql
+}
+
+fn render_policy(p: &Policy) -> Block {
+    let mut out = Block::new(create_policy(p, "\n    "));
     comment_line(
         &mut out,
-        &format!("POLICY {} ON {table}", quote_ident(&p.name)),
+        &format!("POLICY {} ON {}", quote_ident(&p.name), qn(&p.table)),
         &p.comment,
     );
     out

@@ -210,13 +210,8 @@ async fn inspect_loaded(
     };
     let client = loaded.conn.connect("retort inspect").await?;
     let started = Instant::now();
-    let schema = catalog::inspect(&client, &options).await?;
-    let elapsed = started.elapsed().as_millis();
-    let version: String = client
-        .query_one("SELECT current_setting('server_version_num')", &[])
-        .await?
-        .get(0);
-    Ok((schema, elapsed, version.parse().unwrap_or(0)))
+    let (schema, version) = catalog::inspect_with_version(&client, &options).await?;
+    Ok((schema, started.elapsed().as_millis(), version))
 }
 
 /// Both sources' schemas, each inspected as soon as it is loaded: the source that

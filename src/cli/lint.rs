@@ -210,15 +210,7 @@ fn print_human(out: &Output, findings: &[Finding], revisions: usize) {
             Some(reason) => format!(" (ignored: {reason})"),
             None => String::new(),
         };
-        outln!(
-            "{}:{}:{}: {}[{}]: {}{ignored}",
-            f.path.display(),
-            f.line,
-            f.column,
-            f.severity.name(),
-            f.rule,
-            f.message
-        );
+        outln!("{f}{ignored}");
         if let Some(line) = text
             .as_deref()
             .and_then(|t| t.lines().nth(f.line.saturating_sub(1)))
@@ -263,15 +255,7 @@ fn print_human(out: &Output, findings: &[Finding], revisions: usize) {
 /// `new-migration` reports, its stdout being the new file's path).
 pub(super) fn print_to_stderr(findings: &[Finding]) {
     for f in findings {
-        eprintln!(
-            "{}:{}:{}: {}[{}]: {}",
-            f.path.display(),
-            f.line,
-            f.column,
-            f.severity.name(),
-            f.rule,
-            f.message
-        );
+        eprintln!("{f}");
     }
     if !findings.is_empty() {
         eprintln!(

@@ -274,14 +274,16 @@ impl Planner<'_> {
                 .collect()
         };
         let altered = self.alter_servers(&recreated_wrappers);
-        let wrapper_of = |s: &Schema, key: &str| {
-            s.foreign_servers
-                .iter()
-                .find(|v| quote_ident(&v.name) == key)
-                .map(|v| quote_ident(&v.wrapper))
+        let wrapper_of: BTreeMap<String, String> = f
+            .foreign_servers
+            .iter()
+            .map(|v| (quote_ident(&v.name), quote_ident(&v.wrapper)))
+            .collect();
+        let server_force = |key: &str| {
+            wrapper_of
+                .get(key)
+                .is_some_and(|w| recreated_wrappers.contains(w))
         };
-        let server_force =
-            |key: &str| wrapper_of(f, key).is_some_and(|w| recreated_wrappers.contains(&w));
         let recreated_servers = self.wholes(
             ObjectKind::ForeignServer,
             &servers(f),
@@ -308,11 +310,15 @@ impl Planner<'_> {
                 })
                 .collect()
         };
+        let server_of: BTreeMap<String, String> = f
+            .foreign_tables
+            .iter()
+            .map(|t| (qn(&t.name), quote_ident(&t.server)))
+            .collect();
         let table_force = |key: &str| {
-            f.foreign_tables
-                .iter()
-                .find(|t| qn(&t.name) == key)
-                .is_some_and(|t| recreated_servers.contains(&quote_ident(&t.server)))
+            server_of
+                .get(key)
+                .is_some_and(|server| recreated_servers.contains(server))
         };
         let recreated = self.wholes(
             ObjectKind::ForeignTable,
@@ -423,12 +429,13 @@ impl Planner<'_> {
                 .map(|x| (qn(&x.name), Whole::new(qn(&x.name), render_statistics(x))))
                 .collect()
         };
-        let parent = |key: &str| {
-            f.statistics
-                .iter()
-                .find(|x| qn(&x.name) == key)
-                .map(|x| &x.table)
-        };
+        // Looked up for every statistics object: a map, not a scan each time.
+        let parents: BTreeMap<String, &QualifiedName> = f
+            .statistics
+            .iter()
+            .map(|x| (qn(&x.name), &x.table))
+            .collect();
+        let parent = |key: &str| parents.get(key).copied();
         let force = |key: &str| parent(key).is_some_and(|p| reshaped.contains(p));
         let implicit = |key: &str| parent(key).is_some_and(gone);
         // Created last among relation children: a materialized view must exist first.
@@ -457,12 +464,9 @@ impl Planner<'_> {
                 .map(|r| (rule_key(r), Whole::new(rule_key(r), render_rule(r))))
                 .collect()
         };
-        let parent = |key: &str| {
-            f.rules
-                .iter()
-                .find(|r| rule_key(r) == key)
-                .map(|r| &r.table)
-        };
+        let parents: BTreeMap<String, &QualifiedName> =
+            f.rules.iter().map(|r| (rule_key(r), &r.table)).collect();
+        let parent = |key: &str| parents.get(key).copied();
         let force = |key: &str| parent(key).is_some_and(|p| reshaped.contains(p));
         let implicit = |key: &str| parent(key).is_some_and(gone);
         // Only the enabled state changes: ALTER TABLE ... ENABLE/DISABLE RULE.

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 
 use super::*;
-use crate::catalog::{literal, qn, quote_ident, sequence_clauses};
+use crate::catalog::{create_policy, identity_clause, literal, qn, quote_ident, sequence_clauses};
 
 fn sea_table(name: &QualifiedName) -> (Alias, Alias) {
     // Owned strings: sea-query escapes embedded quotes only in owned identifiers.
@@ -86,33 +86,6 @@ fn changed_sequence_clauses(from: &SequenceOptions, to: &SequenceOptions) -> Vec
         clauses.push(if to.cycle { "CYCLE" } else { "NO CYCLE" }.to_string());
     }
     clauses
-}
-
-fn identity_clause(table: &QualifiedName, column: &Column, identity: &Identity) -> String {
-    let kind = if identity.always {
-        "ALWAYS"
-    } else {
-        "BY DEFAULT"
-    };
-    let mut clauses = Vec::new();
-    // Name the sequence only when it is not the one PostgreSQL would pick.
-    let default_name = QualifiedName::new(
-        table.schema.clone(),
-        format!("{}_{}_seq", table.name, column.name),
-    );
-    if identity.sequence != default_name {
-        clauses.push(format!("SEQUENCE NAME {}", qn(&identity.sequence)));
-    }
-    clauses.extend(sequence_clauses(
-        &identity.options,
-        false,
-        Some(&column.data_type),
-    ));
-    let mut out = format!("GENERATED {kind} AS IDENTITY");
-    if !clauses.is_empty() {
-        let _ = write!(out, " ({})", clauses.join(" "));
-    }
-    out
 }
 
 /// A column definition as in CREATE TABLE / ADD COLUMN; the type is `format_type` text.
@@ -672,38 +645,7 @@ impl Change {
                 quote_ident(name),
                 qn(table)
             ))],
-            Change::AddPolicy(p) => {
-                let kind = if p.permissive {
-                    "PERMISSIVE"
-                } else {
-                    "RESTRICTIVE"
-                };
-                let roles: Vec<String> = p
-                    .roles
-                    .iter()
-                    .map(|r| {
-                        if r == "public" {
-                            "PUBLIC".to_string()
-                        } else {
-                            quote_ident(r)
-                        }
-                    })
-                    .collect();
-                let mut sql = format!(
-                    "CREATE POLICY {} ON {} AS {kind} FOR {} TO {}",
-                    quote_ident(&p.name),
-                    qn(&p.table),
-                    p.command,
-                    roles.join(", ")
-                );
-                if let Some(using) = &p.using {
-                    let _ = write!(sql, " USING ({using})");
-                }
-                if let Some(check) = &p.with_check {
-                    let _ = write!(sql, " WITH CHECK ({check})");
-                }
-                vec![statement(sql)]
-            }
+            Change::AddPolicy(p) => vec![statement(create_policy(p, " "))],
             Change::DropPolicy { table, name } => vec![statement(format!(
                 "DROP POLICY {} ON {}",
                 quote_ident(name),

@@ -51,6 +51,22 @@ pub struct Finding {
 /// Rules about losing data, which a downgrade section is expected to break.
 const DESTRUCTIVE: &[&str] = &["drop-table", "drop-column", "drop-type", "drop-schema"];
 
+/// `path:line:col: severity[rule]: message`, the compiler-style line every report uses.
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}[{}]: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.severity.name(),
+            self.rule,
+            self.message
+        )
+    }
+}
+
 /// Lints one revision: both sections, and whether it can be downgraded at all.
 pub fn lint_revision(revision: &Revision, config: &LintConfig) -> Vec<Finding> {
     let mut findings = Vec::new();

@@ -61,7 +61,7 @@ pub enum RunError {
          accept one knowingly with `-- retort:ignore RULE reason` above its statement \
          (`retort lint --explain RULE` says why it matters)",
         findings.len(),
-        findings.iter().map(|f| format!("{}:{}:{}: {}: {}", f.path.display(), f.line, f.column, f.rule, f.message)).collect::<Vec<_>>().join("\n  ")
+        findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
     )]
     LintDenied { findings: Vec<crate::lint::Finding> },
     #[error("{0}")]

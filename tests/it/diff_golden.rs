@@ -31,11 +31,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use retort::catalog::{self, InspectOptions, Schema};
+use retort::catalog::{self, Schema};
 use retort::diff;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-use crate::support::{repo_root, TestDb};
+use crate::support::{connect, dump_sorted, inspect, repo_root, TestDb};
 
 /// One `#[test]` per case (so they run in parallel), and `CASES` listing them all.
 macro_rules! golden {
@@ -101,31 +101,6 @@ fn blessing() -> bool {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("connect to the test database");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-async fn inspect(client: &Client) -> Schema {
-    catalog::inspect(client, &InspectOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("inspect: {e}"))
-}
-
-/// The dump with each table's columns sorted by name (see the module documentation).
-fn dump(schema: &Schema) -> String {
-    let mut schema = schema.clone();
-    for table in &mut schema.tables {
-        table.columns.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    schema.to_text()
 }
 
 /// The server's message for a failed statement, with its detail and hint.
@@ -199,7 +174,9 @@ impl Case {
 
     async fn check_reaches(&self, client: &Client, target: &Schema, what: &str) {
         let after = inspect(client).await;
-        if let Some(d) = catalog::diff_dumps(&dump(target), &dump(&after), "want", "got") {
+        if let Some(d) =
+            catalog::diff_dumps(&dump_sorted(target), &dump_sorted(&after), "want", "got")
+        {
             self.fail(&format!("{what}: the dump differs from the target"), &d);
         }
         let again = diff::diff(&after, target);

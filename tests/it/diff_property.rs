@@ -20,11 +20,11 @@
 
 use std::fmt::Write;
 
-use retort::catalog::{self, InspectOptions, Schema};
+use retort::catalog::{self, Schema};
 use retort::diff;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-use crate::support::TestDb;
+use crate::support::{connect, dump_sorted, inspect, TestDb};
 
 // ---------------------------------------------------------------------------
 // A tiny deterministic PRNG (splitmix64): no crate, same sequence everywhere.
@@ -1931,31 +1931,6 @@ fn generate_pair(seed: u64) -> (String, String) {
 // Running a pair against the server
 // ---------------------------------------------------------------------------
 
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("connect to the test database");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-async fn inspect(client: &Client) -> Schema {
-    catalog::inspect(client, &InspectOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("inspect: {e}"))
-}
-
-/// The dump with each table's columns sorted by name (see the module documentation).
-fn dump(schema: &Schema) -> String {
-    let mut schema = schema.clone();
-    for table in &mut schema.tables {
-        table.columns.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    schema.to_text()
-}
-
 struct Case {
     seed: u64,
     s1: String,
@@ -2001,7 +1976,9 @@ impl Case {
 
     async fn check_reaches(&self, client: &Client, target: &Schema, script: &str, what: &str) {
         let after = inspect(client).await;
-        if let Some(d) = catalog::diff_dumps(&dump(target), &dump(&after), "want", "got") {
+        if let Some(d) =
+            catalog::diff_dumps(&dump_sorted(target), &dump_sorted(&after), "want", "got")
+        {
             self.fail(&format!("{what}: dumps differ"), script, &d);
         }
         let again = diff::diff(&after, target);

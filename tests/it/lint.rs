@@ -9,12 +9,7 @@ use std::path::Path;
 use crate::support::{repo_root, retort, Project, Run};
 
 fn run(dir: &Path, args: &[&str]) -> Run {
-    let output = retort(dir).args(args).output().expect("run retort");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(retort(dir).args(args).output().expect("run retort"))
 }
 
 /// One line per finding: `file:line:col severity rule [ignored]`.

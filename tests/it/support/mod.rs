@@ -4,7 +4,7 @@
 
 mod pg;
 
-pub use pg::{admin_texts, admin_url, TestDb};
+pub use pg::{admin_texts, admin_url, connect, dump_sorted, inspect, TestDb};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,7 +28,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

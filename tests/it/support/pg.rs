@@ -45,7 +45,8 @@ fn with_database(url: &str, database: &str) -> String {
     format!("{}/{database}{query}", &base[..host_end])
 }
 
-async fn connect(url: &str) -> Client {
+/// A client on `url`, its connection driven by a spawned task.
+pub async fn connect(url: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"));
@@ -137,4 +138,21 @@ fn with_database_replaces_the_path() {
         with_database("postgres://u@h/db?sslmode=disable", "x"),
         "postgres://u@h/x?sslmode=disable"
     );
+}
+
+/// The schema of the database `client` is connected to.
+pub async fn inspect(client: &Client) -> retort::catalog::Schema {
+    retort::catalog::inspect(client, &retort::catalog::InspectOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("inspect: {e}"))
+}
+
+/// The dump with each table's columns sorted by name: a migration can only add
+/// columns at the end, so column order is not something a diff can reproduce.
+pub fn dump_sorted(schema: &retort::catalog::Schema) -> String {
+    let mut schema = schema.clone();
+    for table in &mut schema.tables {
+        table.columns.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    schema.to_text()
 }

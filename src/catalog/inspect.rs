@@ -533,14 +533,64 @@ pub(super) async fn inspect(
     client: &Client,
     options: &InspectOptions,
 ) -> Result<(Schema, i32), CatalogError> {
-    let version = begin_snapshot(client).await?;
+    inspect_shared(client, &[], options).await
+}
+
+/// Reads over `client` and every client in `more` (connections to the same database) at
+/// once: `client` exports its snapshot and the others import it, as `pg_dump --jobs` does, so all
+/// queries still see one catalog state while the server runs them on several backends.
+/// On a just-loaded 5,000-table schema one backend spends about 550 ms in the catalog
+/// queries; two backends on two cores finish in little more than half that.
+pub(super) async fn inspect_shared(
+    first: &Client,
+    others: &[&Client],
+    options: &InspectOptions,
+) -> Result<(Schema, i32), CatalogError> {
+    let version = begin_snapshot(first).await?;
+    let mut joined = Vec::new();
     let result = async {
         check_version(version)?;
+        if !others.is_empty() {
+            let snapshot: String = first
+                .query_one("SELECT pg_export_snapshot()", &[])
+                .await
+                .map_err(|e| query_error("export snapshot", e))?
+                .get(0);
+            for &other in others {
+                // Recorded before the attempt: a failed BEGIN leaves nothing open, a
+                // failed SET TRANSACTION SNAPSHOT an aborted transaction to roll back.
+                joined.push(other);
+                import_snapshot(other, &snapshot).await?;
+            }
+        }
         let queries = queries(version);
-        read(client, &queries, None, options).await
+        let all: Vec<&Client> = std::iter::once(first)
+            .chain(joined.iter().copied())
+            .collect();
+        read(&all, &queries, None, options).await
     }
     .await;
-    Ok((end_snapshot(client, result).await?, version))
+    let mut result = result;
+    for &other in &joined {
+        result = end_snapshot(other, result).await;
+    }
+    Ok((end_snapshot(first, result).await?, version))
+}
+
+/// Joins the transaction snapshot `snapshot` exported by another session.
+async fn import_snapshot(client: &Client, snapshot: &str) -> Result<(), CatalogError> {
+    // SET TRANSACTION SNAPSHOT must come before any query of the transaction.
+    let sql = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+         SET TRANSACTION SNAPSHOT {}; \
+         SET LOCAL search_path = pg_catalog; \
+         SET LOCAL quote_all_identifiers = off",
+        literal(snapshot)
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| query_error("import snapshot", e))
 }
 
 fn check_version(version: i32) -> Result<(), CatalogError> {
@@ -595,25 +645,63 @@ impl Inspector {
     /// statements were prepared on.
     pub async fn inspect(&self, client: &Client) -> Result<Schema, CatalogError> {
         begin_snapshot(client).await?;
-        let result = read(client, &self.queries, Some(&self.statements), &self.options).await;
+        let result = read(
+            &[client],
+            &self.queries,
+            Some(&self.statements),
+            &self.options,
+        )
+        .await;
         end_snapshot(client, result).await
     }
 }
 
+/// Which client runs each query: heaviest first, each to the least loaded client
+/// (longest-processing-time scheduling), by [`cost`].
+fn assign(queries: &[Query], clients: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..queries.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(queries[i].name)));
+    let mut load = vec![0u32; clients.max(1)];
+    let mut owner = vec![0; queries.len()];
+    for i in order {
+        let least = (0..load.len()).min_by_key(|&c| load[c]).unwrap_or(0);
+        owner[i] = least;
+        load[least] += cost(queries[i].name);
+    }
+    owner
+}
+
+/// Relative server time of each query: milliseconds measured on a just-loaded
+/// 5,000-table schema (one index, constraint and sequence or two per table).
+fn cost(name: &str) -> u32 {
+    match name {
+        "constraints" => 150,
+        "indexes" => 145,
+        "columns" => 80,
+        "relations" => 70,
+        "sequences" => 55,
+        "triggers" => 30,
+        "types" => 20,
+        _ => 1,
+    }
+}
+
 async fn read(
-    client: &Client,
+    clients: &[&Client],
     queries: &[Query],
     statements: Option<&[Statement]>,
     options: &InspectOptions,
 ) -> Result<Schema, CatalogError> {
     let include = options.schemas.clone();
     let exclude = options.exclude_schemas.clone();
+    let owner = assign(queries, clients.len());
+    // Each client pipelines its share in order; the clients run side by side.
     let results = try_join_all(queries.iter().enumerate().map(|(i, query)| {
         let sent = match statements {
             Some(statements) => Sent::Prepared(query, &statements[i]),
             None => Sent::Text(query),
         };
-        run(client, sent, &include, &exclude)
+        run(clients[owner[i]], sent, &include, &exclude)
     }))
     .await?;
     let mut by_name: HashMap<&'static str, Vec<Row>> =

@@ -82,6 +82,16 @@ pub async fn inspect_with_version(
     inspect::inspect(client, options).await
 }
 
+/// [`inspect_with_version`] over `client` and the further connections `more` to the same
+/// database, sharing one snapshot: the catalog queries run on that many server backends.
+pub async fn inspect_shared(
+    client: &tokio_postgres::Client,
+    more: &[&tokio_postgres::Client],
+    options: &InspectOptions,
+) -> Result<(Schema, i32), CatalogError> {
+    inspect::inspect_shared(client, more, options).await
+}
+
 /// The unified diff (3 lines of context) of two dumps, or `None` when they are equal.
 pub fn diff_dumps(left: &str, right: &str, left_name: &str, right_name: &str) -> Option<String> {
     if left == right {

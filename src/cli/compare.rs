@@ -208,9 +208,14 @@ async fn inspect_loaded(
         exclude_tables: tables.as_exclusions(),
         ..InspectOptions::default()
     };
-    let client = loaded.conn.connect("retort inspect").await?;
+    // Two connections sharing one snapshot: the catalog queries of a large schema run on
+    // two server backends (as `pg_dump --jobs 2`). The connections count as inspecting.
     let started = Instant::now();
-    let (schema, version) = catalog::inspect_with_version(&client, &options).await?;
+    let (client, helper) = tokio::try_join!(
+        loaded.conn.connect("retort inspect"),
+        loaded.conn.connect("retort inspect")
+    )?;
+    let (schema, version) = catalog::inspect_shared(&client, &[&helper], &options).await?;
     Ok((schema, started.elapsed().as_millis(), version))
 }
 

@@ -238,6 +238,11 @@ enum Command {
         /// Include object owners
         #[arg(long)]
         owners: bool,
+        /// Connections reading the catalog at once, sharing one snapshot (as `pg_dump
+        /// --jobs`); more backends finish a large schema sooner
+        #[arg(short, long, value_name = "N", default_value_t = 2,
+              value_parser = clap::value_parser!(u8).range(1..=16))]
+        jobs: u8,
     },
     /// Show the unified diff of two schema dumps (exit 1 when they differ)
     DiffDumps { a: PathBuf, b: PathBuf },
@@ -465,6 +470,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             exclude_schemas,
             grants,
             owners,
+            jobs,
         } => schema::dump_schema(
             &out,
             &config,
@@ -476,6 +482,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 exclude_schemas,
                 grants,
                 owners,
+                jobs: usize::from(jobs),
             },
         ),
         Command::DiffDumps { a, b } => schema::diff_dumps(&out, &a, &b),

@@ -20,6 +20,8 @@ pub(crate) struct DumpArgs {
     pub exclude_schemas: Vec<String>,
     pub grants: bool,
     pub owners: bool,
+    /// Connections reading the catalog (the session's plus `jobs - 1` more).
+    pub jobs: usize,
 }
 
 pub(crate) fn dump_schema(
@@ -38,7 +40,14 @@ pub(crate) fn dump_schema(
         exclude_tables: target.tables.as_exclusions(),
     };
     let schema = in_session(&target, out, async |session| {
-        Ok(catalog::inspect(session.client(), &options).await?)
+        let more = futures_util::future::try_join_all(
+            (1..dump.jobs).map(|_| target.conn.connect("retort dump-schema")),
+        )
+        .await?;
+        let more: Vec<&tokio_postgres::Client> = more.iter().collect();
+        Ok(catalog::inspect_shared(session.client(), &more, &options)
+            .await?
+            .0)
     })?;
     let mut text = if dump.json || out.json {
         serde_json::to_string_pretty(&schema)?

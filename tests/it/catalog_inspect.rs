@@ -503,3 +503,41 @@ fn a_prepared_inspector_reads_what_inspect_reads_and_sees_later_ddl() {
         assert!(after.to_text().contains("CREATE TABLE public.later_table"));
     });
 }
+
+/// Three connections sharing one exported snapshot read exactly what one connection
+/// reads, and each is left outside any transaction afterwards.
+#[test]
+fn shared_inspection_reads_the_same_as_one_connection() {
+    let db = load("catinsp_shared", FORWARD);
+    let single = inspect(&db, &version_tables()).to_text();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let shared = runtime.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let (client, connection) = tokio_postgres::connect(&db.url, NoTls)
+                .await
+                .expect("connect to the test database");
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            clients.push(client);
+        }
+        let (schema, version) =
+            catalog::inspect_shared(&clients[0], &[&clients[1], &clients[2]], &version_tables())
+                .await
+                .unwrap_or_else(|e| panic!("inspect_shared: {e}"));
+        assert!(version >= 120000, "server_version_num {version}");
+        // The connections are usable again: their snapshots were closed.
+        for client in &clients {
+            client
+                .simple_query("CREATE TEMP TABLE t_after ()")
+                .await
+                .expect("each connection left its snapshot");
+        }
+        schema.to_text()
+    });
+    assert_eq!(shared, single);
+}

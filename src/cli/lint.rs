@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::json;
 
+use super::observe::{self, ObserveArgs};
 use super::offline::{open, parse_range};
 use super::online::{self, DbArgs};
 use super::{Output, EXIT_CHECK_FAILED, EXIT_INPUT, EXIT_OK};
@@ -38,6 +39,8 @@ pub(super) struct LintArgs {
     /// Output format (--json is the same as --format json)
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    #[command(flatten)]
+    observe: ObserveArgs,
 }
 
 /// The `[lint]` settings of retort.toml as a [`LintConfig`]; unknown rule ids and
@@ -128,10 +131,37 @@ pub(super) fn lint(
         .flat_map(|&i| lint::lint_revision(graph.revision(i), &lint_config))
         .collect();
     let format = if out.json { Format::Json } else { args.format };
-    match format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&findings)?),
-        Format::Sarif => outln!("{}", serde_json::to_string_pretty(&sarif(&findings))?),
-        Format::Human => print_human(out, &findings, selected.len()),
+    let observed = if args.observe.enabled() {
+        if format == Format::Sarif {
+            anyhow::bail!("--observe reports in human or JSON form; drop --format sarif");
+        }
+        Some(observe::observe(
+            out,
+            config,
+            &migrator,
+            db,
+            &args.observe,
+            &selected,
+        )?)
+    } else {
+        None
+    };
+    match (format, &observed) {
+        (Format::Json, None) => outln!("{}", serde_json::to_string_pretty(&findings)?),
+        (Format::Json, Some(observed)) => outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "findings": findings,
+                "observed": observe::to_json(observed),
+            }))?
+        ),
+        (Format::Sarif, _) => outln!("{}", serde_json::to_string_pretty(&sarif(&findings))?),
+        (Format::Human, _) => {
+            print_human(out, &findings, selected.len());
+            if let Some(observed) = &observed {
+                observe::print_human(observed);
+            }
+        }
     }
     let failing = findings
         .iter()

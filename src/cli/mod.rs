@@ -15,6 +15,7 @@ macro_rules! outln {
 mod compare;
 mod draw;
 mod lint;
+mod observe;
 mod offline;
 mod online;
 mod schema;

@@ -13,8 +13,13 @@ use crate::graph::{GraphError, RevisionGraph};
 use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script};
 use crate::sum::{self, Mismatch, SumError, SumFile};
 
+mod observe;
 mod online;
 
+pub use observe::{
+    relation_sizes, HeldLock, LockTaken, Relation, RelationSize, RevisionObservation,
+    StatementObservation,
+};
 pub use online::{DbState, EditedRevision, Resolution, RunError, RunOptions, StepReport};
 
 #[derive(Debug, thiserror::Error)]

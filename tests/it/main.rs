@@ -10,6 +10,7 @@ mod diff_golden;
 mod diff_property;
 mod example_chain;
 mod lint;
+mod lint_observe;
 mod malformed;
 mod runner;
 mod sum_git;

@@ -160,7 +160,7 @@ fn pending_revisions_report_real_locks_rewrites_and_production_sizes() {
     );
     assert_eq!(columns, ["id", "n"]);
     let at = prod.texts("SELECT revision FROM retort_version");
-    assert_eq!(at, [r1.clone()]);
+    assert_eq!(at, std::slice::from_ref(&r1));
 
     // The human report says the same, with the file position and the size.
     let run = project

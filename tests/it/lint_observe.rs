@@ -189,7 +189,7 @@ fn pending_revisions_report_real_locks_rewrites_and_production_sizes() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains(&format!("{r2}")), "{}", run.stdout);
+    assert!(run.stdout.contains(r2.as_str()), "{}", run.stdout);
 }
 
 fn dump(db: &TestDb, path: &std::path::Path) {

@@ -132,6 +132,12 @@ pub(super) struct AutogenerateArgs {
     /// type:OLD=NEW
     #[arg(long, value_name = "KIND:OLD=NEW", requires = "autogenerate")]
     pub rename: Vec<Rename>,
+    /// With --autogenerate: write the forms that keep existing tables available:
+    /// CREATE/DROP INDEX CONCURRENTLY, constraints added NOT VALID then validated, unique
+    /// keys built from a concurrent index, SET NOT NULL proven by a validated check (the
+    /// section then runs with transaction:false)
+    #[arg(long, requires = "autogenerate")]
+    pub online: bool,
     #[command(flatten)]
     pub scratch: ScratchFlags,
 }
@@ -323,19 +329,26 @@ fn without_column_order(schema: &Schema) -> String {
 
 /// The statements that turn schema `a` into `b` with the declared renames; prints a
 /// hint for every drop-and-add pair that may be a rename.
+/// The statements from `a` to `b`; with `online`, in their online forms (then the
+/// flag says whether one was used, and the script needs `transaction:false`).
 fn migration(
     hints: bool,
     a: &Schema,
     b: &Schema,
     renames: &[Rename],
-) -> Result<Vec<diff::Statement>, diff::RenameError> {
+    online: bool,
+) -> Result<(Vec<diff::Statement>, bool), diff::RenameError> {
     let changes = diff::diff_with_renames(a, b, renames)?;
     if hints {
         for hint in diff::rename_hints(a, &changes) {
             eprintln!("hint: {hint}");
         }
     }
-    Ok(diff::render(&changes))
+    Ok(if online {
+        diff::render_online(&changes, a)
+    } else {
+        (diff::render(&changes), false)
+    })
 }
 
 /// The renames of the way back, undone in reverse order.
@@ -367,7 +380,7 @@ fn report(
     );
     // Declared renames are checked even when nothing differs: a stale one is an error.
     let statements = if dumps.is_some() || !renames.is_empty() {
-        Some(migration(!out.quiet, a, b, renames)?)
+        Some(migration(!out.quiet, a, b, renames, false)?.0)
     } else {
         None
     };
@@ -505,12 +518,13 @@ pub(super) fn autogenerate(
     // given for the upgrade; the downgrade's are the same pairs reversed.
     let back = inverse(&args.rename);
     let (upgrade, downgrade) = std::thread::scope(|scope| {
-        let down = scope.spawn(|| migration(false, &wanted, &current, &back));
-        let up = migration(!out.quiet, &current, &wanted, &args.rename);
+        let down = scope.spawn(|| migration(false, &wanted, &current, &back, args.online));
+        let up = migration(!out.quiet, &current, &wanted, &args.rename, args.online);
         (up, down.join())
     });
-    let upgrade = upgrade?;
-    let downgrade = downgrade.map_err(|_| anyhow::anyhow!("the downgrade diff panicked"))??;
+    let (upgrade, upgrade_online) = upgrade?;
+    let (downgrade, downgrade_online) =
+        downgrade.map_err(|_| anyhow::anyhow!("the downgrade diff panicked"))??;
     if out.verbose {
         eprintln!(
             "diffed and rendered both directions in {} ms",
@@ -536,19 +550,28 @@ pub(super) fn autogenerate(
             }
         );
     }
-    for (what, statements, outside) in [
+    for (what, statements, online, outside) in [
         (
             "upgrade",
             &upgrade,
+            upgrade_online,
             &mut revision.upgrade_outside_transaction,
         ),
         (
             "downgrade",
             &downgrade,
+            downgrade_online,
             &mut revision.downgrade_outside_transaction,
         ),
     ] {
-        if let Some(reason) = diff::needs_autocommit(statements, server_version) {
+        let reason = diff::needs_autocommit(statements, server_version).or_else(|| {
+            online.then(|| {
+                "--online: CONCURRENTLY cannot run in a transaction, and each NOT VALID must \
+                 commit before its VALIDATE"
+                    .to_string()
+            })
+        });
+        if let Some(reason) = reason {
             *outside = true;
             if !out.quiet {
                 eprintln!("the {what} section is written with transaction:false: {reason}");

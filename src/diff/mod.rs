@@ -36,7 +36,7 @@ use crate::catalog::{
 
 pub use plan::diff;
 pub use rename::{diff_with_renames, rename_hints, Rename, RenameError, RenameKind};
-pub use render::{needs_autocommit, render, to_script};
+pub use render::{needs_autocommit, render, render_online, to_script};
 
 /// One SQL statement of a migration, without trailing semicolon.
 #[derive(Debug, Clone, PartialEq, Eq)]

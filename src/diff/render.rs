@@ -15,6 +15,11 @@ use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 use super::*;
 use crate::catalog::{create_policy, identity_clause, literal, qn, quote_ident, sequence_clauses};
 
+#[path = "online.rs"]
+mod online;
+
+pub use online::render_online;
+
 fn sea_table(name: &QualifiedName) -> (Alias, Alias) {
     // Owned strings: sea-query escapes embedded quotes only in owned identifiers.
     (

@@ -3,7 +3,7 @@
 //! (transactional or not, tables created earlier in it, `lock_timeout` set, constraints
 //! added `NOT VALID`) travels from statement to statement.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, RangeVar, TypeName};
 use pg_query::{Node, NodeEnum};
@@ -35,6 +35,12 @@ pub struct Section {
     not_valid: BTreeSet<String>,
     /// Enum labels added earlier in the section (quoted as literals).
     added_labels: Vec<String>,
+    /// `CHECK (col IS NOT NULL) NOT VALID` constraints added earlier, by name, with the
+    /// `table.col` they cover (lower-case).
+    not_null_checks: BTreeMap<String, String>,
+    /// `table.col` proven free of NULLs by a validated check: PostgreSQL 12+ then sets
+    /// NOT NULL without scanning.
+    proven_not_null: BTreeSet<String>,
 }
 
 impl Section {
@@ -277,7 +283,13 @@ impl Section {
                     }
                     strong = true;
                 }
-                AlterTableType::AtSetNotNull if existing => {
+                AlterTableType::AtSetNotNull
+                    if existing
+                        && !(self
+                            .proven_not_null
+                            .contains(&column_key(relation, &cmd.name))
+                            && (self.server_version == 0 || self.server_version >= 120_000)) =>
+                {
                     hits.push(hit(
                         "setting-not-null",
                         format!(
@@ -334,6 +346,15 @@ impl Section {
                             ),
                         ));
                     }
+                    if let Some(column) = not_null_check(constraint) {
+                        let key = column_key(relation, &column);
+                        if constraint.skip_validation {
+                            self.not_null_checks
+                                .insert(constraint.conname.to_lowercase(), key);
+                        } else {
+                            self.proven_not_null.insert(key);
+                        }
+                    }
                     if constraint.skip_validation {
                         self.not_valid.insert(constraint.conname.to_lowercase());
                     } else if validating && existing {
@@ -357,6 +378,9 @@ impl Section {
                     strong = true;
                 }
                 AlterTableType::AtValidateConstraint => {
+                    if let Some(key) = self.not_null_checks.remove(&cmd.name.to_lowercase()) {
+                        self.proven_not_null.insert(key);
+                    }
                     if self.transactional && self.not_valid.contains(&cmd.name.to_lowercase()) {
                         hits.push(hit(
                             "validate-in-same-transaction",
@@ -509,5 +533,37 @@ fn column_type_rules(type_name: Option<&TypeName>, column: &str, hits: &mut Vec<
             hits.push(hit("prefer-text", format!("column {column} is varchar(n)")))
         }
         _ => {}
+    }
+}
+
+/// `table.col`, lower-case, to match a check's column with a later SET NOT NULL.
+fn column_key(relation: Option<&RangeVar>, column: &str) -> String {
+    format!(
+        "{}.{}",
+        relation.map_or(String::new(), |r| r.relname.to_lowercase()),
+        column.to_lowercase()
+    )
+}
+
+/// The column of a `CHECK (col IS NOT NULL)` constraint.
+fn not_null_check(constraint: &pg_query::protobuf::Constraint) -> Option<String> {
+    if constraint.contype() != ConstrType::ConstrCheck {
+        return None;
+    }
+    let Some(NodeEnum::NullTest(test)) = constraint.raw_expr.as_deref()?.node.as_ref() else {
+        return None;
+    };
+    if test.nulltesttype() != pg_query::protobuf::NullTestType::IsNotNull {
+        return None;
+    }
+    let Some(NodeEnum::ColumnRef(column)) = test.arg.as_deref()?.node.as_ref() else {
+        return None;
+    };
+    match column.fields.as_slice() {
+        [field] => match &field.node {
+            Some(NodeEnum::String(name)) => Some(name.sval.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -83,6 +83,25 @@ fn setting_not_null() {
         "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
         "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;",
     );
+    // The safe sequence: a validated check proves the column, SET NOT NULL then skips
+    // its scan (PostgreSQL 12+). A check on another column proves nothing.
+    let proven = "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;\n\
+                  ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n\
+                  ALTER TABLE users ALTER COLUMN email SET NOT NULL;";
+    case_in(
+        "setting-not-null",
+        "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+        false,
+        proven,
+        false,
+    );
+    let other = proven.replace(
+        "SET NOT NULL",
+        "SET NOT NULL;\nALTER TABLE users ALTER COLUMN name SET NOT NULL",
+    );
+    assert!(rules_of(&lint(&other, false)).contains(&"setting-not-null"));
+    let unvalidated = proven.replace("ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n", "");
+    assert!(rules_of(&lint(&unvalidated, false)).contains(&"setting-not-null"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod diff;
+pub mod fleet;
 pub mod graph;
 pub mod lint;
 pub mod migrator;

@@ -1208,6 +1208,29 @@ impl ConnInfo {
         info
     }
 
+    /// The same database with `search_path` set to `schema` for the whole session, through
+    /// the startup packet's `options` (kept after the other options): a fleet's tenant
+    /// schema. A startup setting, unlike a `SET`, survives the `RESET ALL` the runner sends
+    /// after a `transaction:false` section.
+    pub fn with_search_path(&self, schema: &str) -> ConnInfo {
+        let quoted = crate::db::version::quote_ident(schema);
+        // libpq's options are split at spaces; a backslash escapes the next character.
+        let escaped: String = quoted
+            .chars()
+            .flat_map(|c| match c {
+                ' ' | '\\' => vec!['\\', c],
+                _ => vec![c],
+            })
+            .collect();
+        let setting = format!("-c search_path={escaped}");
+        let mut info = self.clone();
+        info.options = Some(match &self.options {
+            Some(existing) if !existing.trim().is_empty() => format!("{existing} {setting}"),
+            _ => setting,
+        });
+        info
+    }
+
     // -----------------------------------------------------------------------
     // Connecting
     // -----------------------------------------------------------------------

@@ -1,0 +1,406 @@
+//! What a fleet run reports while it runs, and the two files that let other processes
+//! watch it: the `--events` JSON-lines log (appended and flushed line by line, so
+//! `tail -f` and `fleet status` see each event as it happens) and the `--metrics`
+//! Prometheus text file (rewritten whole through a temporary file and a rename, so a
+//! scraper never reads half of it).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One thing that happened, stamped with the time it happened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// RFC 3339, UTC, milliseconds.
+    pub ts: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn now(kind: EventKind) -> Event {
+        Event {
+            ts: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            kind,
+        }
+    }
+}
+
+/// The events of a run, in the order a target goes through them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    RunStart {
+        targets: usize,
+        concurrency: usize,
+        revision: String,
+        dry_run: bool,
+    },
+    /// A target begins; again, with a higher `attempt`, after a retry.
+    TargetStart {
+        target: String,
+        database: String,
+        attempt: u32,
+    },
+    /// The revisions the target needs (before they run; with `--dry-run`, instead).
+    TargetPlan {
+        target: String,
+        revisions: Vec<String>,
+    },
+    StepStart {
+        target: String,
+        revision: String,
+    },
+    StepFinish {
+        target: String,
+        revision: String,
+        duration_ms: u64,
+    },
+    /// A transient failure; the target is tried again after `delay_ms`.
+    Retry {
+        target: String,
+        attempt: u32,
+        delay_ms: u64,
+        error: String,
+    },
+    /// A permanent failure (or transient ones past `--retries`); the run goes on.
+    TargetFailed {
+        target: String,
+        /// The revision that was running, when one was.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        revision: Option<String>,
+        attempts: u32,
+        duration_ms: u64,
+        error: String,
+    },
+    TargetDone {
+        target: String,
+        steps: usize,
+        duration_ms: u64,
+        heads: Vec<String>,
+    },
+    /// Not started: `--fail-fast` after a failure.
+    TargetSkipped {
+        target: String,
+        reason: String,
+    },
+    RunFinish {
+        done: usize,
+        failed: usize,
+        skipped: usize,
+        duration_ms: u64,
+    },
+}
+
+impl EventKind {
+    /// The target the event is about, if any.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            EventKind::RunStart { .. } | EventKind::RunFinish { .. } => None,
+            EventKind::TargetStart { target, .. }
+            | EventKind::StepStart { target, .. }
+            | EventKind::StepFinish { target, .. }
+            | EventKind::Retry { target, .. }
+            | EventKind::TargetFailed { target, .. }
+            | EventKind::TargetDone { target, .. }
+            | EventKind::TargetPlan { target, .. }
+            | EventKind::TargetSkipped { target, .. } => Some(target),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {source}", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The `--events` file, opened for appending: several runs add to one log.
+pub struct EventLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl EventLog {
+    pub fn open(path: &Path) -> Result<EventLog, WriteError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| WriteError {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(EventLog {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Appends one line with a single write: lines of concurrent writers never interleave.
+    pub fn write(&mut self, event: &Event) -> Result<(), WriteError> {
+        let mut line = serde_json::to_string(event).unwrap_or_default();
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.flush())
+            .map_err(|source| WriteError {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// Reads an events file, skipping lines that are not events (a line cut short by a
+/// killed writer, say).
+pub fn read_log(path: &Path) -> Result<Vec<Event>, std::io::Error> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect())
+}
+
+/// The last failure of each target that has not succeeded since, from an events log.
+pub fn last_errors(events: &[Event]) -> BTreeMap<String, (String, String)> {
+    let mut errors = BTreeMap::new();
+    for event in events {
+        match &event.kind {
+            EventKind::TargetFailed { target, error, .. } => {
+                errors.insert(target.clone(), (event.ts.clone(), error.clone()));
+            }
+            EventKind::TargetDone { target, .. } => {
+                errors.remove(target);
+            }
+            _ => {}
+        }
+    }
+    errors
+}
+
+/// Upper bounds (seconds) of the step-duration histogram's buckets.
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
+];
+
+/// The run's counters, fed with its events, rendered in Prometheus' text format.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    pending: usize,
+    running: usize,
+    done: usize,
+    failed: usize,
+    skipped: usize,
+    retries: u64,
+    steps: u64,
+    bucket_counts: [u64; BUCKETS.len()],
+    step_seconds_sum: f64,
+}
+
+impl Metrics {
+    pub fn new(targets: usize) -> Metrics {
+        Metrics {
+            pending: targets,
+            ..Metrics::default()
+        }
+    }
+
+    pub fn observe(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::TargetStart { attempt: 0, .. } => {
+                self.pending = self.pending.saturating_sub(1);
+                self.running += 1;
+            }
+            EventKind::StepFinish { duration_ms, .. } => {
+                let seconds = *duration_ms as f64 / 1000.0;
+                self.steps += 1;
+                self.step_seconds_sum += seconds;
+                for (count, bound) in self.bucket_counts.iter_mut().zip(BUCKETS) {
+                    if seconds <= bound {
+                        *count += 1;
+                    }
+                }
+            }
+            EventKind::Retry { .. } => self.retries += 1,
+            EventKind::TargetDone { .. } => {
+                self.running = self.running.saturating_sub(1);
+                self.done += 1;
+            }
+            EventKind::TargetFailed { .. } => {
+                self.running = self.running.saturating_sub(1);
+                self.failed += 1;
+            }
+            EventKind::TargetSkipped { .. } => {
+                self.pending = self.pending.saturating_sub(1);
+                self.skipped += 1;
+            }
+            _ => {}
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP retort_fleet_targets Targets of the current fleet run, by state.\n\
+             # TYPE retort_fleet_targets gauge\n",
+        );
+        for (state, n) in [
+            ("pending", self.pending),
+            ("running", self.running),
+            ("done", self.done),
+            ("failed", self.failed),
+            ("skipped", self.skipped),
+        ] {
+            out.push_str(&format!("retort_fleet_targets{{state=\"{state}\"}} {n}\n"));
+        }
+        out.push_str(&format!(
+            "# HELP retort_fleet_retries_total Attempts repeated after a transient failure.\n\
+             # TYPE retort_fleet_retries_total counter\n\
+             retort_fleet_retries_total {}\n",
+            self.retries
+        ));
+        out.push_str(
+            "# HELP retort_fleet_step_duration_seconds Time of each applied revision.\n\
+             # TYPE retort_fleet_step_duration_seconds histogram\n",
+        );
+        for (count, bound) in self.bucket_counts.iter().zip(BUCKETS) {
+            out.push_str(&format!(
+                "retort_fleet_step_duration_seconds_bucket{{le=\"{bound}\"}} {count}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "retort_fleet_step_duration_seconds_bucket{{le=\"+Inf\"}} {steps}\n\
+             retort_fleet_step_duration_seconds_sum {sum}\n\
+             retort_fleet_step_duration_seconds_count {steps}\n",
+            steps = self.steps,
+            sum = self.step_seconds_sum
+        ));
+        out
+    }
+
+    /// Replaces `path` with the current metrics: write a sibling temporary file, then
+    /// rename it over `path` (atomic on one file system).
+    pub fn write_atomically(&self, path: &Path) -> Result<(), WriteError> {
+        let err = |source| WriteError {
+            path: path.to_owned(),
+            source,
+        };
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(format!(".tmp.{}", std::process::id()));
+        let temporary = path.with_file_name(name);
+        std::fs::write(&temporary, self.render()).map_err(err)?;
+        std::fs::rename(&temporary, path).map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            err(e)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(target: &str) -> EventKind {
+        EventKind::TargetStart {
+            target: target.into(),
+            database: "u@h:1/d".into(),
+            attempt: 0,
+        }
+    }
+
+    #[test]
+    fn events_serialize_as_one_flat_object() {
+        let event = Event::now(EventKind::StepFinish {
+            target: "t1".into(),
+            revision: "0001_abc".into(),
+            duration_ms: 12,
+        });
+        let value: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&event).expect("json")).expect("parse");
+        assert_eq!(value["event"], "step_finish");
+        assert_eq!(value["target"], "t1");
+        assert_eq!(value["revision"], "0001_abc");
+        assert_eq!(value["duration_ms"], 12);
+        assert!(value["ts"].as_str().expect("ts").ends_with('Z'));
+        let back: Event = serde_json::from_value(value).expect("round trip");
+        assert_eq!(back.kind, event.kind);
+    }
+
+    #[test]
+    fn metrics_count_states_and_bucket_steps() {
+        let mut m = Metrics::new(3);
+        m.observe(&start("a"));
+        m.observe(&start("b"));
+        m.observe(&EventKind::StepFinish {
+            target: "a".into(),
+            revision: "r".into(),
+            duration_ms: 40,
+        });
+        m.observe(&EventKind::TargetDone {
+            target: "a".into(),
+            steps: 1,
+            duration_ms: 50,
+            heads: vec![],
+        });
+        m.observe(&EventKind::TargetFailed {
+            target: "b".into(),
+            revision: None,
+            attempts: 1,
+            duration_ms: 5,
+            error: "x".into(),
+        });
+        let text = m.render();
+        assert!(
+            text.contains("retort_fleet_targets{state=\"pending\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("retort_fleet_targets{state=\"done\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("retort_fleet_targets{state=\"failed\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("retort_fleet_targets{state=\"running\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("_bucket{le=\"0.025\"} 0\n"), "{text}");
+        assert!(text.contains("_bucket{le=\"0.05\"} 1\n"), "{text}");
+        assert!(text.contains("_count 1\n"), "{text}");
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("fleet.prom");
+        m.write_atomically(&path).expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn last_errors_forget_targets_that_succeeded_since() {
+        let failed = |t: &str| {
+            Event::now(EventKind::TargetFailed {
+                target: t.into(),
+                revision: None,
+                attempts: 1,
+                duration_ms: 1,
+                error: format!("boom {t}"),
+            })
+        };
+        let done = Event::now(EventKind::TargetDone {
+            target: "a".into(),
+            steps: 0,
+            duration_ms: 1,
+            heads: vec![],
+        });
+        let errors = last_errors(&[failed("a"), failed("b"), done]);
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(errors["b"].1, "boom b");
+    }
+}

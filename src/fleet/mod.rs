@@ -1,0 +1,440 @@
+//! Fleets: one revision chain applied to many databases or tenant schemas at once.
+//!
+//! Each target is an ordinary runner session with its own version tables and advisory
+//! lock, so targets never wait for each other and a rerun resumes each one exactly where
+//! it stopped (every revision commits with its version-table row). Up to `concurrency`
+//! targets run at the same time on one thread: the work is the servers', the client only
+//! waits. Transient failures are retried with backoff ([`retry`]); permanent ones mark
+//! the target failed and the run goes on. Nothing here prints: everything is reported as
+//! [`events::Event`]s, which the CLI turns into progress, logs and metrics.
+
+pub mod events;
+pub mod retry;
+pub mod targets;
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::db::{DbError, Session};
+use crate::migrator::{RunError, RunOptions, StepReport};
+use crate::Migrator;
+
+pub use events::{Event, EventKind, EventLog, Metrics};
+pub use retry::Backoff;
+pub use targets::FleetTarget;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("cannot read the targets file {}: {source}; give another with --targets FILE, or use --targets-query / --schemas", path.display())]
+    ReadTargets {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    TargetsFile {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Query(String),
+    #[error("no target is named {}; {known} target(s) are defined (`retort fleet status` lists them)", names.join(", "))]
+    UnknownTargets { names: Vec<String>, known: usize },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl FleetError {
+    /// DESIGN.md's exit codes: 2 for input, the database error's own code otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            FleetError::Db(db) => db.exit_code(),
+            _ => 2,
+        }
+    }
+}
+
+/// What to do to each target.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    /// Upgrade to a revision target (`head`, an id, ...).
+    Upgrade { target: String },
+    /// Say which revisions an upgrade to `target` would run; change nothing.
+    DryRun { target: String },
+    /// Record `revision` in the version table without running SQL (new tenants).
+    Stamp { revision: String },
+}
+
+/// Settings of a fleet run.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    pub operation: Operation,
+    /// Targets running at the same time (at least 1).
+    pub concurrency: usize,
+    /// Further attempts after a transient failure.
+    pub retries: u32,
+    pub backoff: Backoff,
+    /// Start no new target after the first failure.
+    pub fail_fast: bool,
+    /// Per-target runner settings (lock wait, SQL timeouts).
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetState {
+    Done,
+    Failed,
+    /// Never started (`--fail-fast`).
+    Skipped,
+}
+
+/// How one target ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetOutcome {
+    pub name: String,
+    /// `user@host:port/db` (and schema): safe to print.
+    pub database: String,
+    pub state: TargetState,
+    /// Revisions applied (over all attempts); planned ones for a dry run.
+    pub revisions: Vec<String>,
+    /// The version table's heads at the end (empty when unknown or at base).
+    pub heads: Vec<String>,
+    pub attempts: u32,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The revision running when the target failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_revision: Option<String>,
+    /// The exit code the failure would have had alone (DESIGN.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u8>,
+}
+
+/// The whole run, targets in the order given.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReport {
+    pub targets: Vec<TargetOutcome>,
+    pub duration_ms: u64,
+}
+
+impl FleetReport {
+    pub fn count(&self, state: TargetState) -> usize {
+        self.targets.iter().filter(|t| t.state == state).count()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Shared by the concurrently running targets (all on one thread).
+struct Shared<'a> {
+    migrator: &'a Migrator,
+    options: &'a FleetOptions,
+    on_event: RefCell<&'a mut dyn FnMut(&Event)>,
+    failed: Cell<bool>,
+}
+
+impl Shared<'_> {
+    fn send(&self, kind: EventKind) {
+        // Never held across an await: the borrow ends with the call.
+        (self.on_event.borrow_mut())(&Event::now(kind));
+    }
+}
+
+/// Runs `options.operation` on every target, `options.concurrency` at a time, and
+/// reports each event to `on_event` as it happens.
+pub async fn run(
+    migrator: &Migrator,
+    targets: &[FleetTarget],
+    options: &FleetOptions,
+    on_event: &mut dyn FnMut(&Event),
+) -> FleetReport {
+    let started = Instant::now();
+    let (revision, dry_run) = match &options.operation {
+        Operation::Upgrade { target } => (target.clone(), false),
+        Operation::DryRun { target } => (target.clone(), true),
+        Operation::Stamp { revision } => (revision.clone(), false),
+    };
+    let shared = Shared {
+        migrator,
+        options,
+        on_event: RefCell::new(on_event),
+        failed: Cell::new(false),
+    };
+    shared.send(EventKind::RunStart {
+        targets: targets.len(),
+        concurrency: options.concurrency.max(1),
+        revision,
+        dry_run,
+    });
+    // buffer_unordered polls a target's future for the first time only when a slot is
+    // free, so the fail-fast check at its start is "do not start new targets".
+    let mut outcomes: Vec<(usize, TargetOutcome)> = stream::iter(
+        targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| run_target(&shared, t, i)),
+    )
+    .buffer_unordered(options.concurrency.max(1))
+    .collect()
+    .await;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let report = FleetReport {
+        targets: outcomes.into_iter().map(|(_, o)| o).collect(),
+        duration_ms: millis(started.elapsed()),
+    };
+    shared.send(EventKind::RunFinish {
+        done: report.count(TargetState::Done),
+        failed: report.count(TargetState::Failed),
+        skipped: report.count(TargetState::Skipped),
+        duration_ms: report.duration_ms,
+    });
+    report
+}
+
+async fn run_target(
+    shared: &Shared<'_>,
+    target: &FleetTarget,
+    index: usize,
+) -> (usize, TargetOutcome) {
+    let mut outcome = TargetOutcome {
+        name: target.name.clone(),
+        database: target.describe(),
+        state: TargetState::Skipped,
+        revisions: Vec::new(),
+        heads: Vec::new(),
+        attempts: 0,
+        duration_ms: 0,
+        error: None,
+        failed_revision: None,
+        exit_code: None,
+    };
+    if shared.options.fail_fast && shared.failed.get() {
+        let reason = "not started: an earlier target failed and --fail-fast is set".to_owned();
+        shared.send(EventKind::TargetSkipped {
+            target: target.name.clone(),
+            reason: reason.clone(),
+        });
+        outcome.error = Some(reason);
+        return (index, outcome);
+    }
+    let started = Instant::now();
+    let running: RefCell<Option<String>> = RefCell::new(None);
+    loop {
+        shared.send(EventKind::TargetStart {
+            target: target.name.clone(),
+            database: outcome.database.clone(),
+            attempt: outcome.attempts,
+        });
+        outcome.attempts += 1;
+        *running.borrow_mut() = None;
+        let result = attempt(shared, target, &running, &mut outcome.revisions).await;
+        match result {
+            Ok(heads) => {
+                outcome.state = TargetState::Done;
+                outcome.duration_ms = millis(started.elapsed());
+                outcome.heads = heads.clone();
+                let steps = match shared.options.operation {
+                    Operation::Upgrade { .. } => outcome.revisions.len(),
+                    _ => 0,
+                };
+                shared.send(EventKind::TargetDone {
+                    target: target.name.clone(),
+                    steps,
+                    duration_ms: outcome.duration_ms,
+                    heads,
+                });
+                return (index, outcome);
+            }
+            Err(error) => {
+                let message = error.to_string();
+                let retries_left = outcome.attempts <= shared.options.retries;
+                if retries_left && retry::is_transient(&error) {
+                    let delay = shared.options.backoff.delay(outcome.attempts - 1);
+                    shared.send(EventKind::Retry {
+                        target: target.name.clone(),
+                        attempt: outcome.attempts,
+                        delay_ms: millis(delay),
+                        error: message,
+                    });
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+                shared.failed.set(true);
+                outcome.state = TargetState::Failed;
+                outcome.duration_ms = millis(started.elapsed());
+                outcome.failed_revision = running.borrow_mut().take();
+                outcome.exit_code = Some(error.exit_code());
+                outcome.error = Some(message.clone());
+                shared.send(EventKind::TargetFailed {
+                    target: target.name.clone(),
+                    revision: outcome.failed_revision.clone(),
+                    attempts: outcome.attempts,
+                    duration_ms: outcome.duration_ms,
+                    error: message,
+                });
+                return (index, outcome);
+            }
+        }
+    }
+}
+
+/// The ids of `indices`.
+fn ids(migrator: &Migrator, indices: &[usize]) -> Vec<String> {
+    indices
+        .iter()
+        .map(|&i| migrator.graph().revisions()[i].id.to_string())
+        .collect()
+}
+
+/// The upgrades from `heads` to `target`, as revision indices.
+fn plan(migrator: &Migrator, heads: &[usize], target: &str) -> Result<Vec<usize>, RunError> {
+    let graph = migrator.graph();
+    let resolved = graph.resolve(target, Some(heads))?;
+    let steps = graph.plan(heads, &resolved)?;
+    if steps
+        .iter()
+        .any(|s| s.direction == crate::Direction::Downgrade)
+    {
+        return Err(RunError::Usage(format!(
+            "`{target}` is below the target's current revision; a fleet only upgrades"
+        )));
+    }
+    Ok(steps.iter().map(|s| s.revision).collect())
+}
+
+/// One attempt at a target; returns its heads at the end. `applied` collects the
+/// revisions that committed (they stay committed whatever happens next); `running`
+/// holds the revision in flight.
+async fn attempt(
+    shared: &Shared<'_>,
+    target: &FleetTarget,
+    running: &RefCell<Option<String>>,
+    applied: &mut Vec<String>,
+) -> Result<Vec<String>, RunError> {
+    let migrator = shared.migrator;
+    let options = shared.options;
+    let session = Session::open(&target.conn, target.tables.clone()).await?;
+    let name = &target.name;
+    match &options.operation {
+        Operation::Stamp { revision } => {
+            let heads = migrator
+                .stamp(&session, revision, false, &options.run, |_| {})
+                .await?;
+            Ok(heads)
+        }
+        Operation::DryRun { target: rev } => {
+            let state = migrator.state(&session).await?;
+            let planned = ids(migrator, &plan(migrator, &state.heads, rev)?);
+            shared.send(EventKind::TargetPlan {
+                target: name.clone(),
+                revisions: planned.clone(),
+            });
+            applied.clone_from(&planned);
+            Ok(ids(migrator, &state.heads))
+        }
+        Operation::Upgrade { target: rev } => {
+            // The plan read before the lock names the steps for step_start events; the
+            // runner plans again under the lock, and step_finish reports what it ran.
+            let state = migrator.state(&session).await?;
+            let planned = match state.dirty {
+                // The runner refuses with the full explanation.
+                Some(_) => Vec::new(),
+                None => ids(migrator, &plan(migrator, &state.heads, rev)?),
+            };
+            shared.send(EventKind::TargetPlan {
+                target: name.clone(),
+                revisions: planned.clone(),
+            });
+            let mut next = planned.into_iter();
+            let start_next = |next: &mut std::vec::IntoIter<String>| {
+                let revision = next.next();
+                if let Some(revision) = &revision {
+                    shared.send(EventKind::StepStart {
+                        target: name.clone(),
+                        revision: revision.clone(),
+                    });
+                }
+                *running.borrow_mut() = revision;
+            };
+            start_next(&mut next);
+            let mut on_step = |step: &StepReport| {
+                applied.push(step.revision.clone());
+                shared.send(EventKind::StepFinish {
+                    target: name.clone(),
+                    revision: step.revision.clone(),
+                    duration_ms: u64::try_from(step.duration_ms).unwrap_or(u64::MAX),
+                });
+                start_next(&mut next);
+            };
+            migrator
+                .upgrade(&session, rev, &options.run, |_| {}, &mut on_step)
+                .await?;
+            *running.borrow_mut() = None;
+            let state = migrator.state(&session).await?;
+            Ok(ids(migrator, &state.heads))
+        }
+    }
+}
+
+/// One target as `fleet status` sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetStatus {
+    pub name: String,
+    pub database: String,
+    /// The applied heads (empty: at base).
+    pub heads: Vec<String>,
+    /// Revisions of the chain not applied yet.
+    pub behind: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<String>,
+    /// Why the target could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Reads every target's version table (creating nothing), `concurrency` at a time.
+pub async fn status(
+    migrator: &Migrator,
+    targets: &[FleetTarget],
+    concurrency: usize,
+) -> Vec<TargetStatus> {
+    let graph = migrator.graph();
+    stream::iter(targets.iter().map(|target| async move {
+        let mut status = TargetStatus {
+            name: target.name.clone(),
+            database: target.describe(),
+            heads: Vec::new(),
+            behind: 0,
+            dirty: None,
+            error: None,
+        };
+        let state = async {
+            let session = Session::open(&target.conn, target.tables.clone()).await?;
+            migrator.state(&session).await
+        }
+        .await;
+        match state {
+            Ok(state) => {
+                let applied = graph.ancestors(&state.heads);
+                status.heads = ids(migrator, &state.heads);
+                status.behind = applied.iter().filter(|a| !**a).count();
+                status.dirty = state
+                    .dirty
+                    .map(|(i, direction)| format!("{direction} of {}", graph.revisions()[i].id));
+            }
+            Err(e) => status.error = Some(e.to_string()),
+        }
+        status
+    }))
+    .buffered(concurrency.max(1))
+    .collect()
+    .await
+}

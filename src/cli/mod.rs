@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod compare;
 mod draw;
+mod fleet;
 mod lint;
 mod observe;
 mod offline;
@@ -265,6 +266,11 @@ enum Command {
     Diff(compare::DiffArgs),
     /// Exit 1 when the models and the chain's head (or --from-database) differ: a CI guard
     Check(compare::CheckArgs),
+    /// Migrate many databases or tenant schemas: concurrent, resumable, observable
+    Fleet {
+        #[command(subcommand)]
+        command: fleet::FleetCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -328,6 +334,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         .is_some()
     {
         return 3;
+    }
+    if let Some(e) = error.downcast_ref::<crate::fleet::FleetError>() {
+        return e.exit_code();
     }
     if let Some(e) = error.downcast_ref::<crate::migrator::RunError>() {
         return e.exit_code();
@@ -493,6 +502,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::RestoreDump(args) => test_migration::restore_dump(&out, &db(None, None), &args),
         Command::TestMigration(args) => {
             test_migration::test_migration(&out, &config, &versions, &db(None, None), &args)
+        }
+        Command::Fleet { command } => {
+            fleet::fleet(&out, &config, &versions, &db(None, None), command)
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) struct DbArgs {
 pub(super) struct Target {
     pub conn: ConnInfo,
     pub tables: VersionTables,
-    options: RunOptions,
+    pub options: RunOptions,
     pub source: UrlSource,
 }
 

@@ -1,0 +1,671 @@
+//! `retort fleet upgrade|status|stamp`: picks the targets, runs the library's fleet,
+//! and shows it happening: a progress bar with a line per running target on a terminal,
+//! plain lines otherwise; the `--events` log and `--metrics` file as it goes; a summary
+//! table (or `--json` report) at the end. Exit 1 when any target failed.
+
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::online::{self, DbArgs};
+use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
+use crate::config::{parse_duration, Config};
+use crate::fleet::{
+    self, events, targets, Backoff, Event, EventKind, EventLog, FleetOptions, FleetReport,
+    FleetTarget, Metrics, Operation, TargetState,
+};
+use crate::Migrator;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum FleetCommand {
+    /// Upgrade every target to TARGET [default: head], --concurrency at a time. Each
+    /// target has its own version table and lock: rerun after a failure or crash and
+    /// each target resumes where it stopped. Exit 1 when any target failed
+    Upgrade {
+        /// Revision to reach: head, an id, ...
+        target: Option<String>,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        run: RunFlags,
+        /// List per target the revisions that would run; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Start no new target after the first failure
+        #[arg(long)]
+        fail_fast: bool,
+        /// Keep a Prometheus text-format file of the run's state (rewritten atomically)
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+    },
+    /// Show each target's current revision, how many revisions it is behind, and (with
+    /// --events FILE) its last failure
+    Status {
+        #[command(flatten)]
+        select: Select,
+        /// An events file written by `fleet upgrade --events`: its last failure per target
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+    },
+    /// Record REV (e.g. head) in the version tables of the selected targets without
+    /// running any SQL: new tenants created at the current schema
+    Stamp {
+        /// Revision to record
+        rev: String,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        run: RunFlags,
+        /// Stamp every target (otherwise --only or --label must narrow the selection)
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Which targets: where they come from, then filters.
+#[derive(Debug, clap::Args)]
+pub(super) struct Select {
+    /// Targets file with [[targets]] tables (name, url or url_env, schema, labels)
+    /// [default: targets.toml]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets_query", "schemas"])]
+    targets: Option<PathBuf>,
+    /// Query on the database of --database-url returning name, url (and optionally
+    /// schema, labels text[])
+    #[arg(long, value_name = "SQL", conflicts_with = "schemas")]
+    targets_query: Option<String>,
+    /// Every schema of the --database-url database matching this LIKE pattern is a
+    /// target, with its own version tables inside it
+    #[arg(long, value_name = "PATTERN")]
+    schemas: Option<String>,
+    /// Only the target of this name (repeatable)
+    #[arg(long, value_name = "NAME")]
+    only: Vec<String>,
+    /// Only targets carrying this label (repeatable: all must match)
+    #[arg(long, value_name = "LABEL")]
+    label: Vec<String>,
+    /// Targets worked on at the same time
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    concurrency: usize,
+}
+
+/// How each target is run.
+#[derive(Debug, clap::Args)]
+pub(super) struct RunFlags {
+    /// How long to wait for another run's lock on a target's version table [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    lock_timeout: Option<String>,
+    /// `SET LOCAL lock_timeout` in each revision, e.g. 5s [default: from retort.toml]
+    #[arg(long, value_name = "DURATION")]
+    sql_lock_timeout: Option<String>,
+    /// `SET LOCAL statement_timeout` in each revision, e.g. 10min
+    #[arg(long, value_name = "DURATION")]
+    statement_timeout: Option<String>,
+    /// Further attempts at a target after a transient failure (connection refused or
+    /// lost, serialization failure, deadlock, lock timeout)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    retries: u32,
+    /// Wait before the first retry; doubled for each next one, with jitter
+    #[arg(long, value_name = "DURATION", default_value = "500ms")]
+    retry_base: String,
+    /// Append every event (target and step start/finish, retry, failure) as a JSON line
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+}
+
+pub(super) fn fleet(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    db: &DbArgs,
+    command: FleetCommand,
+) -> anyhow::Result<u8> {
+    let migrator = Migrator::open(versions)?;
+    match command {
+        FleetCommand::Upgrade {
+            target,
+            select,
+            run,
+            dry_run,
+            fail_fast,
+            metrics,
+        } => {
+            let target = target.unwrap_or_else(|| "head".to_owned());
+            // A typo in the revision fails here once, not on every target.
+            if !target.starts_with(['+', '-']) && !target.contains('+') {
+                migrator.graph().resolve(&target, None)?;
+            }
+            let operation = if dry_run {
+                Operation::DryRun { target }
+            } else {
+                Operation::Upgrade { target }
+            };
+            execute(
+                out,
+                config,
+                &migrator,
+                db,
+                &select,
+                &run,
+                operation,
+                fail_fast,
+                metrics.as_deref(),
+            )
+        }
+        FleetCommand::Stamp {
+            rev,
+            select,
+            run,
+            all,
+        } => {
+            if !all && select.only.is_empty() && select.label.is_empty() {
+                anyhow::bail!(
+                    "fleet stamp records {rev} without running its SQL; name the new targets with \
+                     --only NAME or --label LABEL, or say --all to stamp every target"
+                );
+            }
+            migrator.graph().resolve(&rev, None)?;
+            execute(
+                out,
+                config,
+                &migrator,
+                db,
+                &select,
+                &run,
+                Operation::Stamp { revision: rev },
+                false,
+                None,
+            )
+        }
+        FleetCommand::Status { select, events } => {
+            status(out, config, &migrator, db, &select, events.as_deref())
+        }
+    }
+}
+
+/// Loads the targets named by `select`, filtered.
+fn select_targets(
+    out: &Output,
+    config: &Config,
+    db: &DbArgs,
+    select: &Select,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<FleetTarget>> {
+    if select.concurrency == 0 {
+        anyhow::bail!("--concurrency must be at least 1");
+    }
+    let defaults = online::version_tables(config, db)?;
+    let getenv = |k: &str| std::env::var(k).ok();
+    let all = if let Some(query) = &select.targets_query {
+        let control = online::target(config, db)?;
+        if out.verbose {
+            eprintln!(
+                "reading targets from {} (--targets-query)",
+                control.conn.describe()
+            );
+        }
+        runtime.block_on(targets::from_query(
+            &control.conn,
+            query,
+            &defaults,
+            &getenv,
+        ))?
+    } else if let Some(pattern) = &select.schemas {
+        let control = online::target(config, db)?;
+        let found = runtime.block_on(targets::from_schemas(&control.conn, pattern, &defaults))?;
+        if found.is_empty() {
+            anyhow::bail!(
+                "no schema of {} matches `{pattern}` (a LIKE pattern: % any text, _ one character)",
+                control.conn.describe()
+            );
+        }
+        found
+    } else {
+        let path = select.targets.clone().unwrap_or_else(targets::default_file);
+        targets::load_file(&path, &defaults, &getenv)?
+    };
+    Ok(fleet::targets::filter(all, &select.only, &select.label)?)
+}
+
+fn run_options(
+    config: &Config,
+    db: &DbArgs,
+    run: &RunFlags,
+) -> anyhow::Result<(crate::migrator::RunOptions, Backoff)> {
+    let mut args = db.clone();
+    args.lock_timeout.clone_from(&run.lock_timeout);
+    args.sql_lock_timeout.clone_from(&run.sql_lock_timeout);
+    args.statement_timeout.clone_from(&run.statement_timeout);
+    let options = online::target(config, &args)?.options;
+    let base = Duration::from_millis(parse_duration("--retry-base", &run.retry_base)?);
+    Ok((
+        options,
+        Backoff {
+            base,
+            max: Duration::from_secs(60).max(base),
+        },
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    out: &Output,
+    config: &Config,
+    migrator: &Migrator,
+    db: &DbArgs,
+    select: &Select,
+    run: &RunFlags,
+    operation: Operation,
+    fail_fast: bool,
+    metrics_path: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let runtime = online::runtime()?;
+    let targets = select_targets(out, config, db, select, &runtime)?;
+    if targets.is_empty() {
+        anyhow::bail!("no target matches the filters (--only / --label)");
+    }
+    let (run_options, backoff) = run_options(config, db, run)?;
+    let options = FleetOptions {
+        operation: operation.clone(),
+        concurrency: select.concurrency,
+        retries: run.retries,
+        backoff,
+        fail_fast,
+        run: run_options,
+    };
+    let mut log = run.events.as_deref().map(EventLog::open).transpose()?;
+    let mut metrics = Metrics::new(targets.len());
+    let mut metrics_written = Instant::now();
+    let mut sink_error: Option<anyhow::Error> = None;
+    let mut display = Display::new(out, targets.len(), &operation);
+    if let Some(path) = metrics_path {
+        metrics.write_atomically(path)?;
+    }
+    let report = runtime.block_on(fleet::run(
+        migrator,
+        &targets,
+        &options,
+        &mut |event: &Event| {
+            if let Some(log) = &mut log {
+                if let Err(e) = log.write(event) {
+                    sink_error.get_or_insert(e.into());
+                }
+            }
+            metrics.observe(&event.kind);
+            if let Some(path) = metrics_path {
+                // Target-level changes are written at once; step timings at most twice a
+                // second, so a fast fleet does not spend its time renaming files.
+                let step = matches!(event.kind, EventKind::StepFinish { .. });
+                if !step || metrics_written.elapsed() >= Duration::from_millis(500) {
+                    if let Err(e) = metrics.write_atomically(path) {
+                        sink_error.get_or_insert(e.into());
+                    }
+                    metrics_written = Instant::now();
+                }
+            }
+            display.show(event);
+        },
+    ));
+    display.finish();
+    if let Some(path) = metrics_path {
+        metrics.write_atomically(path)?;
+    }
+    if let Some(e) = sink_error {
+        eprintln!("warning: {e:#}");
+    }
+    print_report(out, &report, &operation)?;
+    Ok(if report.count(TargetState::Failed) > 0 {
+        EXIT_CHECK_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+/// The first line of an error, for one-line displays (the report has all of it).
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// Live output on stderr: indicatif on a terminal, plain lines otherwise.
+struct Display {
+    quiet: bool,
+    verbose: bool,
+    bars: Option<(MultiProgress, ProgressBar)>,
+    running: std::collections::BTreeMap<String, ProgressBar>,
+    failed: usize,
+    verb: &'static str,
+}
+
+impl Display {
+    fn new(out: &Output, total: usize, operation: &Operation) -> Display {
+        let verb = match operation {
+            Operation::Upgrade { .. } => "upgraded",
+            Operation::DryRun { .. } => "planned",
+            Operation::Stamp { .. } => "stamped",
+        };
+        let bars = (!out.quiet && !out.json && io::stderr().is_terminal()).then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(total as u64));
+            overall.set_style(
+                ProgressStyle::with_template(
+                    "[{elapsed_precise}] {bar:40} {pos}/{len} targets {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            overall.enable_steady_tick(Duration::from_millis(200));
+            (multi, overall)
+        });
+        Display {
+            quiet: out.quiet || out.json,
+            verbose: out.verbose,
+            bars,
+            running: Default::default(),
+            failed: 0,
+            verb,
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bars {
+            Some((multi, _)) => {
+                let _ = multi.println(text);
+            }
+            None if !self.quiet => eprintln!("{text}"),
+            None => {}
+        }
+    }
+
+    fn show(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::TargetStart {
+                target,
+                database,
+                attempt,
+            } => {
+                if let Some((multi, overall)) = &self.bars {
+                    if !self.running.contains_key(target) {
+                        let bar = multi.insert_before(overall, ProgressBar::new_spinner());
+                        bar.set_message(format!("{target}: connecting to {database}"));
+                        self.running.insert(target.clone(), bar);
+                    }
+                } else if self.verbose {
+                    self.line(format!(
+                        "{target}: start (attempt {}) on {database}",
+                        attempt + 1
+                    ));
+                }
+            }
+            EventKind::StepStart { target, revision } => {
+                if let Some(bar) = self.running.get(target) {
+                    bar.set_message(format!("{target}: running {revision}"));
+                }
+            }
+            EventKind::StepFinish {
+                target,
+                revision,
+                duration_ms,
+            } => {
+                if let Some(bar) = self.running.get(target) {
+                    bar.tick();
+                } else if self.verbose {
+                    self.line(format!("{target}: upgraded {revision} ({duration_ms} ms)"));
+                }
+            }
+            EventKind::TargetPlan { target, revisions } if self.verbose => {
+                self.line(format!("{target}: {} revision(s) to run", revisions.len()));
+            }
+            EventKind::Retry {
+                target,
+                attempt,
+                delay_ms,
+                error,
+            } => self.line(format!(
+                "{target}: attempt {attempt} failed, retrying in {delay_ms} ms: {}",
+                first_line(error)
+            )),
+            EventKind::TargetFailed {
+                target,
+                revision,
+                error,
+                ..
+            } => {
+                self.failed += 1;
+                self.end_target(target);
+                let at = revision
+                    .as_deref()
+                    .map(|r| format!(" at {r}"))
+                    .unwrap_or_default();
+                self.line(format!("{target}: FAILED{at}: {}", first_line(error)));
+            }
+            EventKind::TargetDone {
+                target,
+                steps,
+                duration_ms,
+                heads,
+            } => {
+                self.end_target(target);
+                let at = if heads.is_empty() {
+                    "base".to_owned()
+                } else {
+                    heads.join(", ")
+                };
+                if self.bars.is_none() {
+                    let what = if self.verb == "upgraded" {
+                        format!("{steps} revision(s) applied, ")
+                    } else {
+                        String::new()
+                    };
+                    self.line(format!(
+                        "{target}: {} ({what}at {at}, {duration_ms} ms)",
+                        self.verb
+                    ));
+                }
+            }
+            EventKind::TargetSkipped { target, .. } => {
+                if let Some((_, overall)) = &self.bars {
+                    overall.inc(1);
+                }
+                self.line(format!("{target}: skipped (--fail-fast)"));
+            }
+            _ => {}
+        }
+    }
+
+    fn end_target(&mut self, target: &str) {
+        if let Some(bar) = self.running.remove(target) {
+            bar.finish_and_clear();
+        }
+        if let Some((_, overall)) = &self.bars {
+            overall.inc(1);
+            if self.failed > 0 {
+                overall.set_message(format!("({} failed)", self.failed));
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        for (_, bar) in std::mem::take(&mut self.running) {
+            bar.finish_and_clear();
+        }
+        if let Some((_, overall)) = &self.bars {
+            overall.finish_and_clear();
+        }
+    }
+}
+
+fn print_report(out: &Output, report: &FleetReport, operation: &Operation) -> anyhow::Result<()> {
+    if out.json {
+        outln!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    let dry_run = matches!(operation, Operation::DryRun { .. });
+    if dry_run {
+        for t in &report.targets {
+            match t.state {
+                TargetState::Done if t.revisions.is_empty() => {
+                    outln!("{}: nothing to run", t.name);
+                }
+                TargetState::Done => outln!(
+                    "{}: {} revision(s) would run: {}",
+                    t.name,
+                    t.revisions.len(),
+                    t.revisions.join(", ")
+                ),
+                _ => outln!(
+                    "{}: cannot plan: {}",
+                    t.name,
+                    t.error.as_deref().map(first_line).unwrap_or("")
+                ),
+            }
+        }
+        return Ok(());
+    }
+    if !out.quiet {
+        let width = report
+            .targets
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        outln!(
+            "{:<width$}  {:<7}  {:>5}  {:>8}  AT / ERROR",
+            "TARGET",
+            "STATE",
+            "STEPS",
+            "MS"
+        );
+        for t in &report.targets {
+            let state = match t.state {
+                TargetState::Done => "done",
+                TargetState::Failed => "FAILED",
+                TargetState::Skipped => "skipped",
+            };
+            let detail = match (&t.error, t.state) {
+                (Some(error), _) => first_line(error).to_owned(),
+                (None, _) if t.heads.is_empty() => "base".to_owned(),
+                (None, _) => t.heads.join(", "),
+            };
+            outln!(
+                "{:<width$}  {:<7}  {:>5}  {:>8}  {detail}",
+                t.name,
+                state,
+                t.revisions.len(),
+                t.duration_ms
+            );
+        }
+    }
+    let failed = report.count(TargetState::Failed);
+    let summary = format!(
+        "{} target(s): {} done, {failed} failed, {} skipped in {} ms",
+        report.targets.len(),
+        report.count(TargetState::Done),
+        report.count(TargetState::Skipped),
+        report.duration_ms
+    );
+    outln!("{summary}");
+    if failed > 0 {
+        for t in report
+            .targets
+            .iter()
+            .filter(|t| t.state == TargetState::Failed)
+        {
+            eprintln!(
+                "\n{} ({}) failed:\n{}",
+                t.name,
+                t.database,
+                t.error.as_deref().unwrap_or("")
+            );
+        }
+        eprintln!(
+            "\n{failed} target(s) failed; fix them and run again: the other targets are at their \
+             revision already, so only the failed ones do work"
+        );
+    }
+    Ok(())
+}
+
+fn status(
+    out: &Output,
+    config: &Config,
+    migrator: &Migrator,
+    db: &DbArgs,
+    select: &Select,
+    events_path: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let runtime = online::runtime()?;
+    let targets = select_targets(out, config, db, select, &runtime)?;
+    let last_errors = match events_path {
+        Some(path) => events::last_errors(
+            &events::read_log(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => Default::default(),
+    };
+    let statuses = runtime.block_on(fleet::status(migrator, &targets, select.concurrency));
+    let graph_heads: Vec<String> = migrator
+        .graph()
+        .heads()
+        .iter()
+        .map(|&i| migrator.graph().revisions()[i].id.to_string())
+        .collect();
+    if out.json {
+        let rows: Vec<serde_json::Value> = statuses
+            .iter()
+            .map(|s| {
+                let mut value = serde_json::to_value(s).unwrap_or_default();
+                if let Some((at, error)) = last_errors.get(&s.name) {
+                    value["last_error"] = serde_json::json!({ "at": at, "error": error });
+                }
+                value
+            })
+            .collect();
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "head": graph_heads,
+                "targets": rows,
+            }))?
+        );
+    } else {
+        let width = statuses
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        outln!(
+            "{:<width$}  {:<24}  {:>6}  LAST ERROR",
+            "TARGET",
+            "REVISION",
+            "BEHIND"
+        );
+        for s in &statuses {
+            let revision = match (&s.error, s.heads.is_empty()) {
+                (Some(_), _) => "?".to_owned(),
+                (None, true) => "base".to_owned(),
+                (None, false) => s.heads.join(","),
+            };
+            let behind = if s.error.is_some() {
+                "?".to_owned()
+            } else {
+                s.behind.to_string()
+            };
+            let error = match (&s.error, &s.dirty, last_errors.get(&s.name)) {
+                (Some(e), _, _) => format!("unreachable now: {}", first_line(e)),
+                (None, Some(d), _) => format!("DIRTY: {d}"),
+                (None, None, Some((at, e))) => format!("{at}: {}", first_line(e)),
+                _ => String::new(),
+            };
+            outln!("{:<width$}  {revision:<24}  {behind:>6}  {error}", s.name);
+        }
+    }
+    let unreadable = statuses.iter().filter(|s| s.error.is_some()).count();
+    if unreadable > 0 {
+        eprintln!("{unreadable} target(s) could not be read");
+        return Ok(3);
+    }
+    Ok(EXIT_OK)
+}

@@ -9,6 +9,7 @@ mod connect;
 mod diff_golden;
 mod diff_property;
 mod example_chain;
+mod fleet;
 mod lint;
 mod lint_observe;
 mod malformed;

@@ -202,7 +202,12 @@ fn fifty_databases_one_broken_target_reported_and_a_rerun_touches_only_it() {
     assert_first_run(&first, &first_events, &names, &ids, broken);
     for (i, db) in dbs.iter().enumerate() {
         let expected = if i == broken { &ids[0] } else { &ids[2] };
-        assert_eq!(version_in(db, "public"), [expected.clone()], "{}", names[i]);
+        assert_eq!(
+            version_in(db, "public"),
+            std::slice::from_ref(expected),
+            "{}",
+            names[i]
+        );
     }
     assert_eq!(tables_in(&dbs[broken], "public"), ["t1", "t2"]);
     let prom = std::fs::read_to_string(&metrics).expect("metrics");

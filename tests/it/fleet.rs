@@ -708,3 +708,73 @@ fn a_bad_targets_file_is_an_input_error_naming_file_and_line() {
     .expect("write");
     project.run(&["fleet", "upgrade", "9999"]).fails_with(2);
 }
+
+#[test]
+fn targets_from_a_query_on_the_control_database() {
+    let project = Project::new();
+    let ids = chain(&project, 2, "");
+    let control = TestDb::new("fleet_control");
+    let tenant = TestDb::new("fleet_tenant");
+    control
+        .execute(&format!(
+            "CREATE TABLE tenants (name text, url text, schema text, labels text[]);\n\
+             INSERT INTO tenants VALUES ('plain', '{url}', NULL, '{{eu}}'), \
+             ('in_schema', '{url}', 'acme', '{{us}}'), ('retired', 'postgres://x@127.0.0.1:1/x', NULL, '{{old}}');",
+            url = tenant.url
+        ))
+        .expect("tenants");
+    tenant.execute("CREATE SCHEMA acme").expect("schema");
+    let query = "SELECT name, url, schema, labels FROM tenants WHERE NOT 'old' = ANY (labels) ORDER BY name";
+    let report = project
+        .run(&[
+            "--database-url",
+            &control.url,
+            "fleet",
+            "upgrade",
+            "--targets-query",
+            query,
+            "--json",
+        ])
+        .ok()
+        .json();
+    let names: Vec<&str> = report["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["in_schema", "plain"]);
+    assert_eq!(version_in(&tenant, "public"), [ids[1].clone()]);
+    assert_eq!(version_in(&tenant, "acme"), [ids[1].clone()]);
+    assert_eq!(tables_in(&tenant, "acme"), ["t1", "t2"]);
+    assert_eq!(tables_in(&tenant, "public"), ["t1", "t2"]);
+    // Labels come from the query too.
+    let us = project
+        .run(&[
+            "--database-url",
+            &control.url,
+            "fleet",
+            "status",
+            "--targets-query",
+            query,
+            "--label",
+            "us",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(us["targets"].as_array().expect("targets").len(), 1);
+    assert_eq!(us["targets"][0]["name"], "in_schema");
+    assert_eq!(us["head"], serde_json::json!([ids[1]]));
+    // A query without the needed columns is an input error.
+    project
+        .run(&[
+            "--database-url",
+            &control.url,
+            "fleet",
+            "status",
+            "--targets-query",
+            "SELECT 1",
+        ])
+        .fails_with(2);
+}

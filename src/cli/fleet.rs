@@ -334,7 +334,8 @@ struct Display {
     quiet: bool,
     verbose: bool,
     bars: Option<(MultiProgress, ProgressBar)>,
-    running: std::collections::BTreeMap<String, ProgressBar>,
+    /// The bar of each running target, with its (done, planned) steps.
+    running: std::collections::BTreeMap<String, (ProgressBar, usize, usize)>,
     failed: usize,
     verb: &'static str,
 }
@@ -389,7 +390,7 @@ impl Display {
                     if !self.running.contains_key(target) {
                         let bar = multi.insert_before(overall, ProgressBar::new_spinner());
                         bar.set_message(format!("{target}: connecting to {database}"));
-                        self.running.insert(target.clone(), bar);
+                        self.running.insert(target.clone(), (bar, 0, 0));
                     }
                 } else if self.verbose {
                     self.line(format!(
@@ -398,9 +399,24 @@ impl Display {
                     ));
                 }
             }
+            EventKind::TargetPlan { target, revisions } => {
+                if let Some((_, done, planned)) = self.running.get_mut(target) {
+                    *planned = *done + revisions.len();
+                } else if self.verbose {
+                    self.line(format!("{target}: {} revision(s) to run", revisions.len()));
+                }
+            }
+            EventKind::LockWait { target, holder } => {
+                self.line(format!(
+                    "{target}: waiting for another run's lock ({holder})"
+                ));
+            }
             EventKind::StepStart { target, revision } => {
-                if let Some(bar) = self.running.get(target) {
-                    bar.set_message(format!("{target}: running {revision}"));
+                if let Some((bar, done, planned)) = self.running.get(target) {
+                    bar.set_message(format!(
+                        "{target}: running {revision} ({}/{planned})",
+                        done + 1
+                    ));
                 }
             }
             EventKind::StepFinish {
@@ -408,14 +424,12 @@ impl Display {
                 revision,
                 duration_ms,
             } => {
-                if let Some(bar) = self.running.get(target) {
+                if let Some((bar, done, _)) = self.running.get_mut(target) {
+                    *done += 1;
                     bar.tick();
                 } else if self.verbose {
                     self.line(format!("{target}: upgraded {revision} ({duration_ms} ms)"));
                 }
-            }
-            EventKind::TargetPlan { target, revisions } if self.verbose => {
-                self.line(format!("{target}: {} revision(s) to run", revisions.len()));
             }
             EventKind::Retry {
                 target,
@@ -475,7 +489,7 @@ impl Display {
     }
 
     fn end_target(&mut self, target: &str) {
-        if let Some(bar) = self.running.remove(target) {
+        if let Some((bar, _, _)) = self.running.remove(target) {
             bar.finish_and_clear();
         }
         if let Some((_, overall)) = &self.bars {
@@ -487,7 +501,7 @@ impl Display {
     }
 
     fn finish(&mut self) {
-        for (_, bar) in std::mem::take(&mut self.running) {
+        for (_, (bar, _, _)) in std::mem::take(&mut self.running) {
             bar.finish_and_clear();
         }
         if let Some((_, overall)) = &self.bars {

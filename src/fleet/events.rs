@@ -51,6 +51,11 @@ pub enum EventKind {
         target: String,
         revisions: Vec<String>,
     },
+    /// Another run holds the target's lock; this one waits (up to --lock-timeout).
+    LockWait {
+        target: String,
+        holder: String,
+    },
     StepStart {
         target: String,
         revision: String,
@@ -102,6 +107,7 @@ impl EventKind {
         match self {
             EventKind::RunStart { .. } | EventKind::RunFinish { .. } => None,
             EventKind::TargetStart { target, .. }
+            | EventKind::LockWait { target, .. }
             | EventKind::StepStart { target, .. }
             | EventKind::StepFinish { target, .. }
             | EventKind::Retry { target, .. }

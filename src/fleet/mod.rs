@@ -325,8 +325,14 @@ async fn attempt(
     let name = &target.name;
     match &options.operation {
         Operation::Stamp { revision } => {
+            let on_wait = |holder: &str| {
+                shared.send(EventKind::LockWait {
+                    target: name.clone(),
+                    holder: holder.to_owned(),
+                })
+            };
             let heads = migrator
-                .stamp(&session, revision, false, &options.run, |_| {})
+                .stamp(&session, revision, false, &options.run, on_wait)
                 .await?;
             Ok(heads)
         }
@@ -374,8 +380,14 @@ async fn attempt(
                 });
                 start_next(&mut next);
             };
+            let on_wait = |holder: &str| {
+                shared.send(EventKind::LockWait {
+                    target: name.clone(),
+                    holder: holder.to_owned(),
+                })
+            };
             migrator
-                .upgrade(&session, rev, &options.run, |_| {}, &mut on_step)
+                .upgrade(&session, rev, &options.run, on_wait, &mut on_step)
                 .await?;
             *running.borrow_mut() = None;
             let state = migrator.state(&session).await?;

@@ -778,3 +778,64 @@ fn targets_from_a_query_on_the_control_database() {
         ])
         .fails_with(2);
 }
+
+#[test]
+fn a_target_locked_by_another_run_is_waited_for_then_retried() {
+    let project = Project::new();
+    let ids = chain(&project, 1, "");
+    let db = TestDb::new("fleet_locked");
+    write_targets(&project, std::slice::from_ref(&db.url));
+    let key = retort::db::VersionTables::default().lock_key();
+    db.execute(&format!("SELECT pg_advisory_lock({key})"))
+        .expect("hold the target's lock");
+    let events_file = project.path().join("events.jsonl");
+    let child = crate::support::retort(project.path())
+        .args([
+            "fleet",
+            "upgrade",
+            "--lock-timeout",
+            "200ms",
+            "--retry-base",
+            "300ms",
+            "--retries",
+            "10",
+            "--events",
+            events_file.to_str().expect("path"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1200));
+    db.execute(&format!("SELECT pg_advisory_unlock({key})"))
+        .expect("release");
+    let run = Run::from(child.wait_with_output().expect("wait")).ok();
+    let log = events(&events_file);
+    let waits = of_kind(&log, "lock_wait");
+    assert!(!waits.is_empty(), "{}", run.stderr);
+    assert!(
+        waits[0]["holder"]
+            .as_str()
+            .expect("holder")
+            .contains("held by pid"),
+        "{}",
+        waits[0]
+    );
+    let retries = of_kind(&log, "retry");
+    assert!(!retries.is_empty());
+    assert!(
+        retries[0]["error"]
+            .as_str()
+            .expect("error")
+            .contains("holds the lock"),
+        "{}",
+        retries[0]
+    );
+    assert_eq!(of_kind(&log, "target_done").len(), 1);
+    assert_eq!(version_in(&db, "public"), [ids[0].clone()]);
+    assert!(
+        run.stderr.contains("waiting for another run's lock"),
+        "{}",
+        run.stderr
+    );
+}

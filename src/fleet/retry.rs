@@ -57,7 +57,11 @@ pub fn is_transient(error: &RunError) -> bool {
                 | ConnectError::PasswordNeeded { .. } => false,
             },
             DbError::Query { source, .. } | DbError::Lost { source, .. } => transient_pg(source),
-            DbError::Statement(failure) => transient_sqlstate(&failure.code),
+            // Outside a transaction the statements before the failed one stay applied and
+            // the target is marked dirty: another attempt would only meet the marker.
+            DbError::Statement(failure) => {
+                failure.transactional && transient_sqlstate(&failure.code)
+            }
             DbError::LockTimeout { .. } => true,
         },
         _ => false,
@@ -144,5 +148,24 @@ mod tests {
         }));
         assert!(!is_transient(&settings));
         assert!(!is_transient(&RunError::Usage("no".into())));
+
+        let deadlock = |transactional| {
+            RunError::Db(DbError::Statement(Box::new(crate::db::StatementFailure {
+                revision: "0001_abc".into(),
+                direction: crate::Direction::Upgrade,
+                path: "versions/0001_abc_x.sql".into(),
+                line: 7,
+                column: 1,
+                line_text: "UPDATE t SET x = 1;".into(),
+                code: "40P01".into(),
+                message: "deadlock detected".into(),
+                detail: None,
+                hint: None,
+                context: None,
+                transactional,
+            })))
+        };
+        assert!(is_transient(&deadlock(true)), "rolled back: try again");
+        assert!(!is_transient(&deadlock(false)), "dirty: a human decides");
     }
 }

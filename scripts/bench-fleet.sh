@@ -62,6 +62,8 @@ done | psql -q -X -v ON_ERROR_STOP=1 -d "$URL" >/dev/null
 for name in "${names[@]}"; do
     printf '\\connect %s\nDROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n' "$name"
 done >"$WORK/reset.sql"
+# A checkpoint between runs, so no run pays for the WAL of the one before it.
+echo 'CHECKPOINT;' >>"$WORK/reset.sql"
 
 log "writing $REVISIONS revisions and targets.toml"
 (cd "$WORK" && "$RETORT" -q init . >/dev/null)

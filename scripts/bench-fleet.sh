@@ -9,7 +9,10 @@
 # a throwaway server (e.g. `scripts/pg-local.sh start`); the script creates databases
 # bench_fleet_000..199 there and drops them at the end. Each measurement starts from
 # empty databases (hyperfine --prepare resets them). FLEET_TARGETS, FLEET_REVISIONS,
-# FLEET_RUNS and FLEET_CONCURRENCY ("1 4 8") change the shape.
+# FLEET_RUNS and FLEET_CONCURRENCY ("1 4 8") change the shape; FLEET_SLEEP=0.02 adds a
+# `pg_sleep` of that many seconds to each revision, standing in for work that waits
+# rather than burns the server's CPU (locks, I/O, a remote server's round trips): on a
+# small machine the plain run is bound by the server's CPU, and this shows the overlap.
 # Results: target/bench/fleet-*.json (hyperfine exports) and target/bench/fleet.txt.
 set -euo pipefail
 
@@ -23,6 +26,7 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
 TARGETS="${FLEET_TARGETS:-200}"
 REVISIONS="${FLEET_REVISIONS:-20}"
+SLEEP="${FLEET_SLEEP:-}"
 RUNS="${FLEET_RUNS:-2}"
 LEVELS="${FLEET_CONCURRENCY:-1 4 8}"
 OUT="$PWD/target/bench"
@@ -78,6 +82,7 @@ for ((i = 1; i <= REVISIONS; i++)); do
 -- created: 2026-11-23T00:00:00+00:00
 
 -- migrate:upgrade
+${SLEEP:+SELECT pg_sleep($SLEEP);}
 CREATE TABLE t$i (id bigint PRIMARY KEY, note text NOT NULL);
 INSERT INTO t$i SELECT g, md5(g::text) FROM generate_series(1, 100) g;
 CREATE INDEX t${i}_note ON t$i (note);
@@ -94,7 +99,7 @@ done >"$WORK/targets.toml"
 
 summary="$OUT/fleet.txt"
 {
-    echo "retort fleet upgrade: $TARGETS databases x $REVISIONS revisions ($((TARGETS * REVISIONS)) revisions per run), median of $RUNS run(s)"
+    echo "retort fleet upgrade: $TARGETS databases x $REVISIONS revisions ($((TARGETS * REVISIONS)) revisions per run)${SLEEP:+, pg_sleep($SLEEP) in each}, median of $RUNS run(s), $(nproc) CPU(s)"
     printf '%-12s %10s %12s %14s %10s\n' concurrency median_s targets_per_s revisions_per_s speedup
 } >"$summary"
 first=""

@@ -719,11 +719,14 @@ fn targets_from_a_query_on_the_control_database() {
         .execute(&format!(
             "CREATE TABLE tenants (name text, url text, schema text, labels text[]);\n\
              INSERT INTO tenants VALUES ('plain', '{url}', NULL, '{{eu}}'), \
-             ('in_schema', '{url}', 'acme', '{{us}}'), ('retired', 'postgres://x@127.0.0.1:1/x', NULL, '{{old}}');",
+             ('in_schema', '{url}', 'Acme \"Co\"', '{{us}}'), ('retired', 'postgres://x@127.0.0.1:1/x', NULL, '{{old}}');",
             url = tenant.url
         ))
         .expect("tenants");
-    tenant.execute("CREATE SCHEMA acme").expect("schema");
+    // A name that needs quoting, in the search_path of the startup options too.
+    tenant
+        .execute("CREATE SCHEMA \"Acme \"\"Co\"\"\"")
+        .expect("schema");
     let query = "SELECT name, url, schema, labels FROM tenants WHERE NOT 'old' = ANY (labels) ORDER BY name";
     let report = project
         .run(&[
@@ -745,8 +748,8 @@ fn targets_from_a_query_on_the_control_database() {
         .collect();
     assert_eq!(names, ["in_schema", "plain"]);
     assert_eq!(version_in(&tenant, "public"), [ids[1].clone()]);
-    assert_eq!(version_in(&tenant, "acme"), [ids[1].clone()]);
-    assert_eq!(tables_in(&tenant, "acme"), ["t1", "t2"]);
+    assert_eq!(version_in(&tenant, "Acme \"\"Co\"\""), [ids[1].clone()]);
+    assert_eq!(tables_in(&tenant, "Acme \"\"Co\"\""), ["t1", "t2"]);
     assert_eq!(tables_in(&tenant, "public"), ["t1", "t2"]);
     // Labels come from the query too.
     let us = project

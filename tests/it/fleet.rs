@@ -399,6 +399,15 @@ fn consistent_revision(db: &TestDb, ids: &[String]) -> usize {
             [i.to_string()]
         );
     }
+    // The audit log commits with the step too: one upgrade row per applied revision.
+    if at > 0 {
+        assert_eq!(
+            db.texts("SELECT string_agg(revision, ',' ORDER BY id) FROM retort_history WHERE direction = 'upgrade'"),
+            [ids[..at].join(",")],
+            "{}: history disagrees with {rows:?}",
+            db.name
+        );
+    }
     at
 }
 

@@ -207,12 +207,20 @@ fn select_targets(
                 control.conn.describe()
             );
         }
-        runtime.block_on(targets::from_query(
+        let found = runtime.block_on(targets::from_query(
             &control.conn,
             query,
             &defaults,
             &getenv,
-        ))?
+        ))?;
+        if found.is_empty() {
+            // A fleet of none is more likely a wrong query than a finished deploy.
+            anyhow::bail!(
+                "--targets-query returned no rows on {}; check the query",
+                control.conn.describe()
+            );
+        }
+        found
     } else if let Some(pattern) = &select.schemas {
         let control = online::target(config, db)?;
         let found = runtime.block_on(targets::from_schemas(&control.conn, pattern, &defaults))?;

@@ -13,7 +13,8 @@
 # `pg_sleep` of that many seconds to each revision, standing in for work that waits
 # rather than burns the server's CPU (locks, I/O, a remote server's round trips): on a
 # small machine the plain run is bound by the server's CPU, and this shows the overlap.
-# Results: target/bench/fleet-*.json (hyperfine exports) and target/bench/fleet.txt.
+# Results: target/bench/fleet${FLEET_TAG}-*.json (hyperfine exports) and
+# target/bench/fleet${FLEET_TAG}.txt (FLEET_TAG, default empty, tells variants apart).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -27,6 +28,7 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 TARGETS="${FLEET_TARGETS:-200}"
 REVISIONS="${FLEET_REVISIONS:-20}"
 SLEEP="${FLEET_SLEEP:-}"
+TAG="${FLEET_TAG:-}"
 RUNS="${FLEET_RUNS:-2}"
 LEVELS="${FLEET_CONCURRENCY:-1 4 8}"
 OUT="$PWD/target/bench"
@@ -97,7 +99,7 @@ for name in "${names[@]}"; do
     printf '[[targets]]\nname = "%s"\nurl = "%s"\n\n' "$name" "$(db_url "$name")"
 done >"$WORK/targets.toml"
 
-summary="$OUT/fleet.txt"
+summary="$OUT/fleet$TAG.txt"
 {
     echo "retort fleet upgrade: $TARGETS databases x $REVISIONS revisions ($((TARGETS * REVISIONS)) revisions per run)${SLEEP:+, pg_sleep($SLEEP) in each}, median of $RUNS run(s), $(nproc) CPU(s)"
     printf '%-12s %10s %12s %14s %10s\n' concurrency median_s targets_per_s revisions_per_s speedup
@@ -105,7 +107,7 @@ summary="$OUT/fleet.txt"
 first=""
 for level in $LEVELS; do
     log "concurrency $level"
-    json="$OUT/fleet-c$level.json"
+    json="$OUT/fleet$TAG-c$level.json"
     (cd "$WORK" && hyperfine --style basic --runs "$RUNS" \
         --prepare "psql -q -X -v ON_ERROR_STOP=1 -d '$URL' -f '$WORK/reset.sql' >/dev/null" \
         --export-json "$json" \

@@ -16,6 +16,8 @@
 #   7. `retort lint --all` on the 1,000-revision chain (under 1 s).
 #   6. `new-migration --autogenerate` on the 5,000-table schema with one column
 #      changed: total time and the split between loading, inspecting and diffing.
+#   8. `retort fleet upgrade` of 200 databases x 20 revisions at concurrency 1, 4, 8
+#      (scripts/bench-fleet.sh), and 40 x 5 revisions that wait in pg_sleep.
 #   5. A 200-revision chain: `retort test-migration --each` (on the bench server and on
 #      a private cluster) against psql sending the same stairway SQL without checks;
 #      time per revision and the share of CPU spent in retort versus waiting.
@@ -263,6 +265,18 @@ ag_diff=$(sed -n 's/.*both directions in \([0-9]*\) ms.*/\1/p' "$OUT/autogen5k-t
 ag_target=$((ag_inspect + ag_diff))
 log "autogenerate: inspection ${ag_inspect} ms + diff ${ag_diff} ms = ${ag_target} ms (target < 1000 ms)"
 
+# ---------------------------------------------------------------------------
+# fleet upgrade: 200 databases x 20 revisions at concurrency 1, 4 and 8 (throughput and
+# the scaling curve), then 40 x 5 revisions that each wait 50 ms in pg_sleep, standing in
+# for work that waits rather than burns this small server's CPU.
+# ---------------------------------------------------------------------------
+log "fleet: 200 databases x 20 revisions at concurrency 1, 4, 8"
+psql -q -X -d "$url" -c 'CHECKPOINT' >/dev/null
+scripts/bench-fleet.sh "$RETORT" "$url" >/dev/null
+log "fleet: 40 databases x 5 revisions waiting 50 ms each, at concurrency 1, 4, 8"
+FLEET_TAG=-wait FLEET_TARGETS=40 FLEET_REVISIONS=5 FLEET_SLEEP=0.05 \
+    scripts/bench-fleet.sh "$RETORT" "$url" >/dev/null
+
 
 {
     printf 'retort benchmarks (%s runs each, medians; %s)\n' "$RUNS" "$(date -u +%FT%TZ)"
@@ -318,6 +332,10 @@ log "autogenerate: inspection ${ag_inspect} ms + diff ${ag_diff} ms = ${ag_targe
     printf '  %-48s %10s\n' 'inspection + diff (target < 1000 ms)' "${ag_target} ms"
     printf '  the generated upgrade:\n'
     sed -n '/^-- migrate:upgrade/,/^-- migrate:downgrade/p' "$auto"/run/versions/0002_*.sql | grep -v '^-- migrate' | sed '/^$/d; s/^/    /'
+    for tag in "" -wait; do
+        printf '\n'
+        sed 's/^/  /' "$OUT/fleet$tag.txt"
+    done
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 

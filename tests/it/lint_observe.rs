@@ -2,11 +2,9 @@
 //! PostgreSQL took on a scratch database, sizes come from the configured database or a
 //! restored dump, and the database the revisions are pending for is only read.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{admin_url, pg_program, write_revision, Project, Rev, Run, TestDb};
+use crate::support::{admin_url, write_revision, Project, Rev, Run, TestDb};
 
 /// accounts (base), then a transactional revision that locks and rewrites it, then a
 /// transaction:false concurrent index.
@@ -193,19 +191,7 @@ fn pending_revisions_report_real_locks_rewrites_and_production_sizes() {
 }
 
 fn dump(db: &TestDb, path: &std::path::Path) {
-    let out = Command::new(pg_program("pg_dump"))
-        .args(["--format=custom", "--file"])
-        .arg(path)
-        .arg("--dbname")
-        .arg(&db.url)
-        .env("PGSSLMODE", "disable")
-        .output()
-        .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::pg_dump(&db.url, "custom", path);
 }
 
 #[test]

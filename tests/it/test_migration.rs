@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    admin_texts, admin_url, pg_program, retort, rev_id, revision_path, write_revision, Project,
-    Rev, Run, TestDb,
+    admin_texts, admin_url, retort, rev_id, revision_path, write_revision, Project, Rev, Run,
+    TestDb,
 };
 
 /// users → email index → a column: the middle revision's downgrade is `broken` or right.
@@ -294,20 +294,7 @@ fn production_dump(project: &Project, format: &str, dir: &Path) -> PathBuf {
     ))
     .expect("shape the production database");
     let file = dir.join(format!("prod.{format}"));
-    let out = Command::new(pg_program("pg_dump"))
-        .arg(format!("--format={format}"))
-        .arg("--file")
-        .arg(&file)
-        .arg("--dbname")
-        .arg(&db.url)
-        .env("PGSSLMODE", "disable")
-        .output()
-        .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::pg_dump(&db.url, format, &file);
     // The role exists only in production: gone before the restore.
     db.execute(&format!(
         "DROP POLICY own ON users; REVOKE ALL ON users FROM \"{role}\";\n\

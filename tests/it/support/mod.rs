@@ -208,6 +208,25 @@ pub fn pg_program(name: &str) -> PathBuf {
     })
 }
 
+/// `pg_dump --format=FORMAT` of the database at `url` into `file`; panics with
+/// pg_dump's stderr when it fails.
+pub fn pg_dump(url: &str, format: &str, file: &Path) {
+    let out = Command::new(pg_program("pg_dump"))
+        .arg(format!("--format={format}"))
+        .arg("--file")
+        .arg(file)
+        .arg("--dbname")
+        .arg(url)
+        .env("PGSSLMODE", "disable")
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The repository root (where Cargo.toml lives).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -140,7 +140,9 @@ impl Session {
         }
     }
 
-    /// Who holds the advisory lock `key`, from pg_locks and pg_stat_activity.
+    /// Who holds the advisory lock `key`, from pg_locks and pg_stat_activity. Advisory
+    /// locks belong to one database: the same key held in another database of the
+    /// server (another tenant of a fleet) is not the holder.
     async fn lock_holder(&self, key: i64) -> String {
         // A bigint advisory key is stored as classid = high half, objid = low half.
         let row = self
@@ -151,6 +153,7 @@ impl Session {
                         coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?') \
                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                    AND l.classid = (($1::bigint >> 32) & 4294967295)::bigint::oid \
                    AND l.objid = ($1::bigint & 4294967295)::bigint::oid \
                  LIMIT 1",

@@ -351,6 +351,16 @@ fn a_held_lock_times_out_with_exit_4_naming_the_holder() {
     let db = TestDb::new("runner_lock");
     table_chain(&project, 1);
     let key = retort::db::VersionTables::default().lock_key();
+    // The same key held in other databases (other tenants) too: advisory locks are per
+    // database, so those sessions neither block this run nor may be named as the holder
+    // (pg_locks' order cannot be forced, so this catches naming a wrong one only when
+    // the server lists it first; fleet tests running beside this one caught it in CI).
+    let others: Vec<TestDb> = (0..5).map(|_| TestDb::new("runner_lock_other")).collect();
+    for other in &others {
+        other
+            .execute(&format!("SELECT pg_advisory_lock({key})"))
+            .expect("hold the key elsewhere");
+    }
     db.execute(&format!("SELECT pg_advisory_lock({key})"))
         .expect("hold the lock");
     let pid = db.texts("SELECT pg_backend_pid()::text");

@@ -93,11 +93,22 @@ run new-migration -m "add user nickname" --autogenerate
 say "cat versions/0006_*.sql"
 cat versions/0006_*.sql
 run test-migration --each -r 0005:head
+say "retort lint --observe   # the pending revision run on a scratch copy: the locks and rewrites it really causes"
+"$RETORT" lint --observe
 run upgrade
 run check
 run check --from-database "$url"
 unset RETORT_SCRATCH_URL
 cd - >/dev/null
+
+printf '\n== fleet: one chain, many tenants ==\n'
+say "three tenant schemas in one database, each with its own version table"
+psql -q -X -d "$url" -c 'CREATE SCHEMA tenant_acme; CREATE SCHEMA tenant_globex; CREATE SCHEMA tenant_initech'
+run fleet upgrade --schemas 'tenant_%' --concurrency 2 0003
+run fleet status --schemas 'tenant_%'
+run fleet upgrade --schemas 'tenant_%' --concurrency 3 --events "$work/fleet.jsonl"
+say "tail -n 2 fleet.jsonl   # every step, retry and failure, written as it happens"
+tail -n 2 "$work/fleet.jsonl"
 
 say "retort test-migration --each --scratch local   # the whole chain, replayed from base in a private cluster"
 # Last, so the demo ends on it: the default source, a private scratch cluster.

@@ -110,6 +110,12 @@ struct LockArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print a shell completion script: `retort completions bash > /etc/bash_completion.d/retort`,
+    /// or `source <(retort completions zsh)`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Create retort.toml, versions/ and models/ (with a commented example) in DIR
     Init {
         /// Project directory (created if missing)
@@ -125,6 +131,10 @@ enum Command {
         /// Parent revision when there are several heads (`base` starts a new root)
         #[arg(long, value_name = "REV")]
         head: Option<String>,
+        /// With --head: allow a parent that is not a head, starting a new branch from it
+        /// (the chain then has two heads, to join later with `retort merge`)
+        #[arg(long, requires = "head")]
+        splice: bool,
         /// Revisions that must be applied first without being parents (repeatable)
         #[arg(long, value_name = "REV")]
         depends_on: Vec<String>,
@@ -365,6 +375,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Init { dir } = &cli.command {
         return offline::init(&out, dir);
     }
+    if let Command::Completions { shell } = cli.command {
+        // Works anywhere: no retort.toml needed to print a completion script.
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "retort", &mut std::io::stdout());
+        return Ok(EXIT_OK);
+    }
     let config = Config::discover_from_current_dir()?;
     let versions = cli.versions.unwrap_or_else(|| config.versions_dir.clone());
     let db = |lock: Option<&LockArgs>, run: Option<&RunArgs>| online::DbArgs {
@@ -379,34 +395,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         lint_deny: None,
     };
     match cli.command {
-        Command::Init { .. } => Ok(EXIT_OK),
+        // Handled above, before any configuration is read.
+        Command::Init { .. } | Command::Completions { .. } => Ok(EXIT_OK),
         Command::NewMigration {
             message,
             head,
+            splice,
             depends_on,
             branch_label,
             autogenerate,
-        } if autogenerate.autogenerate => compare::autogenerate(
-            &out,
-            &config,
-            &versions,
-            &db(None, None),
-            &autogenerate,
-            NewRevision {
+        } => {
+            let revision = NewRevision {
                 message,
                 head,
+                splice,
                 depends_on,
                 branch_labels: branch_label,
                 ..NewRevision::default()
-            },
-        ),
-        Command::NewMigration {
-            message,
-            head,
-            depends_on,
-            branch_label,
-            ..
-        } => offline::new_migration(&out, &versions, message, head, depends_on, branch_label),
+            };
+            if autogenerate.autogenerate {
+                compare::autogenerate(
+                    &out,
+                    &config,
+                    &versions,
+                    &db(None, None),
+                    &autogenerate,
+                    revision,
+                )
+            } else {
+                offline::write_revision(&out, &versions, &revision)
+            }
+        }
         Command::Merge { message, revisions } => {
             offline::merge(&out, &versions, &message, &revisions)
         }

@@ -142,27 +142,6 @@ pub(super) fn init(out: &Output, dir: &Path) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub(super) fn new_migration(
-    out: &Output,
-    versions: &Path,
-    message: String,
-    head: Option<String>,
-    depends_on: Vec<String>,
-    branch_labels: Vec<String>,
-) -> anyhow::Result<u8> {
-    write_revision(
-        out,
-        versions,
-        &NewRevision {
-            message,
-            head,
-            depends_on,
-            branch_labels,
-            ..NewRevision::default()
-        },
-    )
-}
-
 /// Writes a new revision (empty, or with the SQL in `revision`) and prints its path.
 pub(super) fn write_revision(
     out: &Output,

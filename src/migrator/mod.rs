@@ -49,6 +49,12 @@ pub enum MigratorError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{id} is not a head revision (the heads: {}); a revision on top of it starts a new \
+         branch. Say so with `--head {id} --splice`, or build on a head",
+        heads.join(", ")
+    )]
+    NotAHead { id: String, heads: Vec<String> },
     #[error("cannot get random bytes for a revision id: {0}")]
     Random(String),
 }
@@ -59,6 +65,8 @@ pub struct NewRevision {
     pub message: String,
     /// Parent to build on when there are several heads (`base` starts a new root).
     pub head: Option<String>,
+    /// Allow `head` to name a revision that is not a head (a new branch from it).
+    pub splice: bool,
     pub depends_on: Vec<String>,
     pub branch_labels: Vec<String>,
     /// Initial SQL (empty sections when `None`).
@@ -143,7 +151,22 @@ impl Migrator {
         }
         let parents: Vec<usize> = match options.head.as_deref() {
             Some("base") => Vec::new(),
-            Some(head) => self.graph.resolve(head, None)?.0,
+            Some(head) => {
+                let parents = self.graph.resolve(head, None)?.0;
+                let heads = self.graph.heads();
+                if let Some(&inner) = parents.iter().find(|p| !heads.contains(p)) {
+                    if !options.splice {
+                        return Err(MigratorError::NotAHead {
+                            id: self.graph.revision(inner).id.to_string(),
+                            heads: heads
+                                .iter()
+                                .map(|&h| self.graph.revision(h).id.to_string())
+                                .collect(),
+                        });
+                    }
+                }
+                parents
+            }
             None => self
                 .graph
                 .single_head("pick the parent with `--head ID`, or join them first with `retort merge -m MESSAGE`")?

@@ -73,7 +73,18 @@ fn diverging_heads_are_refused_then_merged() {
     p.new_migration("one", &[]);
     p.new_migration("two", &[]);
     p.new_migration("three a", &[]);
-    p.new_migration("three b", &["--head", "0002"]);
+    // 0002 is no head any more: building on it branches, which must be said.
+    let before = p.revision_files();
+    let refused = p
+        .run(&["new-migration", "-m", "three b", "--head", "0002"])
+        .fails_with(2);
+    assert!(
+        refused.stderr.contains("is not a head revision") && refused.stderr.contains("--splice"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(before, p.revision_files(), "a refused command wrote a file");
+    p.new_migration("three b", &["--head", "0002", "--splice"]);
     let heads = p.run(&["heads", "--json"]).ok().json();
     assert_eq!(heads.as_array().expect("list").len(), 2);
 
@@ -174,6 +185,28 @@ fn verify_names_edited_added_and_removed_files() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn completion_scripts_know_every_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for shell in ["bash", "zsh", "fish"] {
+        let run = crate::support::run_in(
+            dir.path(),
+            env!("CARGO_BIN_EXE_retort"),
+            &["completions", shell],
+        )
+        .ok();
+        for word in ["new-migration", "test-migration", "fleet", "--autogenerate"] {
+            assert!(run.stdout.contains(word), "{shell}: no {word}");
+        }
+    }
+    crate::support::run_in(
+        dir.path(),
+        env!("CARGO_BIN_EXE_retort"),
+        &["completions", "nope"],
+    )
+    .fails_with(2);
 }
 
 #[test]

@@ -24,7 +24,14 @@ cp -r versions models "$work/"
 cd "$work"
 printf '\n== a throwaway copy in %s ==\n' "$work"
 run new-migration -m "add user email"
-run new-migration -m "add dataset tags" --head 0005
+say "retort new-migration -m \"add dataset tags\" --head 0005   # not a head: refused, exit 2"
+if "$RETORT" new-migration -m "add dataset tags" --head 0005; then
+    echo "demo: a revision on a non-head should need --splice" >&2
+    exit 1
+else
+    echo "(exit $?)"
+fi
+run new-migration -m "add dataset tags" --head 0005 --splice
 say "retort heads   # two heads now"
 "$RETORT" heads
 run merge -m "merge email and tags"

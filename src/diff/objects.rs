@@ -6,7 +6,7 @@
 //! whatever the dump shows is compared, and a created object is exactly what the dump
 //! prints. A changed comment is a `COMMENT ON`; a changed definition is altered in place
 //! where PostgreSQL can (domain defaults and checks, composite attributes, wrapper and
-//! server options), and otherwise dropped and created again, unless something that holds
+//! server options, publication members and options), and otherwise dropped and created again, unless something that holds
 //! data depends on it: then the change is reported as unsupported instead of failing
 //! halfway through the migration.
 
@@ -350,6 +350,7 @@ impl Planner<'_> {
                 })
                 .collect()
         };
+        let altered = self.alter_publications();
         self.wholes(
             ObjectKind::Publication,
             &publications(f),
@@ -359,7 +360,10 @@ impl Planner<'_> {
                 replace: Phase::DropPolicies,
                 add: Phase::AddPolicies,
             },
-            defaults,
+            Rules {
+                altered: &altered,
+                ..defaults
+            },
         );
 
         let event_triggers = |s: &Schema| -> Wholes {
@@ -513,6 +517,66 @@ impl Planner<'_> {
                 pinned: &none_reason,
             },
         );
+    }
+
+    /// Publications whose members or options change are altered, never dropped and
+    /// created again: a subscriber's walsender looks its publications up by name, and
+    /// one recreated under it fails replication ("publication does not exist") until
+    /// it is restarted. Only a switch to or from `FOR ALL TABLES`, a change of owner,
+    /// or a publication left with no members (`SET` needs a list) is recreated.
+    /// Returns the publications handled.
+    fn alter_publications(&mut self) -> BTreeSet<String> {
+        let mut handled = BTreeSet::new();
+        let from = by_ref(&self.from.publications, |p| &p.name);
+        for new in &self.to.publications {
+            let Some(old) = from.get(&new.name) else {
+                continue;
+            };
+            let members_change = old.tables != new.tables || old.schemas != new.schemas;
+            let emptied = !new.all_tables && new.tables.is_empty() && new.schemas.is_empty();
+            if old.all_tables != new.all_tables
+                || old.owner != new.owner
+                || (members_change && emptied)
+            {
+                continue;
+            }
+            let name = quote_ident(&new.name);
+            handled.insert(name.clone());
+            let mut statements = Vec::new();
+            if members_change && !new.all_tables {
+                let mut members = Vec::new();
+                if !new.tables.is_empty() {
+                    members.push(format!("TABLE {}", new.tables.join(", ")));
+                }
+                if !new.schemas.is_empty() {
+                    let schemas: Vec<String> = new.schemas.iter().map(|s| quote_ident(s)).collect();
+                    members.push(format!("TABLES IN SCHEMA {}", schemas.join(", ")));
+                }
+                statements.push(plain(format!(
+                    "ALTER PUBLICATION {name} SET {}",
+                    members.join(", ")
+                )));
+            }
+            if old.publish != new.publish || old.via_root != new.via_root {
+                statements.push(plain(format!(
+                    "ALTER PUBLICATION {name} SET (publish = {}, publish_via_partition_root = {})",
+                    literal(&new.publish.join(", ")),
+                    new.via_root
+                )));
+            }
+            if !statements.is_empty() {
+                self.push(
+                    Phase::AddPolicies,
+                    Change::AlterObject {
+                        kind: ObjectKind::Publication,
+                        name,
+                        statements,
+                    },
+                );
+            }
+        }
+        // Their comments are compared with every kept object's.
+        handled
     }
 
     /// Domains whose base type and collation stay: defaults, NOT NULL and checks are

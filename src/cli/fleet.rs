@@ -322,7 +322,7 @@ fn execute(
         metrics.write_atomically(path)?;
     }
     if let Some(e) = sink_error {
-        eprintln!("warning: {e:#}");
+        eprintln!("warning: {}", super::describe_error(&e));
     }
     print_report(out, &report, &operation)?;
     Ok(if report.count(TargetState::Failed) > 0 {

@@ -310,10 +310,25 @@ pub fn main() -> ExitCode {
         // `retort history | head` closing the pipe early is not an error.
         Err(error) if is_broken_pipe(&error) => ExitCode::from(EXIT_OK),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe_error(&error));
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// The error and its causes, each cause once: the library's messages often already
+/// include their source (`cannot read F: No such file or directory`), and `{:#}`
+/// would print it a second time.
+pub(crate) fn describe_error(error: &anyhow::Error) -> String {
+    let mut out = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -525,5 +540,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Fleet { command } => {
             fleet::fleet(&out, &config, &versions, &db(None, None), command)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_error;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read f.sql: {source}")]
+    struct Quoting {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(Quoting { source: io });
+        assert_eq!(describe_error(&error), "cannot read f.sql: no such file");
+    }
+
+    #[test]
+    fn context_keeps_every_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(io).context("loading the chain");
+        assert_eq!(describe_error(&error), "loading the chain: no such file");
     }
 }

@@ -90,7 +90,11 @@ pub(super) fn observe(
                     })
                 }
                 Err(e) if !out.quiet => {
-                    eprintln!("warning: no relation sizes from {}: {e:#}", conn.describe())
+                    eprintln!(
+                        "warning: no relation sizes from {}: {}",
+                        conn.describe(),
+                        super::describe_error(&e)
+                    )
                 }
                 Err(_) => {}
             }

@@ -152,7 +152,20 @@ async fn open(target: &Target, out: &Output) -> anyhow::Result<Session> {
             describe_source(&target.source)
         );
     }
-    Ok(Session::open(&target.conn, target.tables.clone()).await?)
+    match Session::open(&target.conn, target.tables.clone()).await {
+        Ok(session) => Ok(session),
+        // Nothing named a database: say so, or the user hunts for a wrong URL that
+        // they never gave.
+        Err(e) if target.source == UrlSource::Libpq => {
+            let hint = format!(
+                "{e}; no database is configured (--database-url, DATABASE_URL, .env, \
+                 database_url in retort.toml), so the PG* environment variables and libpq's \
+                 defaults were used"
+            );
+            Err(anyhow::Error::new(e).context(hint))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn on_wait(out: &Output) -> impl FnOnce(&str) + '_ {

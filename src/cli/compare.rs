@@ -302,6 +302,9 @@ fn schemas(
     from: &Source,
     to: &Source,
 ) -> anyhow::Result<(Read, Read)> {
+    for source in [from, to] {
+        settle(source, versions)?;
+    }
     let tables = version_tables(config, db)?;
     runtime()?.block_on(async {
         let both = async |server: Option<&ScratchServer>| {
@@ -316,6 +319,30 @@ fn schemas(
             both(None).await
         }
     })
+}
+
+/// Checks what a side names before any scratch database is started, so that a typo
+/// costs nothing and the error lists every form a side can take.
+fn settle(source: &Source, versions: &Path) -> anyhow::Result<()> {
+    const FORMS: &str = "a side is `models`, `models:DIR`, a postgres:// URL, `dump:FILE` \
+                         (or an existing file), or `rev:TARGET` (or a bare revision target)";
+    match source {
+        Source::Models(dir) if !dir.is_dir() => {
+            anyhow::bail!("no models directory {}; {FORMS}", dir.display())
+        }
+        Source::Dump(path) if !path.is_file() => {
+            anyhow::bail!("no dump file {}; {FORMS}", path.display())
+        }
+        Source::Revision(rev) => {
+            let migrator = Migrator::open(versions)?;
+            // A scratch replay starts from base, so relative targets count from there.
+            if let Err(e) = migrator.graph().resolve(rev, Some(&[])) {
+                anyhow::bail!("{e}; {FORMS}");
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The canonical dump with every table's columns in name order.

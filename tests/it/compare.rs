@@ -106,6 +106,30 @@ fn a_bad_model_statement_is_located_in_its_file() {
 }
 
 #[test]
+fn a_side_naming_nothing_fails_before_any_scratch_database() {
+    let project = example_project();
+    // An unreachable scratch server: reaching it would fail with exit 3, not 2.
+    let unreachable = [
+        "--scratch",
+        "server",
+        "--scratch-url",
+        "postgres://nobody@127.0.0.1:1/none",
+    ];
+    for (side, expected) in [
+        ("nonsense", "no revision matches `nonsense`"),
+        ("models:no-such-dir", "no models directory no-such-dir"),
+        ("dump:no-such.dump", "no dump file no-such.dump"),
+    ] {
+        let mut args = vec!["diff", "--from", side];
+        args.extend(unreachable);
+        let run = project.run(&args).fails_with(2);
+        assert!(run.stderr.contains(expected), "{side}: {}", run.stderr);
+        assert!(run.stderr.contains("`dump:FILE`"), "{side}: {}", run.stderr);
+        assert!(!run.stderr.contains("scratch"), "{side}: {}", run.stderr);
+    }
+}
+
+#[test]
 fn diff_between_a_revision_and_a_dump() {
     let project = example_project();
     let db = TestDb::new("diffdump");

@@ -441,6 +441,7 @@ impl<'a> Planner<'a> {
             .filter(|l| !new.labels.contains(l))
             .cloned()
             .collect();
+        self.unsupported_enum_dependents(&type_name);
         self.fresh.insert(format!("type {type_name}"));
         self.push(
             Phase::AddTypes,
@@ -452,6 +453,47 @@ impl<'a> Planner<'a> {
             },
         );
         self.push(Phase::DropTypes, Change::DropEnum { name: old_name });
+    }
+
+    /// Domains, composite and range types built on an enum that is created again keep
+    /// pointing at the renamed old enum, whose `DROP TYPE` then fails. Recreating them
+    /// (and retyping the columns they type) is not generated: each is reported, so the
+    /// script says so instead of failing at its last statement.
+    fn unsupported_enum_dependents(&mut self, type_name: &str) {
+        let mut dependents: Vec<(&'static str, String)> = Vec::new();
+        for domain in &self.from.domains {
+            if enum_use(&domain.base_type, type_name).is_some() {
+                dependents.push(("domain", qn(&domain.name)));
+            }
+        }
+        for composite in &self.from.composites {
+            if composite
+                .attributes
+                .iter()
+                .any(|a| enum_use(&a.data_type, type_name).is_some())
+            {
+                dependents.push(("composite type", qn(&composite.name)));
+            }
+        }
+        for range in &self.from.ranges {
+            if enum_use(&range.subtype, type_name).is_some() {
+                dependents.push(("range type", qn(&range.name)));
+            }
+        }
+        for (kind, name) in dependents {
+            self.push(
+                Phase::Unsupported,
+                Change::Unsupported {
+                    kind,
+                    name,
+                    detail: format!(
+                        "it is built on enum {type_name}, which is created again to remove \
+                         or reorder labels, and the old enum cannot be dropped while this \
+                         type uses it"
+                    ),
+                },
+            );
+        }
     }
 
     /// Tables and columns that disappear, for the drops they take with them.

@@ -3,7 +3,7 @@
 //! applies each diff and compares the inspected result with the target's dump.
 
 use super::*;
-use crate::catalog::{Schema, SchemaDef};
+use crate::catalog::{CompositeType, Domain, Schema, SchemaDef};
 
 fn col(name: &str, data_type: &str) -> Column {
     Column {
@@ -449,6 +449,55 @@ fn enum_with_removed_label_is_recreated() {
         ]
     );
     assert_eq!(statements[3].hazards[0].kind, HazardKind::CastMayFail);
+}
+
+#[test]
+fn types_built_on_a_recreated_enum_are_reported() {
+    let domain = Domain {
+        name: QualifiedName::new("public", "mood_d"),
+        base_type: "public.mood".to_string(),
+        collation: None,
+        default: None,
+        not_null: false,
+        checks: Vec::new(),
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    };
+    let composite = CompositeType {
+        name: QualifiedName::new("public", "pair"),
+        attributes: vec![col("m", "public.mood[]"), col("n", "integer")],
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    };
+    let from = Schema {
+        enums: vec![enum_type("public", "mood", &["ok", "bad"])],
+        domains: vec![domain.clone()],
+        composites: vec![composite.clone()],
+        ..Schema::default()
+    };
+    let to = Schema {
+        enums: vec![enum_type("public", "mood", &["ok"])],
+        ..from.clone()
+    };
+    let statements = render(&diff(&from, &to));
+    let unsupported: Vec<&str> = statements
+        .iter()
+        .filter(|s| s.hazards.iter().any(|h| h.kind == HazardKind::Unsupported))
+        .map(|s| s.sql.as_str())
+        .collect();
+    assert_eq!(unsupported.len(), 2, "{statements:#?}");
+    assert!(unsupported[0].contains("domain public.mood_d: it is built on enum public.mood"));
+    assert!(unsupported[1].contains("composite type public.pair: it is built on enum public.mood"));
+    // Adding a label needs no recreation, so nothing is reported.
+    let grown = Schema {
+        enums: vec![enum_type("public", "mood", &["ok", "bad", "meh"])],
+        ..from.clone()
+    };
+    assert!(render(&diff(&from, &grown))
+        .iter()
+        .all(|s| s.hazards.iter().all(|h| h.kind != HazardKind::Unsupported)));
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //!
 //! [`ConnInfo::parse`] accepts what libpq accepts in practice: a `postgres://` /
 //! `postgresql://` URL or a `key=value` conninfo string, completed from the libpq
-//! environment variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, ...),
-//! the password file (`~/.pgpass` or `PGPASSFILE`) and libpq's defaults. We parse
+//! connection service file (`service=NAME` or `PGSERVICE`, looked up in `PGSERVICEFILE`
+//! or `~/.pg_service.conf`, then `PGSYSCONFDIR/pg_service.conf`), the environment
+//! variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, ...), the password
+//! file (`~/.pgpass` or `PGPASSFILE`) and libpq's defaults, in that order. We parse
 //! ourselves instead of handing the string to tokio-postgres because its parser knows
 //! neither the libpq environment, the password file, nor `sslmode=verify-ca/verify-full`;
 //! the result is turned into a `tokio_postgres::Config` programmatically.
@@ -250,11 +252,12 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("keepalives_count", None),
     ("tcp_user_timeout", None),
     ("client_encoding", Some("PGCLIENTENCODING")),
+    // Resolved first (see `apply_service`), never passed on; PGSERVICE is read there.
+    ("service", None),
 ];
 
 /// libpq settings we know but do not implement: named as such instead of "unknown".
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "service",
     "sslpassword",
     "sslcrl",
     "sslcrldir",
@@ -278,6 +281,8 @@ enum Origin {
     Url,
     Conninfo,
     Env(&'static str),
+    /// A connection service file (`pg_service.conf`).
+    Service,
 }
 
 impl fmt::Display for Origin {
@@ -286,6 +291,7 @@ impl fmt::Display for Origin {
             Origin::Url => f.write_str("in the URL"),
             Origin::Conninfo => f.write_str("in the connection string"),
             Origin::Env(var) => write!(f, "from {var}"),
+            Origin::Service => f.write_str("from the connection service file"),
         }
     }
 }
@@ -565,6 +571,141 @@ fn parse_conninfo(text: &str, out: &mut Settings) -> Result<(), ConnectError> {
 // The operating system: user, home directory, socket directory
 // ---------------------------------------------------------------------------
 
+/// The service files libpq reads, in its order: `PGSERVICEFILE` or
+/// `~/.pg_service.conf`, then `pg_service.conf` in `PGSYSCONFDIR` (where Debian's libpq
+/// looks without it: /etc/postgresql-common).
+fn service_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let user_file = match env("PGSERVICEFILE").filter(|f| !f.is_empty()) {
+        Some(file) => Some(PathBuf::from(file)),
+        None => env("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| passwd_entry().map(|(_, home)| home))
+            .map(|home| home.join(".pg_service.conf")),
+    };
+    let sysconf = env("PGSYSCONFDIR")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/etc/postgresql-common".to_owned());
+    user_file
+        .into_iter()
+        .chain([Path::new(&sysconf).join("pg_service.conf")])
+        .collect()
+}
+
+/// One `key=value` line of a service: its line number, key and value.
+type ServiceLine = (usize, String, String);
+
+/// The lines of section `[name]` of a service file; None when the file does not exist
+/// or has no such section.
+fn read_service(path: &Path, name: &str) -> Result<Option<Vec<ServiceLine>>, ConnectError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(settings_error(
+                format!("cannot read the service file {}: {e}", path.display()),
+                "fix its permissions, or point PGSERVICEFILE at another file",
+            ))
+        }
+    };
+    let mut section: Option<&str> = None;
+    let mut found: Option<Vec<ServiceLine>> = None;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.strip_suffix(']').ok_or_else(|| {
+                settings_error(
+                    format!(
+                        "{}:{}: unterminated section header",
+                        path.display(),
+                        index + 1
+                    ),
+                    "write a service's name as [name]",
+                )
+            })?;
+            // libpq reads the first section of a name and stops at the next section.
+            if found.is_some() {
+                break;
+            }
+            section = Some(header);
+            if header == name {
+                found = Some(Vec::new());
+            }
+            continue;
+        }
+        if section != Some(name) {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(settings_error(
+                format!(
+                    "{}:{}: syntax error in service \"{name}\"",
+                    path.display(),
+                    index + 1
+                ),
+                "each line of a service is key=value",
+            ));
+        };
+        if let Some(entries) = found.as_mut() {
+            entries.push((index + 1, key.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    Ok(found)
+}
+
+/// Fills what `settings` lacks from service `name` of the first service file that
+/// defines it, as libpq does for `service=NAME` or PGSERVICE.
+fn apply_service(
+    name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    settings: &mut Settings,
+) -> Result<(), ConnectError> {
+    let files = service_files(env);
+    for path in &files {
+        let Some(entries) = read_service(path, name)? else {
+            continue;
+        };
+        for (line, key, value) in entries {
+            let at = format!("{}:{line}", path.display());
+            let Some((key, _)) = KEYS.iter().find(|(k, _)| *k == key) else {
+                return Err(settings_error(
+                    format!("{at}: unknown connection setting \"{key}\" in service \"{name}\""),
+                    "a service takes the settings of a connection string (host, port, dbname, user, ...)",
+                ));
+            };
+            if *key == "service" {
+                return Err(settings_error(
+                    format!("{at}: service \"{name}\" names another service"),
+                    "nested services are not supported (nor by libpq): write the settings out",
+                ));
+            }
+            // An empty value counts as not given (`postgres://@/?service=x`), as in libpq.
+            if settings.get(key).is_none_or(|given| given.value.is_empty()) {
+                settings.insert(
+                    key,
+                    Setting {
+                        value,
+                        origin: Origin::Service,
+                    },
+                );
+            }
+        }
+        return Ok(());
+    }
+    let looked: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Err(settings_error(
+        format!(
+            "no definition of service \"{name}\" in {}",
+            looked.join(" or ")
+        ),
+        "define it as a [section] there, point PGSERVICEFILE at the file that has it, or \
+         give the connection settings instead",
+    ))
+}
+
 /// The passwd entry (name, home) of the effective user, like libpq's getpwuid(geteuid()).
 /// /proc/self is owned by the effective uid; without /proc (not Linux) this gives None.
 fn passwd_entry() -> Option<(String, PathBuf)> {
@@ -717,7 +858,8 @@ fn parse_bool01(setting: &Setting, key: &str) -> Result<bool, ConnectError> {
 impl ConnInfo {
     /// Parses a URL (`postgres://` / `postgresql://`) or a libpq key=value conninfo string
     /// (`host=... dbname=...`), or None for "nothing given", then fills what is missing from
-    /// the libpq environment variables read through `env` (PGHOST, PGPORT, PGUSER,
+    /// the connection service it names (`service=`, else PGSERVICE), then from the libpq
+    /// environment variables read through `env` (PGHOST, PGPORT, PGUSER,
     /// PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, PGAPPNAME, PGCONNECT_TIMEOUT,
     /// PGPASSFILE, and a few more) and libpq's defaults: host = the Unix socket directory
     /// (/var/run/postgresql if it exists, else /tmp), port 5432, user = the OS user,
@@ -741,6 +883,14 @@ impl ConnInfo {
             ));
         } else {
             parse_conninfo(text, &mut settings)?;
+        }
+        // libpq's order: what is given, then the service, then the environment.
+        let service = match settings.remove("service") {
+            Some(setting) => Some(setting.value),
+            None => env("PGSERVICE"),
+        };
+        if let Some(name) = service.filter(|name| !name.is_empty()) {
+            apply_service(&name, env, &mut settings)?;
         }
         for (key, var) in KEYS {
             if settings.contains_key(key) {
@@ -2116,6 +2266,90 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
         }
         path
+    }
+
+    const SERVICES: &str = "\
+# the team's services
+[warehouse]
+host = wh.example.com
+port=6543
+dbname=dw
+user=loader
+
+[warehouse]
+host=ignored.example.com
+
+[broken]
+host
+";
+
+    #[test]
+    fn a_service_fills_what_is_not_given_before_the_environment() {
+        let home = tempfile::tempdir().expect("temp dir");
+        let file = home.path().join("services.conf");
+        std::fs::write(&file, SERVICES).expect("write services");
+        let file = file.display().to_string();
+        let vars = [
+            ("PGSERVICEFILE", file.as_str()),
+            ("PGPORT", "7000"),
+            ("PGSSLMODE", "disable"),
+        ];
+        let env = env_with(home.path(), &vars);
+        let parse = |given: &str| ConnInfo::parse(Some(given), &env);
+
+        // The first [warehouse] section counts; the service wins over PGPORT, and the
+        // environment still fills what neither gives.
+        let info = parse("service=warehouse").expect("parse");
+        assert_eq!(info.describe(), "loader@wh.example.com:6543/dw");
+        assert_eq!(info.ssl_mode(), SslMode::Disable);
+        // What is given wins over the service, in a conninfo and in a URL.
+        let info = parse("service=warehouse dbname=staging").expect("parse");
+        assert_eq!(info.describe(), "loader@wh.example.com:6543/staging");
+        let info = parse("postgres://other@/?service=warehouse").expect("parse");
+        assert_eq!(info.describe(), "other@wh.example.com:6543/dw");
+        // PGSERVICE names the service when nothing else does.
+        let with_var = [("PGSERVICE", "warehouse"), ("PGSERVICEFILE", file.as_str())];
+        let info = ConnInfo::parse(None, &env_with(home.path(), &with_var)).expect("parse");
+        assert_eq!(info.describe(), "loader@wh.example.com:6543/dw");
+
+        let error = parse("service=broken")
+            .expect_err("a line without =")
+            .to_string();
+        assert!(
+            error.contains("services.conf:12: syntax error in service \"broken\""),
+            "{error}"
+        );
+        let error = parse("service=nowhere")
+            .expect_err("no such service")
+            .to_string();
+        assert!(
+            error.contains("no definition of service \"nowhere\" in"),
+            "{error}"
+        );
+        assert!(error.contains("services.conf or "), "{error}");
+    }
+
+    #[test]
+    fn a_service_with_an_unknown_or_nested_setting_is_refused_with_its_line() {
+        let home = tempfile::tempdir().expect("temp dir");
+        let file = home.path().join(".pg_service.conf");
+        std::fs::write(&file, "[a]\nhost=h\nprot=1\n[b]\nservice=a\n").expect("write");
+        // ~/.pg_service.conf is read when PGSERVICEFILE is unset.
+        let env = env_with(home.path(), &[]);
+        let error = ConnInfo::parse(Some("service=a"), &env)
+            .expect_err("typo")
+            .to_string();
+        assert!(
+            error.contains(".pg_service.conf:3: unknown connection setting \"prot\""),
+            "{error}"
+        );
+        let error = ConnInfo::parse(Some("service=b"), &env)
+            .expect_err("nested")
+            .to_string();
+        assert!(
+            error.contains(".pg_service.conf:5: service \"b\" names another service"),
+            "{error}"
+        );
     }
 
     const PGPASS: &str = "\

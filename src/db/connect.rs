@@ -5,7 +5,9 @@
 //! connection service file (`service=NAME` or `PGSERVICE`, looked up in `PGSERVICEFILE`
 //! or `~/.pg_service.conf`, then `PGSYSCONFDIR/pg_service.conf`), the environment
 //! variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, ...), the password
-//! file (`~/.pgpass` or `PGPASSFILE`) and libpq's defaults, in that order. We parse
+//! file (`~/.pgpass` or `PGPASSFILE`) and libpq's defaults, in that order. Several hosts
+//! (`postgres://a:5432,b:5433/db`, `host=a,b port=5432`) are tried in order, with
+//! `target_session_attrs=read-write` finding a cluster's primary. We parse
 //! ourselves instead of handing the string to tokio-postgres because its parser knows
 //! neither the libpq environment, the password file, nor `sslmode=verify-ca/verify-full`;
 //! the result is turned into a `tokio_postgres::Config` programmatically.
@@ -127,6 +129,15 @@ pub enum ConnectError {
          the server is running and reachable, or raise connect_timeout"
     )]
     Timeout { target: String, seconds: u64 },
+    /// A multi-host setting, and no host could be used: each host's own error, in order.
+    #[error(
+        "cannot connect to any host of {target}: {}",
+        .failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; then ")
+    )]
+    NoHost {
+        target: String,
+        failures: Vec<ConnectError>,
+    },
 }
 
 impl ConnectError {
@@ -218,6 +229,9 @@ pub struct ConnInfo {
     /// Things the user should know (e.g. a password file ignored for its permissions);
     /// repeated in authentication errors, where they explain the failure.
     warnings: Vec<String>,
+    /// The further hosts of a multi-host setting (`host=a,b`), each complete, tried in
+    /// order when this one cannot be used (as libpq, with `target_session_attrs`).
+    alternates: Vec<ConnInfo>,
 }
 
 // ---------------------------------------------------------------------------
@@ -296,6 +310,7 @@ impl fmt::Display for Origin {
     }
 }
 
+#[derive(Clone)]
 struct Setting {
     value: String,
     origin: Origin,
@@ -430,35 +445,18 @@ fn parse_url(url: &str, out: &mut Settings) -> Result<(), ConnectError> {
             set("password", percent_decode(password, "the password")?);
         }
     }
-    if hostport.contains(',') {
-        return Err(multiple_hosts(Origin::Url));
+    // libpq's multi-host form: postgres://h1:5432,h2:5433/db.
+    let mut hosts = Vec::new();
+    let mut ports = Vec::new();
+    for hostport in hostport.split(',') {
+        let (host, port) = url_host_port(hostport)?;
+        hosts.push(host);
+        ports.push(port);
     }
-    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-        let (host, tail) = bracketed.split_once(']').ok_or_else(|| {
-            settings_error(
-                "unterminated '[' in the host of the URL",
-                "write IPv6 addresses in brackets: postgres://[::1]:5432/db",
-            )
-        })?;
-        let port = match tail {
-            "" => None,
-            _ => Some(tail.strip_prefix(':').ok_or_else(|| {
-                settings_error(
-                    "unexpected text after ']' in the host of the URL",
-                    "write IPv6 addresses in brackets: postgres://[::1]:5432/db",
-                )
-            })?),
-        };
-        (host.to_string(), port)
-    } else {
-        match hostport.split_once(':') {
-            Some((host, port)) => (percent_decode(host, "the host")?, Some(port)),
-            None => (percent_decode(hostport, "the host")?, None),
-        }
-    };
-    set("host", host);
-    if let Some(port) = port {
-        set("port", port.to_string());
+    set("host", hosts.join(","));
+    if ports.iter().any(Option::is_some) {
+        let ports: Vec<&str> = ports.iter().map(|p| p.unwrap_or("")).collect();
+        set("port", ports.join(","));
     }
     if let Some(path) = path {
         set("dbname", percent_decode(path, "the database name")?);
@@ -491,11 +489,31 @@ fn parse_url(url: &str, out: &mut Settings) -> Result<(), ConnectError> {
     Ok(())
 }
 
-fn multiple_hosts(origin: Origin) -> ConnectError {
-    settings_error(
-        format!("several hosts {origin}"),
-        "retort connects to one server: give a single host (and port)",
-    )
+/// One `host[:port]` of a URL's authority (`[v6addr]:port` bracketed).
+fn url_host_port(hostport: &str) -> Result<(String, Option<&str>), ConnectError> {
+    if let Some(bracketed) = hostport.strip_prefix('[') {
+        let (host, tail) = bracketed.split_once(']').ok_or_else(|| {
+            settings_error(
+                "unterminated '[' in the host of the URL",
+                "write IPv6 addresses in brackets: postgres://[::1]:5432/db",
+            )
+        })?;
+        let port = match tail {
+            "" => None,
+            _ => Some(tail.strip_prefix(':').ok_or_else(|| {
+                settings_error(
+                    "unexpected text after ']' in the host of the URL",
+                    "write IPv6 addresses in brackets: postgres://[::1]:5432/db",
+                )
+            })?),
+        };
+        Ok((host.to_string(), port))
+    } else {
+        match hostport.split_once(':') {
+            Some((host, port)) => Ok((percent_decode(host, "the host")?, Some(port))),
+            None => Ok((percent_decode(hostport, "the host")?, None)),
+        }
+    }
 }
 
 /// libpq's `key=value key='quoted value'` form; backslash escapes the next character.
@@ -910,12 +928,86 @@ impl ConnInfo {
         }
         // libpq treats an empty value as not given (and then applies the default).
         settings.retain(|_, setting| !setting.value.is_empty());
-        ConnInfo::build(&settings, env)
+        ConnInfo::build_hosts(&settings, env)
     }
 
     /// [`ConnInfo::parse`] with the process environment.
     pub fn from_env(given: Option<&str>) -> Result<ConnInfo, ConnectError> {
         ConnInfo::parse(given, &|name| std::env::var(name).ok())
+    }
+
+    /// libpq's multi-host settings: `host`, `hostaddr` and `port` may be comma-separated
+    /// lists (a single port applies to every host); each host becomes a complete
+    /// [`ConnInfo`] of its own (its password looked up for that host), the first one
+    /// holding the others as alternates.
+    fn build_hosts(
+        s: &Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ConnInfo, ConnectError> {
+        let list = |key: &str| -> Vec<String> {
+            s.get(key)
+                .map(|v| {
+                    v.value
+                        .split(',')
+                        .map(|part| part.trim().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (hosts, addrs, ports) = (list("host"), list("hostaddr"), list("port"));
+        let count = hosts.len().max(addrs.len());
+        if count <= 1 && ports.len() <= 1 {
+            return ConnInfo::build(s, env);
+        }
+        let origin = |key: &str| s.get(key).map_or(Origin::Conninfo, |v| v.origin);
+        if !hosts.is_empty() && !addrs.is_empty() && hosts.len() != addrs.len() {
+            return Err(settings_error(
+                format!(
+                    "{} hosts {} but {} hostaddr values {}",
+                    hosts.len(),
+                    origin("host"),
+                    addrs.len(),
+                    origin("hostaddr")
+                ),
+                "give one hostaddr per host, or none",
+            ));
+        }
+        if ports.len() > 1 && ports.len() != count {
+            return Err(settings_error(
+                format!(
+                    "{} ports {} for {count} host(s)",
+                    ports.len(),
+                    origin("port")
+                ),
+                "give one port for all hosts, or one per host (postgres://h1:5432,h2:5433/db)",
+            ));
+        }
+        let mut endpoints = Vec::with_capacity(count);
+        for i in 0..count {
+            let mut one = s.clone();
+            for (key, values) in [("host", &hosts), ("hostaddr", &addrs), ("port", &ports)] {
+                let value = match values.len() {
+                    0 => continue,
+                    1 => &values[0],
+                    _ => &values[i],
+                };
+                // An empty entry means that setting's default for this host, as in libpq.
+                match value.as_str() {
+                    "" => one.remove(key),
+                    _ => one.insert(
+                        key,
+                        Setting {
+                            value: value.clone(),
+                            origin: origin(key),
+                        },
+                    ),
+                };
+            }
+            endpoints.push(ConnInfo::build(&one, env)?);
+        }
+        let mut first = endpoints.remove(0);
+        first.alternates = endpoints;
+        Ok(first)
     }
 
     fn build(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Result<ConnInfo, ConnectError> {
@@ -927,24 +1019,16 @@ impl ConnInfo {
         let default_socket_dir = default_socket_dir();
 
         let hostaddr = match s.get("hostaddr") {
-            Some(setting) => {
-                if setting.value.contains(',') {
-                    return Err(multiple_hosts(setting.origin));
-                }
-                Some(setting.value.parse::<IpAddr>().map_err(|_| {
-                    settings_error(
-                        format!("invalid hostaddr \"{}\" {}", setting.value, setting.origin),
-                        "hostaddr takes a numeric IP address; use host for a name",
-                    )
-                })?)
-            }
+            Some(setting) => Some(setting.value.parse::<IpAddr>().map_err(|_| {
+                settings_error(
+                    format!("invalid hostaddr \"{}\" {}", setting.value, setting.origin),
+                    "hostaddr takes a numeric IP address; use host for a name",
+                )
+            })?),
             None => None,
         };
         let (host, hostaddr) = match s.get("host") {
             Some(setting) => {
-                if setting.value.contains(',') {
-                    return Err(multiple_hosts(setting.origin));
-                }
                 let host = if setting.value.starts_with('/') {
                     Host::Socket(PathBuf::from(&setting.value))
                 } else {
@@ -961,9 +1045,6 @@ impl ConnInfo {
 
         let port = match s.get("port") {
             Some(setting) => {
-                if setting.value.contains(',') {
-                    return Err(multiple_hosts(setting.origin));
-                }
                 match setting.value.trim().parse::<u16>() {
                     Ok(port) if port > 0 => port,
                     // A URL's "port" may be a piece of a badly encoded password: not shown.
@@ -1208,6 +1289,7 @@ impl ConnInfo {
             keepalives_retries,
             tcp_user_timeout,
             warnings: Vec::new(),
+            alternates: Vec::new(),
         };
         info.lookup_password_file();
         Ok(info)
@@ -1246,13 +1328,16 @@ impl ConnInfo {
 
     /// `user@host:port/dbname` — safe to print anywhere (no password, ever).
     pub fn describe(&self) -> String {
-        format!(
-            "{}@{}:{}/{}",
-            self.user,
-            self.host_text(),
-            self.port,
-            self.dbname
-        )
+        let hosts: Vec<String> = self
+            .endpoints()
+            .map(|e| format!("{}:{}", e.host_text(), e.port))
+            .collect();
+        format!("{}@{}/{}", self.user, hosts.join(","), self.dbname)
+    }
+
+    /// This host, then the alternates of a multi-host setting.
+    fn endpoints(&self) -> impl Iterator<Item = &ConnInfo> {
+        std::iter::once(self).chain(&self.alternates)
     }
 
     fn host_text(&self) -> String {
@@ -1304,24 +1389,37 @@ impl ConnInfo {
     /// database. It carries the password, so it goes into a child's environment only,
     /// never into a message or a command line.
     pub fn libpq_env(&self) -> Vec<(&'static str, String)> {
+        // Lists for a multi-host setting, which libpq's programs take as they are.
+        let join = |part: &dyn Fn(&ConnInfo) -> String| -> String {
+            self.endpoints().map(part).collect::<Vec<_>>().join(",")
+        };
         let mut env = vec![
             (
                 "PGHOST",
-                match &self.host {
+                join(&|e| match &e.host {
                     Host::Tcp(host) => host.clone(),
                     Host::Socket(dir) => dir.display().to_string(),
-                },
+                }),
             ),
-            ("PGPORT", self.port.to_string()),
+            ("PGPORT", join(&|e| e.port.to_string())),
             ("PGUSER", self.user.clone()),
             ("PGDATABASE", self.dbname.clone()),
             ("PGSSLMODE", self.sslmode.as_str().to_owned()),
         ];
-        if let Some(addr) = self.hostaddr {
-            env.push(("PGHOSTADDR", addr.to_string()));
+        if self.endpoints().any(|e| e.hostaddr.is_some()) {
+            env.push((
+                "PGHOSTADDR",
+                join(&|e| e.hostaddr.map(|a| a.to_string()).unwrap_or_default()),
+            ));
         }
+        // One PGPASSWORD serves every host only when they share it; otherwise the
+        // program reads the password file per host, as retort did.
         if let Some(Secret(password)) = &self.password {
-            env.push(("PGPASSWORD", password.clone()));
+            if self.alternates.iter().all(|e| e.password == self.password) {
+                env.push(("PGPASSWORD", password.clone()));
+            } else if let Some(file) = &self.passfile {
+                env.push(("PGPASSFILE", file.display().to_string()));
+            }
         }
         match &self.sslrootcert {
             RootCert::File { path, .. } => env.push(("PGSSLROOTCERT", path.display().to_string())),
@@ -1341,13 +1439,14 @@ impl ConnInfo {
     /// Whether the server is on this machine (a Unix socket, `localhost` or a loopback
     /// address): test-migration refuses to experiment on anything else unless told to.
     pub fn is_local(&self) -> bool {
-        match &self.host {
-            Host::Socket(_) => true,
-            Host::Tcp(host) => {
-                host.eq_ignore_ascii_case("localhost")
-                    || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        self.alternates.iter().all(ConnInfo::is_local)
+            && match &self.host {
+                Host::Socket(_) => true,
+                Host::Tcp(host) => {
+                    host.eq_ignore_ascii_case("localhost")
+                        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                }
             }
-        }
     }
 
     /// The same server, another database (used by tests and scratch databases).
@@ -1355,6 +1454,11 @@ impl ConnInfo {
         let mut info = self.clone();
         info.dbname = dbname.to_string();
         info.lookup_password_file();
+        info.alternates = self
+            .alternates
+            .iter()
+            .map(|e| e.with_dbname(dbname))
+            .collect();
         info
     }
 
@@ -1378,6 +1482,11 @@ impl ConnInfo {
             Some(existing) if !existing.trim().is_empty() => format!("{existing} {setting}"),
             _ => setting,
         });
+        info.alternates = self
+            .alternates
+            .iter()
+            .map(|e| e.with_search_path(schema))
+            .collect();
         info
     }
 
@@ -1388,7 +1497,39 @@ impl ConnInfo {
     /// Connects (TLS per sslmode), spawns the connection task on the current tokio runtime,
     /// and returns the client. `application_name` is set when the settings name none.
     /// The runtime needs timers when connect_timeout is set (`enable_all`).
+    ///
+    /// With several hosts, each is tried in turn, as libpq does, until one accepts the
+    /// session (and, with `target_session_attrs=read-write`, allows writes): teams point
+    /// a migration at every node of a cluster and let it find the primary.
     pub async fn connect(
+        &self,
+        application_name: &str,
+    ) -> Result<tokio_postgres::Client, ConnectError> {
+        if self.alternates.is_empty() {
+            return self.connect_host(application_name).await;
+        }
+        // The first host on its own, so that its errors name it alone.
+        let first = ConnInfo {
+            alternates: Vec::new(),
+            ..self.clone()
+        };
+        let mut failures = Vec::new();
+        for endpoint in std::iter::once(&first).chain(&self.alternates) {
+            match endpoint.connect_host(application_name).await {
+                Ok(client) => return Ok(client),
+                // Settings that are wrong are wrong for every host.
+                Err(e) if e.is_settings_error() => return Err(e),
+                Err(e) => failures.push(e),
+            }
+        }
+        Err(ConnectError::NoHost {
+            target: self.describe(),
+            failures,
+        })
+    }
+
+    /// [`ConnInfo::connect`] to this host alone; connect_timeout applies per host.
+    async fn connect_host(
         &self,
         application_name: &str,
     ) -> Result<tokio_postgres::Client, ConnectError> {
@@ -1781,6 +1922,11 @@ impl ConnInfo {
         }
         let hint = if reason.contains("lookup address") || reason.contains("resolve") {
             format!("check the host name \"{}\"", self.host_text())
+        } else if reason.contains("does not allow writes") {
+            // target_session_attrs=read-write met a standby (or a read-only session).
+            "this server is read-only (a standby?): point at the primary, or list every node \
+             of the cluster (host=a,b,c) so that the writable one is found"
+                .to_string()
         } else {
             self.running_hint()
         };
@@ -2135,8 +2281,9 @@ mod tests {
         assert!(!err.contains("s3") && !err.contains("cr3t"), "{err}");
         let err = parse_err("mysql://user:Sup3r-S3cret@host/db");
         assert!(err.contains("\"mysql\"") && !err.contains(SECRET), "{err}");
-        let err = parse_err("postgres://h1,h2/db");
-        assert!(err.contains("several hosts"), "{err}");
+        let err = parse_err("postgres://user:s3cr3t@h1:abc,h2/db");
+        assert!(err.contains("invalid port in the URL"), "{err}");
+        assert!(!err.contains("s3cr3t") && !err.contains("abc"), "{err}");
     }
 
     #[test]
@@ -2266,6 +2413,64 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
         }
         path
+    }
+
+    #[test]
+    fn several_hosts_become_alternates_tried_in_order() {
+        let info = parse_ok("postgres://u@db1.internal:5432,db2.internal:5433,[::1]/app");
+        assert_eq!(
+            info.describe(),
+            "u@db1.internal:5432,db2.internal:5433,[::1]:5432/app"
+        );
+        assert_eq!(info.alternates.len(), 2);
+        assert_eq!(info.alternates[0].host, Host::Tcp("db2.internal".into()));
+        assert_eq!(info.alternates[0].port, 5433);
+        assert_eq!(info.alternates[1].host, Host::Tcp("::1".into()));
+        assert!(!info.is_local(), "db1 is not on this machine");
+        let env: BTreeMap<&str, String> = info.libpq_env().into_iter().collect();
+        assert_eq!(env["PGHOST"], "db1.internal,db2.internal,::1");
+        assert_eq!(env["PGPORT"], "5432,5433,5432");
+
+        // One port for every host; a database change reaches every host.
+        let info = parse_ok("host=localhost,127.0.0.1 port=6000 user=u dbname=a");
+        assert_eq!(info.describe(), "u@localhost:6000,127.0.0.1:6000/a");
+        assert!(info.is_local());
+        assert_eq!(
+            info.with_dbname("b").describe(),
+            "u@localhost:6000,127.0.0.1:6000/b"
+        );
+        assert_eq!(info.with_dbname("b").alternates[0].dbname, "b");
+        // An empty entry is that setting's default for its host.
+        let info = parse_ok("host=db1,db2 port=,6001 user=u");
+        assert_eq!(info.describe(), "u@db1:5432,db2:6001/u");
+
+        let error = parse_err("host=a,b,c port=1,2 user=u");
+        assert!(
+            error.contains("2 ports in the connection string for 3 host(s)"),
+            "{error}"
+        );
+        let error = parse_err("host=a,b hostaddr=10.0.0.1 user=u");
+        assert!(error.contains("give one hostaddr per host"), "{error}");
+        // A single host still parses as before: no alternates.
+        assert!(parse_ok("postgres://u@db1/app").alternates.is_empty());
+    }
+
+    #[test]
+    fn each_host_gets_its_own_password_from_the_password_file() {
+        let home = tempfile::tempdir().expect("temp dir");
+        write_pgpass(home.path(), 0o600, PGPASS);
+        let env = env_with(home.path(), &[]);
+        let info = ConnInfo::parse(
+            Some("postgres://alice@other.host,db.example.com/shop"),
+            &env,
+        )
+        .expect("parse");
+        assert_eq!(password(&info), Some("wrong-host"));
+        assert_eq!(password(&info.alternates[0]), Some("shop-pw"));
+        // Different passwords cannot travel as one PGPASSWORD: the file goes instead.
+        let vars: BTreeMap<&str, String> = info.libpq_env().into_iter().collect();
+        assert!(!vars.contains_key("PGPASSWORD"));
+        assert!(vars["PGPASSFILE"].ends_with(".pgpass"), "{vars:?}");
     }
 
     const SERVICES: &str = "\
@@ -2590,7 +2795,7 @@ localhost:5432:*:carol:socket-pw
             format!("postgres://alice:{SECRET}@h:notaport/db"),
             format!("postgres://alice:{SECRET}@h/db?sslmode=bogus"),
             format!("postgres://alice:{SECRET}@h/db?nosuchkey=1"),
-            format!("postgres://alice:{SECRET}@h1,h2/db"),
+            format!("postgres://alice:{SECRET}@h1,h2,h3/db?port=1,2"),
             format!("postgres://alice:{SECRET}%zz@h/db"),
             format!("host=h password={SECRET} sslmode=bogus"),
             format!("host=h password='{SECRET}"),

@@ -45,17 +45,23 @@ fn transient_pg(error: &tokio_postgres::Error) -> bool {
     }
 }
 
+fn transient_connect(error: &ConnectError) -> bool {
+    match error {
+        ConnectError::Unreachable { .. } | ConnectError::Timeout { .. } => true,
+        ConnectError::Rejected { code, .. } => transient_sqlstate(code),
+        ConnectError::Settings { .. }
+        | ConnectError::Tls { .. }
+        | ConnectError::PasswordNeeded { .. } => false,
+        // A host that was down may be up (or promoted) next time.
+        ConnectError::NoHost { failures, .. } => failures.iter().any(transient_connect),
+    }
+}
+
 /// Whether another attempt at the target may succeed.
 pub fn is_transient(error: &RunError) -> bool {
     match error {
         RunError::Db(db) => match db {
-            DbError::Connect(connect) => match connect {
-                ConnectError::Unreachable { .. } | ConnectError::Timeout { .. } => true,
-                ConnectError::Rejected { code, .. } => transient_sqlstate(code),
-                ConnectError::Settings { .. }
-                | ConnectError::Tls { .. }
-                | ConnectError::PasswordNeeded { .. } => false,
-            },
+            DbError::Connect(connect) => transient_connect(connect),
             DbError::Query { source, .. } | DbError::Lost { source, .. } => transient_pg(source),
             // Outside a transaction the statements before the failed one stay applied and
             // the target is marked dirty: another attempt would only meet the marker.
@@ -148,6 +154,24 @@ mod tests {
         }));
         assert!(!is_transient(&settings));
         assert!(!is_transient(&RunError::Usage("no".into())));
+        // Several hosts: worth another try when one of them was only unreachable.
+        let unreachable = || ConnectError::Unreachable {
+            target: "u@h:1/d".into(),
+            reason: "connection refused".into(),
+            hint: String::new(),
+        };
+        let no_password = || ConnectError::PasswordNeeded {
+            target: "u@h:2/d".into(),
+            hint: String::new(),
+        };
+        let no_host = |failures| {
+            RunError::Db(DbError::Connect(ConnectError::NoHost {
+                target: "u@h:1,h:2/d".into(),
+                failures,
+            }))
+        };
+        assert!(is_transient(&no_host(vec![no_password(), unreachable()])));
+        assert!(!is_transient(&no_host(vec![no_password(), no_password()])));
 
         let deadlock = |transactional| {
             RunError::Db(DbError::Statement(Box::new(crate::db::StatementFailure {

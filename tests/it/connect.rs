@@ -273,3 +273,59 @@ fn tls_require_verifies_against_the_default_root_certificate() {
     let info = parse_in(home.path(), &url).unwrap_or_else(|e| panic!("{e}"));
     assert_tls(&info, true);
 }
+
+/// `url` with its `host:port` replaced by `hosts` (`h1:p1,h2:p2`).
+fn with_hosts(url: &str, hosts: &str) -> String {
+    let at = url.rfind('@').expect("a user in the test URL") + 1;
+    let end = at + url[at..].find('/').expect("a database in the test URL");
+    format!("{}{hosts}{}", &url[..at], &url[end..])
+}
+
+#[test]
+fn several_hosts_are_tried_in_order_until_one_accepts() {
+    let db = TestDb::new("connect_hosts");
+    let real = parse(&db.url);
+    let port = real.port();
+    // Port 1 refuses at once: the second host is the server.
+    let info = parse(&with_hosts(
+        &db.url,
+        &format!("127.0.0.1:1,127.0.0.1:{port}"),
+    ));
+    assert_eq!(
+        info.describe(),
+        format!("{}@127.0.0.1:1,127.0.0.1:{port}/{}", real.user(), db.name)
+    );
+    assert_tls(&info, true);
+
+    // No host accepts: each host's own error, in order, and still no password.
+    let url = with_params(
+        &with_hosts(&db.url, "127.0.0.1:1,127.0.0.1:2"),
+        &format!("password={SECRET}"),
+    );
+    let text = connect_error(&parse(&url));
+    assert!(text.starts_with("cannot connect to any host of "), "{text}");
+    let first = text.find("127.0.0.1:1/").expect("the first host");
+    let second = text.rfind("127.0.0.1:2/").expect("the second host");
+    assert!(first < second, "{text}");
+    assert!(text.contains("; then cannot connect to"), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+}
+
+#[test]
+fn a_read_only_server_is_refused_with_read_write_and_says_why() {
+    let db = TestDb::new("connect_read_only");
+    // A read-only session stands in for a standby: what read-write checks is the same.
+    let url = with_params(
+        &db.url,
+        "options=-c%20default_transaction_read_only%3Don&target_session_attrs=read-write",
+    );
+    let text = connect_error(&parse(&url));
+    assert!(text.contains("does not allow writes"), "{text}");
+    assert!(
+        text.contains("this server is read-only (a standby?)"),
+        "{text}"
+    );
+    // Without the requirement, the same server is used.
+    let url = with_params(&db.url, "options=-c%20default_transaction_read_only%3Don");
+    assert_tls(&parse(&url), true);
+}

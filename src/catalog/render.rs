@@ -813,20 +813,27 @@ pub(crate) fn render_foreign_table(t: &ForeignTable) -> Block {
     out
 }
 
+/// A publication's members as `CREATE`/`ALTER PUBLICATION ... SET` list them:
+/// `TABLE a, b (cols) WHERE (...)` and `TABLES IN SCHEMA s`; empty for none.
+pub(crate) fn publication_members(p: &Publication) -> Vec<String> {
+    let mut members = Vec::new();
+    if !p.tables.is_empty() {
+        members.push(format!("TABLE {}", p.tables.join(", ")));
+    }
+    if !p.schemas.is_empty() {
+        let schemas: Vec<String> = p.schemas.iter().map(|s| quote_ident(s)).collect();
+        members.push(format!("TABLES IN SCHEMA {}", schemas.join(", ")));
+    }
+    members
+}
+
 pub(crate) fn render_publication(p: &Publication) -> Block {
     let name = quote_ident(&p.name);
     let mut head = format!("CREATE PUBLICATION {name}");
     if p.all_tables {
         head.push_str(" FOR ALL TABLES");
     } else {
-        let mut targets = Vec::new();
-        if !p.tables.is_empty() {
-            targets.push(format!("TABLE {}", p.tables.join(", ")));
-        }
-        if !p.schemas.is_empty() {
-            let schemas: Vec<String> = p.schemas.iter().map(|s| quote_ident(s)).collect();
-            targets.push(format!("TABLES IN SCHEMA {}", schemas.join(", ")));
-        }
+        let targets = publication_members(p);
         if !targets.is_empty() {
             let _ = write!(head, " FOR {}", targets.join(", "));
         }

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::catalog::{
-    attribute_line, cast_types, literal, quote_ident, render_cast, render_collation,
-    render_composite, render_domain, render_event_trigger, render_foreign_table,
+    attribute_line, cast_types, literal, publication_members, quote_ident, render_cast,
+    render_collation, render_composite, render_domain, render_event_trigger, render_foreign_table,
     render_publication, render_range, render_rule, render_server, render_statistics, render_view,
     render_wrapper, Block,
 };
@@ -544,17 +544,9 @@ impl Planner<'_> {
             handled.insert(name.clone());
             let mut statements = Vec::new();
             if members_change && !new.all_tables {
-                let mut members = Vec::new();
-                if !new.tables.is_empty() {
-                    members.push(format!("TABLE {}", new.tables.join(", ")));
-                }
-                if !new.schemas.is_empty() {
-                    let schemas: Vec<String> = new.schemas.iter().map(|s| quote_ident(s)).collect();
-                    members.push(format!("TABLES IN SCHEMA {}", schemas.join(", ")));
-                }
                 statements.push(plain(format!(
                     "ALTER PUBLICATION {name} SET {}",
-                    members.join(", ")
+                    publication_members(new).join(", ")
                 )));
             }
             if old.publish != new.publish || old.via_root != new.via_root {

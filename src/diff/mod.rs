@@ -30,8 +30,9 @@ mod render;
 mod tests;
 
 use crate::catalog::{
-    Column, Constraint, ConstraintKind, EnumType, Extension, Function, FunctionKind, Identity,
-    Index, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table, Trigger, View,
+    Column, Constraint, ConstraintKind, Domain, EnumType, Extension, Function, FunctionKind,
+    Identity, Index, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table, Trigger,
+    View,
 };
 
 pub use plan::diff;
@@ -108,6 +109,16 @@ pub enum Change {
     },
     DropEnum {
         name: QualifiedName,
+    },
+    /// A domain over a recreated enum, recreated with it: the old domain renamed to
+    /// `old_name` (dropped later), the domain created again over the new enum, its
+    /// columns retyped through text.
+    RecreateDomain {
+        to: Domain,
+        old_name: QualifiedName,
+        columns: Vec<EnumColumn>,
+        /// The enum's labels missing from its new definition (rows holding them fail).
+        removed: Vec<String>,
     },
     AddSequence(Sequence),
     AlterSequence {

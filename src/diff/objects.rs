@@ -574,12 +574,16 @@ impl Planner<'_> {
     /// Domains whose base type and collation stay: defaults, NOT NULL and checks are
     /// altered in place (a domain in use cannot be dropped). Returns the domains handled.
     fn alter_domains(&mut self) -> BTreeSet<String> {
-        let mut handled = BTreeSet::new();
+        // Recreated with their enum (`Change::RecreateDomain`), in its definition of `to`.
+        let mut handled: BTreeSet<String> = self.recreated_domains.iter().map(qn).collect();
         let from = by_ref(&self.from.domains, |d| &d.name);
         for new in &self.to.domains {
             let Some(old) = from.get(&new.name) else {
                 continue;
             };
+            if self.recreated_domains.contains(&new.name) {
+                continue;
+            }
             if old.base_type != new.base_type || old.collation != new.collation {
                 continue;
             }

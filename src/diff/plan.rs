@@ -99,6 +99,9 @@ struct Planner<'a> {
     /// constraints, views and functions that name them are dropped before the rename
     /// and created again after (PostgreSQL would carry them over to the old type).
     recreated_enums: BTreeSet<QualifiedName>,
+    /// Domains kept on both sides over a recreated enum (see [`Change::RecreateDomain`]):
+    /// recreated with it, their dependents handled as the enum's.
+    recreated_domains: BTreeSet<QualifiedName>,
     /// Functions dropped in `DropReplacedFunctions` (and created again if kept): their
     /// dependents (defaults, constraints, indexes, views, triggers, policies) go first.
     replaced_functions: BTreeSet<QualifiedName>,
@@ -207,6 +210,7 @@ impl<'a> Planner<'a> {
             to_tables: to.tables.iter().map(|t| (&t.name, t)).collect(),
             recreated_relations: BTreeSet::new(),
             recreated_enums: BTreeSet::new(),
+            recreated_domains: BTreeSet::new(),
             replaced_functions: BTreeSet::new(),
             defaults_before_columns: BTreeMap::new(),
         }
@@ -216,7 +220,15 @@ impl<'a> Planner<'a> {
     /// created again, or an enum recreated: the object holding it must be dropped before
     /// and created again after. Generous, like [`mentions`].
     fn uses_replaced(&self, text: &str) -> bool {
-        self.calls_replaced(text) || self.recreated_enums.iter().any(|e| mentions(text, &e.name))
+        self.calls_replaced(text)
+            || self
+                .recreated_types()
+                .any(|name| mentions(text, &name.name))
+    }
+
+    /// Enums recreated, and the domains recreated over them.
+    fn recreated_types(&self) -> impl Iterator<Item = &QualifiedName> {
+        self.recreated_enums.iter().chain(&self.recreated_domains)
     }
 
     /// Whether `text` names a function dropped in `DropReplacedFunctions`.
@@ -233,6 +245,7 @@ impl<'a> Planner<'a> {
     fn plan(mut self) -> Vec<Change> {
         // Known up front: what depends on them is decided kind by kind below.
         self.recreated_enums = self.recreated_enums();
+        self.recreated_domains = self.recreated_domains();
         self.replaced_functions = self
             .replaced_functions()
             .into_iter()
@@ -359,6 +372,26 @@ impl<'a> Planner<'a> {
             .collect()
     }
 
+    /// Domains on both sides whose base type is (an array of) a recreated enum on both:
+    /// the old domain would keep the renamed old enum alive.
+    fn recreated_domains(&self) -> BTreeSet<QualifiedName> {
+        let to = by_ref(&self.to.domains, |d| &d.name);
+        self.from
+            .domains
+            .iter()
+            .filter(|old| {
+                to.get(&old.name).is_some_and(|new| {
+                    new.base_type == old.base_type
+                        && self
+                            .recreated_enums
+                            .iter()
+                            .any(|e| enum_use(&old.base_type, &qn(e)).is_some())
+                })
+            })
+            .map(|old| old.name.clone())
+            .collect()
+    }
+
     /// Functions of `from` dropped in `DropReplacedFunctions`: kept ones whose kind or
     /// header changes (or aggregates, which have no `OR REPLACE`), and any whose
     /// signature names a recreated enum. Needs `recreated_enums`.
@@ -370,7 +403,7 @@ impl<'a> Planner<'a> {
             .filter(|old| {
                 let (first, returns) = function_header(&old.definition);
                 let signature = [Some(old.arguments.as_str()), first, returns];
-                let on_recreated_enum = self.recreated_enums.iter().any(|e| {
+                let on_recreated_enum = self.recreated_types().any(|e| {
                     signature
                         .iter()
                         .flatten()
@@ -389,14 +422,73 @@ impl<'a> Planner<'a> {
 
     fn recreate_enum(&mut self, old: &EnumType, new: &EnumType) {
         let type_name = qn(&new.name);
-        let to_tables = by_name(&self.to.tables, |t| t.name.clone());
+        let columns = self.retyped_columns(&type_name);
+        let old_name = self.unused_type_name(&new.name);
+        let removed: Vec<String> = old
+            .labels
+            .iter()
+            .filter(|l| !new.labels.contains(l))
+            .cloned()
+            .collect();
+        self.unsupported_enum_dependents(&type_name);
+        self.fresh.insert(format!("type {type_name}"));
+        self.push(
+            Phase::AddTypes,
+            Change::RecreateEnum {
+                to: new.clone(),
+                old_name: old_name.clone(),
+                columns,
+                removed: removed.clone(),
+            },
+        );
+        // Domains over the enum follow it: renamed, created again over the new enum,
+        // their columns retyped, the old ones dropped before the old enum.
+        let to_domains = by_ref(&self.to.domains, |d| &d.name);
+        let domains: Vec<&Domain> = self
+            .from
+            .domains
+            .iter()
+            .filter(|d| {
+                self.recreated_domains.contains(&d.name)
+                    && enum_use(&d.base_type, &type_name).is_some()
+            })
+            .filter_map(|d| to_domains.get(&d.name).copied())
+            .collect();
+        for domain in domains {
+            let domain_name = qn(&domain.name);
+            let columns = self.retyped_columns(&domain_name);
+            let old_domain = self.unused_type_name(&domain.name);
+            self.fresh.insert(format!("domain {domain_name}"));
+            self.push(
+                Phase::AddTypes,
+                Change::RecreateDomain {
+                    to: domain.clone(),
+                    old_name: old_domain.clone(),
+                    columns,
+                    removed: removed.clone(),
+                },
+            );
+            self.push(
+                Phase::DropDerivedTypes,
+                Change::DropObject {
+                    kind: ObjectKind::Domain,
+                    name: qn(&old_domain),
+                },
+            );
+        }
+        self.push(Phase::DropTypes, Change::DropEnum { name: old_name });
+    }
+
+    /// The kept columns of type `type_name` (or an array of it) that a recreation of the
+    /// type retypes; their tables count as reshaped, their defaults are dropped first.
+    fn retyped_columns(&mut self, type_name: &str) -> Vec<EnumColumn> {
         let mut columns = Vec::new();
         for table in &self.from.tables {
-            let Some(to_table) = to_tables.get(&table.name) else {
+            let Some(to_table) = self.to_tables.get(&table.name) else {
                 continue;
             };
             for column in &table.columns {
-                let Some(array) = enum_use(&column.data_type, &type_name) else {
+                let Some(array) = enum_use(&column.data_type, type_name) else {
                     continue;
                 };
                 // Only columns that keep the type; others change type in the column phase.
@@ -425,44 +517,39 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        // Unique among the enums of the schema, so the rename cannot collide.
-        let mut old_name = QualifiedName::new(
-            new.name.schema.clone(),
-            format!("{}__retort_old", new.name.name),
-        );
-        while self.to.enums.iter().any(|e| e.name == old_name)
-            || self.from.enums.iter().any(|e| e.name == old_name)
-        {
-            old_name.name.push('_');
-        }
-        let removed = old
-            .labels
-            .iter()
-            .filter(|l| !new.labels.contains(l))
-            .cloned()
-            .collect();
-        self.unsupported_enum_dependents(&type_name);
-        self.fresh.insert(format!("type {type_name}"));
-        self.push(
-            Phase::AddTypes,
-            Change::RecreateEnum {
-                to: new.clone(),
-                old_name: old_name.clone(),
-                columns,
-                removed,
-            },
-        );
-        self.push(Phase::DropTypes, Change::DropEnum { name: old_name });
+        columns
     }
 
-    /// Domains, composite and range types built on an enum that is created again keep
-    /// pointing at the renamed old enum, whose `DROP TYPE` then fails. Recreating them
-    /// (and retyping the columns they type) is not generated: each is reported, so the
-    /// script says so instead of failing at its last statement.
+    /// `NAME__retort_old` (with more `_` as needed): a name no type of either schema
+    /// has, for the old type while the new one takes its name.
+    fn unused_type_name(&self, name: &QualifiedName) -> QualifiedName {
+        let mut old_name =
+            QualifiedName::new(name.schema.clone(), format!("{}__retort_old", name.name));
+        let taken = |candidate: &QualifiedName| {
+            [self.from, self.to].iter().any(|s| {
+                s.enums.iter().any(|e| e.name == *candidate)
+                    || s.domains.iter().any(|d| d.name == *candidate)
+                    || s.composites.iter().any(|c| c.name == *candidate)
+                    || s.ranges.iter().any(|r| r.name == *candidate)
+                    || s.tables.iter().any(|t| t.name == *candidate)
+            })
+        };
+        while taken(&old_name) {
+            old_name.name.push('_');
+        }
+        old_name
+    }
+
+    /// Composite and range types built on an enum that is created again (and domains
+    /// whose base type changes as well) keep pointing at the renamed old enum, whose
+    /// `DROP TYPE` then fails. Recreating them is not generated: each is reported, so
+    /// the script says so instead of failing at its last statement.
     fn unsupported_enum_dependents(&mut self, type_name: &str) {
         let mut dependents: Vec<(&'static str, String)> = Vec::new();
         for domain in &self.from.domains {
-            if enum_use(&domain.base_type, type_name).is_some() {
+            if enum_use(&domain.base_type, type_name).is_some()
+                && !self.recreated_domains.contains(&domain.name)
+            {
                 dependents.push(("domain", qn(&domain.name)));
             }
         }

@@ -13,7 +13,9 @@ use std::fmt::Write;
 use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 
 use super::*;
-use crate::catalog::{create_policy, identity_clause, literal, qn, quote_ident, sequence_clauses};
+use crate::catalog::{
+    create_policy, identity_clause, literal, qn, quote_ident, render_domain, sequence_clauses,
+};
 
 #[path = "online.rs"]
 mod online;
@@ -67,6 +69,45 @@ pub fn to_script(statements: &[Statement]) -> String {
 }
 
 /// The clauses of `to` that differ from `from` (for ALTER SEQUENCE and identity SET).
+/// Columns of a type created again (an enum, or a domain over one) moved to the new
+/// type through text: each default dropped first (it names the old type) and set again.
+fn retype_columns(type_name: &str, columns: &[EnumColumn], removed: &[String]) -> Vec<Statement> {
+    let mut out = Vec::new();
+    for c in columns {
+        let prefix = format!(
+            "ALTER TABLE {} ALTER COLUMN {}",
+            qn(&c.table),
+            quote_ident(&c.column)
+        );
+        if c.had_default {
+            out.push(statement(format!("{prefix} DROP DEFAULT")));
+        }
+        let col = quote_ident(&c.column);
+        let sql = if c.array {
+            format!("{prefix} TYPE {type_name}[] USING {col}::text[]::{type_name}[]")
+        } else {
+            format!("{prefix} TYPE {type_name} USING {col}::text::{type_name}")
+        };
+        out.push(if removed.is_empty() {
+            statement(sql)
+        } else {
+            hazardous(
+                sql,
+                HazardKind::CastMayFail,
+                format!(
+                    "fails if {}.{col} holds a removed label ({})",
+                    qn(&c.table),
+                    enum_labels(removed)
+                ),
+            )
+        });
+        if let Some(default) = &c.default {
+            out.push(statement(format!("{prefix} SET DEFAULT {default}")));
+        }
+    }
+    out
+}
+
 fn changed_sequence_clauses(from: &SequenceOptions, to: &SequenceOptions) -> Vec<String> {
     let mut clauses = Vec::new();
     if from.data_type != to.data_type {
@@ -519,38 +560,22 @@ impl Change {
                         enum_labels(&to.labels)
                     )),
                 ];
-                for c in columns {
-                    let prefix = format!(
-                        "ALTER TABLE {} ALTER COLUMN {}",
-                        qn(&c.table),
-                        quote_ident(&c.column)
-                    );
-                    if c.had_default {
-                        out.push(statement(format!("{prefix} DROP DEFAULT")));
-                    }
-                    let col = quote_ident(&c.column);
-                    let sql = if c.array {
-                        format!("{prefix} TYPE {name}[] USING {col}::text[]::{name}[]")
-                    } else {
-                        format!("{prefix} TYPE {name} USING {col}::text::{name}")
-                    };
-                    out.push(if removed.is_empty() {
-                        statement(sql)
-                    } else {
-                        hazardous(
-                            sql,
-                            HazardKind::CastMayFail,
-                            format!(
-                                "fails if {}.{col} holds a removed label ({})",
-                                qn(&c.table),
-                                enum_labels(removed)
-                            ),
-                        )
-                    });
-                    if let Some(default) = &c.default {
-                        out.push(statement(format!("{prefix} SET DEFAULT {default}")));
-                    }
-                }
+                out.extend(retype_columns(&name, columns, removed));
+                out
+            }
+            Change::RecreateDomain {
+                to,
+                old_name,
+                columns,
+                removed,
+            } => {
+                let name = qn(&to.name);
+                let mut out = vec![statement(format!(
+                    "ALTER DOMAIN {name} RENAME TO {}",
+                    quote_ident(&old_name.name)
+                ))];
+                out.extend(render_domain(to).statements.into_iter().map(statement));
+                out.extend(retype_columns(&name, columns, removed));
                 out
             }
             Change::DropEnum { name } => vec![hazardous(

@@ -30,9 +30,8 @@ mod render;
 mod tests;
 
 use crate::catalog::{
-    Column, Constraint, ConstraintKind, Domain, EnumType, Extension, Function, FunctionKind,
-    Identity, Index, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table, Trigger,
-    View,
+    Column, Constraint, ConstraintKind, EnumType, Extension, Function, FunctionKind, Identity,
+    Index, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table, Trigger, View,
 };
 
 pub use plan::diff;
@@ -110,11 +109,13 @@ pub enum Change {
     DropEnum {
         name: QualifiedName,
     },
-    /// A domain over a recreated enum, recreated with it: the old domain renamed to
-    /// `old_name` (dropped later), the domain created again over the new enum, its
-    /// columns retyped through text.
-    RecreateDomain {
-        to: Domain,
+    /// A domain or composite type over a recreated enum, recreated with it: the old
+    /// type renamed to `old_name` (dropped later), the type created again (`create`, the
+    /// target's definition) over the new enum, its columns retyped through text.
+    RecreateOverEnum {
+        kind: ObjectKind,
+        name: QualifiedName,
+        create: Vec<String>,
         old_name: QualifiedName,
         columns: Vec<EnumColumn>,
         /// The enum's labels missing from its new definition (rows holding them fail).

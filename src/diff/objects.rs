@@ -574,14 +574,14 @@ impl Planner<'_> {
     /// Domains whose base type and collation stay: defaults, NOT NULL and checks are
     /// altered in place (a domain in use cannot be dropped). Returns the domains handled.
     fn alter_domains(&mut self) -> BTreeSet<String> {
-        // Recreated with their enum (`Change::RecreateDomain`), in its definition of `to`.
-        let mut handled: BTreeSet<String> = self.recreated_domains.iter().map(qn).collect();
+        // Recreated with their enum (`Change::RecreateOverEnum`), as `to` defines them.
+        let mut handled: BTreeSet<String> = self.recreated_over_enum.iter().map(qn).collect();
         let from = by_ref(&self.from.domains, |d| &d.name);
         for new in &self.to.domains {
             let Some(old) = from.get(&new.name) else {
                 continue;
             };
-            if self.recreated_domains.contains(&new.name) {
+            if self.recreated_over_enum.contains(&new.name) {
                 continue;
             }
             if old.base_type != new.base_type || old.collation != new.collation {
@@ -647,12 +647,16 @@ impl Planner<'_> {
     /// Composite types whose attributes can be reached by dropping and adding attributes
     /// (and, when no column stores the type, changing their types). Returns those handled.
     fn alter_composites(&mut self) -> BTreeSet<String> {
-        let mut handled = BTreeSet::new();
+        // Recreated with their enum (`Change::RecreateOverEnum`), as `to` defines them.
+        let mut handled: BTreeSet<String> = self.recreated_over_enum.iter().map(qn).collect();
         let from = by_ref(&self.from.composites, |c| &c.name);
         for new in &self.to.composites {
             let Some(old) = from.get(&new.name) else {
                 continue;
             };
+            if self.recreated_over_enum.contains(&new.name) {
+                continue;
+            }
             let name = qn(&new.name);
             let stored = table_column_of_type(self.from, &name).is_some();
             // Attributes keep their order; added ones go last.

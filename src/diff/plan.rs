@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::catalog::{qn, quote_ident};
+use crate::catalog::{qn, quote_ident, render_composite, render_domain};
 
 #[path = "objects.rs"]
 mod objects;
@@ -99,9 +99,10 @@ struct Planner<'a> {
     /// constraints, views and functions that name them are dropped before the rename
     /// and created again after (PostgreSQL would carry them over to the old type).
     recreated_enums: BTreeSet<QualifiedName>,
-    /// Domains kept on both sides over a recreated enum (see [`Change::RecreateDomain`]):
-    /// recreated with it, their dependents handled as the enum's.
-    recreated_domains: BTreeSet<QualifiedName>,
+    /// Domains and composite types kept on both sides over a recreated enum (see
+    /// [`Change::RecreateOverEnum`]): recreated with it, their dependents handled as the
+    /// enum's.
+    recreated_over_enum: BTreeSet<QualifiedName>,
     /// Functions dropped in `DropReplacedFunctions` (and created again if kept): their
     /// dependents (defaults, constraints, indexes, views, triggers, policies) go first.
     replaced_functions: BTreeSet<QualifiedName>,
@@ -210,7 +211,7 @@ impl<'a> Planner<'a> {
             to_tables: to.tables.iter().map(|t| (&t.name, t)).collect(),
             recreated_relations: BTreeSet::new(),
             recreated_enums: BTreeSet::new(),
-            recreated_domains: BTreeSet::new(),
+            recreated_over_enum: BTreeSet::new(),
             replaced_functions: BTreeSet::new(),
             defaults_before_columns: BTreeMap::new(),
         }
@@ -226,9 +227,9 @@ impl<'a> Planner<'a> {
                 .any(|name| mentions(text, &name.name))
     }
 
-    /// Enums recreated, and the domains recreated over them.
+    /// Enums recreated, and the domains and composite types recreated over them.
     fn recreated_types(&self) -> impl Iterator<Item = &QualifiedName> {
-        self.recreated_enums.iter().chain(&self.recreated_domains)
+        self.recreated_enums.iter().chain(&self.recreated_over_enum)
     }
 
     /// Whether `text` names a function dropped in `DropReplacedFunctions`.
@@ -245,7 +246,7 @@ impl<'a> Planner<'a> {
     fn plan(mut self) -> Vec<Change> {
         // Known up front: what depends on them is decided kind by kind below.
         self.recreated_enums = self.recreated_enums();
-        self.recreated_domains = self.recreated_domains();
+        self.recreated_over_enum = self.recreated_over_enum();
         self.replaced_functions = self
             .replaced_functions()
             .into_iter()
@@ -372,23 +373,38 @@ impl<'a> Planner<'a> {
             .collect()
     }
 
-    /// Domains on both sides whose base type is (an array of) a recreated enum on both:
-    /// the old domain would keep the renamed old enum alive.
-    fn recreated_domains(&self) -> BTreeSet<QualifiedName> {
-        let to = by_ref(&self.to.domains, |d| &d.name);
-        self.from
-            .domains
-            .iter()
-            .filter(|old| {
-                to.get(&old.name).is_some_and(|new| {
-                    new.base_type == old.base_type
-                        && self
-                            .recreated_enums
-                            .iter()
-                            .any(|e| enum_use(&old.base_type, &qn(e)).is_some())
-                })
-            })
-            .map(|old| old.name.clone())
+    /// Domains on both sides whose base type is (an array of) a recreated enum, and
+    /// composite types whose attributes stay and one of which is: the old type would
+    /// keep the renamed old enum alive.
+    fn recreated_over_enum(&self) -> BTreeSet<QualifiedName> {
+        let on_recreated = |data_type: &str| {
+            self.recreated_enums
+                .iter()
+                .any(|e| enum_use(data_type, &qn(e)).is_some())
+        };
+        let to_domains = by_ref(&self.to.domains, |d| &d.name);
+        let domains = self.from.domains.iter().filter(|old| {
+            on_recreated(&old.base_type)
+                && to_domains
+                    .get(&old.name)
+                    .is_some_and(|new| new.base_type == old.base_type)
+        });
+        let same_attributes = |a: &[Column], b: &[Column]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.name == y.name && x.data_type == y.data_type)
+        };
+        let to_composites = by_ref(&self.to.composites, |c| &c.name);
+        let composites = self.from.composites.iter().filter(|old| {
+            old.attributes.iter().any(|a| on_recreated(&a.data_type))
+                && to_composites
+                    .get(&old.name)
+                    .is_some_and(|new| same_attributes(&old.attributes, &new.attributes))
+        });
+        domains
+            .map(|d| d.name.clone())
+            .chain(composites.map(|c| c.name.clone()))
             .collect()
     }
 
@@ -441,29 +457,36 @@ impl<'a> Planner<'a> {
                 removed: removed.clone(),
             },
         );
-        // Domains over the enum follow it: renamed, created again over the new enum,
-        // their columns retyped, the old ones dropped before the old enum.
-        let to_domains = by_ref(&self.to.domains, |d| &d.name);
-        let domains: Vec<&Domain> = self
-            .from
-            .domains
-            .iter()
-            .filter(|d| {
-                self.recreated_domains.contains(&d.name)
-                    && enum_use(&d.base_type, &type_name).is_some()
-            })
-            .filter_map(|d| to_domains.get(&d.name).copied())
-            .collect();
-        for domain in domains {
-            let domain_name = qn(&domain.name);
-            let columns = self.retyped_columns(&domain_name);
-            let old_domain = self.unused_type_name(&domain.name);
-            self.fresh.insert(format!("domain {domain_name}"));
+        // Domains and composite types over the enum follow it: renamed, created again
+        // over the new enum, their columns retyped, the old ones dropped before the old
+        // enum.
+        let uses_enum = |data_type: &str| enum_use(data_type, &type_name).is_some();
+        let mut followers: Vec<(ObjectKind, QualifiedName, Vec<String>)> = Vec::new();
+        for domain in &self.to.domains {
+            if self.recreated_over_enum.contains(&domain.name) && uses_enum(&domain.base_type) {
+                let create = render_domain(domain).statements;
+                followers.push((ObjectKind::Domain, domain.name.clone(), create));
+            }
+        }
+        for composite in &self.to.composites {
+            if self.recreated_over_enum.contains(&composite.name)
+                && composite.attributes.iter().any(|a| uses_enum(&a.data_type))
+            {
+                let create = render_composite(composite).statements;
+                followers.push((ObjectKind::CompositeType, composite.name.clone(), create));
+            }
+        }
+        for (kind, name, create) in followers {
+            let columns = self.retyped_columns(&qn(&name));
+            let old_type = self.unused_type_name(&name);
+            self.fresh.insert(format!("{} {}", kind.noun(), qn(&name)));
             self.push(
                 Phase::AddTypes,
-                Change::RecreateDomain {
-                    to: domain.clone(),
-                    old_name: old_domain.clone(),
+                Change::RecreateOverEnum {
+                    kind,
+                    name,
+                    create,
+                    old_name: old_type.clone(),
                     columns,
                     removed: removed.clone(),
                 },
@@ -471,8 +494,8 @@ impl<'a> Planner<'a> {
             self.push(
                 Phase::DropDerivedTypes,
                 Change::DropObject {
-                    kind: ObjectKind::Domain,
-                    name: qn(&old_domain),
+                    kind,
+                    name: qn(&old_type),
                 },
             );
         }
@@ -540,15 +563,15 @@ impl<'a> Planner<'a> {
         old_name
     }
 
-    /// Composite and range types built on an enum that is created again (and domains
-    /// whose base type changes as well) keep pointing at the renamed old enum, whose
+    /// Range types built on an enum that is created again (and domains and composite
+    /// types whose definition changes as well) keep pointing at the renamed old enum, whose
     /// `DROP TYPE` then fails. Recreating them is not generated: each is reported, so
     /// the script says so instead of failing at its last statement.
     fn unsupported_enum_dependents(&mut self, type_name: &str) {
         let mut dependents: Vec<(&'static str, String)> = Vec::new();
         for domain in &self.from.domains {
             if enum_use(&domain.base_type, type_name).is_some()
-                && !self.recreated_domains.contains(&domain.name)
+                && !self.recreated_over_enum.contains(&domain.name)
             {
                 dependents.push(("domain", qn(&domain.name)));
             }
@@ -558,6 +581,7 @@ impl<'a> Planner<'a> {
                 .attributes
                 .iter()
                 .any(|a| enum_use(&a.data_type, type_name).is_some())
+                && !self.recreated_over_enum.contains(&composite.name)
             {
                 dependents.push(("composite type", qn(&composite.name)));
             }

@@ -13,9 +13,7 @@ use std::fmt::Write;
 use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 
 use super::*;
-use crate::catalog::{
-    create_policy, identity_clause, literal, qn, quote_ident, render_domain, sequence_clauses,
-};
+use crate::catalog::{create_policy, identity_clause, literal, qn, quote_ident, sequence_clauses};
 
 #[path = "online.rs"]
 mod online;
@@ -563,18 +561,21 @@ impl Change {
                 out.extend(retype_columns(&name, columns, removed));
                 out
             }
-            Change::RecreateDomain {
-                to,
+            Change::RecreateOverEnum {
+                kind,
+                name,
+                create,
                 old_name,
                 columns,
                 removed,
             } => {
-                let name = qn(&to.name);
+                let name = qn(name);
                 let mut out = vec![statement(format!(
-                    "ALTER DOMAIN {name} RENAME TO {}",
+                    "ALTER {} {name} RENAME TO {}",
+                    kind.sql(),
                     quote_ident(&old_name.name)
                 ))];
-                out.extend(render_domain(to).statements.into_iter().map(statement));
+                out.extend(create.iter().cloned().map(statement));
                 out.extend(retype_columns(&name, columns, removed));
                 out
             }

@@ -89,7 +89,7 @@ golden!(
     function_return_type_used_by_default,
     enum_recreate_partial_index,
     enum_recreate_function_argument,
-    enum_recreate_under_domain,
+    enum_recreate_with_dependent_types,
 );
 
 fn fixtures() -> PathBuf {

@@ -177,29 +177,121 @@ fn on_wait(out: &Output) -> impl FnOnce(&str) + '_ {
 }
 
 /// Prints each committed step as it happens: a line, or a JSON object per line.
-fn step_printer(out: &Output) -> impl FnMut(&StepReport) + '_ {
+fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(&StepReport) + 'o {
     let terminal = io::stdout().is_terminal();
     move |step: &StepReport| {
-        let mut stdout = io::stdout().lock();
-        if out.json {
-            if let Ok(line) = serde_json::to_string(step) {
-                let _ = writeln!(stdout, "{line}");
+        // The next step is named first, so the line redrawn after this one is current.
+        live.next();
+        live.suspend(|| {
+            let mut stdout = io::stdout().lock();
+            if out.json {
+                if let Ok(line) = serde_json::to_string(step) {
+                    let _ = writeln!(stdout, "{line}");
+                }
+            } else if !out.quiet {
+                let verb = match step.direction {
+                    Direction::Upgrade => "upgraded  ",
+                    Direction::Downgrade => "downgraded",
+                };
+                let _ = writeln!(
+                    stdout,
+                    "{verb} {}  {}  ({} ms)",
+                    step.revision, step.message, step.duration_ms
+                );
             }
-        } else if !out.quiet {
-            let verb = match step.direction {
-                Direction::Upgrade => "upgraded  ",
-                Direction::Downgrade => "downgraded",
-            };
-            let _ = writeln!(
-                stdout,
-                "{verb} {}  {}  ({} ms)",
-                step.revision, step.message, step.duration_ms
-            );
-        }
-        if terminal {
-            let _ = stdout.flush();
+            if terminal {
+                let _ = stdout.flush();
+            }
+        });
+    }
+}
+
+/// On a terminal, a line on stderr naming the revision running now and for how long: a
+/// revision that rewrites a large table runs for hours, and a silent terminal looks hung.
+/// The steps come from a plan read before the run (the runner plans again under its
+/// lock; the line only ever names what is expected next).
+struct LiveStep {
+    bar: Option<indicatif::ProgressBar>,
+    pending: std::cell::RefCell<std::collections::VecDeque<String>>,
+}
+
+impl LiveStep {
+    fn new(out: &Output, planned: Vec<String>) -> LiveStep {
+        let shown = !out.quiet && !out.json && io::stderr().is_terminal() && !planned.is_empty();
+        let bar = shown.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let live = LiveStep {
+            bar,
+            pending: std::cell::RefCell::new(planned.into()),
+        };
+        live.next();
+        live
+    }
+
+    /// Names the next planned step (after one finished, or at the start).
+    fn next(&self) {
+        let Some(bar) = &self.bar else { return };
+        match self.pending.borrow_mut().pop_front() {
+            Some(step) => {
+                bar.set_message(step);
+                bar.reset_elapsed();
+            }
+            None => bar.finish_and_clear(),
         }
     }
+
+    fn suspend(&self, print: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// What an upgrade or downgrade to `target` is expected to run, as the live line names
+/// it (`upgrading 0003_ab12cd34ef56  add users`); empty when it cannot be told yet.
+async fn planned_steps(
+    migrator: &Migrator,
+    session: &Session,
+    direction: Direction,
+    target: &str,
+) -> Vec<String> {
+    let Ok(state) = migrator.state(session).await else {
+        return Vec::new();
+    };
+    let graph = migrator.graph();
+    let Ok(resolved) = graph.resolve(target, Some(&state.heads)) else {
+        return Vec::new();
+    };
+    let steps = match direction {
+        Direction::Upgrade => graph.plan(&state.heads, &resolved),
+        Direction::Downgrade => graph.plan_downgrade(&state.heads, &resolved),
+    };
+    let verb = match direction {
+        Direction::Upgrade => "upgrading",
+        Direction::Downgrade => "downgrading",
+    };
+    steps
+        .unwrap_or_default()
+        .iter()
+        .map(|step| {
+            let revision = &graph.revisions()[step.revision];
+            format!("{verb} {}  {}", revision.id, revision.message)
+        })
+        .collect()
 }
 
 /// Splits `FROM:TO` for the offline `--sql` mode.
@@ -242,18 +334,22 @@ pub(crate) fn migrate(
     }
     let target = target(config, args)?;
     let steps = in_session(&target, out, async |session| {
-        let mut printer = step_printer(out);
-        let steps = match direction {
+        let live = LiveStep::new(
+            out,
+            planned_steps(&migrator, session, direction, target_text).await,
+        );
+        let mut printer = step_printer(out, &live);
+        let run = match direction {
             Direction::Upgrade => {
                 migrator
                     .upgrade(
                         session,
                         target_text,
                         &target.options,
-                        on_wait(out),
+                        |holder: &str| live.suspend(|| on_wait(out)(holder)),
                         &mut printer,
                     )
-                    .await?
+                    .await
             }
             Direction::Downgrade => {
                 migrator
@@ -261,12 +357,14 @@ pub(crate) fn migrate(
                         session,
                         target_text,
                         &target.options,
-                        on_wait(out),
+                        |holder: &str| live.suspend(|| on_wait(out)(holder)),
                         &mut printer,
                     )
-                    .await?
+                    .await
             }
         };
+        live.finish();
+        let steps = run?;
         let state = migrator.state(session).await?;
         anyhow::Ok((steps, state))
     })?;

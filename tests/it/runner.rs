@@ -728,3 +728,56 @@ fn settings_come_from_retort_toml_environments_and_dotenv() {
         "t2 committed, the slow one rolled back"
     );
 }
+
+#[test]
+fn a_terminal_sees_the_running_revision_and_a_pipe_sees_only_the_results() {
+    let db = TestDb::new("run_live_line");
+    let project = Project::new();
+    let ids = table_chain(&project, 1);
+    let slow = write_revision(
+        &project.versions(),
+        &Rev {
+            number: 2,
+            parents: &[ids[0].as_str()],
+            message: "takes a while",
+            upgrade: "SELECT pg_sleep(0.8);",
+            downgrade: Some("SELECT 1;"),
+            non_transactional: false,
+        },
+    );
+    // script(1) gives retort a terminal, as a person at a shell has.
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let command = format!(
+        "{} --database-url {} upgrade",
+        quote(env!("CARGO_BIN_EXE_retort")),
+        quote(&db.url)
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(project.path())
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script(1) (util-linux)");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(
+        screen.contains(&format!("upgrading {slow}  takes a while")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("upgraded   {slow}  takes a while")),
+        "{screen}"
+    );
+
+    // Not a terminal: the result lines alone, nothing redrawn.
+    run(&project, &db, &["downgrade", "base"]).ok();
+    let piped = run(&project, &db, &["upgrade"]).ok();
+    assert!(!piped.stderr.contains("upgrading"), "{}", piped.stderr);
+    assert!(!piped.stdout.contains("upgrading"), "{}", piped.stdout);
+    assert!(
+        piped.stdout.contains(&format!("upgraded   {slow}")),
+        "{}",
+        piped.stdout
+    );
+}

@@ -2,9 +2,9 @@
 //! schemas (S1, S2), applying `diff(S1 -> S2)` to a database holding S1 must give S2's
 //! dump, and applying `diff(S2 -> S1)` afterwards must give S1's dump again.
 //!
-//! The generator is a small model of a schema (schemas, enums, sequences, functions,
-//! tables with columns and constraints, indexes, views, triggers, policies, comments)
-//! rendered as DDL. S2 is derived from S1 by random mutations (so that most diffs are
+//! The generator is a small model of a schema (schemas, enums and a domain over each,
+//! sequences, functions, tables with columns and constraints, indexes, views, triggers,
+//! policies, comments) rendered as DDL. S2 is derived from S1 by random mutations (so that most diffs are
 //! small and meaningful), and every fifth pair is two independent schemas. After each
 //! mutation a `fixup` pass removes what the mutation made invalid (an index on a dropped
 //! column, a foreign key whose target lost its key, ...), so that both sides always load.
@@ -108,6 +108,13 @@ enum Ty {
     IntArray,
     TextArray,
     EnumArray(Name),
+    /// The domain every enum has over it (`<enum>_d`): recreating the enum recreates it.
+    EnumDomain(Name),
+}
+
+/// The domain generated over enum `e`.
+fn enum_domain(e: &Name) -> Name {
+    Name::new(&e.schema, format!("{}_d", e.name))
 }
 
 impl Ty {
@@ -125,6 +132,7 @@ impl Ty {
             Ty::IntArray => "integer[]".into(),
             Ty::TextArray => "text[]".into(),
             Ty::EnumArray(e) => format!("{}[]", e.sql()),
+            Ty::EnumDomain(e) => enum_domain(e).sql(),
         }
     }
 
@@ -410,6 +418,12 @@ impl Model {
                 "CREATE TYPE {} AS ENUM ({});",
                 e.name.sql(),
                 labels.join(", ")
+            );
+            let _ = writeln!(
+                out,
+                "CREATE DOMAIN {} AS {};",
+                enum_domain(&e.name).sql(),
+                e.name.sql()
             );
         }
         for s in &self.sequences {
@@ -779,7 +793,14 @@ impl Gen<'_> {
             9 if !enums.is_empty() => Ty::Enum(self.rng.pick(&enums).clone()),
             10 => Ty::IntArray,
             11 => Ty::TextArray,
-            12 if !enums.is_empty() => Ty::EnumArray(self.rng.pick(&enums).clone()),
+            12 if !enums.is_empty() => {
+                let e = self.rng.pick(&enums).clone();
+                if self.rng.chance(50) {
+                    Ty::EnumArray(e)
+                } else {
+                    Ty::EnumDomain(e)
+                }
+            }
             _ => Ty::Text,
         }
     }
@@ -814,7 +835,7 @@ impl Gen<'_> {
             Ty::Timestamptz => DefaultExpr::Now,
             Ty::Jsonb => DefaultExpr::Json,
             Ty::IntArray | Ty::TextArray | Ty::EnumArray(_) => DefaultExpr::EmptyArray,
-            Ty::Enum(e) => {
+            Ty::Enum(e) | Ty::EnumDomain(e) => {
                 let labels = self
                     .model
                     .enums
@@ -1684,7 +1705,7 @@ fn cast_targets(ty: &Ty) -> Vec<Ty> {
         ],
         Ty::Varchar(n) => vec![Ty::Text, Ty::Varchar(n + 15), Ty::Varchar(n / 2 + 1)],
         Ty::Bool => vec![Ty::Text, Ty::Int],
-        Ty::Timestamptz | Ty::Jsonb | Ty::Enum(_) => vec![Ty::Text],
+        Ty::Timestamptz | Ty::Jsonb | Ty::Enum(_) | Ty::EnumDomain(_) => vec![Ty::Text],
         Ty::IntArray => vec![Ty::TextArray],
         Ty::TextArray => vec![Ty::IntArray],
         Ty::EnumArray(_) => vec![Ty::TextArray],
@@ -1700,6 +1721,7 @@ fn castable(a: &Ty, b: &Ty) -> bool {
         Ty::Numeric(..) => Ty::Numeric(0, 0),
         Ty::Enum(_) => Ty::Enum(Name::new("", String::new())),
         Ty::EnumArray(_) => Ty::EnumArray(Name::new("", String::new())),
+        Ty::EnumDomain(_) => Ty::EnumDomain(Name::new("", String::new())),
         other => other.clone(),
     };
     let (a, b) = (kind(a), kind(b));
@@ -1715,7 +1737,8 @@ fn castable(a: &Ty, b: &Ty) -> bool {
 }
 
 fn fk_compatible(a: &Ty, b: &Ty) -> bool {
-    (a.integer() && b.integer()) || (a == b && !matches!(a, Ty::Jsonb))
+    // A domain over an enum has no equality operator of its own for a foreign key.
+    (a.integer() && b.integer()) || (a == b && !matches!(a, Ty::Jsonb | Ty::EnumDomain(_)))
 }
 
 /// Removes or repairs what mutations made invalid, until nothing changes (a dropped
@@ -1747,6 +1770,7 @@ fn fixup_once(m: &mut Model) {
             match &c.ty {
                 Ty::Enum(e) if missing(e) => c.ty = Ty::Text,
                 Ty::EnumArray(e) if missing(e) => c.ty = Ty::TextArray,
+                Ty::EnumDomain(e) if missing(e) => c.ty = Ty::Text,
                 _ => {}
             }
             if !c.ty.integer() {
@@ -1768,7 +1792,7 @@ fn fixup_once(m: &mut Model) {
                     Some(DefaultExpr::EmptyArray),
                     Ty::IntArray | Ty::TextArray | Ty::EnumArray(_),
                 ) => true,
-                (Some(DefaultExpr::Label(l)), Ty::Enum(e)) => {
+                (Some(DefaultExpr::Label(l)), Ty::Enum(e) | Ty::EnumDomain(e)) => {
                     enums.iter().any(|d| &d.name == e && d.labels.contains(l))
                 }
                 (Some(DefaultExpr::NextVal(s)), ty) => ty.integer() && sequences.contains(s),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::catalog::{qn, quote_ident, render_composite, render_domain};
+use crate::catalog::{qn, quote_ident, render_composite, render_domain, render_range};
 
 #[path = "objects.rs"]
 mod objects;
@@ -130,6 +130,15 @@ pub(super) fn mentions(text: &str, name: &str) -> bool {
         let after = text[start + ident.len()..].chars().next();
         !before.is_some_and(is_word) && !after.is_some_and(is_word)
     })
+}
+
+/// The multirange type PostgreSQL creates with range type `range` (14+): `multi` before
+/// the first `range` in the name, or `_multirange` appended (makeMultirangeTypeName).
+pub(super) fn multirange_name(range: &str) -> String {
+    match range.find("range") {
+        Some(at) => format!("{}multi{}", &range[..at], &range[at..]),
+        None => format!("{range}_multirange"),
+    }
 }
 
 /// A type change that keeps every value and needs no `USING`: returns (using, narrowing).
@@ -402,9 +411,28 @@ impl<'a> Planner<'a> {
                     .get(&old.name)
                     .is_some_and(|new| same_attributes(&old.attributes, &new.attributes))
         });
+        // Ranges with no functions of their own (which would take the enum's old
+        // type), and no column of their multirange type (which a rename leaves behind).
+        let to_ranges = by_ref(&self.to.ranges, |r| &r.name);
+        let ranges = self.from.ranges.iter().filter(|old| {
+            let multirange = qn(&QualifiedName::new(
+                old.name.schema.clone(),
+                multirange_name(&old.name.name),
+            ));
+            on_recreated(&old.subtype)
+                && old.canonical.is_none()
+                && old.subtype_diff.is_none()
+                && to_ranges.get(&old.name).is_some_and(|new| *new == *old)
+                && !self.from.tables.iter().any(|t| {
+                    t.columns
+                        .iter()
+                        .any(|c| enum_use(&c.data_type, &multirange).is_some())
+                })
+        });
         domains
             .map(|d| d.name.clone())
             .chain(composites.map(|c| c.name.clone()))
+            .chain(ranges.map(|r| r.name.clone()))
             .collect()
     }
 
@@ -474,6 +502,12 @@ impl<'a> Planner<'a> {
             {
                 let create = render_composite(composite).statements;
                 followers.push((ObjectKind::CompositeType, composite.name.clone(), create));
+            }
+        }
+        for range in &self.to.ranges {
+            if self.recreated_over_enum.contains(&range.name) && uses_enum(&range.subtype) {
+                let create = render_range(range).statements;
+                followers.push((ObjectKind::RangeType, range.name.clone(), create));
             }
         }
         for (kind, name, create) in followers {
@@ -563,8 +597,9 @@ impl<'a> Planner<'a> {
         old_name
     }
 
-    /// Range types built on an enum that is created again (and domains and composite
-    /// types whose definition changes as well) keep pointing at the renamed old enum, whose
+    /// Range types with functions or multirange columns built on an enum that is created
+    /// again (and domains, composite and range types whose definition changes as well)
+    /// keep pointing at the renamed old enum, whose
     /// `DROP TYPE` then fails. Recreating them is not generated: each is reported, so
     /// the script says so instead of failing at its last statement.
     fn unsupported_enum_dependents(&mut self, type_name: &str) {
@@ -587,7 +622,9 @@ impl<'a> Planner<'a> {
             }
         }
         for range in &self.from.ranges {
-            if enum_use(&range.subtype, type_name).is_some() {
+            if enum_use(&range.subtype, type_name).is_some()
+                && !self.recreated_over_enum.contains(&range.name)
+            {
                 dependents.push(("range type", qn(&range.name)));
             }
         }

@@ -12,6 +12,7 @@ use std::fmt::Write;
 
 use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 
+use super::plan::multirange_name;
 use super::*;
 use crate::catalog::{create_policy, identity_clause, literal, qn, quote_ident, sequence_clauses};
 
@@ -569,12 +570,29 @@ impl Change {
                 columns,
                 removed,
             } => {
-                let name = qn(name);
+                let qualified = qn(name);
                 let mut out = vec![statement(format!(
-                    "ALTER {} {name} RENAME TO {}",
+                    "ALTER {} {qualified} RENAME TO {}",
                     kind.sql(),
                     quote_ident(&old_name.name)
                 ))];
+                // A range's multirange type, and its constructor without arguments, keep
+                // their names: they move aside too, or the new range could not create its
+                // own. (The constructors with arguments differ in their argument types.)
+                if *kind == ObjectKind::RangeType {
+                    let multirange =
+                        QualifiedName::new(name.schema.clone(), multirange_name(&name.name));
+                    let aside = quote_ident(&multirange_name(&old_name.name));
+                    out.push(statement(format!(
+                        "ALTER TYPE {} RENAME TO {aside}",
+                        qn(&multirange)
+                    )));
+                    out.push(statement(format!(
+                        "ALTER FUNCTION {}() RENAME TO {aside}",
+                        qn(&multirange)
+                    )));
+                }
+                let name = qualified;
                 out.extend(create.iter().cloned().map(statement));
                 out.extend(retype_columns(&name, columns, removed));
                 out

@@ -452,7 +452,7 @@ fn enum_with_removed_label_is_recreated() {
 }
 
 #[test]
-fn types_over_a_recreated_enum_follow_it_and_a_range_is_reported() {
+fn types_over_a_recreated_enum_follow_it_unless_they_have_functions() {
     let domain = Domain {
         name: QualifiedName::new("public", "mood_d"),
         base_type: "public.mood".to_string(),
@@ -482,11 +482,17 @@ fn types_over_a_recreated_enum_follow_it_and_a_range_is_reported() {
         owner: None,
         acl: Vec::new(),
     };
+    // A range with a subtype_diff function: the function takes the old enum.
+    let with_diff = RangeType {
+        name: QualifiedName::new("public", "mood_span"),
+        subtype_diff: Some("public.mood_diff".to_string()),
+        ..range.clone()
+    };
     let from = Schema {
         enums: vec![enum_type("public", "mood", &["ok", "bad"])],
         domains: vec![domain],
         composites: vec![composite],
-        ranges: vec![range],
+        ranges: vec![range, with_diff],
         tables: vec![table("public", "t", vec![col("p", "public.pair")])],
         ..Schema::default()
     };
@@ -515,6 +521,12 @@ fn types_over_a_recreated_enum_follow_it_and_a_range_is_reported() {
             Some("ALTER TABLE public.t ALTER COLUMN p TYPE public.pair USING p::text::public.pair"),
             "DROP TYPE public.pair__retort_old",
         ),
+        (
+            "ALTER TYPE public.mood_range RENAME TO mood_range__retort_old",
+            "CREATE TYPE public.mood_range AS RANGE (",
+            None,
+            "DROP TYPE public.mood_range__retort_old",
+        ),
     ] {
         assert!(renamed < at(rename) && at(rename) < at(create), "{text:#?}");
         if let Some(retype) = retype {
@@ -525,16 +537,20 @@ fn types_over_a_recreated_enum_follow_it_and_a_range_is_reported() {
             "{text:#?}"
         );
     }
-    // The range type's multirange makes recreating it another matter: reported.
+    // The range's multirange and its constructor without arguments move aside before
+    // the new range is created; the range with a function of its own is reported.
+    let multirange = at("ALTER TYPE public.mood_multirange RENAME TO mood_multirange__retort_old");
+    let constructor =
+        at("ALTER FUNCTION public.mood_multirange() RENAME TO mood_multirange__retort_old");
+    let created = at("CREATE TYPE public.mood_range AS RANGE (");
+    assert!(multirange < created && constructor < created, "{text:#?}");
     let unsupported: Vec<&str> = statements
         .iter()
         .filter(|s| s.hazards.iter().any(|h| h.kind == HazardKind::Unsupported))
         .map(|s| s.sql.as_str())
         .collect();
     assert_eq!(unsupported.len(), 1, "{statements:#?}");
-    assert!(
-        unsupported[0].contains("range type public.mood_range: it is built on enum public.mood")
-    );
+    assert!(unsupported[0].contains("range type public.mood_span: it is built on enum public.mood"));
     // Adding a label needs no recreation, so nothing is reported or recreated.
     let grown = Schema {
         enums: vec![enum_type("public", "mood", &["ok", "bad", "meh"])],

@@ -216,8 +216,14 @@ struct LiveStep {
 }
 
 impl LiveStep {
+    /// Whether the line is drawn at all: only a person at a terminal needs it, and the
+    /// plan it names costs a query.
+    fn wanted(out: &Output) -> bool {
+        !out.quiet && !out.json && io::stderr().is_terminal()
+    }
+
     fn new(out: &Output, planned: Vec<String>) -> LiveStep {
-        let shown = !out.quiet && !out.json && io::stderr().is_terminal() && !planned.is_empty();
+        let shown = LiveStep::wanted(out) && !planned.is_empty();
         let bar = shown.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
@@ -334,10 +340,12 @@ pub(crate) fn migrate(
     }
     let target = target(config, args)?;
     let steps = in_session(&target, out, async |session| {
-        let live = LiveStep::new(
-            out,
-            planned_steps(&migrator, session, direction, target_text).await,
-        );
+        let planned = if LiveStep::wanted(out) {
+            planned_steps(&migrator, session, direction, target_text).await
+        } else {
+            Vec::new()
+        };
+        let live = LiveStep::new(out, planned);
         let mut printer = step_printer(out, &live);
         let run = match direction {
             Direction::Upgrade => {

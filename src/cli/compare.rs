@@ -153,7 +153,7 @@ struct Loaded {
 async fn load_source(
     source: &Source,
     server: Option<&ScratchServer>,
-    versions: &Path,
+    chain: Option<&Migrator>,
     tables: &VersionTables,
     out: &Output,
 ) -> anyhow::Result<Loaded> {
@@ -182,7 +182,8 @@ async fn load_source(
             }
         }
         Source::Revision(rev) => {
-            let migrator = Migrator::open(versions)?;
+            let migrator =
+                chain.ok_or_else(|| anyhow::anyhow!("the revision chain was not read"))?;
             let session = Session::open(db.conn(), tables.clone()).await?;
             migrator
                 .upgrade(&session, rev, &RunOptions::default(), |_| {}, &mut |_| {})
@@ -231,14 +232,14 @@ async fn inspect_loaded(
 async fn read_both(
     sources: [&Source; 2],
     server: Option<&ScratchServer>,
-    versions: &Path,
+    chain: Option<&Migrator>,
     tables: &VersionTables,
     out: &Output,
 ) -> anyhow::Result<(Read, Read)> {
     let [from, to] = sources;
     let started = Instant::now();
     let read = async |source: &Source| -> anyhow::Result<(Read, Loaded, u128)> {
-        let loaded = load_source(source, server, versions, tables, out).await?;
+        let loaded = load_source(source, server, chain, tables, out).await?;
         let loaded_at = started.elapsed().as_millis();
         let (schema, inspect_ms, server_version) = inspect_loaded(&loaded, tables).await?;
         let read = Read {
@@ -302,13 +303,19 @@ fn schemas(
     from: &Source,
     to: &Source,
 ) -> anyhow::Result<(Read, Read)> {
+    // The chain is read once, for checking the sides and for replaying one.
+    let chain = [from, to]
+        .iter()
+        .any(|s| matches!(s, Source::Revision(_)))
+        .then(|| Migrator::open(versions))
+        .transpose()?;
     for source in [from, to] {
-        settle(source, versions)?;
+        settle(source, chain.as_ref())?;
     }
     let tables = version_tables(config, db)?;
     runtime()?.block_on(async {
         let both = async |server: Option<&ScratchServer>| {
-            read_both([from, to], server, versions, &tables, out).await
+            read_both([from, to], server, chain.as_ref(), &tables, out).await
         };
         if from.needs_scratch() || to.needs_scratch() {
             with_scratch(out, flags, None, None, async |server| {
@@ -323,7 +330,7 @@ fn schemas(
 
 /// Checks what a side names before any scratch database is started, so that a typo
 /// costs nothing and the error lists every form a side can take.
-fn settle(source: &Source, versions: &Path) -> anyhow::Result<()> {
+fn settle(source: &Source, chain: Option<&Migrator>) -> anyhow::Result<()> {
     const FORMS: &str = "a side is `models`, `models:DIR`, a postgres:// URL, `dump:FILE` \
                          (or an existing file), or `rev:TARGET` (or a bare revision target)";
     match source {
@@ -334,9 +341,8 @@ fn settle(source: &Source, versions: &Path) -> anyhow::Result<()> {
             anyhow::bail!("no dump file {}; {FORMS}", path.display())
         }
         Source::Revision(rev) => {
-            let migrator = Migrator::open(versions)?;
             // A scratch replay starts from base, so relative targets count from there.
-            if let Err(e) = migrator.graph().resolve(rev, Some(&[])) {
+            if let Some(Err(e)) = chain.map(|m| m.graph().resolve(rev, Some(&[]))) {
                 anyhow::bail!("{e}; {FORMS}");
             }
             Ok(())

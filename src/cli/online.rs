@@ -216,15 +216,21 @@ struct LiveStep {
 }
 
 impl LiveStep {
-    /// Whether the line is drawn at all: only a person at a terminal needs it, and the
-    /// plan it names costs a query.
-    fn wanted(out: &Output) -> bool {
-        !out.quiet && !out.json && io::stderr().is_terminal()
-    }
-
-    fn new(out: &Output, planned: Vec<String>) -> LiveStep {
-        let shown = LiveStep::wanted(out) && !planned.is_empty();
-        let bar = shown.then(|| {
+    /// Starts the line, on a terminal only (not with --quiet or --json): only a person
+    /// needs it, and the plan it names costs a query.
+    async fn start(
+        out: &Output,
+        migrator: &Migrator,
+        session: &Session,
+        direction: Direction,
+        target: &str,
+    ) -> LiveStep {
+        let planned = if !out.quiet && !out.json && io::stderr().is_terminal() {
+            planned_steps(migrator, session, direction, target).await
+        } else {
+            Vec::new()
+        };
+        let bar = (!planned.is_empty()).then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
             {
@@ -278,14 +284,8 @@ async fn planned_steps(
     let Ok(state) = migrator.state(session).await else {
         return Vec::new();
     };
+    let steps = migrator.plan_run(&state.heads, direction, target);
     let graph = migrator.graph();
-    let Ok(resolved) = graph.resolve(target, Some(&state.heads)) else {
-        return Vec::new();
-    };
-    let steps = match direction {
-        Direction::Upgrade => graph.plan(&state.heads, &resolved),
-        Direction::Downgrade => graph.plan_downgrade(&state.heads, &resolved),
-    };
     let verb = match direction {
         Direction::Upgrade => "upgrading",
         Direction::Downgrade => "downgrading",
@@ -340,12 +340,7 @@ pub(crate) fn migrate(
     }
     let target = target(config, args)?;
     let steps = in_session(&target, out, async |session| {
-        let planned = if LiveStep::wanted(out) {
-            planned_steps(&migrator, session, direction, target_text).await
-        } else {
-            Vec::new()
-        };
-        let live = LiveStep::new(out, planned);
+        let live = LiveStep::start(out, &migrator, session, direction, target_text).await;
         let mut printer = step_printer(out, &live);
         let run = match direction {
             Direction::Upgrade => {

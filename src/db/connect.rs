@@ -589,16 +589,24 @@ fn parse_conninfo(text: &str, out: &mut Settings) -> Result<(), ConnectError> {
 // The operating system: user, home directory, socket directory
 // ---------------------------------------------------------------------------
 
+/// The user's home, as libpq finds it: `HOME`, else the passwd entry's.
+fn home_dir(
+    env: &dyn Fn(&str) -> Option<String>,
+    passwd_home: impl FnOnce() -> Option<PathBuf>,
+) -> Option<PathBuf> {
+    env("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(passwd_home)
+}
+
 /// The service files libpq reads, in its order: `PGSERVICEFILE` or
 /// `~/.pg_service.conf`, then `pg_service.conf` in `PGSYSCONFDIR` (where Debian's libpq
 /// looks without it: /etc/postgresql-common).
 fn service_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     let user_file = match env("PGSERVICEFILE").filter(|f| !f.is_empty()) {
         Some(file) => Some(PathBuf::from(file)),
-        None => env("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| passwd_entry().map(|(_, home)| home))
+        None => home_dir(env, || passwd_entry().map(|(_, home)| home))
             .map(|home| home.join(".pg_service.conf")),
     };
     let sysconf = env("PGSYSCONFDIR")
@@ -1012,10 +1020,7 @@ impl ConnInfo {
 
     fn build(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Result<ConnInfo, ConnectError> {
         let passwd = passwd_entry();
-        let home = env("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| passwd.as_ref().map(|(_, home)| home.clone()));
+        let home = home_dir(env, || passwd.as_ref().map(|(_, home)| home.clone()));
         let default_socket_dir = default_socket_dir();
 
         let hostaddr = match s.get("hostaddr") {

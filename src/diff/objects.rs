@@ -6,9 +6,10 @@
 //! whatever the dump shows is compared, and a created object is exactly what the dump
 //! prints. A changed comment is a `COMMENT ON`; a changed definition is altered in place
 //! where PostgreSQL can (domain defaults and checks, composite attributes, wrapper and
-//! server options, publication members and options), and otherwise dropped and created again, unless something that holds
-//! data depends on it: then the change is reported as unsupported instead of failing
-//! halfway through the migration.
+//! server options, publication members and options), and otherwise dropped and created
+//! again, unless something that holds data depends on it: then the change is reported as
+//! unsupported instead of failing halfway through the migration. Types over an enum that
+//! is recreated are recreated with it, by the planner (`Change::RecreateOverEnum`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,7 +73,10 @@ impl Planner<'_> {
                 self.push(phases.add, create(kind, new));
                 continue;
             };
+            // Types recreated with their enum (`Change::RecreateOverEnum`) are planned.
+            let with_enum = self.recreated_over_enum.iter().any(|n| qn(n) == *key);
             let changed = !rules.altered.contains(key)
+                && !with_enum
                 && (old.block.definition() != new.block.definition() || (rules.force)(key));
             if !changed {
                 self.object_comments(old, new);
@@ -574,13 +578,13 @@ impl Planner<'_> {
     /// Domains whose base type and collation stay: defaults, NOT NULL and checks are
     /// altered in place (a domain in use cannot be dropped). Returns the domains handled.
     fn alter_domains(&mut self) -> BTreeSet<String> {
-        // Recreated with their enum (`Change::RecreateOverEnum`), as `to` defines them.
-        let mut handled: BTreeSet<String> = self.recreated_over_enum.iter().map(qn).collect();
+        let mut handled = BTreeSet::new();
         let from = by_ref(&self.from.domains, |d| &d.name);
         for new in &self.to.domains {
             let Some(old) = from.get(&new.name) else {
                 continue;
             };
+            // Recreated with their enum instead (`Change::RecreateOverEnum`).
             if self.recreated_over_enum.contains(&new.name) {
                 continue;
             }
@@ -647,13 +651,13 @@ impl Planner<'_> {
     /// Composite types whose attributes can be reached by dropping and adding attributes
     /// (and, when no column stores the type, changing their types). Returns those handled.
     fn alter_composites(&mut self) -> BTreeSet<String> {
-        // Recreated with their enum (`Change::RecreateOverEnum`), as `to` defines them.
-        let mut handled: BTreeSet<String> = self.recreated_over_enum.iter().map(qn).collect();
+        let mut handled = BTreeSet::new();
         let from = by_ref(&self.from.composites, |c| &c.name);
         for new in &self.to.composites {
             let Some(old) = from.get(&new.name) else {
                 continue;
             };
+            // Recreated with their enum instead (`Change::RecreateOverEnum`).
             if self.recreated_over_enum.contains(&new.name) {
                 continue;
             }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::catalog::{qn, quote_ident, render_composite, render_domain, render_range};
+use crate::catalog::{qn, quote_ident, render_composite, render_domain, render_range, Block};
 
 #[path = "objects.rs"]
 mod objects;
@@ -99,9 +99,8 @@ struct Planner<'a> {
     /// constraints, views and functions that name them are dropped before the rename
     /// and created again after (PostgreSQL would carry them over to the old type).
     recreated_enums: BTreeSet<QualifiedName>,
-    /// Domains and composite types kept on both sides over a recreated enum (see
-    /// [`Change::RecreateOverEnum`]): recreated with it, their dependents handled as the
-    /// enum's.
+    /// Domains, composite and range types over a recreated enum recreated with it (see
+    /// [`Change::RecreateOverEnum`]): their dependents are handled as the enum's.
     recreated_over_enum: BTreeSet<QualifiedName>,
     /// Functions dropped in `DropReplacedFunctions` (and created again if kept): their
     /// dependents (defaults, constraints, indexes, views, triggers, policies) go first.
@@ -139,6 +138,31 @@ pub(super) fn multirange_name(range: &str) -> String {
         Some(at) => format!("{}multi{}", &range[..at], &range[at..]),
         None => format!("{range}_multirange"),
     }
+}
+
+/// The domains, composite and range types of `schema` built on (an array of) the type
+/// named `type_name` (`qn` form), each with the catalog's rendering of it.
+fn types_built_on<'s>(
+    schema: &'s Schema,
+    type_name: &str,
+) -> Vec<(ObjectKind, &'s QualifiedName, Block)> {
+    let uses = |data_type: &str| enum_use(data_type, type_name).is_some();
+    let domains = schema
+        .domains
+        .iter()
+        .filter(|d| uses(&d.base_type))
+        .map(|d| (ObjectKind::Domain, &d.name, render_domain(d)));
+    let composites = schema
+        .composites
+        .iter()
+        .filter(|c| c.attributes.iter().any(|a| uses(&a.data_type)))
+        .map(|c| (ObjectKind::CompositeType, &c.name, render_composite(c)));
+    let ranges = schema
+        .ranges
+        .iter()
+        .filter(|r| uses(&r.subtype))
+        .map(|r| (ObjectKind::RangeType, &r.name, render_range(r)));
+    domains.chain(composites).chain(ranges).collect()
 }
 
 /// A type change that keeps every value and needs no `USING`: returns (using, narrowing).
@@ -236,7 +260,7 @@ impl<'a> Planner<'a> {
                 .any(|name| mentions(text, &name.name))
     }
 
-    /// Enums recreated, and the domains and composite types recreated over them.
+    /// Enums recreated, and the types recreated over them.
     fn recreated_types(&self) -> impl Iterator<Item = &QualifiedName> {
         self.recreated_enums.iter().chain(&self.recreated_over_enum)
     }
@@ -382,57 +406,54 @@ impl<'a> Planner<'a> {
             .collect()
     }
 
-    /// Domains on both sides whose base type is (an array of) a recreated enum, and
-    /// composite types whose attributes stay and one of which is: the old type would
-    /// keep the renamed old enum alive.
+    /// The types built on a recreated enum that are recreated with it: kept on both
+    /// sides with the same definition over the enum (a domain's base type, a composite's
+    /// attribute names and types, a range as a whole), and for a range, no functions of
+    /// its own (they would take the old enum) and no column of its multirange type
+    /// (which a rename leaves behind). The others are reported as not generated.
     fn recreated_over_enum(&self) -> BTreeSet<QualifiedName> {
-        let on_recreated = |data_type: &str| {
-            self.recreated_enums
-                .iter()
-                .any(|e| enum_use(data_type, &qn(e)).is_some())
-        };
-        let to_domains = by_ref(&self.to.domains, |d| &d.name);
-        let domains = self.from.domains.iter().filter(|old| {
-            on_recreated(&old.base_type)
-                && to_domains
-                    .get(&old.name)
-                    .is_some_and(|new| new.base_type == old.base_type)
-        });
         let same_attributes = |a: &[Column], b: &[Column]| {
             a.len() == b.len()
                 && a.iter()
                     .zip(b)
                     .all(|(x, y)| x.name == y.name && x.data_type == y.data_type)
         };
-        let to_composites = by_ref(&self.to.composites, |c| &c.name);
-        let composites = self.from.composites.iter().filter(|old| {
-            old.attributes.iter().any(|a| on_recreated(&a.data_type))
-                && to_composites
-                    .get(&old.name)
-                    .is_some_and(|new| same_attributes(&old.attributes, &new.attributes))
-        });
-        // Ranges with no functions of their own (which would take the enum's old
-        // type), and no column of their multirange type (which a rename leaves behind).
-        let to_ranges = by_ref(&self.to.ranges, |r| &r.name);
-        let ranges = self.from.ranges.iter().filter(|old| {
-            let multirange = qn(&QualifiedName::new(
-                old.name.schema.clone(),
-                multirange_name(&old.name.name),
-            ));
-            on_recreated(&old.subtype)
-                && old.canonical.is_none()
-                && old.subtype_diff.is_none()
-                && to_ranges.get(&old.name).is_some_and(|new| *new == *old)
-                && !self.from.tables.iter().any(|t| {
+        let follows = |kind: ObjectKind, name: &QualifiedName| match kind {
+            ObjectKind::Domain => {
+                let old = self.from.domains.iter().find(|d| d.name == *name);
+                let new = self.to.domains.iter().find(|d| d.name == *name);
+                old.zip(new)
+                    .is_some_and(|(o, n)| o.base_type == n.base_type)
+            }
+            ObjectKind::CompositeType => {
+                let old = self.from.composites.iter().find(|c| c.name == *name);
+                let new = self.to.composites.iter().find(|c| c.name == *name);
+                old.zip(new)
+                    .is_some_and(|(o, n)| same_attributes(&o.attributes, &n.attributes))
+            }
+            ObjectKind::RangeType => {
+                let old = self.from.ranges.iter().find(|r| r.name == *name);
+                let new = self.to.ranges.iter().find(|r| r.name == *name);
+                let multirange = qn(&QualifiedName::new(
+                    name.schema.clone(),
+                    multirange_name(&name.name),
+                ));
+                let multirange_column = self.from.tables.iter().any(|t| {
                     t.columns
                         .iter()
                         .any(|c| enum_use(&c.data_type, &multirange).is_some())
-                })
-        });
-        domains
-            .map(|d| d.name.clone())
-            .chain(composites.map(|c| c.name.clone()))
-            .chain(ranges.map(|r| r.name.clone()))
+                });
+                old.zip(new).is_some_and(|(o, n)| {
+                    o == n && o.canonical.is_none() && o.subtype_diff.is_none()
+                }) && !multirange_column
+            }
+            _ => false,
+        };
+        self.recreated_enums
+            .iter()
+            .flat_map(|e| types_built_on(self.from, &qn(e)))
+            .filter(|(kind, name, _)| follows(*kind, name))
+            .map(|(_, name, _)| name.clone())
             .collect()
     }
 
@@ -485,31 +506,15 @@ impl<'a> Planner<'a> {
                 removed: removed.clone(),
             },
         );
-        // Domains and composite types over the enum follow it: renamed, created again
-        // over the new enum, their columns retyped, the old ones dropped before the old
-        // enum.
-        let uses_enum = |data_type: &str| enum_use(data_type, &type_name).is_some();
-        let mut followers: Vec<(ObjectKind, QualifiedName, Vec<String>)> = Vec::new();
-        for domain in &self.to.domains {
-            if self.recreated_over_enum.contains(&domain.name) && uses_enum(&domain.base_type) {
-                let create = render_domain(domain).statements;
-                followers.push((ObjectKind::Domain, domain.name.clone(), create));
-            }
-        }
-        for composite in &self.to.composites {
-            if self.recreated_over_enum.contains(&composite.name)
-                && composite.attributes.iter().any(|a| uses_enum(&a.data_type))
-            {
-                let create = render_composite(composite).statements;
-                followers.push((ObjectKind::CompositeType, composite.name.clone(), create));
-            }
-        }
-        for range in &self.to.ranges {
-            if self.recreated_over_enum.contains(&range.name) && uses_enum(&range.subtype) {
-                let create = render_range(range).statements;
-                followers.push((ObjectKind::RangeType, range.name.clone(), create));
-            }
-        }
+        // Domains, composite and range types over the enum follow it: renamed, created
+        // again over the new enum (as the target defines them), their columns retyped,
+        // the old ones dropped before the old enum.
+        let followers: Vec<(ObjectKind, QualifiedName, Vec<String>)> =
+            types_built_on(self.to, &type_name)
+                .into_iter()
+                .filter(|(_, name, _)| self.recreated_over_enum.contains(*name))
+                .map(|(kind, name, block)| (kind, name.clone(), block.statements))
+                .collect();
         for (kind, name, create) in followers {
             let columns = self.retyped_columns(&qn(&name));
             let old_type = self.unused_type_name(&name);
@@ -597,42 +602,21 @@ impl<'a> Planner<'a> {
         old_name
     }
 
-    /// Range types with functions or multirange columns built on an enum that is created
-    /// again (and domains, composite and range types whose definition changes as well)
-    /// keep pointing at the renamed old enum, whose
-    /// `DROP TYPE` then fails. Recreating them is not generated: each is reported, so
-    /// the script says so instead of failing at its last statement.
+    /// Types built on an enum that is created again but not recreated with it (see
+    /// [`Planner::recreated_over_enum`]) keep pointing at the renamed old enum, whose
+    /// `DROP TYPE` then fails. Each is reported, so the script says so instead of
+    /// failing at its last statement.
     fn unsupported_enum_dependents(&mut self, type_name: &str) {
-        let mut dependents: Vec<(&'static str, String)> = Vec::new();
-        for domain in &self.from.domains {
-            if enum_use(&domain.base_type, type_name).is_some()
-                && !self.recreated_over_enum.contains(&domain.name)
-            {
-                dependents.push(("domain", qn(&domain.name)));
-            }
-        }
-        for composite in &self.from.composites {
-            if composite
-                .attributes
-                .iter()
-                .any(|a| enum_use(&a.data_type, type_name).is_some())
-                && !self.recreated_over_enum.contains(&composite.name)
-            {
-                dependents.push(("composite type", qn(&composite.name)));
-            }
-        }
-        for range in &self.from.ranges {
-            if enum_use(&range.subtype, type_name).is_some()
-                && !self.recreated_over_enum.contains(&range.name)
-            {
-                dependents.push(("range type", qn(&range.name)));
-            }
-        }
+        let dependents: Vec<(ObjectKind, String)> = types_built_on(self.from, type_name)
+            .into_iter()
+            .filter(|(_, name, _)| !self.recreated_over_enum.contains(*name))
+            .map(|(kind, name, _)| (kind, qn(name)))
+            .collect();
         for (kind, name) in dependents {
             self.push(
                 Phase::Unsupported,
                 Change::Unsupported {
-                    kind,
+                    kind: kind.noun(),
                     name,
                     detail: format!(
                         "it is built on enum {type_name}, which is created again to remove \

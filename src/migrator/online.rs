@@ -338,15 +338,7 @@ impl Migrator {
         if !edited.is_empty() {
             return Err(RunError::Edited { edited });
         }
-        let target = self.graph().resolve(target, Some(&state.heads))?;
-        let steps = self.graph().plan(&state.heads, &target)?;
-        if steps.iter().any(|s| s.direction == Direction::Downgrade) {
-            return Err(RunError::Usage(format!(
-                "the target is below the current revision; use `retort downgrade` to go down \
-                 ({} revision(s) would be reverted)",
-                steps.len()
-            )));
-        }
+        let steps = self.plan_run(&state.heads, Direction::Upgrade, target)?;
         if let Some(config) = &options.lint_deny {
             let findings: Vec<crate::lint::Finding> = steps
                 .iter()
@@ -375,10 +367,36 @@ impl Migrator {
         on_step: &mut dyn FnMut(&StepReport),
     ) -> Result<Vec<StepReport>, RunError> {
         let state = self.begin_run(session, options, on_wait).await?;
-        let target = self.graph().resolve(target, Some(&state.heads))?;
-        let steps = self.graph().plan_downgrade(&state.heads, &target)?;
+        let steps = self.plan_run(&state.heads, Direction::Downgrade, target)?;
         self.run_steps(session, &state, &steps, options, on_step)
             .await
+    }
+
+    /// The steps an upgrade (or a downgrade) to `target` runs from `heads`: what
+    /// [`Migrator::upgrade`] and [`Migrator::downgrade`] run under their lock, and what
+    /// a caller can show before.
+    pub fn plan_run(
+        &self,
+        heads: &[usize],
+        direction: Direction,
+        target: &str,
+    ) -> Result<Vec<Step>, RunError> {
+        let graph = self.graph();
+        let target = graph.resolve(target, Some(heads))?;
+        match direction {
+            Direction::Upgrade => {
+                let steps = graph.plan(heads, &target)?;
+                if steps.iter().any(|s| s.direction == Direction::Downgrade) {
+                    return Err(RunError::Usage(format!(
+                        "the target is below the current revision; use `retort downgrade` to go \
+                         down ({} revision(s) would be reverted)",
+                        steps.len()
+                    )));
+                }
+                Ok(steps)
+            }
+            Direction::Downgrade => Ok(graph.plan_downgrade(heads, &target)?),
+        }
     }
 
     /// Runs exactly `steps`, in order, from the current state: test-migration's stairway

@@ -172,6 +172,9 @@ async fn load_source(
         Source::Models(dir) => {
             let client = db.conn().connect("retort models").await?;
             let loaded = models::load(dir, &client).await?;
+            if let Some(summary) = loaded.skipped_summary().filter(|_| !out.quiet) {
+                eprintln!("{summary}");
+            }
             if out.verbose {
                 eprintln!(
                     "loaded {} statement(s) from {} model file(s) in {}",

@@ -19,7 +19,46 @@ pub struct Statement<'a> {
 
 /// Splits `text` into statements in order.
 pub fn split(text: &str) -> Vec<Statement<'_>> {
-    Splitter::new(text).run()
+    Splitter::new(text, false)
+        .run()
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Sql(statement) => Some(statement),
+            Piece::Meta(_) => None,
+        })
+        .collect()
+}
+
+/// One piece of a script written for psql: an SQL statement or a meta-command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// A statement for the server.
+    Sql(Statement<'a>),
+    /// A command for psql itself.
+    Meta(MetaCommand<'a>),
+}
+
+/// A psql meta-command (`\restrict KEY`, `\connect DB`), which runs to the end of its
+/// line. Only its place is known here; what it means is up to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaCommand<'a> {
+    /// The command's name without the backslash: `restrict`, `connect`, `c`.
+    pub name: &'a str,
+    /// The rest of the line, trimmed.
+    pub args: &'a str,
+    /// Byte offset of the backslash in the input.
+    pub offset: usize,
+    /// The meta-command came in the middle of a statement (psql would run it with the
+    /// statement half read, as `SELECT 1 \g` does); that statement's text then holds
+    /// the meta-command's line too.
+    pub in_statement: bool,
+}
+
+/// Splits `text` the way psql reads a script: statements as [`split`] finds them, and
+/// a backslash outside quotes and comments starts a meta-command that takes the rest of
+/// the line. Plain dumps (`pg_dump -Fp`) are such scripts.
+pub fn split_psql(text: &str) -> Vec<Piece<'_>> {
+    Splitter::new(text, true).run()
 }
 
 /// 1-based (line, column) of a byte offset in `text`; the column counts characters
@@ -77,7 +116,10 @@ fn is_ident_cont(b: u8) -> bool {
 struct Splitter<'a> {
     text: &'a str,
     bytes: &'a [u8],
-    statements: Vec<Statement<'a>>,
+    /// Whether a backslash starts a meta-command (psql) or is just a character (the
+    /// server, which rejects it outside strings).
+    psql: bool,
+    pieces: Vec<Piece<'a>>,
     /// Where the current statement's first token starts, once it has one.
     start: Option<usize>,
     /// psql does not end a statement at a `;` inside parentheses (multi-action rules).
@@ -89,11 +131,12 @@ struct Splitter<'a> {
 }
 
 impl<'a> Splitter<'a> {
-    fn new(text: &'a str) -> Self {
+    fn new(text: &'a str, psql: bool) -> Self {
         Splitter {
             text,
             bytes: text.as_bytes(),
-            statements: Vec::new(),
+            psql,
+            pieces: Vec::new(),
             start: None,
             paren_depth: 0,
             atomic_depth: 0,
@@ -105,7 +148,7 @@ impl<'a> Splitter<'a> {
         self.bytes.get(i).copied()
     }
 
-    fn run(mut self) -> Vec<Statement<'a>> {
+    fn run(mut self) -> Vec<Piece<'a>> {
         let len = self.bytes.len();
         let mut pos = 0;
         while let Some(b) = self.at(pos) {
@@ -126,6 +169,7 @@ impl<'a> Splitter<'a> {
                     self.finish(pos);
                     pos + 1
                 }
+                b'\\' if self.psql => self.meta(pos),
                 _ if is_ident_start(b) => self.identifier(pos),
                 _ => {
                     self.token(pos);
@@ -148,7 +192,28 @@ impl<'a> Splitter<'a> {
             };
         }
         self.finish(len);
-        self.statements
+        self.pieces
+    }
+
+    /// A meta-command at the backslash `pos`: its name runs to the first whitespace,
+    /// its arguments to the end of the line.
+    fn meta(&mut self, pos: usize) -> usize {
+        let end = self
+            .text
+            .get(pos..)
+            .and_then(|rest| rest.find('\n'))
+            .map_or(self.bytes.len(), |i| pos + i);
+        let line = self.text.get(pos + 1..end).unwrap_or_default();
+        let (name, args) = line
+            .split_once(|c: char| c.is_ascii_whitespace())
+            .unwrap_or((line, ""));
+        self.pieces.push(Piece::Meta(MetaCommand {
+            name,
+            args: args.trim(),
+            offset: pos,
+            in_statement: self.start.is_some(),
+        }));
+        end
     }
 
     /// A token other than an identifier: it starts the statement if nothing has yet.
@@ -165,7 +230,8 @@ impl<'a> Splitter<'a> {
                 .unwrap_or_default()
                 .trim_end_matches(|c: char| u8::try_from(c).is_ok_and(is_space));
             if !sql.is_empty() {
-                self.statements.push(Statement { sql, offset: start });
+                self.pieces
+                    .push(Piece::Sql(Statement { sql, offset: start }));
             }
         }
         self.paren_depth = 0;
@@ -399,6 +465,68 @@ mod tests {
         split(text).into_iter().map(|s| (s.sql, s.offset)).collect()
     }
 
+    /// A psql script's pieces: statements as text, meta-commands as `\name args`.
+    fn psql_parts(text: &str) -> Vec<String> {
+        split_psql(text)
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Sql(s) => format!("{}@{}", s.sql, s.offset),
+                Piece::Meta(m) => format!(
+                    "\\{} {}@{}{}",
+                    m.name,
+                    m.args,
+                    m.offset,
+                    if m.in_statement {
+                        " (in statement)"
+                    } else {
+                        ""
+                    }
+                ),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn psql_mode_takes_meta_commands_to_the_end_of_their_line() {
+        let dump = "--\n-- header\n--\n\n\\restrict AbC12\r\n\nSET x = 1;\n\\connect -reuse-previous=on \"dbname='a b'\"\nCREATE TABLE t (s text DEFAULT '\\x; \\y');\n\\unrestrict AbC12\n";
+        assert_eq!(
+            psql_parts(dump),
+            [
+                "\\restrict AbC12@17",
+                "SET x = 1@35",
+                "\\connect -reuse-previous=on \"dbname='a b'\"@46",
+                "CREATE TABLE t (s text DEFAULT '\\x; \\y')@89",
+                "\\unrestrict AbC12@131",
+            ]
+        );
+        // The same text for the server: a backslash outside a string is just a character,
+        // so wire mode leaves it to PostgreSQL to reject.
+        assert_eq!(split(dump).len(), 3);
+    }
+
+    #[test]
+    fn psql_mode_leaves_backslashes_in_quotes_comments_and_bodies_alone() {
+        assert_eq!(
+            psql_parts("SELECT E'\\n', \"a\\b\" /* \\x */ -- \\y\n; DO $$ \\z $$;"),
+            [
+                "SELECT E'\\n', \"a\\b\" /* \\x */ -- \\y@0",
+                "DO $$ \\z $$@37"
+            ]
+        );
+    }
+
+    #[test]
+    fn psql_mode_marks_a_meta_command_inside_a_statement() {
+        assert_eq!(
+            psql_parts("SELECT 1 \\g\nSELECT 2;\n\\q"),
+            [
+                "\\g @9 (in statement)",
+                "SELECT 1 \\g\nSELECT 2@0",
+                "\\q @22"
+            ]
+        );
+    }
+
     #[test]
     fn splits_at_semicolons() {
         assert_eq!(
@@ -607,7 +735,9 @@ mod tests {
     #[test]
     fn plain_begin_is_a_statement() {
         assert_eq!(
-            parts("BEGIN; SELECT 1; END; BEGIN TRANSACTION; SELECT CASE WHEN true THEN 1 END; COMMIT;"),
+            parts(
+                "BEGIN; SELECT 1; END; BEGIN TRANSACTION; SELECT CASE WHEN true THEN 1 END; COMMIT;"
+            ),
             [
                 ("BEGIN", 0),
                 ("SELECT 1", 7),

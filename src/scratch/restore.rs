@@ -1366,7 +1366,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// user does not own by default); a missing tablespace or security-label provider only
 /// for the statements that name them (archives leave those out with
 /// --no-tablespaces/--no-security-labels, plain dumps cannot).
-fn is_noise(server_message: &str, statement: &str) -> bool {
+pub(crate) fn is_noise(server_message: &str, statement: &str) -> bool {
     let message = server_message.trim();
     if message
         .strip_prefix("role \"")

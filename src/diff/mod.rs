@@ -22,6 +22,7 @@
 //! [`Change::Unsupported`], rendered as a comment with a hazard, so that a difference is
 //! never silently lost.
 
+mod cast;
 mod plan;
 mod rename;
 mod render;
@@ -34,9 +35,10 @@ use crate::catalog::{
     Index, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table, Trigger, View,
 };
 
+pub use cast::CastPath;
 pub use plan::diff;
 pub use rename::{diff_with_renames, rename_hints, Rename, RenameError, RenameKind};
-pub use render::{needs_autocommit, render, render_online, to_script};
+pub use render::{needs_autocommit, render, render_online, to_script, MANUAL_STEP};
 
 /// One SQL statement of a migration, without trailing semicolon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,10 @@ pub enum HazardKind {
     Rewrite,
     /// A difference the engine cannot generate SQL for; the migration is incomplete.
     Unsupported,
+    /// A statement the user must finish by hand (a type change PostgreSQL has no cast
+    /// for): it is written under a `-- retort: manual step:` comment and fails as
+    /// generated, so an unedited revision cannot half-apply.
+    ManualStep,
 }
 
 /// One difference between two schemas, as data; [`render`] turns it into SQL.
@@ -351,9 +357,9 @@ pub enum ColumnChange {
         using: bool,
         /// Whether values can be lost or rejected (anything but a known widening).
         narrowing: bool,
-        /// The old type is an enum (or an array of one) and the new one is not text:
-        /// PostgreSQL casts enums only to and from text, so `USING col::text::to`.
-        via_text: Option<&'static str>,
+        /// How the values are converted: directly, through another type (an enum
+        /// through text), or not at all (a manual step).
+        path: CastPath,
     },
     SetDefault(String),
     DropDefault,

@@ -1187,29 +1187,30 @@ impl<'a> Planner<'a> {
         }
         if retype {
             self.reshaped_tables.insert(table.clone());
-            let (using, narrowing) = if old.data_type == new.data_type {
+            let (mut using, mut narrowing) = if old.data_type == new.data_type {
                 (false, false)
             } else {
                 type_change_kind(&old.data_type, &new.data_type)
             };
-            let enum_from = self
-                .from
-                .enums
-                .iter()
-                .find_map(|e| enum_use(&old.data_type, &qn(&e.name)));
-            let via_text = match enum_from {
-                Some(array) if using && !matches!(new.data_type.as_str(), "text" | "text[]") => {
-                    Some(if array { "text[]" } else { "text" })
+            let conversion =
+                super::cast::conversion(&old.data_type, &new.data_type, &[self.from, self.to]);
+            match conversion.path {
+                CastPath::Direct => {}
+                // A detour or a manual step always needs its USING; a manual step's
+                // hazard says everything, a detour's own verdict on loss wins.
+                CastPath::Via { .. } => {
+                    using = true;
+                    narrowing &= !conversion.lossless;
                 }
-                _ => None,
-            };
+                CastPath::Manual { .. } => (using, narrowing) = (true, false),
+            }
             changes.push(ColumnChange::SetType {
                 from: old.data_type.clone(),
                 to: new.data_type.clone(),
                 collation: new.collation.clone(),
                 using,
                 narrowing,
-                via_text,
+                path: conversion.path,
             });
         }
         if default_changes {

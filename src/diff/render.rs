@@ -343,6 +343,32 @@ fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
     }
 }
 
+/// The `USING` of a type change PostgreSQL has no cast for, under the manual-step marker
+/// that `retort lint` refuses until it is removed. The expression kept is the plain cast:
+/// PostgreSQL rejects it when planning the statement, before reading a row, on every
+/// database, so a revision applied unedited fails at once and rolls back whole, where a
+/// commented-out statement would let it succeed without changing the column.
+fn manual_type_change(sql: &mut String, col: &str, from: &str, to: &str, hint: Option<&str>) {
+    let hint = hint
+        .map(|h| {
+            let expression = h.replace("{col}", col).replace("{to}", to);
+            format!(" (perhaps `{expression}`)")
+        })
+        .unwrap_or_default();
+    let comment = format!(
+        "-- {MANUAL_STEP} replace `{col}::{to}` by an expression converting {col} from \
+         {from} to {to}{hint}, then delete this line"
+    );
+    // A quoted name may hold a line break, which would end the comment and turn the
+    // rest of the name into SQL.
+    let comment = comment.replace(['\n', '\r'], " ");
+    let _ = write!(sql, "\n    {comment}\n    USING {col}::{to}");
+}
+
+/// The comment that marks a statement the user must finish by hand; `retort lint`
+/// reports every statement still holding it (rule `manual-step`).
+pub const MANUAL_STEP: &str = "retort: manual step:";
+
 fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange) -> Statement {
     let table = qn(table_name);
     let col = quote_ident(column);
@@ -354,34 +380,50 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
             collation,
             using,
             narrowing,
-            via_text,
+            path,
         } => {
             let mut sql = format!("{prefix} TYPE {to}");
             if let Some(collation) = collation {
                 let _ = write!(sql, " COLLATE {collation}");
             }
-            if *using {
-                match via_text {
-                    Some(text) => {
-                        let _ = write!(sql, " USING {col}::{text}::{to}");
+            let mut hazards = Vec::new();
+            match path {
+                _ if !*using => {}
+                CastPath::Direct => {
+                    let _ = write!(sql, " USING {col}::{to}");
+                }
+                CastPath::Via { through, fails_on } => {
+                    let array = if to.ends_with("[]") { "[]" } else { "" };
+                    let _ = write!(sql, " USING {col}::{through}{array}::{to}");
+                    if let Some(values) = fails_on {
+                        hazards.push(Hazard {
+                            kind: HazardKind::CastMayFail,
+                            message: format!("fails if {table}.{col} holds {values}"),
+                        });
                     }
-                    None => {
-                        let _ = write!(sql, " USING {col}::{to}");
-                    }
+                }
+                CastPath::Manual { hint } => {
+                    manual_type_change(&mut sql, &col, from, to, *hint);
+                    hazards.push(Hazard {
+                        kind: HazardKind::ManualStep,
+                        message: format!(
+                            "manual step: PostgreSQL has no cast from {from} to {to}: write \
+                             the USING expression for {table}.{col} by hand (as generated, \
+                             the statement fails)"
+                        ),
+                    });
                 }
             }
             if *narrowing {
-                hazardous(
-                    sql,
-                    HazardKind::DataLoss,
-                    format!(
+                hazards.push(Hazard {
+                    kind: HazardKind::DataLoss,
+                    message: format!(
                         "changes {table}.{col} from {from} to {to}: values that do not fit \
                          fail the cast or lose precision"
                     ),
-                )
-            } else {
-                statement(sql)
+                });
             }
+            Statement { sql, hazards }
         }
         ColumnChange::SetDefault(default) => statement(format!("{prefix} SET DEFAULT {default}")),
         ColumnChange::DropDefault => statement(format!("{prefix} DROP DEFAULT")),

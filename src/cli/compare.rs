@@ -5,6 +5,8 @@
 //! `check` is the CI guard: models against the chain's head (or, with
 //! `--from-database`, against a live database: drift), exit 1 when they differ.
 
+mod settle;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -318,7 +320,12 @@ fn schemas(
     let tables = version_tables(config, db)?;
     runtime()?.block_on(async {
         let both = async |server: Option<&ScratchServer>| {
-            read_both([from, to], server, chain.as_ref(), &tables, out).await
+            let (mut a, mut b) =
+                read_both([from, to], server, chain.as_ref(), &tables, out).await?;
+            if let Some(server) = server {
+                settle_expressions(server, &tables, &mut a, &mut b, out).await?;
+            }
+            Ok((a, b))
         };
         if from.needs_scratch() || to.needs_scratch() {
             with_scratch(out, flags, None, None, async |server| {
@@ -329,6 +336,71 @@ fn schemas(
             both(None).await
         }
     })
+}
+
+/// Makes the expressions both sides have comparable: when some are spelled
+/// differently, each side's canonical dump is loaded into a fresh scratch database and
+/// read again, and the settled spellings replace those that differed (see
+/// [`settle`]). Nothing is loaded when no expression differs. A side that cannot be
+/// loaded again (an extension this server lacks, a dump of a newer server) is compared
+/// as read, with a warning.
+async fn settle_expressions(
+    server: &ScratchServer,
+    tables: &VersionTables,
+    a: &mut Read,
+    b: &mut Read,
+    out: &Output,
+) -> anyhow::Result<()> {
+    if without_column_order(&a.schema) == without_column_order(&b.schema) {
+        return Ok(());
+    }
+    let keys = settle::differing(&a.schema, &b.schema);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let reload = async |schema: &Schema| -> anyhow::Result<Schema> {
+        let db = server.create_database("settle").await?;
+        let result = async {
+            let client = db.conn().connect("retort settle").await?;
+            let mut loaded = models::Loaded::default();
+            let name = Path::new("(canonical dump)");
+            models::load_text(name, &schema.to_text(), &client, &mut loaded).await?;
+            let loaded = Loaded {
+                conn: db.conn().clone(),
+                scratch: None,
+                load_ms: 0,
+            };
+            Ok::<_, anyhow::Error>(inspect_loaded(&loaded, tables).await?.0)
+        }
+        .await;
+        server.drop_database(&db).await?;
+        result
+    };
+    let (settled_a, settled_b) = match tokio::join!(reload(&a.schema), reload(&b.schema)) {
+        (Ok(settled_a), Ok(settled_b)) => (settled_a, settled_b),
+        (Err(e), _) | (_, Err(e)) => {
+            if !out.quiet {
+                eprintln!(
+                    "warning: {} definition(s) differ in spelling, and loading a side's schema \
+                     again to settle them failed, so they are compared as read: {e:#}",
+                    keys.len()
+                );
+            }
+            return Ok(());
+        }
+    };
+    let replaced = settle::graft(&mut a.schema, &settled_a, &keys)
+        + settle::graft(&mut b.schema, &settled_b, &keys);
+    if out.verbose {
+        eprintln!(
+            "settled {} differently spelled definition(s) ({replaced} replaced) by loading \
+             both schemas again in {} ms",
+            keys.len(),
+            started.elapsed().as_millis()
+        );
+    }
+    Ok(())
 }
 
 /// Checks what a side names before any scratch database is started, so that a typo

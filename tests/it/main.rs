@@ -13,6 +13,7 @@ mod fleet;
 mod lint;
 mod lint_observe;
 mod malformed;
+mod models_dump;
 mod runner;
 mod sum_git;
 mod support;

@@ -24,7 +24,7 @@ CARGO ?= cargo
 RETORT_DEBUG := target/debug/retort
 
 .PHONY: deps build demo test lint bench local-start local-stop db/new_migration db/new_migration_auto db/migrate db/schema \
-	db/dump db/local/load-schema db/test_migration check-docker
+	db/dump db/local/load-schema db/test_migration check-docker test-real
 
 # Building needs libclang besides Rust (for the pg_query parser); installed when missing.
 deps:
@@ -98,3 +98,13 @@ db/test_migration: build
 # Docker engine on the CI machine, so this checks that it builds.
 check-docker: deps
 	$(CARGO) clippy --quiet --features docker --all-targets -- -D warnings
+
+# Real applications' migration histories and real schemas (scripts/real-corpus/README.md),
+# installed pinned under target/real/ and converted at test time; APPS=... runs some only.
+# The server is stopped at the end only when this run started it.
+test-real: deps
+	$(CARGO) build --quiet
+	@if scripts/pg-local.sh status >/dev/null 2>&1; then running=1; else running=0; fi; \
+	url="$$(scripts/pg-local.sh start)"; \
+	if [ "$$running" = 0 ]; then trap 'scripts/pg-local.sh stop >/dev/null 2>&1' EXIT; fi; \
+	RETORT_REAL_URL="$$url" scripts/real-corpus/run.sh $(APPS)

@@ -54,6 +54,9 @@ def main():
         SECRET_KEY="real-corpus",
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         SITE_ID=1,
+        MIDDLEWARE=(
+            ["allauth.account.middleware.AccountMiddleware"] if "allauth.account" in apps else []
+        ),
     )
     django.setup()
     from django.db import connection

@@ -1,0 +1,356 @@
+"""The real-corpus checks: retort against real applications' histories and real schemas.
+
+usage: checks.py RETORT BASE_URL CORPUS_DIR [APP...]
+
+CORPUS_DIR holds one directory per application (versions/, schemas/<k>.sql, steps.json,
+built by build.sh) and one per sample database (models/schema.sql only). Every check
+prints what it ran and, on failure, the command, its input and its output. The last line
+is `N passed, N failed`; the exit status is 1 when anything failed.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+RETORT = BASE = CORPUS = None
+PASSED, FAILED = [0], [0]
+FAILURES = []
+
+
+def ok(what):
+    PASSED[0] += 1
+
+
+def fail(app, check, what, detail):
+    FAILED[0] += 1
+    FAILURES.append((app, check, what))
+    print(f"  FAIL [{app} {check}] {what}")
+    for line in detail.rstrip().splitlines():
+        print("    | " + line)
+
+
+def retort(args, cwd, url=None):
+    """Runs retort; returns (exit code, stdout, stderr, the command as text)."""
+    cmd = [RETORT]
+    if url:
+        cmd += ["--database-url", url]
+    cmd += args
+    env = dict(os.environ, RETORT_SCRATCH_URL=BASE, NO_COLOR="1")
+    env.pop("DATABASE_URL", None)
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    shown = " ".join(cmd).replace(RETORT, "retort")
+    return p.returncode, p.stdout, p.stderr, f"(cd {cwd} && {shown})"
+
+
+def clip(text, n=40):
+    lines = text.rstrip().splitlines()
+    if len(lines) > n:
+        lines = lines[:n] + [f"... ({len(lines) - n} more lines)"]
+    return "\n".join(lines)
+
+
+def schema(app_dir, k):
+    with open(os.path.join(app_dir, "schemas", f"{k}.sql")) as f:
+        return f.read()
+
+
+def load_steps(app_dir):
+    with open(os.path.join(app_dir, "steps.json")) as f:
+        return json.load(f)["steps"]
+
+
+def write_config(app_dir):
+    models = os.path.join(app_dir, "models")
+    os.makedirs(models, exist_ok=True)
+    with open(os.path.join(app_dir, "retort.toml"), "w") as f:
+        f.write('versions = "versions"\nmodels = "models"\n')
+
+
+# ---------------------------------------------------------------------------- a
+def check_upgrade(app, app_dir, steps):
+    """a. retort upgrade, revision by revision, gives the application's schema each time."""
+    url = common.recreate_db(BASE, f"rc_a_{app}")
+    good = 0
+    for s in steps:
+        code, out, err, cmd = retort(["upgrade", s["id"]], app_dir, url)
+        if code != 0:
+            fail(app, "a", f"step {s['k']} ({s['source']}): upgrade failed",
+                 f"$ {cmd}\nexit {code}\n{clip(out + err)}")
+            break
+        got = common.pg_dump(url)
+        want = schema(app_dir, s["k"])
+        cls = common.compare(want, got)
+        if cls != "identical":
+            fail(app, "a", f"step {s['k']} ({s['source']}) first differs from the application's schema ({cls})",
+                 f"$ {cmd}\nrevision file: {s['file']}\n"
+                 + common.unified(want, got, f"schemas/{s['k']}.sql (application)", "after retort upgrade"))
+            break
+        good += 1
+        ok("a")
+    common.drop_db(BASE, f"rc_a_{app}")
+    print(f"  a. upgrade reproduces the application's schema: {good}/{len(steps)} steps")
+
+
+# ---------------------------------------------------------------------------- b
+MANUAL = re.compile(r"retort: manual step|unsupported", re.I)
+
+
+def check_diff(app, app_dir, steps):
+    """b. retort diff k-1 -> k applied to k-1 gives k, and the reverse."""
+    counts = dict(steps=0, identical=0, order_only=0, flagged_manual=0, failed=0)
+
+    def loaded(k):
+        name = f"rc_b_{app}_s{k}"
+        url = common.recreate_db(BASE, name)
+        path = os.path.join(app_dir, "schemas", f"{k}.sql")
+        common.psql(url, file=path)
+        return name, url
+
+    def direction(k, src, dst, want, label):
+        (sname, surl), (dname, durl) = src, dst
+        code, out, err, cmd = retort(["diff", "--from", surl, "--to", durl], app_dir)
+        if code not in (0, 1):
+            counts["failed"] += 1
+            fail(app, "b", f"step {k} {label}: retort diff failed", f"$ {cmd}\nexit {code}\n{clip(out + err)}")
+            return
+        if MANUAL.search(out):
+            counts["flagged_manual"] += 1
+            ok("b")
+            return
+        target = f"rc_b_{app}_apply"
+        aurl = common.recreate_db(BASE, target, template=sname)
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+            f.write(out)
+        p = common.psql(aurl, file=f.name, check=False)
+        os.unlink(f.name)
+        if p.returncode != 0:
+            counts["failed"] += 1
+            fail(app, "b", f"step {k} {label}: the generated SQL does not apply",
+                 f"$ {cmd}\n--- generated SQL\n{clip(out, 60)}\n--- psql\n{clip(p.stderr)}")
+            common.drop_db(BASE, target)
+            return
+        cls = common.compare(want, common.pg_dump(aurl))
+        got = common.pg_dump(aurl)
+        common.drop_db(BASE, target)
+        if cls == "identical":
+            counts["identical"] += 1
+            ok("b")
+        elif cls == "order-only":
+            counts["order_only"] += 1
+            ok("b")
+        else:
+            counts["failed"] += 1
+            fail(app, "b", f"step {k} {label}: diff applied does not give the target schema",
+                 f"$ {cmd}\n--- generated SQL\n{clip(out, 60)}\n--- schema diff (target vs result)\n"
+                 + common.unified(want, got, "target", "after applying the diff"))
+
+    prev = loaded(0)
+    for s in steps:
+        k = s["k"]
+        a, b = schema(app_dir, k - 1), schema(app_dir, k)
+        if common.normalize(a) == common.normalize(b):
+            continue
+        counts["steps"] += 1
+        cur = loaded(k)
+        direction(k, prev, cur, b, "forward")
+        direction(k, cur, prev, a, "reverse")
+        common.drop_db(BASE, prev[0])
+        prev = cur
+    common.drop_db(BASE, prev[0])
+    print("  b. diff between consecutive schemas: "
+          f"{counts['steps']} schema-changing steps, directions: {counts['identical']} identical, "
+          f"{counts['order_only']} order-only, {counts['flagged_manual']} flagged manual, "
+          f"{counts['failed']} failed")
+
+
+# ---------------------------------------------------------------------------- c
+def check_models(app, app_dir, has_chain):
+    """c. check of the chain against the final dump; autogenerate from an empty chain."""
+    write_config(app_dir)
+    if has_chain:
+        code, out, err, cmd = retort(["check", "--scratch", "server", "--scratch-url", BASE], app_dir)
+        if code == 0:
+            ok("c")
+            print("  c. retort check (chain head vs the final pg_dump as models): passed")
+        else:
+            fail(app, "c", "retort check of the converted chain against models/ (the final dump)",
+                 f"$ {cmd}\nexit {code}\n{clip(out + err, 60)}")
+    auto = os.path.join(app_dir, "auto")
+    os.makedirs(os.path.join(auto, "versions"), exist_ok=True)
+    for f in os.listdir(os.path.join(auto, "versions")):
+        os.remove(os.path.join(auto, "versions", f))
+    with open(os.path.join(auto, "retort.toml"), "w") as f:
+        f.write('versions = "versions"\nmodels = "../models"\n')
+    scratch = ["--scratch", "server", "--scratch-url", BASE]
+    stages = [
+        ("new-migration --autogenerate from an empty chain",
+         ["new-migration", "-m", "initial", "--autogenerate"] + scratch, None),
+        ("upgrade of the generated revision", ["upgrade"], "db"),
+        ("check after it", ["check"] + scratch, None),
+        ("test-migration --each", ["test-migration", "--each"] + scratch, None),
+    ]
+    url = common.recreate_db(BASE, f"rc_c_{app}")
+    passed = 0
+    for what, args, db in stages:
+        code, out, err, cmd = retort(args, auto, url if db else None)
+        if code != 0:
+            files = os.listdir(os.path.join(auto, "versions"))
+            extra = ""
+            if files:
+                with open(os.path.join(auto, "versions", sorted(files)[0])) as f:
+                    extra = "\n--- generated revision\n" + clip(f.read(), 60)
+            fail(app, "c", f"autogenerate: {what}", f"$ {cmd}\nexit {code}\n{clip(out + err, 60)}{extra}")
+            break
+        passed += 1
+        ok("c")
+    common.drop_db(BASE, f"rc_c_{app}")
+    print(f"  c. autogenerate from an empty chain: {passed}/{len(stages)} stages passed")
+
+
+# ---------------------------------------------------------------------------- d
+def reference_classes(app, app_dir, steps):
+    """Per revision, with psql and pg_dump only: the class test-migration should give."""
+    base = f"rc_d_{app}_base"
+    burl = common.recreate_db(BASE, base)
+    classes = {}
+
+    def run(url, sql, tx):
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+            f.write(sql)
+        p = common.psql(url, file=f.name, single_transaction=tx, check=False)
+        os.unlink(f.name)
+        return p.returncode == 0
+
+    reachable = True
+    for s in steps:
+        if not reachable:
+            classes[s["id"]] = "not reached"
+            continue
+        up, down, tx = common.sections(os.path.join(app_dir, "versions", s["file"]))
+        copy = f"rc_d_{app}_copy"
+        curl = common.recreate_db(BASE, copy, template=base)
+        a = common.pg_dump(curl)
+        if not run(curl, up, tx):
+            cls = "upgrade failed"
+        else:
+            b = common.pg_dump(curl)
+            if down is None:
+                cls = "irreversible"
+            elif not run(curl, down, tx):
+                cls = "downgrade failed"
+            else:
+                c = common.compare(a, common.pg_dump(curl))
+                if c == "differs":
+                    cls = "differs"
+                elif c == "order-only":
+                    cls = "order-only"
+                elif not run(curl, up, tx) or common.compare(b, common.pg_dump(curl)) != "identical":
+                    cls = "upgrade again failed"
+                else:
+                    cls = "ok"
+        classes[s["id"]] = cls
+        common.drop_db(BASE, copy)
+        if not run(burl, up, tx):
+            reachable = False
+    common.drop_db(BASE, base)
+    return classes
+
+
+def check_classes(app, app_dir, steps):
+    """d. test-migration --each --keep-going --json agrees with the psql/pg_dump reference."""
+    code, out, err, cmd = retort(
+        ["test-migration", "--each", "--keep-going", "--json", "--scratch", "server", "--scratch-url", BASE],
+        app_dir)
+    want = reference_classes(app, app_dir, steps)
+    tally = {}
+    for s in steps:
+        tally[want[s["id"]]] = tally.get(want[s["id"]], 0) + 1
+    summary = ", ".join(f"{n} {c}" for c, n in sorted(tally.items()))
+    if "--keep-going" in err and ("unexpected argument" in err or "unrecognized" in err):
+        fail(app, "d", "retort test-migration has no --keep-going flag yet",
+             f"$ {cmd}\nexit {code}\n{clip(err)}")
+        # Not counted: what plain --each says, up to where it stops.
+        code, out, err, cmd = retort(
+            ["test-migration", "--each", "--json", "--scratch", "server", "--scratch-url", BASE], app_dir)
+        try:
+            got = {r["revision"]: r.get("outcome", "?") for r in json.loads(out)["report"]["revisions"]}
+        except (ValueError, KeyError, TypeError):
+            got = {}
+        seen = [s for s in steps if got.get(s["id"], "not_run") != "not_run"]
+        same = sum(1 for s in seen if got[s["id"]].replace("_", " ") == want[s["id"]])
+        print(f"  d. test-migration classes: not available (no --keep-going); reference: {summary}; "
+              f"without --keep-going retort classified {len(seen)} revisions, {same} as the reference "
+              "(not counted)")
+        for s in seen:
+            if got[s["id"]].replace("_", " ") != want[s["id"]]:
+                print(f"     {s['id']} ({s['source']}): retort '{got[s['id']]}', reference '{want[s['id']]}'")
+        return
+    try:
+        report = json.loads(out)
+        got = {r["revision"]: r.get("outcome", "?").replace("_", " ").replace("-", " ")
+               for r in report["report"]["revisions"]}
+    except (ValueError, KeyError, TypeError) as e:
+        fail(app, "d", "test-migration --json output not understood",
+             f"$ {cmd}\nexit {code}\n{type(e).__name__}: {e}\n{clip(out + err)}")
+        return
+    agree = 0
+    for s in steps:
+        w = want[s["id"]]
+        g = got.get(s["id"], "missing")
+        if g == w.replace("-", " "):
+            agree += 1
+            ok("d")
+        else:
+            entry = next((r for r in report["report"]["revisions"] if r["revision"] == s["id"]), {})
+            detail = {k: v for k, v in entry.items() if k not in ("revision", "message", "path")}
+            fail(app, "d", f"revision {s['id']} ({s['source']}): retort says '{g}', reference says '{w}'",
+                 f"$ {cmd}\nexit {code}\nrevision file: {s['file']}\nretort's entry: {clip(json.dumps(detail, indent=1), 30)}")
+    print(f"  d. test-migration classes agree with the reference: {agree}/{len(steps)} (reference: {summary})")
+
+
+def main():
+    global RETORT, BASE, CORPUS
+    RETORT, BASE, CORPUS = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
+    wanted = sys.argv[4:]
+    apps = sorted(d for d in os.listdir(CORPUS)
+                  if os.path.isfile(os.path.join(CORPUS, d, "models", "schema.sql"))
+                  or os.path.isfile(os.path.join(CORPUS, d, "steps.json")))
+    if wanted:
+        apps = [a for a in apps if a in wanted]
+    for app in apps:
+        app_dir = os.path.join(CORPUS, app)
+        before = (PASSED[0], FAILED[0])
+        if os.path.isfile(os.path.join(app_dir, "steps.json")):
+            steps = load_steps(app_dir)
+            print(f"== {app}: {len(steps)} revisions")
+            write_config(app_dir)
+            with open(os.path.join(app_dir, "models", "schema.sql"), "w") as f:
+                f.write(schema(app_dir, steps[-1]["k"]))
+            check_upgrade(app, app_dir, steps)
+            check_diff(app, app_dir, steps)
+            check_models(app, app_dir, True)
+            check_classes(app, app_dir, steps)
+        else:
+            print(f"== {app}: sample database (models/schema.sql)")
+            check_models(app, app_dir, False)
+        print(f"  {app}: {PASSED[0] - before[0]} passed, {FAILED[0] - before[1]} failed")
+    if FAILURES:
+        print("\nfailures:")
+        for app, check, what in FAILURES:
+            print(f"  [{app} {check}] {what}")
+    t0 = os.environ.get("REAL_T0")
+    if t0:
+        print(f"real-corpus: {int(time.time() - float(t0))}s (corpus build and checks)")
+    print(f"{PASSED[0]} passed, {FAILED[0]} failed")
+    sys.exit(1 if FAILED[0] else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The real-corpus checks (issue 18): real applications' migration histories and real
+# database schemas, converted at test time, then retort checked against them.
+#
+#   scripts/real-corpus/run.sh [APP...]      build the corpus if missing, run the checks
+#   REAL_REBUILD=1 scripts/real-corpus/run.sh   rebuild the corpus first
+#
+# Needs: target/debug/retort (built by `make test-real`), a PostgreSQL URL in
+# RETORT_REAL_URL (the maintenance database of a server we may create databases on),
+# python3 with venv, psql and pg_dump, apt-get (for the two Debian sample schemas).
+# Everything is installed under target/real/ (gitignored), pinned; nothing is vendored.
+set -euo pipefail
+
+HERE="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+ROOT="$(cd -- "$HERE/../.." && pwd -P)"
+OUT="$ROOT/target/real"
+URL="${RETORT_REAL_URL:?set RETORT_REAL_URL to a PostgreSQL maintenance-database URL}"
+RETORT="${RETORT_BIN:-$ROOT/target/debug/retort}"
+
+# Pinned inputs. Bump deliberately: the corpus is rebuilt when this stamp changes.
+PY_PINS=(django==5.2.8 django-allauth==65.13.0 psycopg2-binary==2.9.11)
+PROCRASTINATE=procrastinate==3.5.2
+DEBS=(pdns-backend-pgsql=4.7.3-2 roundcube-core=1.6.5+dfsg-1+deb12u14)
+STAMP="${PY_PINS[*]} $PROCRASTINATE ${DEBS[*]} $(cat "$HERE"/build_*.py "$HERE/common.py" | sha1sum | cut -c1-12)"
+
+export REAL_T0="${REAL_T0:-$(date +%s)}"
+
+log() { printf 'real-corpus: %s\n' "$*" >&2; }
+
+build() {
+    mkdir -p "$OUT"
+    if [[ ! -x "$OUT/venv/bin/python" ]]; then
+        log "creating the virtualenv"
+        python3 -m venv "$OUT/venv"
+    fi
+    log "installing ${PY_PINS[*]}"
+    "$OUT/venv/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
+    local py="$OUT/venv/bin/python"
+
+    # procrastinate: only its SQL files are used, so the wheel is unpacked, not installed.
+    rm -rf "$OUT/dl" && mkdir -p "$OUT/dl/x"
+    "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$PROCRASTINATE"
+    "$py" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("procrastinate/sql/")]' \
+        "$OUT"/dl/procrastinate-*.whl "$OUT/dl/x"
+
+    "$py" "$HERE/build_django.py" django_contrib "$OUT/django_contrib" "$URL" \
+        django.contrib.contenttypes django.contrib.auth django.contrib.admin django.contrib.sessions \
+        django.contrib.sites django.contrib.flatpages django.contrib.redirects
+    "$py" "$HERE/build_django.py" django_allauth "$OUT/django_allauth" "$URL" \
+        django.contrib.contenttypes django.contrib.auth django.contrib.sites allauth allauth.account \
+        allauth.socialaccount allauth.mfa allauth.usersessions
+    "$py" "$HERE/build_sqlfiles.py" procrastinate "$OUT/dl/x/procrastinate/sql/migrations" \
+        "$OUT/procrastinate" "$URL"
+
+    # Sample databases: real applications' PostgreSQL schemas shipped by Debian packages.
+    rm -rf "$OUT/debs" && mkdir -p "$OUT/debs"
+    if ! (cd "$OUT/debs" && apt-get download "${DEBS[@]}" >/dev/null 2>&1); then
+        log "apt-get download failed; updating the package lists once"
+        apt-get update -qq >/dev/null
+        if ! (cd "$OUT/debs" && apt-get download "${DEBS[@]}" >/dev/null); then
+            # Debian replaces a stable package on a security update: take the current one.
+            log "pinned Debian versions gone; downloading the current ${DEBS[*]%%=*}"
+            (cd "$OUT/debs" && apt-get download "${DEBS[@]%%=*}" >/dev/null)
+        fi
+    fi
+    for deb in "$OUT"/debs/*.deb; do dpkg-deb -x "$deb" "$OUT/debs/root"; done
+    "$py" "$HERE/build_sample.py" pdns "$OUT/debs/root/usr/share/pdns-backend-pgsql/schema/schema.pgsql.sql" \
+        "$OUT/sample_pdns" "$URL"
+    "$py" "$HERE/build_sample.py" roundcube "$OUT/debs/root/usr/share/dbconfig-common/data/roundcube/install/pgsql" \
+        "$OUT/sample_roundcube" "$URL"
+    printf '%s\n' "$STAMP" > "$OUT/.built"
+}
+
+if [[ -n "${REAL_REBUILD:-}" || ! -f "$OUT/.built" || "$(cat "$OUT/.built")" != "$STAMP" ]]; then
+    start=$SECONDS
+    build
+    log "corpus built in $((SECONDS - start))s"
+fi
+exec python3 "$HERE/checks.py" "$RETORT" "$URL" "$OUT" "$@"

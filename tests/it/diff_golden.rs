@@ -23,6 +23,14 @@
 //! A case may hold a `renames` file: `--rename` specs, one per line, applied up (and
 //! inverted down).
 //!
+//! A case whose scripts hold manual steps (`ManualStep` hazards: a type change with no
+//! cast) needs a `manual` file with the statement a user would write for each, in
+//! order, as `up: SQL` or `down: SQL` lines. Each generated manual step must carry the
+//! `-- retort: manual step:` marker and fail on the server as generated (so that an
+//! unedited revision cannot apply); the hand-written statement is then applied in its
+//! place and the case goes on as any other. A manual step without its line, or a line
+//! without its step, fails the case.
+//!
 //! Every directory under `tests/fixtures/diff` must be listed in `golden!` below (and
 //! the other way round), so a fixture cannot be forgotten. A case that exposes an engine
 //! bug not fixed yet can wait in `tests/fixtures/diff-pending/<case>` (with a README
@@ -90,6 +98,8 @@ golden!(
     enum_recreate_partial_index,
     enum_recreate_function_argument,
     enum_recreate_with_dependent_types,
+    column_type_manual_step,
+    column_type_cast_paths,
 );
 
 fn fixtures() -> PathBuf {
@@ -161,15 +171,65 @@ impl Case {
         }
     }
 
-    /// Applies `statements` one by one; the first failure names the statement.
+    /// The hand-written statements of the `manual` file for `what` (`up` or `down`).
+    fn manual_steps(&self, what: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.join("manual")).unwrap_or_default();
+        let prefix = format!("{what}:");
+        text.lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
+    /// Applies `statements` one by one; the first failure names the statement. A manual
+    /// step must fail as generated; the `manual` file's statement replaces it.
     async fn apply(&self, client: &Client, statements: &[diff::Statement], what: &str) {
+        let mut manual = self.manual_steps(what).into_iter();
         for statement in statements {
+            let is_manual = statement
+                .hazards
+                .iter()
+                .any(|h| h.kind == diff::HazardKind::ManualStep);
+            if is_manual {
+                if !statement.sql.contains(diff::MANUAL_STEP) {
+                    self.fail(
+                        &format!("{what}: a manual step lacks its marker"),
+                        &statement.sql,
+                    );
+                }
+                if client.batch_execute(&statement.sql).await.is_ok() {
+                    self.fail(
+                        &format!("{what}: a manual step applies as generated"),
+                        &statement.sql,
+                    );
+                }
+                let Some(replacement) = manual.next() else {
+                    self.fail(
+                        &format!("{what}: a manual step has no `{what}:` line in `manual`"),
+                        &statement.sql,
+                    );
+                };
+                if let Err(e) = client.batch_execute(&replacement).await {
+                    self.fail(
+                        &format!("{what}: the hand-written statement from `manual` failed"),
+                        &format!("{replacement}\n=> {}", server_message(&e)),
+                    );
+                }
+                continue;
+            }
             if let Err(e) = client.batch_execute(&statement.sql).await {
                 self.fail(
                     &format!("{what}: a statement failed"),
                     &format!("{}\n=> {}", statement.sql, server_message(&e)),
                 );
             }
+        }
+        let unused: Vec<String> = manual.collect();
+        if !unused.is_empty() {
+            self.fail(
+                &format!("{what}: `manual` lines without a manual step"),
+                &unused.join("\n"),
+            );
         }
     }
 

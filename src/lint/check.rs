@@ -5,8 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, RangeVar, TypeName};
+use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, RangeVar, Token, TypeName};
 use pg_query::{Node, NodeEnum};
+
+use crate::diff::MANUAL_STEP;
 
 /// A rule hit inside one statement, before it is placed in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +75,15 @@ impl Section {
         ));
     }
 
-    /// Checks one statement (`sql` is its text, used for enum label uses).
+    /// Checks one statement (`sql` is its text, used for enum label uses and for the
+    /// manual-step marker).
     pub fn check(&mut self, node: &NodeEnum, sql: &str, hits: &mut Vec<Hit>) {
+        if let Some(step) = manual_step(sql) {
+            hits.push(hit(
+                "manual-step",
+                format!("a generated statement still waits for its manual step: {step}"),
+            ));
+        }
         // Naming an added label as another ADD VALUE's neighbour is not a use of it.
         let adds_a_label = matches!(node, NodeEnum::AlterEnumStmt(_));
         for label in &self.added_labels {
@@ -444,6 +453,33 @@ impl Section {
 }
 
 /// `schema.name` of a relation, as written.
+/// The text of the first `retort: manual step:` comment inside `sql`. Autogenerate
+/// writes that marker inside the statement it could not finish (between `TYPE` and
+/// `USING`), so that it travels with the statement and its line is the one to edit.
+/// Only comments count: the scanner tells them from a string that quotes the marker.
+fn manual_step(sql: &str) -> Option<String> {
+    if !sql.contains(MANUAL_STEP) {
+        return None;
+    }
+    let scanned = pg_query::scan(sql).ok()?;
+    scanned.tokens.iter().find_map(|token| {
+        let comment = matches!(
+            Token::try_from(token.token),
+            Ok(Token::SqlComment | Token::CComment)
+        );
+        let start = usize::try_from(token.start).ok()?;
+        let end = usize::try_from(token.end).ok()?;
+        let text = sql.get(start..end).filter(|_| comment)?;
+        let after = &text[text.find(MANUAL_STEP)? + MANUAL_STEP.len()..];
+        let after = after.trim().trim_end_matches("*/").trim();
+        Some(if after.is_empty() {
+            "write it, then delete the marker comment".to_string()
+        } else {
+            after.to_string()
+        })
+    })
+}
+
 fn relation_name(relation: Option<&RangeVar>) -> String {
     match relation {
         Some(r) if !r.schemaname.is_empty() => format!("{}.{}", r.schemaname, r.relname),

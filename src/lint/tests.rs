@@ -77,6 +77,35 @@ fn adding_not_null_column() {
 }
 
 #[test]
+fn manual_step() {
+    // As autogenerate writes it: the marker between TYPE and USING.
+    let generated = "ALTER TABLE events ALTER COLUMN payload TYPE jsonb\n    \
+                     -- retort: manual step: replace `payload::jsonb` by an expression\n    \
+                     USING payload::jsonb;";
+    case(
+        "manual-step",
+        generated,
+        "ALTER TABLE events ALTER COLUMN payload TYPE jsonb\n    \
+         USING convert_from(payload, 'UTF8')::jsonb;",
+    );
+    // The finding is an error on the statement's own line and says what to write.
+    let findings = lint(generated, true);
+    let step = findings
+        .iter()
+        .find(|f| f.rule == "manual-step")
+        .expect("manual-step found");
+    assert_eq!(step.severity, Severity::Error);
+    assert_eq!((step.line, step.column), (6, 1));
+    assert!(step.message.contains("replace `payload::jsonb`"), "{step}");
+    // A block comment is a comment too; a string quoting the marker is not.
+    case(
+        "manual-step",
+        "ALTER TABLE t ALTER COLUMN c TYPE jsonb /* retort: manual step: */ USING c::jsonb;",
+        "COMMENT ON TABLE t IS '-- retort: manual step: is how retort marks a step';",
+    );
+}
+
+#[test]
 fn setting_not_null() {
     case(
         "setting-not-null",

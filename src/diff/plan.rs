@@ -180,6 +180,11 @@ pub(super) fn type_change_kind(from: &str, to: &str) -> (bool, bool) {
         let (p, s) = inner.split_once(',').unwrap_or((inner, "0"));
         Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
     }
+    if let (Some(from), Some(to)) = (from.strip_suffix("[]"), to.strip_suffix("[]")) {
+        // Arrays convert element by element: they lose what their elements lose, but
+        // even a binary-coercible element change is an array coercion, with its USING.
+        return (true, type_change_kind(from, to).1);
+    }
     if let (Some((p1, s1)), Some((p2, s2))) = (numeric_typmod(from), numeric_typmod(to)) {
         // Same scale, more precision: no rewrite. More scale and as many integer digits:
         // a rewrite that keeps every value. Anything else can reject or round values.

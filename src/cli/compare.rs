@@ -5,7 +5,7 @@
 //! `check` is the CI guard: models against the chain's head (or, with
 //! `--from-database`, against a live database: drift), exit 1 when they differ.
 
-mod settle;
+mod expressions;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -323,7 +323,7 @@ fn schemas(
             let (mut a, mut b) =
                 read_both([from, to], server, chain.as_ref(), &tables, out).await?;
             if let Some(server) = server {
-                settle_expressions(server, &tables, &mut a, &mut b, out).await?;
+                settle_expressions(server, &tables, [(from, &mut a), (to, &mut b)], out).await?;
             }
             Ok((a, b))
         };
@@ -339,68 +339,98 @@ fn schemas(
 }
 
 /// Makes the expressions both sides have comparable: when some are spelled
-/// differently, each side's canonical dump is loaded into a fresh scratch database and
-/// read again, and the settled spellings replace those that differed (see
-/// [`settle`]). Nothing is loaded when no expression differs. A side that cannot be
-/// loaded again (an extension this server lacks, a dump of a newer server) is compared
-/// as read, with a warning.
+/// differently, a side is created from nothing in a fresh scratch database (with the
+/// statements autogenerate would write) and read again, and its settled spellings
+/// replace those that differed (see [`expressions`]). The side written by hand (a
+/// chain or a live database rather than models or a dump, which have usually been
+/// through a dump already) goes first; the other only when differences remain. Nothing
+/// is loaded when no expression differs. A side that cannot be created again (an
+/// extension this server lacks, a newer server's syntax) is compared as read, with a
+/// warning.
 async fn settle_expressions(
     server: &ScratchServer,
     tables: &VersionTables,
-    a: &mut Read,
-    b: &mut Read,
+    sides: [(&Source, &mut Read); 2],
     out: &Output,
 ) -> anyhow::Result<()> {
+    let [(from, a), (to, b)] = sides;
     if without_column_order(&a.schema) == without_column_order(&b.schema) {
         return Ok(());
     }
-    let keys = settle::differing(&a.schema, &b.schema);
+    let mut keys = expressions::differing(&a.schema, &b.schema);
     if keys.is_empty() {
         return Ok(());
     }
     let started = Instant::now();
-    let reload = async |schema: &Schema| -> anyhow::Result<Schema> {
-        let db = server.create_database("settle").await?;
-        let result = async {
-            let client = db.conn().connect("retort settle").await?;
-            let mut loaded = models::Loaded::default();
-            let name = Path::new("(canonical dump)");
-            models::load_text(name, &schema.to_text(), &client, &mut loaded).await?;
-            let loaded = Loaded {
-                conn: db.conn().clone(),
-                scratch: None,
-                load_ms: 0,
-            };
-            Ok::<_, anyhow::Error>(inspect_loaded(&loaded, tables).await?.0)
-        }
-        .await;
-        server.drop_database(&db).await?;
-        result
+    let differing = keys.len();
+    let dumped = |s: &Source| matches!(s, Source::Models(_) | Source::Dump(_));
+    let (first, second) = if dumped(from) && !dumped(to) {
+        (b, a)
+    } else {
+        (a, b)
     };
-    let (settled_a, settled_b) = match tokio::join!(reload(&a.schema), reload(&b.schema)) {
-        (Ok(settled_a), Ok(settled_b)) => (settled_a, settled_b),
-        (Err(e), _) | (_, Err(e)) => {
-            if !out.quiet {
-                eprintln!(
-                    "warning: {} definition(s) differ in spelling, and loading a side's schema \
-                     again to settle them failed, so they are compared as read: {e:#}",
-                    keys.len()
-                );
+    let mut loads = 0;
+    for turn in 0..2 {
+        let side = if turn == 0 { &mut *first } else { &mut *second };
+        loads += 1;
+        let settled = match recreate(server, tables, &side.schema).await {
+            Ok(settled) => settled,
+            Err(e) => {
+                if !out.quiet {
+                    eprintln!(
+                        "warning: {} definition(s) are spelled differently, and creating a \
+                         side's schema again to settle them failed, so they are compared as \
+                         read: {e:#}",
+                        keys.len()
+                    );
+                }
+                return Ok(());
             }
-            return Ok(());
+        };
+        expressions::graft(&mut side.schema, &settled, &keys);
+        keys = expressions::differing(&first.schema, &second.schema)
+            .intersection(&keys)
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            break;
         }
-    };
-    let replaced = settle::graft(&mut a.schema, &settled_a, &keys)
-        + settle::graft(&mut b.schema, &settled_b, &keys);
+    }
     if out.verbose {
         eprintln!(
-            "settled {} differently spelled definition(s) ({replaced} replaced) by loading \
-             both schemas again in {} ms",
-            keys.len(),
+            "settled {differing} differently spelled definition(s) by creating {loads} \
+             side(s) again in {} ms",
             started.elapsed().as_millis()
         );
     }
     Ok(())
+}
+
+/// `schema` created from nothing in a fresh scratch database and read back.
+async fn recreate(
+    server: &ScratchServer,
+    tables: &VersionTables,
+    schema: &Schema,
+) -> anyhow::Result<Schema> {
+    // The SQL an autogenerated base revision would hold. The canonical dump is not
+    // loadable as it is: it declares foreign keys inside CREATE TABLE, in name order.
+    let changes = diff::diff(&Schema::default(), schema);
+    let script = diff::to_script(&diff::render(&changes));
+    let db = server.create_database("settle").await?;
+    let result = async {
+        let client = db.conn().connect("retort settle").await?;
+        let name = Path::new("(the schema rendered as SQL)");
+        models::load_text(name, &script, &client, &mut models::Loaded::default()).await?;
+        let loaded = Loaded {
+            conn: db.conn().clone(),
+            scratch: None,
+            load_ms: 0,
+        };
+        Ok::<_, anyhow::Error>(inspect_loaded(&loaded, tables).await?.0)
+    }
+    .await;
+    server.drop_database(&db).await?;
+    result
 }
 
 /// Checks what a side names before any scratch database is started, so that a typo

@@ -212,6 +212,7 @@ pub async fn load_text(
     loaded: &mut Loaded,
 ) -> Result<(), ModelsError> {
     let pieces = split::split_psql(text);
+    refuse_copy_data(path, text, &pieces)?;
     let connected = connected_database(path, text, &pieces)?;
     let mut statements = Vec::new();
     for piece in pieces {
@@ -261,20 +262,7 @@ fn connected_database(
         let split::Piece::Meta(meta) = piece else {
             continue;
         };
-        let line = split::line_column(text, meta.offset).0;
-        let refuse = |problem: String| {
-            ModelsError::MetaCommand(Box::new(MetaFailure {
-                path: path.to_path_buf(),
-                line,
-                line_text: text
-                    .split('\n')
-                    .nth(line - 1)
-                    .unwrap_or("")
-                    .trim_end()
-                    .to_owned(),
-                problem,
-            }))
-        };
+        let refuse = |problem: String| refuse_at(path, text, meta.offset, problem);
         if meta.in_statement {
             return Err(refuse(format!(
                 "the psql meta-command \\{} comes in the middle of a statement; end the \
@@ -312,6 +300,49 @@ fn connected_database(
         }
     }
     Ok(connected)
+}
+
+/// The error for what psql would do at byte `offset` of `text` but a model load cannot.
+fn refuse_at(path: &Path, text: &str, offset: usize, problem: String) -> ModelsError {
+    let line = split::line_column(text, offset).0;
+    ModelsError::MetaCommand(Box::new(MetaFailure {
+        path: path.to_path_buf(),
+        line,
+        line_text: text
+            .split('\n')
+            .nth(line - 1)
+            .unwrap_or("")
+            .trim_end()
+            .to_owned(),
+        problem,
+    }))
+}
+
+/// A dump with data has `COPY ... FROM stdin` followed by rows that psql feeds to the
+/// server; sent as statements, the rows would fail one by one with baffling messages.
+fn refuse_copy_data(
+    path: &Path,
+    text: &str,
+    pieces: &[split::Piece<'_>],
+) -> Result<(), ModelsError> {
+    for piece in pieces {
+        let split::Piece::Sql(statement) = piece else {
+            continue;
+        };
+        let upper = statement.sql.to_ascii_uppercase();
+        if leading_words(statement.sql, 1) == ["copy"] && upper.contains(" FROM STDIN") {
+            return Err(refuse_at(
+                path,
+                text,
+                statement.offset,
+                "COPY ... FROM stdin: the file holds data as well as the schema, which only \
+                 psql can feed to the server; models hold the schema alone: make the dump \
+                 with `pg_dump --schema-only`"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The database a `\connect` (or `\c`) switches to, normalized as psql does (an

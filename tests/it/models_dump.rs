@@ -254,6 +254,16 @@ fn other_meta_commands_are_refused_at_their_line() {
         "{}",
         run.stderr
     );
+
+    // A dump with data: its rows are for psql to feed, not statements.
+    write_model(
+        &project,
+        "schema.sql",
+        "CREATE TABLE t (id int, s text);\n\nCOPY public.t (id, s) FROM stdin;\n1\tone\n\\.\n",
+    );
+    let run = scratch_run(&project, &["check"]).fails_with(2);
+    assert!(run.stderr.contains("schema.sql:3:"), "{}", run.stderr);
+    assert!(run.stderr.contains("--schema-only"), "{}", run.stderr);
 }
 
 #[test]

@@ -111,10 +111,10 @@ def check_diff(app, app_dir, steps):
         url = common.recreate_db(BASE, name)
         path = os.path.join(app_dir, "schemas", f"{k}.sql")
         common.psql(url, file=path)
-        return name, url
+        return name, url, common.pg_dump(url)
 
-    def direction(k, src, dst, want, label):
-        (sname, surl), (dname, durl) = src, dst
+    def direction(k, src, dst, label):
+        (sname, surl, _), (dname, durl, want) = src, dst
         code, out, err, cmd = retort(["diff", "--from", surl, "--to", durl], app_dir)
         if code not in (0, 1):
             counts["failed"] += 1
@@ -159,8 +159,8 @@ def check_diff(app, app_dir, steps):
             continue
         counts["steps"] += 1
         cur = loaded(k)
-        direction(k, prev, cur, b, "forward")
-        direction(k, cur, prev, a, "reverse")
+        direction(k, prev, cur, "forward")
+        direction(k, cur, prev, "reverse")
         common.drop_db(BASE, prev[0])
         prev = cur
     common.drop_db(BASE, prev[0])
@@ -333,10 +333,11 @@ def main():
             write_config(app_dir)
             with open(os.path.join(app_dir, "models", "schema.sql"), "w") as f:
                 f.write(schema(app_dir, steps[-1]["k"]))
-            check_upgrade(app, app_dir, steps)
-            check_diff(app, app_dir, steps)
-            check_models(app, app_dir, True)
-            check_classes(app, app_dir, steps)
+            for check, args in ((check_upgrade, (steps,)), (check_diff, (steps,)),
+                                (check_models, (True,)), (check_classes, (steps,))):
+                t = time.time()
+                check(app, app_dir, *args)
+                print(f"     ({check.__name__}: {time.time() - t:.0f}s)")
         else:
             print(f"== {app}: sample database (models/schema.sql)")
             check_models(app, app_dir, False)

@@ -76,4 +76,8 @@ if [[ -n "${REAL_REBUILD:-}" || ! -f "$OUT/.built" || "$(cat "$OUT/.built")" != 
     build
     log "corpus built in $((SECONDS - start))s"
 fi
-exec python3 "$HERE/checks.py" "$RETORT" "$URL" "$OUT" "$@"
+# A copy of the binary: a concurrent cargo build in the same checkout may relink it.
+mkdir -p "$OUT/bin"
+for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -x "$RETORT" ]] && break; sleep 3; done
+cp "$RETORT" "$OUT/bin/retort.tmp" && mv "$OUT/bin/retort.tmp" "$OUT/bin/retort"
+exec python3 "$HERE/checks.py" "$OUT/bin/retort" "$URL" "$OUT" "$@"

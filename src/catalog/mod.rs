@@ -111,5 +111,21 @@ pub fn diff_dumps(left: &str, right: &str, left_name: &str, right_name: &str) ->
     )
 }
 
+impl Schema {
+    /// The canonical dump with each table's columns sorted by name: two schemas whose
+    /// dumps differ only in column order (a column dropped and added again can only
+    /// come back last) give the same text here.
+    pub fn to_text_with_sorted_columns(&self) -> String {
+        let mut sorted = self.clone();
+        for table in &mut sorted.tables {
+            table.columns.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        for table in &mut sorted.foreign_tables {
+            table.columns.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        sorted.to_text()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::db::{ConnInfo, Session, VersionTables};
 use crate::migrator::RunOptions;
-use crate::roundtrip::{Outcome, RevisionResult, RoundTrip, RoundTripReport};
+use crate::roundtrip::{self, Outcome, RevisionResult, RoundTrip, RoundTripReport, TestOptions};
 use crate::scratch::restore::{self, DumpInfo, RestoreReport};
 use crate::scratch::{self, ScratchDb, ScratchServer};
 use crate::Migrator;
@@ -39,6 +39,18 @@ pub(super) struct TestArgs {
     /// so the failing revision is named
     #[arg(long)]
     each: bool,
+    /// After a revision fails, carry on from the schema its upgrade leaves and test every
+    /// later revision, listing every failure at the end (implies --each)
+    #[arg(long)]
+    keep_going: bool,
+    /// Count `order-only` (the same columns in another order after the downgrade) as a
+    /// failure, for code that relies on `SELECT *` or `COPY` without a column list
+    #[arg(long)]
+    strict: bool,
+    /// Also write the results in this format to FILE: `junit` (JUnit XML, one test case
+    /// per revision, which CI systems show natively)
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+    format: Option<Vec<String>>,
     #[command(flatten)]
     scratch: ScratchFlags,
     /// Let --database-url name a server that is not on this machine (the test upgrades
@@ -100,6 +112,7 @@ pub(super) fn test_migration(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let tables = version_tables(config, db)?;
+    report_file(args)?;
     if args.from_dump.is_some() && db.database_url.is_some() {
         anyhow::bail!(
             "--from-dump and --database-url both name what to test on; give one (the dump is \
@@ -145,6 +158,19 @@ pub(super) fn test_migration(
         )
         .await
     })
+}
+
+/// The `--format FORMAT FILE` report asked for, checked before any work starts.
+fn report_file(args: &TestArgs) -> anyhow::Result<Option<&Path>> {
+    match args.format.as_deref() {
+        None => Ok(None),
+        Some([format, file]) if format == "junit" => Ok(Some(Path::new(file))),
+        Some([format, _]) => anyhow::bail!(
+            "unknown report format {format:?} in --format; the one format is `junit` \
+             (--format junit FILE)"
+        ),
+        Some(_) => anyhow::bail!("--format takes a format and a file: --format junit FILE"),
+    }
 }
 
 /// Reads the dump's format and versions before any server starts, so a bad file fails
@@ -274,7 +300,9 @@ async fn test_on(
             revisions.len(),
             range.first().map_or("", String::as_str),
             range.last().map_or("", String::as_str),
-            if args.each {
+            if args.keep_going {
+                "each on its own (upgrade, downgrade, compare, upgrade again), going on after failures"
+            } else if args.each {
                 "each on its own (upgrade, downgrade, compare, upgrade again)"
             } else {
                 "as one range (upgrade all, downgrade all, compare)"
@@ -287,8 +315,21 @@ async fn test_on(
             print_row(result);
         }
     };
-    let report = trip.test(&revisions, args.each, &mut printer).await?;
+    let options = TestOptions {
+        each: args.each || args.keep_going,
+        keep_going: args.keep_going,
+        strict: args.strict,
+    };
+    let report = trip.test(&revisions, options, &mut printer).await?;
     let passed = report.passed();
+    if let Some(file) = report_file(args)? {
+        let xml = roundtrip::to_junit(&report, started.elapsed().as_millis());
+        crate::sum::write_atomically(file, xml.as_bytes())
+            .with_context(|| format!("cannot write the JUnit report to {}", file.display()))?;
+        if human {
+            eprintln!("JUnit report written to {}", file.display());
+        }
+    }
     if out.json {
         let view = TestView {
             passed,
@@ -335,7 +376,7 @@ fn print_row(result: &RevisionResult) {
         ms(result.check_ms),
         result.message
     );
-    if result.outcome.is_failure() || result.outcome == Outcome::Irreversible {
+    if result.outcome != Outcome::Ok {
         if let Some(note) = &result.note {
             outln!("  {}: {note}", result.path);
         }
@@ -362,20 +403,28 @@ fn print_summary(out: &Output, report: &RoundTripReport, started: Instant) {
         outln!("the schema after the downgrade differs from the schema before the upgrade:");
         let _ = super::schema::print_diff(diff);
     }
-    let count = |o: Outcome| report.revisions.iter().filter(|r| r.outcome == o).count();
     let failures: Vec<&str> = report.failures().map(|r| r.revision.as_str()).collect();
-    let mut parts = vec![format!("{} ok", count(Outcome::Ok))];
-    for outcome in [
-        Outcome::Differs,
-        Outcome::Failed,
-        Outcome::Irreversible,
-        Outcome::Skipped,
-        Outcome::NotRun,
-    ] {
-        let n = count(outcome);
+    let mut parts = vec![format!("{} ok", report.count(Outcome::Ok))];
+    for outcome in Outcome::ALL.into_iter().skip(1) {
+        let n = report.count(outcome);
         if n > 0 {
             parts.push(format!("{n} {}", outcome.as_str()));
         }
+    }
+    let order_only: Vec<&str> = report
+        .revisions
+        .iter()
+        .filter(|r| r.outcome == Outcome::OrderOnly)
+        .map(|r| r.revision.as_str())
+        .collect();
+    if !order_only.is_empty() && !report.strict && !out.quiet {
+        eprintln!(
+            "warning: {} come(s) back with the same columns in another order ({}); that passes, \
+             since a downgrade can only append a column it re-adds, unless code relies on \
+             SELECT * or COPY without a column list (--strict fails it)",
+            order_only.len(),
+            order_only.join(", ")
+        );
     }
     let verdict = if failures.is_empty() {
         "passed".to_owned()

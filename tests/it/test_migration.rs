@@ -120,6 +120,9 @@ fn each_names_the_revision_whose_downgrade_forgets_an_index_and_shows_the_diff()
         .map(|r| r["outcome"].as_str().expect("outcome"))
         .collect();
     assert_eq!(outcomes, ["ok", "differs", "not_run"]);
+    assert!(revisions[2]["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("--keep-going")));
     assert!(revisions[1]["diff"]
         .as_str()
         .is_some_and(|d| d.contains("users_email_idx")));
@@ -203,7 +206,7 @@ fn sql_errors_are_failures_located_in_the_file_and_irreversible_revisions_are_re
     );
     let second = run.stdout.lines().find(|l| l.starts_with(&rev_id(2)));
     assert!(
-        second.is_some_and(|l| l.contains("failed")),
+        second.is_some_and(|l| l.contains("downgrade failed")),
         "{}",
         run.stdout
     );
@@ -625,4 +628,231 @@ fn restore_dump_loads_a_production_dump_into_a_fresh_local_database() {
         .json();
     assert_eq!(json["range"], serde_json::json!([rev_id(2), rev_id(3)]));
     assert_eq!(json["source"]["kind"], "database");
+}
+
+/// Nine revisions, one of each class `--keep-going` tells apart, in chain order.
+fn every_class(project: &Project) {
+    let versions = project.versions();
+    let revisions: [(&str, &str, Option<&str>); 9] = [
+        (
+            "create users",
+            "CREATE TABLE users (id int PRIMARY KEY, email text, name text);\nCREATE TABLE seen (k int PRIMARY KEY);",
+            Some("DROP TABLE seen;\nDROP TABLE users;"),
+        ),
+        // The downgrade forgets the index: differs, and upgrading again fails at the
+        // index, so the database is left without `tags` until retort restores it.
+        (
+            "index name, tags",
+            "CREATE TABLE tags (id int);\nCREATE INDEX users_name_idx ON users (name);",
+            Some("DROP TABLE tags;"),
+        ),
+        (
+            "add column",
+            "ALTER TABLE users ADD COLUMN age int;",
+            Some("ALTER TABLE users DROP COLUMN nope;"),
+        ),
+        // Dropping a column: the downgrade can only append it again.
+        (
+            "drop email",
+            "ALTER TABLE users DROP COLUMN email;",
+            Some("ALTER TABLE users ADD COLUMN email text;"),
+        ),
+        // The schema comes back, but the upgrade is not repeatable.
+        ("seed", "INSERT INTO seen VALUES (1);", Some("SELECT 1;")),
+        // Needs `tags`, which the failed round trip of 0002 had taken away.
+        (
+            "add bio",
+            "ALTER TABLE tags ADD COLUMN bio text;",
+            Some("ALTER TABLE tags DROP COLUMN bio;"),
+        ),
+        ("no way back", "CREATE TABLE audit (id int);", None),
+        (
+            "broken",
+            "ALTER TABLE missing ADD COLUMN x int;",
+            Some("SELECT 1;"),
+        ),
+        (
+            "after broken",
+            "CREATE TABLE later (id int);",
+            Some("DROP TABLE later;"),
+        ),
+    ];
+    for (i, (message, upgrade, downgrade)) in revisions.into_iter().enumerate() {
+        let number = i as u32 + 1;
+        let parent = rev_id(number - 1);
+        let parents: Vec<&str> = if number == 1 { vec![] } else { vec![&parent] };
+        write_revision(
+            &versions,
+            &Rev {
+                number,
+                parents: &parents,
+                message,
+                upgrade,
+                downgrade,
+                non_transactional: false,
+            },
+        );
+    }
+}
+
+#[test]
+fn keep_going_tests_every_revision_after_failures_and_names_each_class() {
+    let project = Project::new();
+    every_class(&project);
+    let junit = project.path().join("report.xml");
+    let junit_arg = junit.to_string_lossy().into_owned();
+    let run = on_server(
+        &project,
+        &["--keep-going", "--json", "--format", "junit", &junit_arg],
+    )
+    .fails_with(1);
+    let json = run.json();
+    assert_eq!(json["passed"], false);
+    let revisions = json["report"]["revisions"].as_array().expect("revisions");
+    let outcomes: Vec<&str> = revisions
+        .iter()
+        .map(|r| r["outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "ok",
+            "differs",
+            "downgrade_failed",
+            "order_only",
+            "upgrade_again_failed",
+            "ok",
+            "irreversible",
+            "upgrade_failed",
+            "not_run"
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(revisions[1]["diff"]
+        .as_str()
+        .is_some_and(|d| d.contains("users_name_idx")));
+    assert!(
+        revisions[1]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("restored by retort's diff")),
+        "{}",
+        revisions[1]
+    );
+    assert!(revisions[2]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("\"nope\"")));
+    assert!(revisions[3]["diff"]
+        .as_str()
+        .is_some_and(|d| d.contains("email")));
+    assert!(revisions[4]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("duplicate key")));
+    assert!(revisions[8]["note"]
+        .as_str()
+        .is_some_and(|n| n.contains(&rev_id(8))));
+
+    // The JUnit report: one case per revision, failures with their text.
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report");
+    assert_eq!(xml.matches("<testcase ").count(), 9, "{xml}");
+    assert!(xml.contains("tests=\"9\" failures=\"4\""), "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 4, "{xml}");
+    assert!(xml.contains("<failure type=\"differs\""), "{xml}");
+    assert!(xml.contains("<failure type=\"upgrade failed\""), "{xml}");
+    assert!(
+        xml.contains("relation &quot;missing&quot; does not exist"),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<skipped ").count(), 2, "{xml}");
+
+    // The human report lists every failure at the end.
+    let run = on_server(&project, &["--keep-going"]).fails_with(1);
+    let failed = [2, 3, 5, 8].map(rev_id).join(", ");
+    assert!(
+        run.stdout.contains(&format!("FAILED ({failed})")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("2 ok, 1 order-only, 1 differs, 1 upgrade failed, 1 downgrade failed, 1 upgrade again failed, 1 irreversible, 1 not run"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("another order"), "{}", run.stderr);
+
+    // Without --keep-going the run stops at the first failure, as before.
+    let json = on_server(&project, &["--each", "--json"])
+        .fails_with(1)
+        .json();
+    let outcomes: Vec<&str> = json["report"]["revisions"]
+        .as_array()
+        .expect("revisions")
+        .iter()
+        .map(|r| r["outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(outcomes[..2], ["ok", "differs"]);
+    assert!(
+        outcomes[2..].iter().all(|o| *o == "not_run"),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn order_only_passes_with_a_warning_and_fails_under_strict() {
+    let project = Project::new();
+    let versions = project.versions();
+    write_revision(
+        &versions,
+        &Rev {
+            number: 1,
+            parents: &[],
+            message: "create t",
+            upgrade: "CREATE TABLE t (a int, b int, c int);",
+            downgrade: Some("DROP TABLE t;"),
+            non_transactional: false,
+        },
+    );
+    write_revision(
+        &versions,
+        &Rev {
+            number: 2,
+            parents: &[&rev_id(1)],
+            message: "drop b",
+            upgrade: "ALTER TABLE t DROP COLUMN b;",
+            downgrade: Some("ALTER TABLE t ADD COLUMN b int;"),
+            non_transactional: false,
+        },
+    );
+    let run = on_server(&project, &["--each"]).ok();
+    let row = run.stdout.lines().find(|l| l.starts_with(&rev_id(2)));
+    assert!(
+        row.is_some_and(|l| l.contains("order-only")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("--strict"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("test-migration passed"),
+        "{}",
+        run.stdout
+    );
+    let run = on_server(&project, &["--each", "--strict"]).fails_with(1);
+    assert!(
+        run.stdout.contains(&format!("FAILED ({})", rev_id(2))),
+        "{}",
+        run.stdout
+    );
+    // Whole-range mode tells order-only apart too (above the table's creation).
+    let above = format!("{}:", rev_id(1));
+    let run = on_server(&project, &["-r", &above]).ok();
+    assert!(run.stdout.contains("order-only"), "{}", run.stdout);
+    on_server(&project, &["-r", &above, "--strict"]).fails_with(1);
+}
+
+#[test]
+fn an_unknown_report_format_is_refused_before_any_work() {
+    let project = Project::new();
+    chain(&project, false);
+    let run = on_server(&project, &["--format", "xml", "out.xml"]).fails_with(2);
+    assert!(run.stderr.contains("junit"), "{}", run.stderr);
 }

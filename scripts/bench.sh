@@ -15,6 +15,9 @@
 #   5. A 200-revision chain: `retort test-migration --each` (on the bench server and on
 #      a private cluster) against psql sending the same stairway SQL without checks;
 #      time per revision and the share of CPU spent in retort versus waiting.
+#   5b. A 2,000-table dump (pg_dump -Fc) with 20 pending revisions: `retort
+#      test-migration --from-dump --each --keep-going`; the restore and the schema checks
+#      per revision against one `retort dump-schema` (scripts/bench-test-migration-dump.sh).
 #   6. `new-migration --autogenerate` on the 5,000-table schema with one column
 #      changed: total time and the split between loading, inspecting and diffing.
 #   7. `retort fleet upgrade` of 200 databases x 20 revisions at concurrency 1, 4, 8
@@ -222,6 +225,9 @@ hyperfine --shell=none --warmup 1 --runs "$TM_RUNS" --style basic --export-json 
 # Where the time goes, from one run's own report.
 "$RETORT" --json --versions "$chain200/versions" test-migration --each --scratch server --scratch-url "$url" >"$OUT/testmig200-report.json"
 
+log "2,000-table dump: test-migration --from-dump --each --keep-going"
+scripts/bench-test-migration-dump.sh "$RETORT" "$url" >/dev/null
+
 # ---------------------------------------------------------------------------
 # autogenerate on the 5,000-table schema with one column changed: the chain is one
 # revision creating the schema, the models are the same schema with one column's type
@@ -331,6 +337,8 @@ FLEET_TAG=-wait FLEET_TARGETS=40 FLEET_REVISIONS=5 FLEET_SLEEP=0.05 \
             "$name" "$(ms "$m")" "$(awk -v m="$m" 'BEGIN { print m * 1000 / 200 }')" "$share" "$(ratio "$m" "$base")"
     done
     jq -r '"  one run'"'"'s report: upgrades \(.report.upgrade_ms) ms, downgrades \(.report.downgrade_ms) ms, upgrades again \(.report.again_ms) ms, schema inspections and comparisons \(.report.check_ms) ms; \(.total_ms) ms in all for \(.report.revisions | length) revisions (the rest: scratch database, connection, loading the chain)"' "$OUT/testmig200-report.json"
+    printf '\n'
+    sed 's/^/  /' "$OUT/testmig2k.txt"
     printf '\n1,000 revisions, lint (every statement parsed by pg_query)\n'
     printf '  %-48s %10s   target < 1 s\n' 'retort lint --all' "$(ms "$(median lint1k 0)")"
     printf '\n5,000 tables, new-migration --autogenerate with one column changed (%s runs)\n' "$AG_RUNS"

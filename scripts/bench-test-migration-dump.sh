@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# test-migration on a restored production-like dump: a generated schema of 2,000 tables
+# dumped with `pg_dump -Fc`, then `retort test-migration --from-dump --each --keep-going`
+# of 20 pending revisions (each adds a column and an index to one table and removes
+# them on the way down). Reports the median total, and from one run's own report the
+# restore time and the schema checks per revision, each against one `retort dump-schema`
+# of the same schema (the cost of one whole-schema inspection) measured in the same run.
+#
+#   scripts/bench-test-migration-dump.sh RETORT_BINARY SERVER_URL
+#
+# SERVER_URL: a superuser URL of a throwaway server (`scripts/pg-local.sh start`); the
+# script creates and drops the database schema2k there, and test-migration uses the
+# server for its scratch databases. TM2K_TABLES, TM2K_REVISIONS and TM2K_RUNS change the
+# shape. Results: target/bench/testmig2k*.json and target/bench/testmig2k.txt.
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+    echo "usage: $0 RETORT_BINARY SERVER_URL" >&2
+    exit 2
+fi
+RETORT="$(realpath -- "$1")"
+URL="$2"
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
+
+TABLES="${TM2K_TABLES:-2000}"
+REVISIONS="${TM2K_REVISIONS:-20}"
+RUNS="${TM2K_RUNS:-3}"
+OUT="$PWD/target/bench"
+WORK="$OUT/testmig2k"
+log() { printf 'bench-test-migration-dump: %s\n' "$*" >&2; }
+
+for tool in hyperfine jq psql pg_dump; do
+    command -v "$tool" >/dev/null || { log "needs $tool on PATH"; exit 2; }
+done
+((REVISIONS <= TABLES)) || { log "TM2K_REVISIONS must not exceed TM2K_TABLES"; exit 2; }
+
+rm -rf -- "$WORK"
+mkdir -p -- "$WORK/versions" "$OUT"
+db_url="${URL%/*}/schema2k"
+trap 'psql -X -q -d "$URL" -c "DROP DATABASE IF EXISTS schema2k WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+psql -X -q -d "$URL" -c 'DROP DATABASE IF EXISTS schema2k WITH (FORCE)' -c 'CREATE DATABASE schema2k'
+log "loading $TABLES tables and dumping them (pg_dump -Fc)"
+scripts/gen-schema.sh "$TABLES" | psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db_url" >/dev/null
+pg_dump -Fc -f "$WORK/prod.dump" -d "$db_url"
+
+# REVISIONS revisions spread over the schema: a column and an index on one table each.
+step=$((TABLES / REVISIONS))
+parent=""
+for ((i = 1; i <= REVISIONS; i++)); do
+    id=$(printf '%04d_%012x' "$i" "$((i * 2654435761 % 281474976710656))")
+    t="bench.t$((i * step))"
+    {
+        printf -- '-- revision: %s\n-- down_revision: %s\n-- message: note %d\n\n' "$id" "$parent" "$i"
+        printf -- '-- migrate:upgrade\nALTER TABLE %s ADD COLUMN note_%d text;\n' "$t" "$i"
+        printf 'CREATE INDEX t%d_note_%d_idx ON %s (note_%d);\n\n' "$((i * step))" "$i" "$t" "$i"
+        printf -- '-- migrate:downgrade\nDROP INDEX bench.t%d_note_%d_idx;\n' "$((i * step))" "$i"
+        printf 'ALTER TABLE %s DROP COLUMN note_%d;\n' "$t" "$i"
+    } >"$WORK/versions/${id}_note_$i.sql"
+    parent="$id"
+done
+"$RETORT" -q --versions "$WORK/versions" rehash >/dev/null
+
+psql -X -q -d "$URL" -c 'CHECKPOINT' >/dev/null
+log "$TABLES tables, $REVISIONS revisions: test-migration --from-dump --each --keep-going ($RUNS runs)"
+hyperfine --shell=none --warmup 0 --runs "$RUNS" --style basic --export-json "$OUT/testmig2k.json" \
+    -n "retort dump-schema ($TABLES tables)" "$RETORT --database-url $db_url dump-schema" \
+    -n "retort test-migration --from-dump --each --keep-going ($TABLES tables, $REVISIONS revisions)" \
+    "$RETORT -q --versions $WORK/versions test-migration --from-dump $WORK/prod.dump --each --keep-going --scratch server --scratch-url $URL" >&2
+# Where the time goes, from one run's own report.
+"$RETORT" --json --versions "$WORK/versions" test-migration --from-dump "$WORK/prod.dump" \
+    --each --keep-going --scratch server --scratch-url "$URL" >"$OUT/testmig2k-report.json"
+jq -e '.passed' "$OUT/testmig2k-report.json" >/dev/null || { log "FAIL: the generated revisions did not pass"; exit 1; }
+
+dump_s=$(jq -r '.results[0].median' "$OUT/testmig2k.json")
+total_s=$(jq -r '.results[1].median' "$OUT/testmig2k.json")
+restore_ms=$(jq -r '.source.restore.duration_ms' "$OUT/testmig2k-report.json")
+check_ms=$(jq -r '.report.check_ms' "$OUT/testmig2k-report.json")
+{
+    printf '%s tables restored from pg_dump -Fc, %s revisions: test-migration --from-dump --each --keep-going (%s runs)\n' "$TABLES" "$REVISIONS" "$RUNS"
+    awk -v d="$dump_s" -v t="$total_s" -v r="$restore_ms" -v c="$check_ms" -v n="$REVISIONS" 'BEGIN {
+        dm = d * 1000
+        printf "  %-52s %10.1f ms\n", "retort dump-schema (one whole-schema inspection)", dm
+        printf "  %-52s %10.1f ms\n", "test-migration, total (median)", t * 1000
+        printf "  %-52s %10.1f ms   %.1fx one dump-schema\n", "restore (one run)", r, r / dm
+        printf "  %-52s %10.1f ms   %.2fx one dump-schema\n", "schema checks per revision (one run)", c / n, c / n / dm
+    }'
+} >"$OUT/testmig2k.txt"
+cat "$OUT/testmig2k.txt"

@@ -242,16 +242,32 @@ pub async fn load_text(
             _ => return Err(locate(path, text, statement, error)),
         }
     }
+    // A dump's settings are for the dump: its empty search_path would make the next
+    // model file's unqualified CREATE TABLE fail ("no schema has been selected").
+    if is_pg_dump(text) {
+        client
+            .batch_execute("RESET ALL")
+            .await
+            .map_err(|e| ModelsError::Query(describe_pg_error(&e)))?;
+    }
     loaded.statements += statements.len();
     loaded.files += 1;
     Ok(())
 }
 
+/// Whether `text` was written by pg_dump, which says so in its header.
+fn is_pg_dump(text: &str) -> bool {
+    text.lines()
+        .take(64)
+        .any(|line| line.starts_with("-- Dumped by pg_dump version "))
+}
+
 /// Checks the psql meta-commands of a model text and returns the database its
 /// `\connect`s name, if any. `\restrict` / `\unrestrict` (pg_dump since its August 2025
-/// minor releases) only guard a psql session against what the dump's server might send
-/// back, which does not arise here; a `\connect` is harmless as long as the text stays
-/// in one database. Anything else would need psql itself.
+/// minor releases) keep psql from running meta-commands that a malicious dumped server
+/// could have smuggled into the dump; nothing here runs any, so they can be ignored. A
+/// `\connect` is harmless as long as the text stays in one database. Anything else
+/// would need psql itself, and is refused.
 fn connected_database(
     path: &Path,
     text: &str,

@@ -267,7 +267,7 @@ fn other_meta_commands_are_refused_at_their_line() {
 }
 
 #[test]
-fn create_schema_public_and_its_comment_load_where_public_exists() {
+fn create_schema_public_loads_where_public_exists_and_a_dumps_settings_stay_in_it() {
     let project = empty_project();
     write_revision(
         &project.versions(),
@@ -283,12 +283,17 @@ fn create_schema_public_and_its_comment_load_where_public_exists() {
     write_model(
         &project,
         "schema.sql",
-        "SELECT pg_catalog.set_config('search_path', '', false);\n\
+        "--\n-- PostgreSQL database dump\n--\n\n\
+         -- Dumped from database version 15.18\n\
+         -- Dumped by pg_dump version 15.18\n\n\
+         SELECT pg_catalog.set_config('search_path', '', false);\n\
          CREATE SCHEMA public;\n\
          ALTER SCHEMA public OWNER TO pg_database_owner;\n\
-         COMMENT ON SCHEMA public IS 'standard public schema';\n\
-         CREATE TABLE public.t (id integer);\n",
+         COMMENT ON SCHEMA public IS 'standard public schema';\n",
     );
+    // The dump's empty search_path stays in the dump: a model file after it names
+    // its tables as usual.
+    write_model(&project, "zz_more.sql", "CREATE TABLE t (id integer);\n");
     let run = scratch_run(&project, &["-v", "check"]).ok();
     assert!(run.stdout.contains("no differences"), "{}", run.stdout);
     // Nothing differs, so nothing is created again to settle expressions.

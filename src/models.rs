@@ -46,6 +46,7 @@ pub enum ModelsError {
     Empty { dir: PathBuf },
     #[error("{0}")]
     Statement(Box<ModelFailure>),
+    /// A psql meta-command (or psql-fed COPY data) that a model load cannot honour.
     #[error("{0}")]
     MetaCommand(Box<MetaFailure>),
     #[error("loading the models failed: {0}")]
@@ -100,11 +101,15 @@ impl fmt::Display for ModelFailure {
     }
 }
 
-/// A psql meta-command in a model file that cannot be honoured.
+/// A psql meta-command in a model file that cannot be honoured, or a `COPY ... FROM
+/// stdin` whose rows only psql could feed.
 #[derive(Debug)]
 pub struct MetaFailure {
+    /// The model file.
     pub path: PathBuf,
+    /// 1-based line of the meta-command (or statement) in it.
     pub line: usize,
+    /// That line, for showing.
     pub line_text: String,
     /// What is wrong and what to do.
     pub problem: String,

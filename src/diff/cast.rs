@@ -506,6 +506,44 @@ mod tests {
         );
     }
 
+    /// How a manual step is written: one statement, under its marker, that a name
+    /// holding a line break cannot break out of (as SQL, or out of a comment).
+    #[test]
+    fn a_manual_step_is_one_marked_statement_whatever_the_names() {
+        use crate::diff::{render, to_script, Change, ColumnChange, TableChange};
+        let column = "p\nDROP TABLE users; --";
+        let change = Change::AlterTable {
+            name: name("t"),
+            changes: vec![TableChange::AlterColumn {
+                name: column.into(),
+                change: ColumnChange::SetType {
+                    from: "bytea".into(),
+                    to: "jsonb".into(),
+                    collation: None,
+                    using: true,
+                    narrowing: false,
+                    path: conversion("bytea", "jsonb", &[]).path,
+                },
+            }],
+        };
+        let statements = render(&[change]);
+        assert_eq!(statements.len(), 1);
+        assert!(statements[0]
+            .hazards
+            .iter()
+            .any(|h| h.kind == crate::diff::HazardKind::ManualStep));
+        let script = to_script(&statements);
+        let split = crate::db::split::split(&script);
+        assert_eq!(split.len(), 1, "{script}");
+        assert!(split[0].sql.contains(crate::diff::MANUAL_STEP), "{script}");
+        assert!(
+            split[0]
+                .sql
+                .ends_with("USING \"p\nDROP TABLE users; --\"::jsonb"),
+            "{script}"
+        );
+    }
+
     #[test]
     fn domains_are_seen_as_their_base_type() {
         let mut schema = Schema::default();

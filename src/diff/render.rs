@@ -56,7 +56,9 @@ pub fn to_script(statements: &[Statement]) -> String {
     let mut out = String::new();
     for statement in statements {
         for hazard in &statement.hazards {
-            let _ = writeln!(out, "-- WARNING: {}", hazard.message);
+            // Messages name objects; a line break in a quoted name would end the comment.
+            let message = hazard.message.replace(['\n', '\r'], " ");
+            let _ = writeln!(out, "-- WARNING: {message}");
         }
         if statement.sql.starts_with("--") {
             let _ = writeln!(out, "{}", statement.sql);

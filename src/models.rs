@@ -13,8 +13,9 @@
 //! - statements that fail only because they name roles (`OWNER TO`, `GRANT`, policies)
 //!   or privileges this server lacks, judged as `restore-dump` judges them, counted in
 //!   [`Loaded::skipped_roles`];
-//! - `CREATE SCHEMA public` where the new database has one already, and a `--create`
-//!   dump's statements about the database itself.
+//! - `CREATE SCHEMA public` where the new database has one already, a `--create`
+//!   dump's statements about the database itself, and `SET`s of parameters this
+//!   server does not know (a newer server's dump).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,8 @@ pub struct Loaded {
     /// `pg_dump --create` dump then `\connect`s to: the models load into a scratch
     /// database instead.
     pub skipped_database: usize,
+    /// `SET`s of parameters this server does not know, from a newer server's dump.
+    pub skipped_settings: usize,
 }
 
 impl Loaded {
@@ -187,6 +190,12 @@ impl Loaded {
                 "skipped {} statement(s) about the dumped database itself (the models load \
                  into a scratch database)",
                 self.skipped_database
+            ));
+        }
+        if self.skipped_settings > 0 {
+            parts.push(format!(
+                "skipped {} SET(s) of parameters this server does not know",
+                self.skipped_settings
             ));
         }
         (!parts.is_empty()).then(|| format!("models: {}", parts.join("; ")))
@@ -244,6 +253,13 @@ pub async fn load_text(
             // pg_dump writes it for a public schema that was dropped and created again;
             // every new database has one already.
             Some(db) if db.code().code() == "42P06" && creates_public(statement.sql) => {}
+            // A newer pg_dump sets what an older server lacks (PostgreSQL 17's
+            // transaction_timeout); such a session setting does not shape the schema.
+            Some(db)
+                if db.code().code() == "42704" && leading_words(statement.sql, 1) == ["set"] =>
+            {
+                loaded.skipped_settings += 1;
+            }
             _ => return Err(locate(path, text, statement, error)),
         }
     }

@@ -544,6 +544,66 @@ mod tests {
         );
     }
 
+    /// The table is a faithful copy of the server's own catalog: every built-in cast
+    /// between the types it covers is listed (a missing one would make a manual step
+    /// where PostgreSQL converts), and every listed cast whose types the server has is
+    /// real (an invented one would write a cast that fails in deploy). Types a server
+    /// lacks (multiranges before 14) are skipped, so any major from 13 passes.
+    #[test]
+    fn the_table_matches_the_servers_pg_cast() {
+        let url = std::env::var("TEST_DATABASE_URL").expect(
+            "TEST_DATABASE_URL must name a PostgreSQL server for the pg_cast check \
+             (start one with scripts/pg-local.sh start)",
+        );
+        let (casts, types) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("build a tokio runtime")
+            .block_on(async {
+                let info = crate::db::ConnInfo::from_env(Some(&url)).expect("parse the URL");
+                let client = info.connect("retort test").await.expect("connect");
+                let casts = client
+                    .query(
+                        "SELECT format_type(castsource, NULL), format_type(casttarget, NULL) \
+                         FROM pg_cast WHERE castsource < 16384 AND casttarget < 16384 \
+                         AND castsource <> casttarget",
+                        &[],
+                    )
+                    .await
+                    .expect("read pg_cast");
+                let types = client
+                    .query(
+                        "SELECT format_type(oid, NULL) FROM pg_type WHERE oid < 16384",
+                        &[],
+                    )
+                    .await
+                    .expect("read pg_type");
+                let pair = |r: &tokio_postgres::Row| (r.get::<_, String>(0), r.get::<_, String>(1));
+                let casts: std::collections::BTreeSet<(String, String)> =
+                    casts.iter().map(pair).collect();
+                let types: std::collections::BTreeSet<String> =
+                    types.iter().map(|r| r.get(0)).collect();
+                (casts, types)
+            });
+        let internal = |t: &str| t.starts_with("pg_") || t.starts_with("reg");
+        for (from, to) in &casts {
+            if !internal(from) && !internal(to) {
+                assert!(
+                    BUILTIN_CASTS.contains(&(from.as_str(), to.as_str())),
+                    "pg_cast has {from} -> {to}; BUILTIN_CASTS lacks it"
+                );
+            }
+        }
+        for (from, to) in BUILTIN_CASTS {
+            if types.contains(*from) && types.contains(*to) {
+                assert!(
+                    casts.contains(&(from.to_string(), to.to_string())),
+                    "BUILTIN_CASTS has {from} -> {to}; the server's pg_cast does not"
+                );
+            }
+        }
+    }
+
     #[test]
     fn domains_are_seen_as_their_base_type() {
         let mut schema = Schema::default();

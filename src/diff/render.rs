@@ -417,12 +417,11 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
                 }
             }
             if *narrowing {
+                let why = super::cast::caveat(from, to)
+                    .unwrap_or("values that do not fit fail the cast or lose precision");
                 hazards.push(Hazard {
                     kind: HazardKind::DataLoss,
-                    message: format!(
-                        "changes {table}.{col} from {from} to {to}: values that do not fit \
-                         fail the cast or lose precision"
-                    ),
+                    message: format!("changes {table}.{col} from {from} to {to}: {why}"),
                 });
             }
             Statement { sql, hazards }

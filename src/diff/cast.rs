@@ -6,8 +6,10 @@
 //! decision is made here from what is known without a server:
 //!
 //! - the casts between built-in types, a copy of the rows of PostgreSQL's own `pg_cast`
-//!   (identical from 13 to 18 for the types a column can have; the `reg*` and internal
-//!   `pg_*` types are left out), plus the user-defined casts the catalog inspected;
+//!   (stable across majors for the types a column can have, multiranges aside, which
+//!   only exist from 14; the `reg*` and internal `pg_*` types are left out; a test
+//!   compares the copy with the test server's catalog), plus the user-defined casts the
+//!   catalog inspected;
 //! - PostgreSQL's automatic I/O conversion: any type converts to a string type (`text`,
 //!   `varchar`, `char`, `name`), and a string type to any type, explicitly;
 //! - a detour through `text` where every value's text form is input of the new type
@@ -45,6 +47,7 @@ pub enum CastPath {
 /// The decision for one type change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversion {
+    /// How `USING` converts the values.
     pub path: CastPath,
     /// Every value survives (decided here only for the detours this module adds;
     /// otherwise the caller's own widening rules apply).

@@ -429,7 +429,8 @@ pub(crate) fn sequence_clauses(
     clauses
 }
 
-fn column_line(table: &QualifiedName, column: &Column) -> String {
+/// A column of `CREATE TABLE` or `ADD COLUMN`; the type is `format_type` text.
+pub(crate) fn column_line(table: &QualifiedName, column: &Column) -> String {
     let mut line = format!("{} {}", quote_ident(&column.name), column.data_type);
     if let Some(collation) = &column.collation {
         let _ = write!(line, " COLLATE {collation}");
@@ -490,32 +491,50 @@ fn with_options(options: &[String]) -> String {
 }
 
 /// `[PARTITION OF parent] (columns, constraints) [bound] [INHERITS (...)]`, shared by
-/// tables and foreign tables.
-fn write_relation_body(
+/// tables and foreign tables, by the dump and by the diff engine's `CREATE TABLE`.
+///
+/// A partition takes its columns (types, defaults, `NOT NULL`, generation) from its
+/// parent, and PostgreSQL rejects types in its column list: see [`partition_items`].
+/// `parent_columns` are the partition parent's columns, when the caller knows them.
+pub(crate) fn write_relation_body(
     out: &mut String,
     name: &QualifiedName,
     columns: &[Column],
     constraints: &[Constraint],
     partition_of: Option<&PartitionOf>,
+    parent_columns: Option<&[Column]>,
     inherits: &[QualifiedName],
 ) {
-    if let Some(partition) = partition_of {
-        let _ = write!(out, "PARTITION OF {} ", qn(&partition.parent));
-    }
-    out.push('(');
-    let mut items: Vec<String> = columns.iter().map(|c| column_line(name, c)).collect();
-    items.extend(
-        constraints
+    let constraint_items = constraints
+        .iter()
+        .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition));
+    let items: Vec<String> = match partition_of {
+        Some(partition) => {
+            let _ = write!(out, "PARTITION OF {} ", qn(&partition.parent));
+            partition_items(columns, parent_columns)
+                .chain(constraint_items)
+                .collect()
+        }
+        None => columns
             .iter()
-            .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
-    );
-    for (i, item) in items.iter().enumerate() {
-        let comma = if i + 1 < items.len() { "," } else { "" };
-        let _ = write!(out, "\n    {item}{comma}");
+            .map(|c| column_line(name, c))
+            .chain(constraint_items)
+            .collect(),
+    };
+    // A partition without items of its own has no parentheses at all: `()` is an error.
+    if partition_of.is_none() || !items.is_empty() {
+        out.push('(');
+        for (i, item) in items.iter().enumerate() {
+            let comma = if i + 1 < items.len() { "," } else { "" };
+            let _ = write!(out, "\n    {item}{comma}");
+        }
+        out.push_str("\n)");
+        if partition_of.is_some() {
+            out.push(' ');
+        }
     }
-    out.push_str("\n)");
     if let Some(partition) = partition_of {
-        let _ = write!(out, " {}", partition.bound);
+        out.push_str(&partition.bound);
     }
     if !inherits.is_empty() {
         let parents: Vec<String> = inherits.iter().map(qn).collect();
@@ -523,7 +542,67 @@ fn write_relation_body(
     }
 }
 
-pub(crate) fn render_table(table: &Table) -> Block {
+/// The `col WITH OPTIONS ...` items of a partition: only what differs from the parent's
+/// column, since a partition inherits its parent's defaults and `NOT NULL` (and its
+/// generation expressions, which it cannot change). A default the parent has and the
+/// partition lacks is `DEFAULT NULL`, which PostgreSQL stores as no default. Without
+/// the parent's columns, every default and `NOT NULL` is listed (redundant, but valid).
+fn partition_items<'c>(
+    columns: &'c [Column],
+    parent_columns: Option<&'c [Column]>,
+) -> impl Iterator<Item = String> + 'c {
+    columns.iter().filter_map(move |column| {
+        let parent = parent_columns.and_then(|p| p.iter().find(|c| c.name == column.name));
+        let inherited_default = parent.and_then(|p| p.default.as_ref());
+        let inherited_not_null = parent.is_some_and(|p| p.not_null);
+        let mut options = String::new();
+        if column.generated.is_none() && column.default.as_ref() != inherited_default {
+            let default = column.default.as_deref().unwrap_or("NULL");
+            let _ = write!(options, " DEFAULT {default}");
+        }
+        if column.not_null && !inherited_not_null {
+            options.push_str(" NOT NULL");
+        }
+        (!options.is_empty())
+            .then(|| format!("{} WITH OPTIONS{options}", quote_ident(&column.name)))
+    })
+}
+
+/// `tables` in their order, except that a parent (partition or inheritance) among them is
+/// moved up to just before its first child: PostgreSQL creates a child only after its
+/// parents, and a child can sort before its parent by name.
+pub(crate) fn parents_first<'t>(tables: &[&'t Table]) -> Vec<&'t Table> {
+    let by_name: std::collections::BTreeMap<&QualifiedName, &Table> =
+        tables.iter().map(|t| (&t.name, *t)).collect();
+    let mut placed: std::collections::BTreeSet<&QualifiedName> = Default::default();
+    let mut out = Vec::with_capacity(tables.len());
+    for table in tables {
+        // Depth first over parents without recursion: a chain can be deep.
+        let mut stack: Vec<(&Table, bool)> = vec![(table, false)];
+        while let Some((t, parents_done)) = stack.pop() {
+            if parents_done {
+                out.push(t);
+                continue;
+            }
+            if !placed.insert(&t.name) {
+                continue;
+            }
+            stack.push((t, true));
+            let parents = t.partition_of.iter().map(|p| &p.parent).chain(&t.inherits);
+            for parent in parents {
+                if let Some(p) = by_name.get(parent) {
+                    if !placed.contains(&p.name) {
+                        stack.push((p, false));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `parent` is the partition parent of a partition, when the schema holds it.
+pub(crate) fn render_table(table: &Table, parent: Option<&Table>) -> Block {
     let name = qn(&table.name);
     let mut head = String::new();
     let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
@@ -534,6 +613,7 @@ pub(crate) fn render_table(table: &Table) -> Block {
         &table.columns,
         &table.constraints,
         table.partition_of.as_ref(),
+        parent.map(|p| p.columns.as_slice()),
         &table.inherits,
     );
     if let Some(key) = &table.partition_key {
@@ -787,7 +867,8 @@ pub(crate) fn render_server(s: &ForeignServer) -> Block {
     out
 }
 
-pub(crate) fn render_foreign_table(t: &ForeignTable) -> Block {
+/// `parent` is the partition parent of a foreign partition, when the schema holds it.
+pub(crate) fn render_foreign_table(t: &ForeignTable, parent: Option<&Table>) -> Block {
     let name = qn(&t.name);
     let mut head = format!("CREATE FOREIGN TABLE {name} ");
     write_relation_body(
@@ -796,6 +877,7 @@ pub(crate) fn render_foreign_table(t: &ForeignTable) -> Block {
         &t.columns,
         &t.constraints,
         t.partition_of.as_ref(),
+        parent.map(|p| p.columns.as_slice()),
         &t.inherits,
     );
     let _ = write!(
@@ -995,8 +1077,18 @@ fn render_sequence(s: &Sequence) -> Block {
     out
 }
 
+/// `CREATE INDEX` as it must run: `pg_get_indexdef` writes `ON ONLY` for an index of a
+/// partitioned table (what pg_dump creates before attaching each partition's index),
+/// which creates an invalid index on the parent alone. The model holds no partition
+/// indexes (they are the parent's), so the index is created on the whole tree.
+pub(crate) fn create_index_sql(i: &Index) -> String {
+    let only = format!(" INDEX {} ON ONLY ", quote_ident(&i.name.name));
+    let plain = format!(" INDEX {} ON ", quote_ident(&i.name.name));
+    i.definition.replacen(&only, &plain, 1)
+}
+
 fn render_index(i: &Index) -> Block {
-    let mut out = Block::new(i.definition.clone());
+    let mut out = Block::new(create_index_sql(i));
     comment_line(&mut out, &format!("INDEX {}", qn(&i.name)), &i.comment);
     out
 }
@@ -1107,6 +1199,10 @@ impl Schema {
     /// The canonical text dump (see the module documentation of `render`).
     pub fn to_text(&self) -> String {
         let s = self;
+        let tables: std::collections::BTreeMap<&QualifiedName, &Table> =
+            s.tables.iter().map(|t| (&t.name, t)).collect();
+        let parent = |p: Option<&PartitionOf>| p.and_then(|p| tables.get(&p.parent).copied());
+        let all: Vec<&Table> = s.tables.iter().collect();
         let blocks: Vec<Block> = (s.schemas.iter().map(render_schema))
             .chain(s.extensions.iter().map(render_extension))
             .chain(s.collations.iter().map(render_collation))
@@ -1117,7 +1213,11 @@ impl Schema {
             .chain(s.sequences.iter().map(render_sequence))
             .chain(s.functions.iter().map(render_function))
             .chain(s.casts.iter().map(render_cast))
-            .chain(s.tables.iter().map(render_table))
+            .chain(
+                parents_first(&all)
+                    .into_iter()
+                    .map(|t| render_table(t, parent(t.partition_of.as_ref()))),
+            )
             .chain(s.views.iter().map(|v| render_view(v, false)))
             .chain(s.materialized_views.iter().map(|v| render_view(v, true)))
             .chain(s.indexes.iter().map(render_index))
@@ -1127,7 +1227,11 @@ impl Schema {
             .chain(s.rules.iter().map(render_rule))
             .chain(s.foreign_data_wrappers.iter().map(render_wrapper))
             .chain(s.foreign_servers.iter().map(render_server))
-            .chain(s.foreign_tables.iter().map(render_foreign_table))
+            .chain(
+                s.foreign_tables
+                    .iter()
+                    .map(|t| render_foreign_table(t, parent(t.partition_of.as_ref()))),
+            )
             .chain(s.publications.iter().map(render_publication))
             .chain(s.event_triggers.iter().map(render_event_trigger))
             .collect();

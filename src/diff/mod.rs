@@ -3,17 +3,30 @@
 //!
 //! [`diff`] is pure: it compares two [`Schema`] values and never reads files or talks to a
 //! database. Ordering is a fixed phase list (STYLE.md Appendix A point 6 allows one as the
-//! first version; a dependency graph can replace it without changing the API):
+//! first version; a dependency graph can replace it without changing the API), refined
+//! by references inside the phases where objects of one kind build on each other:
 //!
-//! 1. drops of dependents: policies, triggers, views, foreign keys, other constraints,
-//!    indexes, column defaults calling a function that is replaced, sequence ownership;
-//!    then functions that must be dropped to be created again (a changed return type,
-//!    or a recreated enum in their signature);
-//! 2. creations and alterations: schemas, extensions, enum types, sequences, functions,
-//!    tables, columns, constraints (primary/unique/check before foreign keys), indexes,
-//!    sequence ownership, views, triggers, policies, comments;
-//! 3. drops of what the dependents used to need: tables, functions, sequences, types,
-//!    extensions, schemas.
+//! 1. drops of dependents: policies, triggers, views (dependents first), foreign keys,
+//!    other constraints, indexes, `BEGIN ATOMIC` functions reading a relation (their
+//!    body depends on it), column defaults calling a function that is replaced,
+//!    sequence ownership; then functions that must be dropped to be created again (a
+//!    changed return type, or a recreated enum in their signature);
+//! 2. creations and alterations: schemas, extensions; types, sequences and functions
+//!    together, each after the types and functions its definition names (a domain over
+//!    a domain, a composite over a composite, a domain check calling a function, a
+//!    function taking a domain); tables with parents before their partitions and
+//!    inheritance children, columns, constraints (primary/unique/check), indexes, then
+//!    foreign keys (they need the unique constraint or index they reference), sequence
+//!    ownership, views and materialized views (each after those it reads), their
+//!    indexes, `BEGIN ATOMIC` functions that read a relation (PostgreSQL checks such a
+//!    body at creation), triggers, policies, comments;
+//! 3. drops of what the dependents used to need: tables (inheritance children first; a
+//!    partition of a dropped table goes with it), functions, sequences and derived types
+//!    (dependents first), enums, collations, extensions, schemas.
+//!
+//! A `LANGUAGE sql` function with a string body records no dependency in PostgreSQL, so
+//! nothing orders it after the tables it reads: a script creating one runs between `SET
+//! check_function_bodies = false` and `RESET check_function_bodies`, as pg_dump does.
 //!
 //! Objects the catalog gives as PostgreSQL's own definitions (`pg_get_constraintdef`,
 //! `pg_get_indexdef`, `pg_get_viewdef`, ...) cannot be altered in place here: a changed
@@ -144,6 +157,13 @@ pub enum Change {
     /// Creates the table with its columns and non-foreign-key constraints; foreign keys
     /// come later as [`TableChange::AddConstraint`], once every table exists.
     AddTable(Table),
+    /// A partition, created with `PARTITION OF` after its parent, like [`Change::AddTable`]
+    /// otherwise: its column list says only what differs from `parent_columns` (its
+    /// parent's, in the target schema), since PostgreSQL rejects types there.
+    AddPartition {
+        table: Table,
+        parent_columns: Vec<Column>,
+    },
     AlterTable {
         name: QualifiedName,
         changes: Vec<TableChange>,

@@ -18,7 +18,7 @@ use crate::catalog::{
     attribute_line, cast_types, literal, publication_members, quote_ident, render_cast,
     render_collation, render_composite, render_domain, render_event_trigger, render_foreign_table,
     render_publication, render_range, render_rule, render_server, render_statistics, render_view,
-    render_wrapper, Block,
+    render_wrapper, Block, ForeignTable,
 };
 
 /// One object of a whole-handled kind: how SQL names it, and the catalog's rendering.
@@ -309,7 +309,7 @@ impl Planner<'_> {
                 .map(|t| {
                     (
                         qn(&t.name),
-                        Whole::new(qn(&t.name), render_foreign_table(t)),
+                        Whole::new(qn(&t.name), render_foreign_table(t, partition_parent(s, t))),
                     )
                 })
                 .collect()
@@ -901,6 +901,12 @@ fn alter_options(old: &[String], new: &[String]) -> Option<String> {
         items.push(format!("DROP {}", quote_ident(key)));
     }
     (!items.is_empty()).then(|| format!("OPTIONS ({})", items.join(", ")))
+}
+
+/// The partitioned table a foreign table is a partition of, when `schema` holds it.
+fn partition_parent<'s>(schema: &'s Schema, table: &ForeignTable) -> Option<&'s Table> {
+    let parent = &table.partition_of.as_ref()?.parent;
+    schema.tables.iter().find(|t| &t.name == parent)
 }
 
 /// Whether a relation of any kind with this name exists in `schema`.

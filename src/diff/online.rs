@@ -46,7 +46,7 @@ pub fn render_online(changes: &[Change], from: &Schema) -> (Vec<Statement>, bool
             _ => out.extend(change.statements()),
         }
     }
-    (out, online)
+    (with_unchecked_bodies(changes, out), online)
 }
 
 /// Whether `table` exists in `from` as a plain table or a partition (CONCURRENTLY and

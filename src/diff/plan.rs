@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::catalog::{qn, quote_ident, render_composite, render_domain, render_range, Block};
+use crate::catalog::{
+    parents_first, qn, quote_ident, render_composite, render_domain, render_range, Block,
+};
 
 #[path = "objects.rs"]
 mod objects;
@@ -26,6 +28,9 @@ enum Phase {
     DropForeignKeys,
     DropConstraints,
     DropIndexes,
+    /// `BEGIN ATOMIC` functions that are dropped and read a relation or column that is
+    /// dropped: PostgreSQL refuses to drop what such a body uses.
+    DropAtomicFunctions,
     /// Column defaults that call a function dropped in `DropReplacedFunctions`; set
     /// again in `AlterColumns`, once the function exists again.
     DropDefaults,
@@ -52,12 +57,17 @@ enum Phase {
     AddForeignTables,
     AlterColumns,
     AddConstraints,
-    AddForeignKeys,
     AddIndexes,
+    /// After the constraints and unique indexes they may reference.
+    AddForeignKeys,
     OwnSequences,
     AddViews,
     /// Indexes and statistics of materialized views, which exist only now.
     AddViewIndexes,
+    /// `BEGIN ATOMIC` functions whose body reads a relation created or given columns by
+    /// this migration: PostgreSQL checks such a body at creation (and records what it
+    /// uses), so it waits for the tables, columns and views.
+    AddAtomicFunctions,
     /// Replica identity and clustering (their index exists now), `INHERIT` and
     /// `ATTACH PARTITION` (the columns match now).
     TableSettings,
@@ -92,6 +102,8 @@ struct Planner<'a> {
     /// The target's tables by name: looked up for every table and index, so a linear
     /// search would make a 5,000-table diff quadratic.
     to_tables: BTreeMap<&'a QualifiedName, &'a Table>,
+    /// The source's tables by name, likewise.
+    from_tables: BTreeMap<&'a QualifiedName, &'a Table>,
     /// Materialized views dropped and created again: their indexes, statistics and rules
     /// go with them and are created again.
     recreated_relations: BTreeSet<QualifiedName>,
@@ -102,9 +114,13 @@ struct Planner<'a> {
     /// Domains, composite and range types over a recreated enum recreated with it (see
     /// [`Change::RecreateOverEnum`]): their dependents are handled as the enum's.
     recreated_over_enum: BTreeSet<QualifiedName>,
-    /// Functions dropped in `DropReplacedFunctions` (and created again if kept): their
-    /// dependents (defaults, constraints, indexes, views, triggers, policies) go first.
+    /// Functions dropped in `DropReplacedFunctions` (and created again if kept), and the
+    /// `reread_functions`: their dependents (defaults, constraints, indexes, views,
+    /// triggers, policies) go first.
     replaced_functions: BTreeSet<QualifiedName>,
+    /// Kept `BEGIN ATOMIC` functions dropped in `DropAtomicFunctions` and created again
+    /// in `AddAtomicFunctions` (see [`Planner::reread_functions`]).
+    reread_functions: BTreeSet<(QualifiedName, String)>,
     /// Columns whose default is dropped before the column phase (by an enum recreation
     /// or in `DropDefaults`), with the default they have again when it starts.
     defaults_before_columns: BTreeMap<(QualifiedName, String), Option<String>>,
@@ -247,10 +263,12 @@ impl<'a> Planner<'a> {
             fresh: BTreeSet::new(),
             rekeyed_tables: BTreeSet::new(),
             to_tables: to.tables.iter().map(|t| (&t.name, t)).collect(),
+            from_tables: from.tables.iter().map(|t| (&t.name, t)).collect(),
             recreated_relations: BTreeSet::new(),
             recreated_enums: BTreeSet::new(),
             recreated_over_enum: BTreeSet::new(),
             replaced_functions: BTreeSet::new(),
+            reread_functions: BTreeSet::new(),
             defaults_before_columns: BTreeMap::new(),
         }
     }
@@ -290,6 +308,10 @@ impl<'a> Planner<'a> {
             .into_iter()
             .map(|f| f.name.clone())
             .collect();
+        // Their dependents (views, triggers, policies) go and come back with them.
+        self.reread_functions = self.reread_functions();
+        self.replaced_functions
+            .extend(self.reread_functions.iter().map(|(name, _)| name.clone()));
         self.schemas();
         self.extensions();
         self.enums();
@@ -307,7 +329,53 @@ impl<'a> Planner<'a> {
         self.policies();
         self.comments();
         self.unsupported();
+        self.order_by_references();
         self.out.into_values().flatten().collect()
+    }
+
+    /// Within the phases that create (or drop) types, sequences and functions, orders
+    /// the changes by what their definitions name, so that a domain over a domain, a
+    /// composite over a composite type, a domain whose check calls a function and a
+    /// function taking a domain each come after what they use (and on the way down are
+    /// dropped before it). Independent changes keep their phase and name order.
+    fn order_by_references(&mut self) {
+        let adds = [Phase::AddTypes, Phase::AddSequences, Phase::AddFunctions];
+        let changes: Vec<Change> = adds
+            .iter()
+            .flat_map(|p| self.out.remove(p).unwrap_or_default())
+            .collect();
+        let to_texts = definitions(self.to);
+        let sorted = reference_order(changes, |c| created_object(c, &to_texts));
+        self.out.insert(Phase::AddTypes, sorted);
+
+        // Views and `BEGIN ATOMIC` functions reading relations: either may use the other.
+        let changes: Vec<Change> = [Phase::AddViews, Phase::AddAtomicFunctions]
+            .iter()
+            .flat_map(|p| self.out.remove(p).unwrap_or_default())
+            .collect();
+        let sorted = reference_order(changes, |c| created_object(c, &to_texts));
+        self.out.insert(Phase::AddViews, sorted);
+
+        let from_texts = definitions(self.from);
+        for group in [
+            &[Phase::DropViews, Phase::DropAtomicFunctions][..],
+            &[Phase::ReplaceTypes][..],
+            &[
+                Phase::DropFunctions,
+                Phase::DropSequences,
+                Phase::DropDerivedTypes,
+            ][..],
+        ] {
+            // Sorted as if created (in reverse of the drop order), then reversed.
+            let mut changes: Vec<Change> = group
+                .iter()
+                .flat_map(|p| self.out.remove(p).unwrap_or_default())
+                .collect();
+            changes.reverse();
+            let mut sorted = reference_order(changes, |c| dropped_object(c, &from_texts));
+            sorted.reverse();
+            self.out.insert(group[0], sorted);
+        }
     }
 
     fn schemas(&mut self) {
@@ -766,20 +834,28 @@ impl<'a> Planner<'a> {
             arguments: f.arguments.clone(),
             kind: f.kind,
         };
+        let late = atomic_readers(self.to);
+        let early = atomic_readers(self.from);
+        let rereads = self.reread_functions.clone();
         for (k, new) in &to {
             let fresh = format!("function {}({})", qn(&k.0), k.1);
+            let phase = if late.contains(k) {
+                Phase::AddAtomicFunctions
+            } else {
+                Phase::AddFunctions
+            };
             match from.get(k) {
                 None => {
                     self.fresh.insert(fresh);
-                    self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
+                    self.push(phase, Change::AddFunction((*new).clone()));
                 }
-                // Dropped early (see `replaced_functions`), created again here.
-                Some(_) if replaced.contains(k) => {
+                // Dropped early (see `replaced_functions` and `rereads`), created again.
+                Some(_) if replaced.contains(k) || rereads.contains(k) => {
                     self.fresh.insert(fresh);
-                    self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
+                    self.push(phase, Change::AddFunction((*new).clone()));
                 }
                 Some(old) if old.definition != new.definition || old.kind != new.kind => {
-                    self.push(Phase::AddFunctions, Change::AddFunction((*new).clone()));
+                    self.push(phase, Change::AddFunction((*new).clone()));
                 }
                 Some(_) => {}
             }
@@ -787,10 +863,57 @@ impl<'a> Planner<'a> {
         for (k, old) in from.iter().rev() {
             if replaced.contains(k) {
                 self.push(Phase::DropReplacedFunctions, drop(old));
+            } else if rereads.contains(k) {
+                self.push(Phase::DropAtomicFunctions, drop(old));
             } else if !to.contains_key(k) {
-                self.push(Phase::DropFunctions, drop(old));
+                let phase = if early.contains(k) {
+                    Phase::DropAtomicFunctions
+                } else {
+                    Phase::DropFunctions
+                };
+                self.push(phase, drop(old));
             }
         }
+    }
+
+    /// Kept tables with a column that changes type (or collation) or is dropped, known
+    /// before `tables` runs (which fills `reshaped_tables` with more reasons).
+    /// Kept `BEGIN ATOMIC` functions reading a table whose columns change type or go:
+    /// PostgreSQL refuses that change while the body depends on the column, so they
+    /// are dropped first and created again after, like views (and what calls them).
+    fn reread_functions(&self) -> BTreeSet<(QualifiedName, String)> {
+        let to = by_ref(&self.to.functions, |f| (&f.name, &f.arguments));
+        let reshaped = self.reshaped_upfront();
+        let from = by_ref(&self.from.functions, |f| (&f.name, &f.arguments));
+        atomic_readers(self.from)
+            .into_iter()
+            .filter(|(name, args)| to.contains_key(&(name, args)))
+            .filter(|(name, args)| {
+                from.get(&(name, args)).is_some_and(|f| {
+                    let body = words(&f.definition);
+                    reshaped.iter().any(|t| body.contains(&t.name))
+                })
+            })
+            .collect()
+    }
+
+    fn reshaped_upfront(&self) -> Vec<&'a QualifiedName> {
+        self.from
+            .tables
+            .iter()
+            .filter(|old| {
+                self.to_tables.get(&old.name).is_some_and(|new| {
+                    old.columns.iter().any(|c| {
+                        !new.columns.iter().any(|n| {
+                            n.name == c.name
+                                && n.data_type == c.data_type
+                                && n.collation == c.collation
+                        })
+                    })
+                })
+            })
+            .map(|t| &t.name)
+            .collect()
     }
 
     fn tables(&mut self) {
@@ -817,14 +940,19 @@ impl<'a> Planner<'a> {
             }
             self.push_alter(Phase::DropDefaults, &table.name, drops);
         }
-        for (name, new) in &to {
-            match from.get(name) {
+        // Parents first: a partition or inheritance child is created after its parent.
+        let to_list: Vec<&Table> = to.values().copied().collect();
+        for new in parents_first(&to_list) {
+            match from.get(&new.name) {
                 None => self.add_table(new),
                 Some(old) => self.alter_table(old, new),
             }
         }
         let reused = relation_names(self.to);
-        for (name, old) in from.iter().rev() {
+        // Children first, in reverse: an inheritance parent cannot be dropped before them.
+        let from_list: Vec<&Table> = from.values().copied().collect();
+        for old in parents_first(&from_list).into_iter().rev() {
+            let name = &old.name;
             if to.contains_key(name) {
                 continue;
             }
@@ -866,7 +994,22 @@ impl<'a> Planner<'a> {
                 })
                 .collect();
             self.push_alter(Phase::DropConstraints, name, keys);
-            self.push(Phase::DropTables, Change::DropTable { name: name.clone() });
+            // A partition of a dropped table goes with it (a kept partition is detached
+            // first, in `table_settings`): a DROP of its own would find it gone.
+            let goes_with_parent = old
+                .partition_of
+                .as_ref()
+                .is_some_and(|p| !to.contains_key(&p.parent));
+            // A partition of a kept table goes before partitions are added: a new one
+            // may take its bounds.
+            let phase = if old.partition_of.is_some() {
+                Phase::Detach
+            } else {
+                Phase::DropTables
+            };
+            if !goes_with_parent {
+                self.push(phase, Change::DropTable { name: name.clone() });
+            }
         }
     }
 
@@ -910,7 +1053,18 @@ impl<'a> Planner<'a> {
             .drain(..)
             .partition(|c| c.kind == ConstraintKind::ForeignKey);
         created.constraints = others;
-        self.push(Phase::AddTables, Change::AddTable(created));
+        let parent = table
+            .partition_of
+            .as_ref()
+            .and_then(|p| self.to_tables.get(&p.parent));
+        let change = match parent {
+            Some(parent) => Change::AddPartition {
+                table: created,
+                parent_columns: parent.columns.clone(),
+            },
+            None => Change::AddTable(created),
+        };
+        self.push(Phase::AddTables, change);
         let mut security = Vec::new();
         if table.row_security {
             security.push(TableChange::SetRowSecurity(true));
@@ -935,7 +1089,49 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// A partition as it will be once its parent's own column changes have recursed
+    /// into it: PostgreSQL applies `ADD`/`DROP COLUMN`, `TYPE`, `SET`/`DROP DEFAULT` and
+    /// `SET`/`DROP NOT NULL` on a partitioned table to every partition (and refuses
+    /// most of them on a partition), so the partition's own changes are only what is
+    /// left. `None` unless the table stays a partition of the same, kept parent.
+    fn after_parent_changes(&self, old: &Table, new: &Table) -> Option<Table> {
+        let parent = &old.partition_of.as_ref()?.parent;
+        if new.partition_of.as_ref().map(|p| &p.parent) != Some(parent) {
+            return None;
+        }
+        let (was, now) = (self.from_tables.get(parent)?, self.to_tables.get(parent)?);
+        let mut adjusted = old.clone();
+        adjusted.columns.retain(|c| {
+            !was.columns.iter().any(|p| p.name == c.name)
+                || now.columns.iter().any(|p| p.name == c.name)
+        });
+        for column in &now.columns {
+            let Some(before) = was.columns.iter().find(|p| p.name == column.name) else {
+                if !adjusted.columns.iter().any(|c| c.name == column.name) {
+                    adjusted.columns.push(column.clone());
+                }
+                continue;
+            };
+            let Some(mine) = adjusted.columns.iter_mut().find(|c| c.name == column.name) else {
+                continue;
+            };
+            if before.default != column.default {
+                mine.default = column.default.clone();
+            }
+            if before.not_null != column.not_null {
+                mine.not_null = column.not_null;
+            }
+            if before.data_type != column.data_type || before.collation != column.collation {
+                mine.data_type = column.data_type.clone();
+                mine.collation = column.collation.clone();
+            }
+        }
+        Some(adjusted)
+    }
+
     fn alter_table(&mut self, old: &Table, new: &Table) {
+        let adjusted = self.after_parent_changes(old, new);
+        let old = adjusted.as_ref().unwrap_or(old);
         let name = &new.name;
         let unsupported = [
             ("partition key", old.partition_key != new.partition_key),
@@ -1790,4 +1986,252 @@ fn dependency_order<'v>(views: &[&'v View]) -> Vec<&'v View> {
         ordered.push(pending.remove(index));
     }
     ordered
+}
+
+/// Whether a routine has a SQL-standard body (`BEGIN ATOMIC`): PostgreSQL parses it at
+/// creation, so what it reads must exist then, and records what it uses in pg_depend.
+pub(super) fn atomic_body(f: &Function) -> bool {
+    f.definition.lines().any(|l| l.trim() == "BEGIN ATOMIC")
+}
+
+/// Whether a routine is `LANGUAGE sql` with a string body: PostgreSQL parses that body
+/// at creation only when `check_function_bodies` is on, and records no dependency for
+/// it, so it may name a table created later in the same script.
+pub(super) fn unchecked_sql_body(f: &Function) -> bool {
+    !atomic_body(f) && f.definition.lines().any(|l| l.trim() == "LANGUAGE sql")
+}
+
+/// The `BEGIN ATOMIC` routines of `schema` that read one of its relations (and so wait
+/// for them in `AddAtomicFunctions`, or go before them in `DropAtomicFunctions`), and
+/// those calling such a routine, unless a column, constraint, index or domain of the
+/// schema names them: those need the routine before them. (Views are ordered with these
+/// routines by [`reference_order`].)
+fn atomic_readers(schema: &Schema) -> BTreeSet<(QualifiedName, String)> {
+    let atomic: Vec<&Function> = schema.functions.iter().filter(|f| atomic_body(f)).collect();
+    if atomic.is_empty() {
+        return BTreeSet::new();
+    }
+    let relations: BTreeSet<&str> = schema
+        .tables
+        .iter()
+        .map(|t| t.name.name.as_str())
+        .chain(schema.views.iter().map(|v| v.name.name.as_str()))
+        .chain(
+            schema
+                .materialized_views
+                .iter()
+                .map(|v| v.name.name.as_str()),
+        )
+        .chain(schema.foreign_tables.iter().map(|t| t.name.name.as_str()))
+        .collect();
+    // Everything that must find the routine when it is created.
+    let mut users: Vec<&str> = Vec::new();
+    for t in &schema.tables {
+        for c in &t.columns {
+            users.extend(c.default.as_deref());
+            users.extend(c.generated.as_deref());
+        }
+        users.extend(t.constraints.iter().map(|c| c.definition.as_str()));
+    }
+    users.extend(schema.indexes.iter().map(|i| i.definition.as_str()));
+    for d in &schema.domains {
+        users.extend(d.default.as_deref());
+        users.extend(d.checks.iter().map(|c| c.definition.as_str()));
+    }
+    let user_words: BTreeSet<String> = users.iter().flat_map(|u| words(u)).collect();
+    let mut late: BTreeSet<&str> = BTreeSet::new();
+    let bodies: Vec<(&Function, BTreeSet<String>)> =
+        atomic.iter().map(|f| (*f, words(&f.definition))).collect();
+    for (f, body) in &bodies {
+        if relations.iter().any(|r| body.contains(*r)) {
+            late.insert(f.name.name.as_str());
+        }
+    }
+    // Callers of late routines are late too (to a fixed point).
+    loop {
+        let more: Vec<&str> = bodies
+            .iter()
+            .filter(|(f, body)| {
+                !late.contains(f.name.name.as_str()) && late.iter().any(|l| body.contains(*l))
+            })
+            .map(|(f, _)| f.name.name.as_str())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        late.extend(more);
+    }
+    bodies
+        .iter()
+        .filter(|(f, _)| late.contains(f.name.name.as_str()) && !user_words.contains(&f.name.name))
+        .map(|(f, _)| (f.name.clone(), f.arguments.clone()))
+        .collect()
+}
+
+/// The identifiers and words of SQL text, unquoted (`"My Type"` gives `My Type`): what
+/// [`reference_order`] looks names up in. Generous like [`mentions`]: words inside
+/// string literals count too, and a false positive only orders two changes needlessly.
+fn words(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            let mut ident = String::new();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        ident.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    ident.push(c);
+                }
+            }
+            out.insert(ident);
+        } else if c.is_alphanumeric() || c == '_' {
+            let mut word = String::from(c);
+            while let Some(&c) = chars.peek() {
+                if c.is_alphanumeric() || c == '_' || c == '$' {
+                    word.push(c);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.insert(word);
+        }
+    }
+    out
+}
+
+/// Definitions of the objects that [`created_object`] and [`dropped_object`] look up:
+/// types, views and materialized views (by `qn`, as `Change::DropObject` names them,
+/// with their unqualified name) and routines (by name and arguments).
+pub(super) struct Definitions {
+    types: BTreeMap<String, (String, String)>,
+    functions: BTreeMap<(QualifiedName, String), String>,
+}
+
+pub(super) fn definitions(schema: &Schema) -> Definitions {
+    let mut types = BTreeMap::new();
+    let mut add = |name: &QualifiedName, block: Block| {
+        types.insert(qn(name), (name.name.clone(), block.statements.join("\n")));
+    };
+    for d in &schema.domains {
+        add(&d.name, render_domain(d));
+    }
+    for c in &schema.composites {
+        add(&c.name, render_composite(c));
+    }
+    for r in &schema.ranges {
+        add(&r.name, render_range(r));
+    }
+    for c in &schema.collations {
+        types.insert(qn(&c.name), (c.name.name.clone(), String::new()));
+    }
+    for v in schema.views.iter().chain(&schema.materialized_views) {
+        types.insert(qn(&v.name), (v.name.name.clone(), v.definition.clone()));
+    }
+    let functions = schema
+        .functions
+        .iter()
+        .map(|f| ((f.name.clone(), f.arguments.clone()), f.definition.clone()))
+        .collect();
+    Definitions { types, functions }
+}
+
+/// The name a created change defines and the text of its definition.
+pub(super) fn created_object(change: &Change, defs: &Definitions) -> (Option<String>, String) {
+    match change {
+        Change::AddEnum(e) => (Some(e.name.name.clone()), String::new()),
+        Change::RecreateEnum { to, .. } => (Some(to.name.name.clone()), String::new()),
+        Change::RecreateOverEnum { name, create, .. } => {
+            (Some(name.name.clone()), create.join("\n"))
+        }
+        Change::CreateObject {
+            name, statements, ..
+        } => (
+            defs.types.get(name).map(|(n, _)| n.clone()),
+            statements.join("\n"),
+        ),
+        Change::AddSequence(s) => (Some(s.name.name.clone()), String::new()),
+        Change::AddView(v) => (Some(v.name.name.clone()), v.definition.clone()),
+        Change::AddFunction(f) => (Some(f.name.name.clone()), f.definition.clone()),
+        _ => (None, String::new()),
+    }
+}
+
+/// The name a dropped change removes and the text of its old definition.
+fn dropped_object(change: &Change, defs: &Definitions) -> (Option<String>, String) {
+    match change {
+        Change::DropObject { name, .. } => match defs.types.get(name) {
+            Some((n, text)) => (Some(n.clone()), text.clone()),
+            None => (None, String::new()),
+        },
+        Change::DropFunction {
+            name, arguments, ..
+        } => (
+            Some(name.name.clone()),
+            defs.functions
+                .get(&(name.clone(), arguments.clone()))
+                .cloned()
+                .unwrap_or_default(),
+        ),
+        Change::DropSequence { name } => (Some(name.name.clone()), String::new()),
+        Change::DropView { name } => match defs.types.get(&qn(name)) {
+            Some((n, text)) => (Some(n.clone()), text.clone()),
+            None => (Some(name.name.clone()), String::new()),
+        },
+        _ => (None, String::new()),
+    }
+}
+
+/// `changes` reordered so that each comes after the changes defining a name its text
+/// mentions (see [`words`]), and otherwise in the given order; on a cycle (a false
+/// positive, or two functions calling each other) the earliest waiting change goes next.
+pub(super) fn reference_order(
+    changes: Vec<Change>,
+    object: impl Fn(&Change) -> (Option<String>, String),
+) -> Vec<Change> {
+    let objects: Vec<(Option<String>, String)> = changes.iter().map(object).collect();
+    let mut defined_by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (name, _)) in objects.iter().enumerate() {
+        if let Some(name) = name {
+            defined_by.entry(name.as_str()).or_default().push(i);
+        }
+    }
+    // For each change, the changes it waits for; and the reverse.
+    let mut waits: Vec<usize> = vec![0; changes.len()];
+    let mut unblocks: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
+    for (i, (_, text)) in objects.iter().enumerate() {
+        let mut deps: BTreeSet<usize> = BTreeSet::new();
+        for word in words(text) {
+            if let Some(defs) = defined_by.get(word.as_str()) {
+                deps.extend(defs.iter().copied().filter(|&d| d != i));
+            }
+        }
+        waits[i] = deps.len();
+        for d in deps {
+            unblocks[d].push(i);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..changes.len()).filter(|&i| waits[i] == 0).collect();
+    let mut pending: BTreeSet<usize> = (0..changes.len()).collect();
+    let mut order = Vec::with_capacity(changes.len());
+    while let Some(&first) = pending.first() {
+        let next = ready.first().copied().unwrap_or(first);
+        ready.remove(&next);
+        pending.remove(&next);
+        order.push(next);
+        for &u in &unblocks[next] {
+            waits[u] = waits[u].saturating_sub(1);
+            if waits[u] == 0 && pending.contains(&u) {
+                ready.insert(u);
+            }
+        }
+    }
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }

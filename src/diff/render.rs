@@ -12,9 +12,12 @@ use std::fmt::Write;
 
 use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 
-use super::plan::multirange_name;
+use super::plan::{multirange_name, unchecked_sql_body};
 use super::*;
-use crate::catalog::{create_policy, identity_clause, literal, qn, quote_ident, sequence_clauses};
+use crate::catalog::{
+    column_line, create_index_sql, create_policy, identity_clause, literal, qn, quote_ident,
+    sequence_clauses, write_relation_body,
+};
 
 #[path = "online.rs"]
 mod online;
@@ -48,7 +51,34 @@ fn hazardous(sql: String, kind: HazardKind, message: impl Into<String>) -> State
 
 /// All statements of `changes`, in order.
 pub fn render(changes: &[Change]) -> Vec<Statement> {
-    changes.iter().flat_map(Change::statements).collect()
+    let statements = changes.iter().flat_map(Change::statements).collect();
+    with_unchecked_bodies(changes, statements)
+}
+
+/// `statements` between `SET check_function_bodies = false` and its `RESET` when
+/// `changes` create a `LANGUAGE sql` routine with a string body: PostgreSQL records no
+/// dependency for such a body, so nothing orders it after the tables it reads, and it is
+/// only parsed at creation when `check_function_bodies` is on (pg_dump turns it off for
+/// the same reason). A plain `SET` and an explicit `RESET`, not `SET LOCAL`: a
+/// `transaction:false` section runs each statement on its own, where `SET LOCAL` would
+/// do nothing; in a transaction, a failure rolls the `SET` back with everything else.
+fn with_unchecked_bodies(changes: &[Change], statements: Vec<Statement>) -> Vec<Statement> {
+    let unchecked = changes
+        .iter()
+        .any(|c| matches!(c, Change::AddFunction(f) if unchecked_sql_body(f)));
+    if !unchecked {
+        return statements;
+    }
+    let mut out = Vec::with_capacity(statements.len() + 3);
+    out.push(statement(
+        "-- SQL function bodies may read tables created further down: check them at their \
+         first call, as pg_dump does"
+            .to_string(),
+    ));
+    out.push(statement("SET check_function_bodies = false".to_string()));
+    out.extend(statements);
+    out.push(statement("RESET check_function_bodies".to_string()));
+    out
 }
 
 /// A migration script: each statement ends with `;`, hazards become `-- WARNING:` lines.
@@ -135,58 +165,21 @@ fn changed_sequence_clauses(from: &SequenceOptions, to: &SequenceOptions) -> Vec
     clauses
 }
 
-/// A column definition as in CREATE TABLE / ADD COLUMN; the type is `format_type` text.
-fn column_definition(table: &QualifiedName, column: &Column) -> String {
-    let mut line = format!("{} {}", quote_ident(&column.name), column.data_type);
-    if let Some(collation) = &column.collation {
-        let _ = write!(line, " COLLATE {collation}");
-    }
-    if let Some(identity) = &column.identity {
-        let _ = write!(line, " {}", identity_clause(table, column, identity));
-    }
-    if let Some(expr) = &column.generated {
-        let _ = write!(line, " GENERATED ALWAYS AS ({expr}) STORED");
-    }
-    if let Some(default) = &column.default {
-        let _ = write!(line, " DEFAULT {default}");
-    }
-    if column.not_null {
-        line.push_str(" NOT NULL");
-    }
-    line
-}
-
-fn create_table(table: &Table) -> Vec<Statement> {
+/// `CREATE TABLE`; `parent_columns` are those of a partition's parent (see
+/// [`Change::AddTable`]), which its own column list must not repeat.
+fn create_table(table: &Table, parent_columns: Option<&[Column]>) -> Vec<Statement> {
     let name = qn(&table.name);
     let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
     let mut sql = format!("CREATE {unlogged}TABLE {name} ");
-    if let Some(partition) = &table.partition_of {
-        let _ = write!(sql, "PARTITION OF {} ", qn(&partition.parent));
-    }
-    let mut items: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| column_definition(&table.name, c))
-        .collect();
-    items.extend(
-        table
-            .constraints
-            .iter()
-            .map(|c| format!("CONSTRAINT {} {}", quote_ident(&c.name), c.definition)),
+    write_relation_body(
+        &mut sql,
+        &table.name,
+        &table.columns,
+        &table.constraints,
+        table.partition_of.as_ref(),
+        parent_columns,
+        &table.inherits,
     );
-    sql.push('(');
-    for (i, item) in items.iter().enumerate() {
-        let comma = if i + 1 < items.len() { "," } else { "" };
-        let _ = write!(sql, "\n    {item}{comma}");
-    }
-    sql.push_str("\n)");
-    if let Some(partition) = &table.partition_of {
-        let _ = write!(sql, " {}", partition.bound);
-    }
-    if !table.inherits.is_empty() {
-        let parents: Vec<String> = table.inherits.iter().map(qn).collect();
-        let _ = write!(sql, " INHERITS ({})", parents.join(", "));
-    }
     if let Some(key) = &table.partition_key {
         let _ = write!(sql, " PARTITION BY {key}");
     }
@@ -219,7 +212,7 @@ fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
         TableChange::AddColumn(column) => {
             let sql = format!(
                 "ALTER TABLE {name} ADD COLUMN {}",
-                column_definition(table, column)
+                column_line(table, column)
             );
             // Identity and generated columns fill existing rows; others get NULL.
             let filled =
@@ -670,7 +663,11 @@ impl Change {
                 HazardKind::DataLoss,
                 format!("drops sequence {} and its current value", qn(name)),
             )],
-            Change::AddTable(table) => create_table(table),
+            Change::AddTable(table) => create_table(table, None),
+            Change::AddPartition {
+                table,
+                parent_columns,
+            } => create_table(table, Some(parent_columns)),
             Change::AlterTable { name, changes } => {
                 changes.iter().map(|c| table_change(name, c)).collect()
             }
@@ -681,7 +678,7 @@ impl Change {
                 HazardKind::DataLoss,
                 format!("drops table {} and its data", qn(name)),
             )],
-            Change::AddIndex(index) => vec![statement(index.definition.clone())],
+            Change::AddIndex(index) => vec![statement(create_index_sql(index))],
             Change::DropIndex { name } => vec![statement(format!("DROP INDEX {}", qn(name)))],
             Change::AddView(view) => {
                 let name = qn(&view.name);

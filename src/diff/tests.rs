@@ -83,8 +83,15 @@ fn with_tables(tables: Vec<Table>) -> Schema {
     }
 }
 
+/// The statements from `from` to `to`, without the `check_function_bodies` wrapper that
+/// SQL functions bring (tested on its own in `sql_function_bodies_are_not_checked`).
 fn sql(from: &Schema, to: &Schema) -> Vec<String> {
-    render(&diff(from, to)).into_iter().map(|s| s.sql).collect()
+    let wrapper = |s: &str| s.contains("check_function_bodies") || s.starts_with("-- SQL");
+    render(&diff(from, to))
+        .into_iter()
+        .map(|s| s.sql)
+        .filter(|s| !wrapper(s))
+        .collect()
 }
 
 fn seq_options(data_type: &str) -> SequenceOptions {
@@ -1238,4 +1245,172 @@ fn add_value_runs_outside_a_transaction_when_the_label_is_used_or_the_server_is_
         .expect("old server")
         .contains("before PostgreSQL 12"));
     assert!(needs_autocommit(&[other], 110_000).is_none());
+}
+
+#[test]
+fn sql_function_bodies_are_not_checked() {
+    let sql_body = function(
+        "f",
+        "CREATE OR REPLACE FUNCTION public.f(a integer)\n RETURNS bigint\n LANGUAGE sql\n\
+         AS $function$ SELECT count(*) FROM public.t $function$",
+    );
+    let to = Schema {
+        functions: vec![sql_body],
+        ..with_tables(vec![table("public", "t", vec![col("id", "integer")])])
+    };
+    let statements: Vec<String> = render(&diff(&Schema::default(), &to))
+        .into_iter()
+        .map(|s| s.sql)
+        .collect();
+    assert!(statements[0].starts_with("-- "), "{statements:?}");
+    assert_eq!(statements[1], "SET check_function_bodies = false");
+    assert_eq!(
+        statements.last().map(String::as_str),
+        Some("RESET check_function_bodies")
+    );
+    // Other languages (and BEGIN ATOMIC bodies) need no wrapper.
+    let plpgsql = function(
+        "g",
+        "CREATE OR REPLACE FUNCTION public.g(a integer)\n RETURNS integer\n LANGUAGE plpgsql\n\
+         AS $function$ BEGIN RETURN a; END $function$",
+    );
+    let to = Schema {
+        functions: vec![plpgsql],
+        ..Schema::default()
+    };
+    let statements = render(&diff(&Schema::default(), &to));
+    assert_eq!(statements.len(), 1);
+}
+
+#[test]
+fn atomic_function_reading_a_table_comes_after_it_and_goes_before_it() {
+    let atomic = function(
+        "a_reader",
+        "CREATE OR REPLACE FUNCTION public.a_reader(a integer)\n RETURNS bigint\n \
+         LANGUAGE sql\nBEGIN ATOMIC\n SELECT count(*) AS count\n    FROM public.z_table;\nEND",
+    );
+    let to = Schema {
+        functions: vec![atomic],
+        ..with_tables(vec![table("public", "z_table", vec![col("id", "integer")])])
+    };
+    let up = sql(&Schema::default(), &to);
+    assert!(up[0].starts_with("CREATE TABLE public.z_table"), "{up:?}");
+    assert!(up[1].contains("FUNCTION public.a_reader"), "{up:?}");
+    let down = sql(&to, &Schema::default());
+    assert_eq!(
+        down,
+        vec![
+            "DROP FUNCTION public.a_reader(a integer)",
+            "DROP TABLE \"public\".\"z_table\""
+        ]
+    );
+}
+
+fn domain(name: &str, base_type: &str) -> Domain {
+    Domain {
+        name: QualifiedName::new("public", name),
+        base_type: base_type.to_string(),
+        collation: None,
+        default: None,
+        not_null: false,
+        checks: Vec::new(),
+        comment: None,
+        owner: None,
+        acl: Vec::new(),
+    }
+}
+
+#[test]
+fn types_over_types_follow_their_references_not_their_names() {
+    let to = Schema {
+        domains: vec![
+            domain("a_outer", "public.z_inner"),
+            domain("z_inner", "integer"),
+        ],
+        ..Schema::default()
+    };
+    let up = sql(&Schema::default(), &to);
+    assert!(up[0].starts_with("CREATE DOMAIN public.z_inner"), "{up:?}");
+    assert!(up[1].starts_with("CREATE DOMAIN public.a_outer"), "{up:?}");
+    let down = sql(&to, &Schema::default());
+    assert_eq!(
+        down,
+        vec!["DROP DOMAIN public.a_outer", "DROP DOMAIN public.z_inner"]
+    );
+}
+
+#[test]
+fn a_partition_lists_only_what_differs_from_its_parent() {
+    let mut parent = table(
+        "public",
+        "events",
+        vec![col("id", "bigint"), col("at", "date")],
+    );
+    parent.columns[1].not_null = true;
+    parent.columns[0].default = Some("0".to_string());
+    parent.partition_key = Some("RANGE (at)".to_string());
+    let mut child = parent.clone();
+    child.name = QualifiedName::new("public", "a_events_2026");
+    child.partition_key = None;
+    child.partition_of = Some(crate::catalog::PartitionOf {
+        parent: parent.name.clone(),
+        bound: "FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')".to_string(),
+    });
+    let mut plain = child.clone();
+    plain.name = QualifiedName::new("public", "events_2027");
+    plain.partition_of = Some(crate::catalog::PartitionOf {
+        parent: parent.name.clone(),
+        bound: "DEFAULT".to_string(),
+    });
+    child.columns[0].default = None;
+    child.columns[0].not_null = true;
+    let to = with_tables(vec![child, parent, plain]);
+    let up = sql(&Schema::default(), &to);
+    assert!(up[0].starts_with("CREATE TABLE public.events ("), "{up:?}");
+    assert_eq!(
+        up[1],
+        "CREATE TABLE public.a_events_2026 PARTITION OF public.events (\n    \
+         id WITH OPTIONS DEFAULT NULL NOT NULL\n) FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')"
+    );
+    assert_eq!(
+        up[2],
+        "CREATE TABLE public.events_2027 PARTITION OF public.events DEFAULT"
+    );
+    // Partitions go with their parent.
+    assert_eq!(
+        sql(&to, &Schema::default()),
+        vec!["DROP TABLE \"public\".\"events\""]
+    );
+}
+
+#[test]
+fn reference_order_keeps_independent_changes_in_place() {
+    let add = |name: &str, base: &str| Change::CreateObject {
+        kind: ObjectKind::Domain,
+        name: format!("public.{name}"),
+        statements: vec![format!("CREATE DOMAIN public.{name} AS {base}")],
+    };
+    let to = Schema {
+        domains: ["b", "c", "a", "d"]
+            .iter()
+            .map(|n| domain(n, "integer"))
+            .collect(),
+        ..Schema::default()
+    };
+    let defs = plan::definitions(&to);
+    // b uses a; c is independent; d naming itself is no dependency.
+    let changes = vec![
+        add("b", "public.a"),
+        add("c", "integer"),
+        add("a", "integer"),
+        add("d", "public.d"),
+    ];
+    let names: Vec<String> = plan::reference_order(changes, |c| plan::created_object(c, &defs))
+        .into_iter()
+        .map(|c| match c {
+            Change::CreateObject { name, .. } => name,
+            _ => String::new(),
+        })
+        .collect();
+    assert_eq!(names, ["public.c", "public.a", "public.b", "public.d"]);
 }

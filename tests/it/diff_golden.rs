@@ -100,6 +100,10 @@ golden!(
     enum_recreate_with_dependent_types,
     column_type_manual_step,
     column_type_cast_paths,
+    partitions_new,
+    partition_add_drop,
+    fk_after_unique_index,
+    function_reads_table,
 );
 
 fn fixtures() -> PathBuf {

@@ -603,11 +603,14 @@ impl<'a> RoundTrip<'a> {
         let changes = crate::diff::diff(&now.schema, &after.schema);
         let statements = crate::diff::render(&changes);
         for statement in &statements {
-            if statement
-                .hazards
-                .iter()
-                .any(|h| h.kind == crate::diff::HazardKind::Unsupported)
-            {
+            // What the engine cannot write, or leaves for a person to finish, cannot be
+            // applied here either.
+            if statement.hazards.iter().any(|h| {
+                matches!(
+                    h.kind,
+                    crate::diff::HazardKind::Unsupported | crate::diff::HazardKind::ManualStep
+                )
+            }) {
                 result.add_note(&format!(
                     "the schema {id}'s upgrade leaves cannot be restored automatically ({})",
                     statement.sql.lines().next().unwrap_or_default()

@@ -104,6 +104,8 @@ golden!(
     partition_add_drop,
     fk_after_unique_index,
     function_reads_table,
+    objects_over_objects,
+    drop_with_dependents,
 );
 
 fn fixtures() -> PathBuf {

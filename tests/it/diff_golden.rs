@@ -106,6 +106,7 @@ golden!(
     function_reads_table,
     objects_over_objects,
     drop_with_dependents,
+    partition_parent_columns,
 );
 
 fn fixtures() -> PathBuf {

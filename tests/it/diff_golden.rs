@@ -107,6 +107,7 @@ golden!(
     objects_over_objects,
     drop_with_dependents,
     partition_parent_columns,
+    fk_to_replaced_table,
 );
 
 fn fixtures() -> PathBuf {

@@ -2134,7 +2134,7 @@ fn relations_missing_from<'s>(schema: &'s Schema, other: &Schema) -> BTreeSet<&'
 /// The identifiers and words of SQL text, unquoted (`"My Type"` gives `My Type`): what
 /// [`reference_order`] looks names up in. Generous like [`mentions`]: words inside
 /// string literals count too, and a false positive only orders two changes needlessly.
-fn words(text: &str) -> BTreeSet<String> {
+pub(super) fn words(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

@@ -1414,3 +1414,12 @@ fn reference_order_keeps_independent_changes_in_place() {
         .collect();
     assert_eq!(names, ["public.c", "public.a", "public.b", "public.d"]);
 }
+
+#[test]
+fn words_unquote_identifiers_and_keep_plain_words() {
+    let found = plan::words(r#"SELECT "My ""Odd"" Type".x, $1 FROM public.t_1 WHERE a$b"#);
+    for word in ["SELECT", "My \"Odd\" Type", "x", "public", "t_1", "a$b"] {
+        assert!(found.contains(word), "{word} missing from {found:?}");
+    }
+    assert!(!found.contains("$1"));
+}

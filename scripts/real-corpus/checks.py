@@ -325,6 +325,10 @@ def main():
     global RETORT, BASE, CORPUS
     RETORT, BASE, CORPUS = os.path.abspath(sys.argv[1]), sys.argv[2], os.path.abspath(sys.argv[3])
     wanted = sys.argv[4:]
+    version = subprocess.run([RETORT, "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    print(f"real-corpus: {version} (checkout at {commit or '?'}), server {BASE.split('@')[-1]}")
     apps = sorted(d for d in os.listdir(CORPUS)
                   if os.path.isfile(os.path.join(CORPUS, d, "models", "schema.sql"))
                   or os.path.isfile(os.path.join(CORPUS, d, "steps.json")))

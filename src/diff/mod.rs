@@ -37,6 +37,7 @@
 //! never silently lost.
 
 mod cast;
+mod order;
 mod plan;
 mod rename;
 mod render;

@@ -12,7 +12,8 @@ use std::fmt::Write;
 
 use sea_query::{Alias, PostgresQueryBuilder, Table as SeaTable};
 
-use super::plan::{multirange_name, unchecked_sql_body};
+use super::order::unchecked_sql_body;
+use super::plan::multirange_name;
 use super::*;
 use crate::catalog::{
     column_line, create_index_sql, create_policy, identity_clause, literal, qn, quote_ident,

@@ -1397,7 +1397,7 @@ fn reference_order_keeps_independent_changes_in_place() {
             .collect(),
         ..Schema::default()
     };
-    let defs = plan::definitions(&to);
+    let defs = order::definitions(&to);
     // b uses a; c is independent; d naming itself is no dependency.
     let changes = vec![
         add("b", "public.a"),
@@ -1405,7 +1405,7 @@ fn reference_order_keeps_independent_changes_in_place() {
         add("a", "integer"),
         add("d", "public.d"),
     ];
-    let names: Vec<String> = plan::reference_order(changes, |c| plan::created_object(c, &defs))
+    let names: Vec<String> = order::reference_order(changes, |c| order::created_object(c, &defs))
         .into_iter()
         .map(|c| match c {
             Change::CreateObject { name, .. } => name,
@@ -1417,7 +1417,7 @@ fn reference_order_keeps_independent_changes_in_place() {
 
 #[test]
 fn words_unquote_identifiers_and_keep_plain_words() {
-    let found = plan::words(r#"SELECT "My ""Odd"" Type".x, $1 FROM public.t_1 WHERE a$b"#);
+    let found = order::words(r#"SELECT "My ""Odd"" Type".x, $1 FROM public.t_1 WHERE a$b"#);
     for word in ["SELECT", "My \"Odd\" Type", "x", "public", "t_1", "a$b"] {
         assert!(found.contains(word), "{word} missing from {found:?}");
     }

@@ -735,14 +735,6 @@ pub fn restore(
     programs: &ClientPrograms,
 ) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
-    // Custom and directory archives restore in parallel (data, then indexes and
-    // constraints spread over workers); tar archives and plain SQL cannot. One worker
-    // per core: a scratch restore's server runs on this machine.
-    let jobs = if matches!(info.format, DumpFormat::Custom | DumpFormat::Directory) {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-    } else {
-        1
-    };
     let (program, mut command) = if info.format.is_archive() {
         let program = programs.pg_restore.as_path();
         let mut command = client_command(program, Some(conn));
@@ -759,11 +751,8 @@ pub fn restore(
                 "--no-password",
                 "-d",
             ])
-            .arg(database_arg(conn.dbname()));
-        if jobs > 1 {
-            command.arg(format!("--jobs={jobs}"));
-        }
-        command.arg(file_arg(&info.path));
+            .arg(database_arg(conn.dbname()))
+            .arg(file_arg(&info.path));
         (program, command)
     } else {
         let program = programs.psql.as_path();
@@ -792,15 +781,7 @@ pub fn restore(
         if !went_through {
             return Err(failed("pg_restore: "));
         }
-        // A parallel pg_restore's closing count adds its workers' errors to the
-        // leader's more than once (15.x reports 2 for one failed statement), so there
-        // the errors it printed, each on a `pg_restore: error:` line, are the count.
-        let counted = if jobs > 1 {
-            parsed.errors.len()
-        } else {
-            parsed.ignored.unwrap_or(0)
-        };
-        (parsed.errors, counted)
+        (parsed.errors, parsed.ignored.unwrap_or(0))
     } else {
         if !output.status.success() {
             return Err(failed("psql"));

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Outcome, RoundTripReport};
+use super::RoundTripReport;
 
 /// Renders `report` as a JUnit XML document; `total_ms` is the whole run's duration.
 pub fn to_junit(report: &RoundTripReport, total_ms: u128) -> String {
@@ -17,12 +17,7 @@ pub fn to_junit(report: &RoundTripReport, total_ms: u128) -> String {
     let skipped = report
         .revisions
         .iter()
-        .filter(|r| {
-            matches!(
-                r.outcome,
-                Outcome::NotRun | Outcome::Skipped | Outcome::Irreversible
-            )
-        })
+        .filter(|r| r.outcome.is_skip())
         .count();
     let time = seconds(Some(total_ms));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -54,12 +49,12 @@ pub fn to_junit(report: &RoundTripReport, total_ms: u128) -> String {
             .flatten()
             .collect::<Vec<_>>()
             .join("\n");
+        let message = if note.is_empty() {
+            r.outcome.as_str().to_owned()
+        } else {
+            format!("{}: {note}", r.outcome.as_str())
+        };
         if r.outcome.is_failure(report.strict) {
-            let message = if note.is_empty() {
-                r.outcome.as_str().to_owned()
-            } else {
-                format!("{}: {note}", r.outcome.as_str())
-            };
             let _ = write!(
                 out,
                 ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
@@ -67,15 +62,7 @@ pub fn to_junit(report: &RoundTripReport, total_ms: u128) -> String {
                 escape(&message),
                 escape(&body)
             );
-        } else if matches!(
-            r.outcome,
-            Outcome::NotRun | Outcome::Skipped | Outcome::Irreversible
-        ) {
-            let message = if note.is_empty() {
-                r.outcome.as_str().to_owned()
-            } else {
-                format!("{}: {note}", r.outcome.as_str())
-            };
+        } else if r.outcome.is_skip() {
             let _ = write!(
                 out,
                 ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
@@ -129,7 +116,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roundtrip::RevisionResult;
+    use crate::roundtrip::{Outcome, RevisionResult};
 
     fn result(revision: &str, outcome: Outcome) -> RevisionResult {
         RevisionResult {

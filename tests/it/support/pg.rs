@@ -150,9 +150,5 @@ pub async fn inspect(client: &Client) -> retort::catalog::Schema {
 /// The dump with each table's columns sorted by name: a migration can only add
 /// columns at the end, so column order is not something a diff can reproduce.
 pub fn dump_sorted(schema: &retort::catalog::Schema) -> String {
-    let mut schema = schema.clone();
-    for table in &mut schema.tables {
-        table.columns.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    schema.to_text()
+    schema.to_text_with_sorted_columns()
 }

@@ -75,6 +75,7 @@ dump_s=$(jq -r '.results[0].median' "$OUT/testmig2k.json")
 total_s=$(jq -r '.results[1].median' "$OUT/testmig2k.json")
 restore_ms=$(jq -r '.source.restore.duration_ms' "$OUT/testmig2k-report.json")
 check_ms=$(jq -r '.report.check_ms' "$OUT/testmig2k-report.json")
+inspections=$(jq -r '.report.inspections | "\(.whole) whole, \(.scoped) scoped (\(.relations_read) relations read again), \(.unchanged) unchanged"' "$OUT/testmig2k-report.json")
 {
     printf '%s tables restored from pg_dump -Fc, %s revisions: test-migration --from-dump --each --keep-going (%s runs)\n' "$TABLES" "$REVISIONS" "$RUNS"
     awk -v d="$dump_s" -v t="$total_s" -v r="$restore_ms" -v c="$check_ms" -v n="$REVISIONS" 'BEGIN {
@@ -84,5 +85,6 @@ check_ms=$(jq -r '.report.check_ms' "$OUT/testmig2k-report.json")
         printf "  %-52s %10.1f ms   %.1fx one dump-schema\n", "restore (one run)", r, r / dm
         printf "  %-52s %10.1f ms   %.2fx one dump-schema\n", "schema checks per revision (one run)", c / n, c / n / dm
     }'
+    printf '  inspections: %s\n' "$inspections"
 } >"$OUT/testmig2k.txt"
 cat "$OUT/testmig2k.txt"

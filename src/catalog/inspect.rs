@@ -37,7 +37,7 @@ const PG_FOREIGN_SERVER: u32 = 1417;
 const PG_PUBLICATION: u32 = 6104;
 
 /// Schemas that are never user schema. `pg_toast%` also covers `pg_toast_temp_N`.
-const NS_FILTER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(super) const NS_FILTER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
      AND (cardinality($1::text[]) = 0 OR n.nspname = ANY ($1::text[])) \
      AND NOT (n.nspname = ANY ($2::text[]))";
@@ -53,18 +53,88 @@ fn not_extension_member(classid: u32, objid: &str) -> String {
     )
 }
 
-struct Query {
-    name: &'static str,
-    sql: String,
-    /// Whether the SQL uses the namespace filter parameters.
-    filtered: bool,
+/// The parameters a catalog query takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Params {
+    None,
+    /// $1, $2: the schemas to include and to exclude (`text[]`).
+    Namespaces,
+    /// As `Namespaces`, and $3: the relations to read (`oid[]`).
+    Scoped,
+    /// $1: relations (`oid[]`).
+    Relations,
+    /// $1: the transaction horizon of the previous stamp (`text`, an xid, or NULL).
+    Horizon,
 }
 
-fn queries(version: i32) -> Vec<Query> {
+impl Params {
+    fn types(self) -> &'static [Type] {
+        match self {
+            Params::None => &[],
+            Params::Namespaces => &[Type::TEXT_ARRAY, Type::TEXT_ARRAY],
+            Params::Scoped => &[Type::TEXT_ARRAY, Type::TEXT_ARRAY, Type::OID_ARRAY],
+            Params::Relations => &[Type::OID_ARRAY],
+            Params::Horizon => &[Type::TEXT],
+        }
+    }
+}
+
+/// The values bound to [`Params`].
+#[derive(Debug, Clone, Default)]
+pub(super) struct Bindings {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub relations: Vec<u32>,
+    pub horizon: Option<String>,
+}
+
+impl Bindings {
+    pub fn for_options(options: &InspectOptions) -> Bindings {
+        Bindings {
+            include: options.schemas.clone(),
+            exclude: options.exclude_schemas.clone(),
+            ..Bindings::default()
+        }
+    }
+
+    fn values(&self, params: Params) -> Vec<&(dyn ToSql + Sync)> {
+        match params {
+            Params::None => Vec::new(),
+            Params::Namespaces => vec![&self.include, &self.exclude],
+            Params::Scoped => vec![&self.include, &self.exclude, &self.relations],
+            Params::Relations => vec![&self.relations],
+            Params::Horizon => vec![&self.horizon],
+        }
+    }
+}
+
+/// One catalog query, named for errors and for finding its rows.
+pub(super) struct Query {
+    pub name: &'static str,
+    pub sql: String,
+    pub params: Params,
+}
+
+/// The catalog queries. `scoped`: only the queries of relation-level objects (tables,
+/// views, sequences and what hangs off them), each limited to the relations in $3 —
+/// what an incremental inspection reads again (see `super::incremental`).
+pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
     let q = |name: &'static str, sql: String| Query {
         name,
         sql,
-        filtered: true,
+        params: if scoped {
+            Params::Scoped
+        } else {
+            Params::Namespaces
+        },
+    };
+    // The relation filter of the scoped queries.
+    let only = |column: &str| {
+        if scoped {
+            format!(" AND {column} = ANY ($3::oid[])")
+        } else {
+            String::new()
+        }
     };
     // Cloned partition triggers carry tgparentid since 13; before, they were internal.
     // A clone is shown only when its enabled state differs from the parent trigger's
@@ -120,7 +190,7 @@ fn queries(version: i32) -> Vec<Query> {
     } else {
         ("'{}'::text[]", String::new())
     };
-    vec![
+    let mut all = vec![
         q(
             "schemas",
             format!(
@@ -184,8 +254,14 @@ fn queries(version: i32) -> Vec<Query> {
                  LEFT JOIN pg_class dc ON dc.oid = d.refobjid \
                  LEFT JOIN pg_namespace dn ON dn.oid = dc.relnamespace \
                  LEFT JOIN pg_attribute da ON da.attrelid = d.refobjid AND da.attnum = d.refobjsubid \
-                 WHERE {NS_FILTER} AND {}",
-                not_extension_member(PG_CLASS, "c.oid")
+                 WHERE {NS_FILTER} AND {}{}",
+                not_extension_member(PG_CLASS, "c.oid"),
+                // An identity sequence is read with its table.
+                if scoped {
+                    " AND (c.oid = ANY ($3::oid[]) OR (d.deptype = 'i' AND d.refobjid = ANY ($3::oid[])))"
+                } else {
+                    ""
+                }
             ),
         ),
         q(
@@ -213,8 +289,9 @@ fn queries(version: i32) -> Vec<Query> {
                  LEFT JOIN pg_am am ON am.oid = c.relam \
                  LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
                  LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver \
-                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {NS_FILTER} AND {}",
-                not_extension_member(PG_CLASS, "c.oid")
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {NS_FILTER} AND {}{}",
+                not_extension_member(PG_CLASS, "c.oid"),
+                only("c.oid")
             ),
         ),
         // pg_get_expr with a relation builds a deparse context for it (opening the
@@ -237,7 +314,8 @@ fn queries(version: i32) -> Vec<Query> {
                  LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation \
                  LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
                  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f') \
-                   AND {NS_FILTER}"
+                   AND {NS_FILTER}{}",
+                only("a.attrelid")
             ),
         ),
         q(
@@ -247,7 +325,8 @@ fn queries(version: i32) -> Vec<Query> {
                    pg_get_constraintdef(co.oid), co.condeferrable, co.condeferred, co.convalidated, \
                    co.conislocal, co.conparentid <> 0 \
                  FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace \
-                 WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {NS_FILTER}"
+                 WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {NS_FILTER}{}",
+                only("co.conrelid")
             ),
         ),
         q(
@@ -261,7 +340,8 @@ fn queries(version: i32) -> Vec<Query> {
                  JOIN pg_am am ON am.oid = ic.relam \
                  WHERE NOT ic.relispartition AND NOT EXISTS (SELECT 1 FROM pg_constraint co \
                    WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid \
-                   AND co.contype IN ('p', 'u', 'x')) AND {NS_FILTER}"
+                   AND co.contype IN ('p', 'u', 'x')) AND {NS_FILTER}{}",
+                only("i.indrelid")
             ),
         ),
         // Routines with an internal dependency (range and multirange constructors) are
@@ -302,7 +382,8 @@ fn queries(version: i32) -> Vec<Query> {
                    t.tgenabled::text, {trigger_cloned} \
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE NOT t.tgisinternal {trigger_parent} AND {NS_FILTER}"
+                 WHERE NOT t.tgisinternal {trigger_parent} AND {NS_FILTER}{}",
+                only("t.tgrelid")
             ),
         ),
         q(
@@ -313,7 +394,8 @@ fn queries(version: i32) -> Vec<Query> {
                      FROM unnest(p.polroles) AS r), \
                    pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid) \
                  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid \
-                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {NS_FILTER}"
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {NS_FILTER}{}",
+                only("p.polrelid")
             ),
         ),
         q(
@@ -322,7 +404,8 @@ fn queries(version: i32) -> Vec<Query> {
                 "SELECT r.oid, r.ev_class, r.rulename::text, pg_get_ruledef(r.oid), r.ev_enabled::text \
                  FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE r.rulename <> '_RETURN' AND {NS_FILTER}"
+                 WHERE r.rulename <> '_RETURN' AND {NS_FILTER}{}",
+                only("r.ev_class")
             ),
         ),
         q(
@@ -376,8 +459,9 @@ fn queries(version: i32) -> Vec<Query> {
                    CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget::int4 END, \
                    pg_get_userbyid(s.stxowner)::text \
                  FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace \
-                 WHERE {NS_FILTER} AND {}",
-                not_extension_member(PG_STATISTIC_EXT, "s.oid")
+                 WHERE {NS_FILTER} AND {}{}",
+                not_extension_member(PG_STATISTIC_EXT, "s.oid"),
+                only("s.stxrelid")
             ),
         ),
         // Wrappers and servers are not in a schema; the filters do not apply to them.
@@ -390,7 +474,7 @@ fn queries(version: i32) -> Vec<Query> {
                  FROM pg_foreign_data_wrapper w WHERE {}",
                 not_extension_member(PG_FOREIGN_DATA_WRAPPER, "w.oid")
             ),
-            filtered: false,
+            params: Params::None,
         },
         Query {
             name: "foreign servers",
@@ -401,7 +485,7 @@ fn queries(version: i32) -> Vec<Query> {
                  WHERE {}",
                 not_extension_member(PG_FOREIGN_SERVER, "s.oid")
             ),
-            filtered: false,
+            params: Params::None,
         },
         // A publication is read when no schema filter is given, or when one of its
         // tables or schemas is in a dumped schema.
@@ -429,12 +513,30 @@ fn queries(version: i32) -> Vec<Query> {
             sql: "SELECT d.classoid, d.objoid, d.objsubid, d.description \
                   FROM pg_description d WHERE d.objoid >= 16384"
                 .to_string(),
-            filtered: false,
+            params: Params::None,
         },
-    ]
+    ];
+    if scoped {
+        all.retain(|query| RELATION_LEVEL.contains(&query.name));
+    }
+    all
 }
 
-fn query_error(query: &'static str, source: tokio_postgres::Error) -> CatalogError {
+/// The queries of relation-level objects: all an incremental inspection reads again.
+const RELATION_LEVEL: &[&str] = &[
+    "sequences",
+    "relations",
+    "columns",
+    "constraints",
+    "indexes",
+    "triggers",
+    "policies",
+    "rules",
+    "statistics",
+    "comments",
+];
+
+pub(super) fn query_error(query: &'static str, source: tokio_postgres::Error) -> CatalogError {
     let message = match source.as_db_error() {
         Some(db) => db.message().to_string(),
         None => source.to_string(),
@@ -456,50 +558,57 @@ fn get<'a, T: FromSql<'a>>(
         .map_err(|source| query_error(query, source))
 }
 
-/// How a query is sent: as text each time (one-shot inspections), or as a statement
-/// prepared once on the connection (repeated inspections skip parsing and planning,
-/// which is about a third of a small schema's inspection time).
-enum Sent<'a> {
-    Text(&'a Query),
-    Prepared(&'a Query, &'a Statement),
-}
-
-async fn run(
+/// Runs `query` with its parameters from `bindings`, as text or as the statement it
+/// was prepared as (repeated inspections skip parsing and planning).
+pub(super) async fn run(
     client: &Client,
-    sent: Sent<'_>,
-    include: &Vec<String>,
-    exclude: &Vec<String>,
+    query: &Query,
+    prepared: Option<&Statement>,
+    bindings: &Bindings,
 ) -> Result<Vec<Row>, CatalogError> {
-    let query = match sent {
-        Sent::Text(q) | Sent::Prepared(q, _) => q,
-    };
-    // query_typed skips the separate prepare round trip: parameter types are given here.
-    let typed: Vec<(&(dyn ToSql + Sync), Type)> = if query.filtered {
-        vec![(include, Type::TEXT_ARRAY), (exclude, Type::TEXT_ARRAY)]
-    } else {
-        Vec::new()
-    };
-    let result = match sent {
-        Sent::Text(_) => client.query_typed(&query.sql, &typed).await,
-        Sent::Prepared(_, statement) => {
-            let params: Vec<&(dyn ToSql + Sync)> = typed.iter().map(|(p, _)| *p).collect();
-            client.query(statement, &params).await
+    let values = bindings.values(query.params);
+    let result = match prepared {
+        Some(statement) => client.query(statement, &values).await,
+        None => {
+            // query_typed skips the separate prepare round trip: the types are given.
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
+                .iter()
+                .copied()
+                .zip(query.params.types().iter().cloned())
+                .collect();
+            client.query_typed(&query.sql, &typed).await
         }
     };
     result.map_err(|e| query_error(query.name, e))
 }
 
+/// Prepares `queries` on `client` (one pipelined round of PREPAREs).
+pub(super) async fn prepare(
+    client: &Client,
+    queries: &[Query],
+) -> Result<Vec<Statement>, CatalogError> {
+    try_join_all(queries.iter().map(|q| async move {
+        client
+            .prepare_typed(&q.sql, q.params.types())
+            .await
+            .map_err(|e| query_error(q.name, e))
+    }))
+    .await
+}
+
 /// One REPEATABLE READ snapshot makes all queries see the same catalog state even while
 /// DDL runs concurrently. search_path = pg_catalog makes format_type, regproc and the
 /// pg_get_* functions qualify every name outside pg_catalog, so the text does not
-/// depend on the caller's search_path.
+/// depend on the caller's search_path. Generic plans would read every catalog row for
+/// the `= ANY ($3)` filters of scoped queries; custom plans use the indexes.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
                               SET LOCAL search_path = pg_catalog; \
                               SET LOCAL quote_all_identifiers = off; \
+                              SET LOCAL plan_cache_mode = force_custom_plan; \
                               SELECT current_setting('server_version_num')";
 
 /// Opens the snapshot; returns the server version.
-async fn begin_snapshot(client: &Client) -> Result<i32, CatalogError> {
+pub(super) async fn begin_snapshot(client: &Client) -> Result<i32, CatalogError> {
     let messages = client
         .simple_query(BEGIN_SNAPSHOT)
         .await
@@ -514,7 +623,7 @@ async fn begin_snapshot(client: &Client) -> Result<i32, CatalogError> {
 }
 
 /// Ends the snapshot whatever `result` is, and returns `result` (its error first).
-async fn end_snapshot<T>(
+pub(super) async fn end_snapshot<T>(
     client: &Client,
     result: Result<T, CatalogError>,
 ) -> Result<T, CatalogError> {
@@ -537,15 +646,35 @@ pub(super) async fn inspect(
 }
 
 /// Reads over `client` and every client in `more` (connections to the same database) at
-/// once: `client` exports its snapshot and the others import it, as `pg_dump --jobs` does, so all
-/// queries still see one catalog state while the server runs them on several backends.
-/// On a just-loaded 5,000-table schema one backend spends about 550 ms in the catalog
-/// queries; two backends on two cores finish in little more than half that.
+/// once, sharing one snapshot (see [`shared_snapshot`]).
 pub(super) async fn inspect_shared(
     first: &Client,
     others: &[&Client],
     options: &InspectOptions,
 ) -> Result<(Schema, i32), CatalogError> {
+    let (read, version) = shared_snapshot(first, others, |version, clients| async move {
+        let queries = queries(version, false);
+        let mut rows = run_all(&clients, &queries, None, &Bindings::for_options(options)).await?;
+        assemble(&mut rows, options)
+    })
+    .await?;
+    Ok((read.schema, version))
+}
+
+/// Runs `work` in a snapshot opened on `first` and shared with every client in `others`:
+/// `first` exports its snapshot and the others import it, as `pg_dump --jobs` does, so
+/// all queries see one catalog state while the server runs them on several backends. On
+/// a just-loaded 5,000-table schema one backend spends about 550 ms in the catalog
+/// queries; two backends on two cores finish in little more than half that.
+pub(super) async fn shared_snapshot<'c, T, F, Fut>(
+    first: &'c Client,
+    others: &[&'c Client],
+    work: F,
+) -> Result<(T, i32), CatalogError>
+where
+    F: FnOnce(i32, Vec<&'c Client>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, CatalogError>>,
+{
     let version = begin_snapshot(first).await?;
     let mut joined = Vec::new();
     let result = async {
@@ -563,11 +692,10 @@ pub(super) async fn inspect_shared(
                 import_snapshot(other, &snapshot).await?;
             }
         }
-        let queries = queries(version);
         let all: Vec<&Client> = std::iter::once(first)
             .chain(joined.iter().copied())
             .collect();
-        read(&all, &queries, None, options).await
+        work(version, all).await
     }
     .await;
     let mut result = result;
@@ -593,67 +721,11 @@ async fn import_snapshot(client: &Client, snapshot: &str) -> Result<(), CatalogE
         .map_err(|e| query_error("import snapshot", e))
 }
 
-fn check_version(version: i32) -> Result<(), CatalogError> {
+pub(super) fn check_version(version: i32) -> Result<(), CatalogError> {
     if version < 120000 {
         return Err(CatalogError::Unsupported(version));
     }
     Ok(())
-}
-
-/// The catalog queries prepared once on a connection, for inspecting it again and again
-/// (test-migration inspects three times per revision).
-pub struct Inspector {
-    queries: Vec<Query>,
-    statements: Vec<Statement>,
-    options: InspectOptions,
-}
-
-impl Inspector {
-    /// Prepares every catalog query on `client` (one pipelined round of PREPAREs).
-    pub async fn prepare(
-        client: &Client,
-        options: &InspectOptions,
-    ) -> Result<Inspector, CatalogError> {
-        let version = begin_snapshot(client).await?;
-        let prepared = async {
-            check_version(version)?;
-            let queries = queries(version);
-            let statements = try_join_all(queries.iter().map(|q| async move {
-                let types: &[Type] = if q.filtered {
-                    &[Type::TEXT_ARRAY, Type::TEXT_ARRAY]
-                } else {
-                    &[]
-                };
-                client
-                    .prepare_typed(&q.sql, types)
-                    .await
-                    .map_err(|e| query_error(q.name, e))
-            }))
-            .await?;
-            Ok((queries, statements))
-        }
-        .await;
-        let (queries, statements) = end_snapshot(client, prepared).await?;
-        Ok(Inspector {
-            queries,
-            statements,
-            options: options.clone(),
-        })
-    }
-
-    /// Reads the whole schema, as [`super::inspect`] does, on the connection the
-    /// statements were prepared on.
-    pub async fn inspect(&self, client: &Client) -> Result<Schema, CatalogError> {
-        begin_snapshot(client).await?;
-        let result = read(
-            &[client],
-            &self.queries,
-            Some(&self.statements),
-            &self.options,
-        )
-        .await;
-        end_snapshot(client, result).await
-    }
 }
 
 /// Which client runs each query: heaviest first, each to the least loaded client
@@ -680,33 +752,50 @@ fn cost(name: &str) -> u32 {
         "columns" => 80,
         "relations" => 70,
         "sequences" => 55,
+        "stamp" => 35,
+        "stamp more" => 30,
+        "stamp global" => 15,
         "triggers" => 30,
+        "members" => 25,
         "types" => 20,
         _ => 1,
     }
 }
 
-async fn read(
+/// Runs `queries` spread over `clients` (each pipelines its share in order; the clients
+/// run side by side); `prepared`, when given, holds one statement per query, prepared
+/// on the first client (the others send the text). The rows come back by query name.
+pub(super) async fn run_all(
     clients: &[&Client],
     queries: &[Query],
-    statements: Option<&[Statement]>,
-    options: &InspectOptions,
-) -> Result<Schema, CatalogError> {
-    let include = options.schemas.clone();
-    let exclude = options.exclude_schemas.clone();
+    prepared: Option<&[Statement]>,
+    bindings: &Bindings,
+) -> Result<HashMap<&'static str, Vec<Row>>, CatalogError> {
     let owner = assign(queries, clients.len());
-    // Each client pipelines its share in order; the clients run side by side.
     let results = try_join_all(queries.iter().enumerate().map(|(i, query)| {
-        let sent = match statements {
-            Some(statements) => Sent::Prepared(query, &statements[i]),
-            None => Sent::Text(query),
-        };
-        run(clients[owner[i]], sent, &include, &exclude)
+        let statement = prepared
+            .filter(|_| owner[i] == 0)
+            .map(|statements| &statements[i]);
+        run(clients[owner[i]], query, statement, bindings)
     }))
     .await?;
-    let mut by_name: HashMap<&'static str, Vec<Row>> =
-        queries.iter().map(|q| q.name).zip(results).collect();
-    let mut take = |name: &'static str| by_name.remove(name).unwrap_or_default();
+    Ok(queries.iter().map(|q| q.name).zip(results).collect())
+}
+
+/// A schema as read, with the OID of every relation and sequence in it (the incremental
+/// inspection keeps them to know which objects to replace).
+pub(super) struct Read {
+    pub schema: Schema,
+    pub relations: Vec<(u32, QualifiedName)>,
+}
+
+/// Assembles the rows of the catalog queries (taken out of `rows` by name; a query not
+/// run reads as no rows) into the model.
+pub(super) fn assemble(
+    rows: &mut HashMap<&'static str, Vec<Row>>,
+    options: &InspectOptions,
+) -> Result<Read, CatalogError> {
+    let mut take = |name: &'static str| rows.remove(name).unwrap_or_default();
     let rows = RawRows {
         schemas: take("schemas"),
         extensions: take("extensions"),
@@ -729,7 +818,7 @@ async fn read(
         publications: take("publications"),
         comments: take("comments"),
     };
-    assemble(rows, options)
+    assemble_rows(rows, options)
 }
 
 struct RawRows {
@@ -859,7 +948,7 @@ fn collation(schema: Option<String>, name: Option<String>) -> Option<String> {
     }
 }
 
-fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogError> {
+fn assemble_rows(rows: RawRows, options: &InspectOptions) -> Result<Read, CatalogError> {
     let extras = Extras {
         owners: options.owners,
         grants: options.grants,
@@ -883,6 +972,7 @@ fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogEr
     };
 
     let mut schema = Schema::default();
+    let mut relations = Vec::new();
 
     let q = "schemas";
     for row in &rows.schemas {
@@ -933,6 +1023,7 @@ fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogEr
                 continue;
             }
         }
+        relations.push((oid, name.clone()));
         schema.sequences.push(Sequence {
             name,
             options: opts,
@@ -1400,7 +1491,8 @@ fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogEr
     }
 
     // Split the relations into their kinds now that children are attached.
-    for (_, mut rel) in rels {
+    for (oid, mut rel) in rels {
+        relations.push((oid, rel.name.clone()));
         rel.columns.sort_by_key(|(attnum, _)| *attnum);
         let columns: Vec<Column> = rel.columns.into_iter().map(|(_, c)| c).collect();
         rel.constraints.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1491,7 +1583,7 @@ fn assemble(rows: RawRows, options: &InspectOptions) -> Result<Schema, CatalogEr
     }
 
     sort(&mut schema);
-    Ok(schema)
+    Ok(Read { schema, relations })
 }
 
 /// Puts every list in its canonical order (byte order of names, never the server's).

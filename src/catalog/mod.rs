@@ -8,6 +8,9 @@
 //! trips constant — a per-object query pattern would be thousands of round trips on a
 //! large schema. The queries are independent and pipelined on the one connection.
 //!
+//! A [`Tracker`] inspects the same database again and again, reading only the relations
+//! that changed since its last inspection (see `incremental`).
+//!
 //! [`Schema::to_text`] renders the model as canonical SQL-like text: sorted, one object
 //! per block, with nothing that differs between equivalent databases (OIDs, attnums,
 //! creation order), so equal schemas dump byte-identically and `git diff` of two dumps
@@ -17,11 +20,13 @@
 //! `CREATE EXTENSION`), and the tables named in [`InspectOptions::exclude_tables`]
 //! (retort's own version tables).
 
+mod incremental;
 mod inspect;
 mod model;
 mod render;
+mod stamp;
 
-pub use inspect::Inspector;
+pub use incremental::{Inspection, Scope, Tracker};
 pub use model::*;
 pub use render::quote_ident;
 pub(crate) use render::{
@@ -59,6 +64,13 @@ pub enum CatalogError {
     },
     #[error("reading the schema failed: the server did not report server_version_num")]
     Version,
+    /// An incremental inspection disagreed with a whole one (only checked when asked:
+    /// [`Tracker::verify`]); a bug in retort.
+    #[error(
+        "the incremental inspection ({scope}) differs from a whole inspection; this is a \
+         bug in retort, please report it with this diff:\n{diff}"
+    )]
+    Incremental { scope: String, diff: String },
     #[error(
         "reading the schema needs PostgreSQL 12 or newer; this server is version {0} \
          (server_version_num)"

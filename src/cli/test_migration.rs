@@ -258,6 +258,11 @@ async fn test_on(
 ) -> anyhow::Result<u8> {
     let session = Session::open(conn, tables).await?;
     let mut trip = RoundTrip::new(migrator, &session, RunOptions::default()).await?;
+    // retort's own tests (the real-world corpus) check every incremental inspection
+    // against a whole one.
+    if std::env::var_os("RETORT_VERIFY_INSPECTIONS").is_some_and(|v| v == "1") {
+        trip = trip.verify_inspections(true);
+    }
     // A second backend halves the wait for each inspection on a multi-core server; the
     // test goes on without it when the server refuses one more connection.
     if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
@@ -451,6 +456,13 @@ fn print_summary(out: &Output, report: &RoundTripReport, started: Instant) {
             report.downgrade_ms,
             report.again_ms,
             report.check_ms
+        );
+    }
+    if out.verbose {
+        let i = report.inspections;
+        eprintln!(
+            "schema checks: {} whole inspection(s), {} scoped ({} relation(s) read again), {} with nothing changed",
+            i.whole, i.scoped, i.relations_read, i.unchanged
         );
     }
 }

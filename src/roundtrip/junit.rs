@@ -144,6 +144,7 @@ mod tests {
             downgrade_ms: 0,
             again_ms: 0,
             check_ms: 0,
+            inspections: Default::default(),
         }
     }
 

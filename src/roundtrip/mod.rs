@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::catalog::{self, CatalogError, InspectOptions, Inspector};
+use crate::catalog::{self, CatalogError, InspectOptions, Scope, Tracker};
 use crate::db::Session;
 use crate::migrator::{RunError, RunOptions};
 use crate::{Direction, Migrator, Step};
@@ -199,6 +199,19 @@ pub struct RoundTripReport {
     /// Second upgrades (stairway).
     pub again_ms: u128,
     pub check_ms: u128,
+    /// How the schema checks read the schema: whole inspections, and inspections that
+    /// read again only the relations a step changed (or nothing, when none did).
+    pub inspections: InspectionCounts,
+}
+
+/// How many inspections of each scope a run made.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct InspectionCounts {
+    pub whole: usize,
+    pub scoped: usize,
+    pub unchanged: usize,
+    /// Relations read again, over all scoped inspections.
+    pub relations_read: usize,
 }
 
 impl RoundTripReport {
@@ -228,7 +241,9 @@ impl RoundTripReport {
 pub struct RoundTrip<'a> {
     migrator: &'a Migrator,
     session: &'a Session,
-    inspector: Inspector,
+    /// Taken out while an inspection runs (the round trip's methods take `&self`).
+    tracker: std::sync::Mutex<Option<Tracker>>,
+    inspections: std::sync::Mutex<InspectionCounts>,
     inspect: InspectOptions,
     /// Further connections to the same database that each inspection spreads its
     /// catalog queries over (see [`RoundTrip::with_inspection_connections`]).
@@ -242,7 +257,8 @@ fn ms(started: Instant) -> u128 {
 
 impl<'a> RoundTrip<'a> {
     /// Prepares the catalog queries on the session's connection: a stairway inspects
-    /// three times per revision.
+    /// three times per revision, each time reading again only what the step changed
+    /// (see [`Tracker`]).
     pub async fn new(
         migrator: &'a Migrator,
         session: &'a Session,
@@ -254,11 +270,12 @@ impl<'a> RoundTrip<'a> {
             exclude_tables: tables.as_exclusions(),
             ..InspectOptions::default()
         };
-        let inspector = Inspector::prepare(session.client(), &inspect).await?;
+        let tracker = Tracker::prepare(session.client(), &inspect).await?;
         Ok(RoundTrip {
             migrator,
             session,
-            inspector,
+            tracker: std::sync::Mutex::new(Some(tracker)),
+            inspections: std::sync::Mutex::new(InspectionCounts::default()),
             inspect,
             helpers: Vec::new(),
             run,
@@ -274,17 +291,57 @@ impl<'a> RoundTrip<'a> {
         self
     }
 
+    /// Checks every incremental inspection against a whole one (twice the cost; for
+    /// tests and for `RETORT_VERIFY_INSPECTIONS=1`).
+    pub fn verify_inspections(self, verify: bool) -> Self {
+        let tracker = self
+            .tracker
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .map(|tracker| tracker.verify(verify));
+        if let Ok(mut slot) = self.tracker.lock() {
+            *slot = tracker;
+        }
+        self
+    }
+
     /// The database's schema as it is now, retort's own tables left out.
     pub async fn schema(&self) -> Result<catalog::Schema, CatalogError> {
-        if self.helpers.is_empty() {
-            return self.inspector.inspect(self.session.client()).await;
+        let helpers: Vec<&tokio_postgres::Client> = self.helpers.iter().collect();
+        let taken = self.tracker.lock().ok().and_then(|mut slot| slot.take());
+        let Some(mut tracker) = taken else {
+            // Only when called concurrently: read it whole.
+            return Ok(
+                catalog::inspect_shared(self.session.client(), &helpers, &self.inspect)
+                    .await?
+                    .0,
+            );
+        };
+        let result = tracker.inspect(self.session.client(), &helpers).await;
+        if let Ok(mut slot) = self.tracker.lock() {
+            *slot = Some(tracker);
         }
-        let more: Vec<&tokio_postgres::Client> = self.helpers.iter().collect();
-        Ok(
-            catalog::inspect_shared(self.session.client(), &more, &self.inspect)
-                .await?
-                .0,
-        )
+        let inspection = result?;
+        if let Ok(mut counts) = self.inspections.lock() {
+            match inspection.scope {
+                Scope::Whole => counts.whole += 1,
+                Scope::Unchanged => counts.unchanged += 1,
+                Scope::Relations(n) => {
+                    counts.scoped += 1;
+                    counts.relations_read += n;
+                }
+            }
+        }
+        Ok(inspection.schema)
+    }
+
+    /// The inspections made so far.
+    pub fn inspection_counts(&self) -> InspectionCounts {
+        self.inspections
+            .lock()
+            .map(|counts| *counts)
+            .unwrap_or_default()
     }
 
     /// Moves the database to `from` before the test. A database without version table
@@ -378,9 +435,11 @@ impl<'a> RoundTrip<'a> {
     async fn snapshot(&self, check: &mut u128) -> Result<Snapshot, CatalogError> {
         let started = Instant::now();
         let schema = self.schema().await?;
-        let text = schema.to_text();
         *check += ms(started);
-        Ok(Snapshot { schema, text })
+        Ok(Snapshot {
+            schema,
+            text: std::sync::OnceLock::new(),
+        })
     }
 
     /// Tests `revisions` (oldest first, as [`RoundTrip::pending`] gives them), stairway
@@ -401,6 +460,7 @@ impl<'a> RoundTrip<'a> {
             downgrade_ms: 0,
             again_ms: 0,
             check_ms: 0,
+            inspections: InspectionCounts::default(),
         };
         if options.each {
             self.stairway(revisions, options, &mut report, on_result)
@@ -414,6 +474,7 @@ impl<'a> RoundTrip<'a> {
             report.again_ms += r.again_ms.unwrap_or(0);
             report.check_ms += r.check_ms.unwrap_or(0);
         }
+        report.inspections = self.inspection_counts();
         Ok(report)
     }
 
@@ -807,10 +868,24 @@ impl<'a> RoundTrip<'a> {
     }
 }
 
-/// A schema as inspected, with its canonical dump.
+/// A schema as inspected, with its canonical dump rendered when first needed: equal
+/// models need none (rendering 2,000 tables costs about as much as reading again the
+/// few a revision touched).
 struct Snapshot {
     schema: catalog::Schema,
-    text: String,
+    text: std::sync::OnceLock<String>,
+}
+
+impl Snapshot {
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| self.schema.to_text())
+    }
+
+    /// Equal models render equal dumps; unequal models may still (a difference the
+    /// dump does not show), so those are compared as text.
+    fn same_as(&self, other: &Snapshot) -> bool {
+        self.schema == other.schema || self.text() == other.text()
+    }
 }
 
 /// How two states of a database compare.
@@ -825,10 +900,11 @@ enum Comparison {
 /// Compares two states; the diff (when any) is headed with the states' names. A schema
 /// difference is shown on the unsorted dumps, which is how the user knows them.
 fn compare(expected: &Snapshot, now: &Snapshot, names: (&str, &str)) -> Comparison {
-    if expected.text == now.text {
+    if expected.same_as(now) {
         return Comparison::Same;
     }
-    let diff = catalog::diff_dumps(&expected.text, &now.text, names.0, names.1).unwrap_or_default();
+    let diff =
+        catalog::diff_dumps(expected.text(), now.text(), names.0, names.1).unwrap_or_default();
     if same_up_to_order(expected, now) {
         Comparison::OrderOnly(diff)
     } else {
@@ -838,6 +914,6 @@ fn compare(expected: &Snapshot, now: &Snapshot, names: (&str, &str)) -> Comparis
 
 /// Whether `now` holds `expected`'s schema, each table's columns in any order.
 fn same_up_to_order(expected: &Snapshot, now: &Snapshot) -> bool {
-    expected.text == now.text
+    expected.same_as(now)
         || expected.schema.to_text_with_sorted_columns() == now.schema.to_text_with_sorted_columns()
 }

@@ -465,7 +465,7 @@ fn new_kinds_are_read_and_follow_the_schema_filters() {
 }
 
 #[test]
-fn a_prepared_inspector_reads_what_inspect_reads_and_sees_later_ddl() {
+fn a_tracker_reads_what_inspect_reads_and_sees_later_ddl() {
     let sql = fixture().expect("tests/fixtures/catalog/schema.sql");
     let db = TestDb::new("catinsp_prepared");
     db.execute(&sql).expect("fixture loads");
@@ -486,20 +486,31 @@ fn a_prepared_inspector_reads_what_inspect_reads_and_sees_later_ddl() {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let inspector = catalog::Inspector::prepare(&client, &options)
+        let mut tracker = catalog::Tracker::prepare(&client, &options)
             .await
-            .expect("prepare");
-        // More often than PostgreSQL's five custom plans, so generic plans run too.
-        for _ in 0..7 {
-            let schema = inspector.inspect(&client).await.expect("inspect");
-            assert_eq!(schema.to_text(), expected);
+            .expect("prepare")
+            .verify(true);
+        // More often than PostgreSQL's five custom plans, so generic plans would run.
+        for round in 0..7 {
+            let inspection = tracker.inspect(&client, &[]).await.expect("inspect");
+            assert_eq!(inspection.schema.to_text(), expected);
+            let scope = if round == 0 {
+                catalog::Scope::Whole
+            } else {
+                catalog::Scope::Unchanged
+            };
+            assert_eq!(inspection.scope, scope, "round {round}");
         }
         client
             .batch_execute("CREATE TABLE later_table (id int PRIMARY KEY)")
             .await
             .expect("DDL");
-        let after = inspector.inspect(&client).await.expect("inspect");
-        assert!(after.to_text().contains("CREATE TABLE public.later_table"));
+        let after = tracker.inspect(&client, &[]).await.expect("inspect");
+        assert!(after
+            .schema
+            .to_text()
+            .contains("CREATE TABLE public.later_table"));
+        assert_eq!(after.scope, catalog::Scope::Relations(1));
     });
 }
 

@@ -39,7 +39,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use retort::catalog::{self, Schema};
+use retort::catalog::{self, InspectOptions, Schema, Tracker};
 use retort::diff;
 use tokio_postgres::Client;
 
@@ -109,6 +109,15 @@ golden!(
     partition_parent_columns,
     fk_to_replaced_table,
 );
+
+/// What the tracker reads: everything, owners and grants too.
+fn tracked_options() -> InspectOptions {
+    InspectOptions {
+        grants: true,
+        owners: true,
+        ..InspectOptions::default()
+    }
+}
 
 fn fixtures() -> PathBuf {
     repo_root().join("tests/fixtures/diff")
@@ -190,8 +199,15 @@ impl Case {
     }
 
     /// Applies `statements` one by one; the first failure names the statement. A manual
-    /// step must fail as generated; the `manual` file's statement replaces it.
-    async fn apply(&self, client: &Client, statements: &[diff::Statement], what: &str) {
+    /// step must fail as generated; the `manual` file's statement replaces it. After
+    /// each statement `tracker` inspects again, checked against a whole inspection.
+    async fn apply(
+        &self,
+        client: &Client,
+        tracker: &mut Tracker,
+        statements: &[diff::Statement],
+        what: &str,
+    ) {
         let mut manual = self.manual_steps(what).into_iter();
         for statement in statements {
             let is_manual = statement
@@ -223,6 +239,7 @@ impl Case {
                         &format!("{replacement}\n=> {}", server_message(&e)),
                     );
                 }
+                self.track(client, tracker, &replacement).await;
                 continue;
             }
             if let Err(e) = client.batch_execute(&statement.sql).await {
@@ -231,12 +248,24 @@ impl Case {
                     &format!("{}\n=> {}", statement.sql, server_message(&e)),
                 );
             }
+            self.track(client, tracker, &statement.sql).await;
         }
         let unused: Vec<String> = manual.collect();
         if !unused.is_empty() {
             self.fail(
                 &format!("{what}: `manual` lines without a manual step"),
                 &unused.join("\n"),
+            );
+        }
+    }
+
+    /// The incremental inspection after `sql` must equal a whole one (the tracker
+    /// verifies it).
+    async fn track(&self, client: &Client, tracker: &mut Tracker, sql: &str) {
+        if let Err(e) = tracker.inspect(client, &[]).await {
+            self.fail(
+                &format!("the incremental inspection after a statement is wrong: {sql}"),
+                &e.to_string(),
             );
         }
     }
@@ -266,6 +295,11 @@ impl Case {
         }
         let from = inspect(&a).await;
         let to = inspect(&b).await;
+        let mut tracker = Tracker::prepare(&a, &tracked_options())
+            .await
+            .expect("prepare the tracker")
+            .verify(true);
+        self.track(&a, &mut tracker, "from.sql").await;
         if !diff::diff(&from, &from).is_empty() || !diff::diff(&to, &to).is_empty() {
             self.fail("diff(x, x) is not empty", "");
         }
@@ -311,9 +345,9 @@ impl Case {
         self.check_script("up.sql", &diff::to_script(&up));
         self.check_script("down.sql", &diff::to_script(&down));
 
-        self.apply(&a, &up, "up").await;
+        self.apply(&a, &mut tracker, &up, "up").await;
         self.check_reaches(&a, &to, "up").await;
-        self.apply(&a, &down, "down").await;
+        self.apply(&a, &mut tracker, &down, "down").await;
         self.check_reaches(&a, &from, "down").await;
     }
 }

@@ -281,15 +281,7 @@ impl Tracker {
             // Most of the schema: a whole inspection reads it faster.
             return Ok(None);
         }
-        let seeds: Vec<u32> = last
-            .members
-            .iter()
-            .filter(|(_, m)| matches!(m, Member::Of(g) if groups.contains(g)))
-            .map(|(relid, _)| *relid)
-            .chain(groups.iter().copied())
-            .collect::<HashSet<u32>>()
-            .into_iter()
-            .collect();
+        let seeds = with_members(&groups, &last.members);
         let found = run(
             client,
             &self.dependents,
@@ -311,8 +303,10 @@ impl Tracker {
         if !self.group(client, &dependents, last, &mut groups).await? {
             return Ok(None);
         }
+        // The groups with their indexes and identity sequences, which the queries read
+        // with them.
         let scoped = Bindings {
-            relations: groups.iter().copied().collect(),
+            relations: with_members(&groups, &last.members),
             ..Bindings::for_options(&self.options)
         };
         let mut rows = run_all(
@@ -371,6 +365,18 @@ impl Tracker {
     pub fn server_version(&self) -> i32 {
         self.version
     }
+}
+
+/// The relations of `groups`: each group's own and those that belong to it.
+fn with_members(groups: &HashSet<u32>, members: &HashMap<u32, Member>) -> Vec<u32> {
+    members
+        .iter()
+        .filter(|(_, m)| matches!(m, Member::Of(g) if groups.contains(g)))
+        .map(|(relid, _)| *relid)
+        .chain(groups.iter().copied())
+        .collect::<HashSet<u32>>()
+        .into_iter()
+        .collect()
 }
 
 /// Replaces in `schema` every relation named in `gone` (and its indexes, triggers,

@@ -53,6 +53,15 @@ fn not_extension_member(classid: u32, objid: &str) -> String {
     )
 }
 
+/// [`not_extension_member`] for a query that reads a few objects: one index probe of
+/// pg_depend each, where the hashed form reads every extension member first.
+fn not_extension_member_probe(classid: u32, objid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = {classid} \
+         AND dep.objid = {objid} AND dep.deptype = 'e')"
+    )
+}
+
 /// The parameters a catalog query takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Params {
@@ -127,6 +136,14 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
         } else {
             Params::Namespaces
         },
+    };
+    // Scoped queries read a few relations: probe for extension membership per object.
+    let not_member = |classid: u32, objid: &str| {
+        if scoped {
+            not_extension_member_probe(classid, objid)
+        } else {
+            not_extension_member(classid, objid)
+        }
     };
     // The relation filter of the scoped queries.
     let only = |column: &str| {
@@ -255,13 +272,9 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
                  LEFT JOIN pg_namespace dn ON dn.oid = dc.relnamespace \
                  LEFT JOIN pg_attribute da ON da.attrelid = d.refobjid AND da.attnum = d.refobjsubid \
                  WHERE {NS_FILTER} AND {}{}",
-                not_extension_member(PG_CLASS, "c.oid"),
-                // An identity sequence is read with its table.
-                if scoped {
-                    " AND (c.oid = ANY ($3::oid[]) OR (d.deptype = 'i' AND d.refobjid = ANY ($3::oid[])))"
-                } else {
-                    ""
-                }
+                not_member(PG_CLASS, "c.oid"),
+                // An identity sequence is in $3 with its table (see `super::incremental`).
+                only("c.oid")
             ),
         ),
         q(
@@ -290,7 +303,7 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
                  LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
                  LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver \
                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {NS_FILTER} AND {}{}",
-                not_extension_member(PG_CLASS, "c.oid"),
+                not_member(PG_CLASS, "c.oid"),
                 only("c.oid")
             ),
         ),
@@ -460,7 +473,7 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
                    pg_get_userbyid(s.stxowner)::text \
                  FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace \
                  WHERE {NS_FILTER} AND {}{}",
-                not_extension_member(PG_STATISTIC_EXT, "s.oid"),
+                not_member(PG_STATISTIC_EXT, "s.oid"),
                 only("s.stxrelid")
             ),
         ),
@@ -752,9 +765,9 @@ fn cost(name: &str) -> u32 {
         "columns" => 80,
         "relations" => 70,
         "sequences" => 55,
-        "stamp" => 35,
-        "stamp more" => 30,
-        "stamp global" => 15,
+        "stamp more" => 35,
+        "stamp" => 25,
+        "stamp global" => 10,
         "triggers" => 30,
         "members" => 25,
         "types" => 20,

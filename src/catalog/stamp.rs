@@ -56,14 +56,14 @@ const RELATIONS_SQL: &str = "\
     SELECT relid, count(*)::int8, bool_or({IS_NEW}) FROM ( \
       SELECT c.oid AS relid, c.xmin AS x FROM pg_class c WHERE c.oid >= 16384 \
       UNION ALL SELECT attrelid, xmin FROM pg_attribute WHERE attrelid >= 16384 AND attnum > 0 \
-      UNION ALL SELECT adrelid, xmin FROM pg_attrdef WHERE adrelid >= 16384 \
-      UNION ALL SELECT conrelid, xmin FROM pg_constraint WHERE conrelid >= 16384 \
     ) items GROUP BY relid";
 
 /// The other half of [`RELATIONS_SQL`].
 const RELATIONS_MORE_SQL: &str = "\
     SELECT relid, count(*)::int8, bool_or({IS_NEW}) FROM ( \
       SELECT indexrelid AS relid, xmin AS x FROM pg_index WHERE indexrelid >= 16384 \
+      UNION ALL SELECT adrelid, xmin FROM pg_attrdef WHERE adrelid >= 16384 \
+      UNION ALL SELECT conrelid, xmin FROM pg_constraint WHERE conrelid >= 16384 \
       UNION ALL SELECT tgrelid, xmin FROM pg_trigger WHERE tgrelid >= 16384 \
       UNION ALL SELECT polrelid, xmin FROM pg_policy \
       UNION ALL SELECT ev_class, xmin FROM pg_rewrite WHERE ev_class >= 16384 \
@@ -157,9 +157,9 @@ const DEPENDENTS_SQL: &str = "\
       UNION ALL SELECT 2604::oid, oid FROM pg_attrdef WHERE adrelid = ANY ($1::oid[]) \
       UNION ALL SELECT 3256::oid, oid FROM pg_policy WHERE polrelid = ANY ($1::oid[]) \
       UNION ALL SELECT 3381::oid, oid FROM pg_statistic_ext WHERE stxrelid = ANY ($1::oid[]) \
-      UNION ALL SELECT 1247::oid, oid FROM pg_type WHERE typrelid = ANY ($1::oid[]) \
-      UNION ALL SELECT 1247::oid, typarray FROM pg_type WHERE typrelid = ANY ($1::oid[]) \
-        AND typarray <> 0 \
+      UNION ALL SELECT 1247::oid, reltype FROM pg_class WHERE oid = ANY ($1::oid[]) AND reltype <> 0 \
+      UNION ALL SELECT 1247::oid, t.typarray FROM pg_class c JOIN pg_type t ON t.oid = c.reltype \
+        WHERE c.oid = ANY ($1::oid[]) AND t.typarray <> 0 \
     ) \
     SELECT DISTINCT d.classid, d.objid, CASE d.classid \
         WHEN 1259 THEN d.objid \
@@ -172,7 +172,8 @@ const DEPENDENTS_SQL: &str = "\
         WHEN 1247 THEN (SELECT coalesce(nullif(t.typrelid, 0), e.typrelid) FROM pg_type t \
           LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' WHERE t.oid = d.objid) \
       END \
-    FROM pg_depend d JOIN seeds s ON d.refclassid = s.classid AND d.refobjid = s.objid";
+    FROM seeds s, LATERAL (SELECT dep.classid, dep.objid FROM pg_depend dep \
+      WHERE dep.refclassid = s.classid AND dep.refobjid = s.objid) d";
 
 /// The queries a stamp runs, in the snapshot of the inspection it goes with.
 pub(super) fn stamp_queries(version: i32) -> Vec<Query> {

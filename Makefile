@@ -2,6 +2,7 @@
 #
 #   make demo                         build, then tour the offline commands on versions/
 #   make test                         fmt + clippy + every test against a throwaway PostgreSQL
+#   make test-matrix                  the database tests on PostgreSQL 13 to 18 (MAJORS=...)
 #   make bench                        benchmarks with ratios (scripts/bench.sh)
 #   make local-start / local-stop     a throwaway local PostgreSQL (scripts/pg-local.sh)
 #   make db/new_migration MESSAGE=... a new empty revision in versions/
@@ -24,7 +25,7 @@ CARGO ?= cargo
 RETORT_DEBUG := target/debug/retort
 
 .PHONY: deps build demo test lint bench local-start local-stop db/new_migration db/new_migration_auto db/migrate db/schema \
-	db/dump db/local/load-schema db/test_migration check-docker test-real
+	db/dump db/local/load-schema db/test_migration check-docker test-real test-matrix
 
 # Building needs libclang besides Rust (for the pg_query parser); installed when missing.
 deps:
@@ -38,11 +39,13 @@ lint: deps
 	$(CARGO) clippy --quiet --all-targets -- -D warnings
 
 # The database tests need TEST_DATABASE_URL: start a private server, run everything,
-# and stop the server whatever the outcome.
+# and stop the server whatever the outcome. The server's programs go first on PATH, so
+# scratch servers, psql and pg_dump are of its major whatever else is installed.
 test: lint
 	@url="$$(scripts/pg-local.sh start)"; \
 	trap 'scripts/pg-local.sh stop' EXIT; \
 	export TEST_PG_CA="$$(scripts/pg-local.sh ca)"; \
+	export PATH="$$(scripts/pg-local.sh bin):$$PATH"; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --no-fail-fast; \
 	else \
@@ -98,6 +101,12 @@ db/test_migration: build
 # Docker engine on the CI machine, so this checks that it builds.
 check-docker: deps
 	$(CARGO) clippy --quiet --features docker --all-targets -- -D warnings
+
+# The database tests on every supported major (scripts/test-matrix.sh): the whole suite
+# on 15 and 18, the catalog, diff, runner, lint and test-migration suites on 13, 14, 16
+# and 17; each major's server and programs are fetched on first use (pg-binaries.sh).
+test-matrix: deps
+	scripts/test-matrix.sh $(MAJORS)
 
 # Real applications' migration histories and real schemas (scripts/real-corpus/README.md),
 # installed pinned under target/real/ and converted at test time; APPS=... runs some only.

@@ -8,6 +8,13 @@
 #   scripts/pg-local.sh ca       print the path of the CA certificate that signed the
 #                                server's TLS certificate (exit 1 if no server is running)
 #   scripts/pg-local.sh stop     stop it and delete its data; no-op if not running
+#   scripts/pg-local.sh bin      print the directory of the server's programs (exit 1 if
+#                                no server is running): put it first on PATH so that
+#                                psql, pg_dump and retort's scratch servers match it
+#
+# PG_MAJOR=N (13 to 18) runs that major instead of the installed PostgreSQL: its
+# programs are fetched by scripts/pg-binaries.sh on first use, and its state is kept
+# apart (<repo>/.pg-local/state-N), so servers of several majors can run at once.
 #
 # The cluster lives in a fresh `mktemp -d /tmp/retort-pg.XXXXXX` directory, listens
 # on 127.0.0.1 on a random free port, trusts every local connection and is tuned for
@@ -21,7 +28,9 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
-DEFAULT_STATE="$REPO_ROOT/.pg-local/state"
+PG_MAJOR="${PG_MAJOR:-}"
+[[ -z "$PG_MAJOR" || "$PG_MAJOR" =~ ^1[3-8]$ ]] || { printf 'pg-local: error: PG_MAJOR=%s: 13 to 18 are supported\n' "$PG_MAJOR" >&2; exit 2; }
+DEFAULT_STATE="$REPO_ROOT/.pg-local/state${PG_MAJOR:+-$PG_MAJOR}"
 STATE_FILE="${RETORT_PG_STATE:-$DEFAULT_STATE}"
 STATE_DIR="$(dirname -- "$STATE_FILE")"
 # Where the CA certificate is copied: beside the state file, readable by the tests
@@ -35,7 +44,7 @@ log() { printf 'pg-local: %s\n' "$*" >&2; }
 die() { printf 'pg-local: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    printf 'usage: %s start|stop|url|status|ca\n' "$(basename -- "$0")" >&2
+    printf 'usage: [PG_MAJOR=N] %s start|stop|url|status|ca|bin\n' "$(basename -- "$0")" >&2
     exit 2
 }
 
@@ -108,6 +117,14 @@ ensure_openssl() {
 
 # Sets PG_BIN; installs PostgreSQL when needed.
 ensure_postgresql() {
+    if [[ -n "$PG_MAJOR" ]]; then
+        local root
+        root="$("$REPO_ROOT/scripts/pg-binaries.sh" "$PG_MAJOR")" ||
+            die "could not get the programs of PostgreSQL $PG_MAJOR"
+        PG_BIN="$root/bin"
+        log "using PostgreSQL binaries in $PG_BIN ($("$PG_BIN/postgres" --version))"
+        return 0
+    fi
     if ! PG_BIN="$(find_pg_bin)"; then
         install_postgresql
         PG_BIN="$(find_pg_bin)" ||
@@ -474,6 +491,14 @@ cmd_ca() {
     printf '%s\n' "$ST_CA" >&3
 }
 
+cmd_bin() {
+    if load_state && state_running; then
+        printf '%s\n' "$ST_BIN" >&3
+    else
+        die "no server running (start one with: $0 start)"
+    fi
+}
+
 cmd_status() {
     if load_state && state_running; then
         printf 'running: %s (data in %s, pid %s)\n' "$(url_for "$ST_PORT")" "$ST_DIR" \
@@ -500,7 +525,7 @@ cmd_stop() {
 
 [[ $# -eq 1 ]] || usage
 case "$1" in
-    start | stop | url | status | ca) ;;
+    start | stop | url | status | ca | bin) ;;
     -h | --help | help) usage ;;
     *) usage ;;
 esac
@@ -519,4 +544,5 @@ case "$1" in
     url) cmd_url ;;
     status) cmd_status ;;
     ca) cmd_ca ;;
+    bin) cmd_bin ;;
 esac

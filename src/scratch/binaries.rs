@@ -4,7 +4,10 @@
 //! Debian and Ubuntu install every major version side by side under
 //! `/usr/lib/postgresql/N/bin` and put only the client programs on PATH (through a
 //! wrapper), so both PATH and those directories are searched; other systems have
-//! everything on PATH.
+//! everything on PATH. The majors Debian lacks are fetched by `scripts/pg-binaries.sh`
+//! into a cache laid out the same way (`<cache>/N/bin`), which is searched as well:
+//! `$RETORT_PG_CACHE`, `/var/cache/retort/postgresql` (when run as root) and
+//! `${XDG_CACHE_HOME:-~/.cache}/retort/postgresql`.
 
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ use super::{ClientPrograms, ScratchError};
 const VERSIONED_ROOT: &str = "/usr/lib/postgresql";
 
 /// `psql` and `pg_restore`, from `prefer` (the scratch server's bin directory) when
-/// both are there, else PATH, else the newest `/usr/lib/postgresql/*/bin`.
+/// both are there, else PATH, else the newest installed major that has them.
 pub fn client_programs(prefer: Option<&Path>) -> Result<ClientPrograms, ScratchError> {
     if let Some(dir) = prefer {
         // Both from the same directory or neither: a dump is best loaded by the programs
@@ -28,7 +31,7 @@ pub fn client_programs(prefer: Option<&Path>) -> Result<ClientPrograms, ScratchE
         }
     }
     let path = path_dirs();
-    let versioned = versioned_bin_dirs(Path::new(VERSIONED_ROOT));
+    let versioned = installed_bin_dirs();
     let find = |program: &str| -> Result<PathBuf, ScratchError> {
         path.iter()
             .chain(&versioned)
@@ -45,21 +48,21 @@ pub fn client_programs(prefer: Option<&Path>) -> Result<ClientPrograms, ScratchE
 }
 
 /// A directory holding both `initdb` and `postgres`, and the major version of that
-/// `postgres`: the one of `want_major` when installed, else the newest.
+/// `postgres`: the one of `want_major` when installed, else the nearest newer one (a
+/// newer server loads what an older one wrote), else the newest; with no major asked
+/// for, the one whose `initdb` is on PATH, else the newest.
 pub(super) fn server_bin_dir(want_major: Option<u32>) -> Result<(PathBuf, u32), ScratchError> {
     let path = path_dirs();
-    let versioned = versioned_bin_dirs(Path::new(VERSIONED_ROOT));
+    let versioned = installed_bin_dirs();
     let mut candidates: Vec<PathBuf> = Vec::new();
     // Resolved, because a PATH entry is often a symlink into a versioned directory
     // (and that directory, not the link's, holds `postgres`).
-    if let Some(initdb) = path.iter().find_map(|dir| executable_in(dir, "initdb")) {
-        if let Some(dir) = std::fs::canonicalize(&initdb)
-            .ok()
-            .and_then(|real| real.parent().map(Path::to_path_buf))
-        {
-            candidates.push(dir);
-        }
-    }
+    let on_path = path
+        .iter()
+        .find_map(|dir| executable_in(dir, "initdb"))
+        .and_then(|initdb| std::fs::canonicalize(initdb).ok())
+        .and_then(|real| real.parent().map(Path::to_path_buf));
+    candidates.extend(on_path.clone());
     for dir in &versioned {
         let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
         if !candidates.contains(&real) {
@@ -82,7 +85,11 @@ pub(super) fn server_bin_dir(want_major: Option<u32>) -> Result<(PathBuf, u32), 
             Err(why) => problems.push(why),
         }
     }
-    if let Some((dir, major)) = choose_server(&found, want_major) {
+    // With no major asked for, the server on PATH is the user's choice.
+    let path_server = on_path
+        .filter(|_| want_major.is_none())
+        .and_then(|dir| found.iter().find(|(known, _)| *known == dir));
+    if let Some((dir, major)) = path_server.or_else(|| choose_server(&found, want_major)) {
         return Ok((dir.clone(), *major));
     }
     let mut looked = looked_text(None, &path, &versioned);
@@ -90,7 +97,10 @@ pub(super) fn server_bin_dir(want_major: Option<u32>) -> Result<(PathBuf, u32), 
         looked = format!("{looked}; {problem}");
     }
     // The error's own advice is about the client programs; the server's come apart.
-    looked.push_str("; the server programs come with `apt-get install postgresql`");
+    looked.push_str(
+        "; the server programs come with `apt-get install postgresql`, or for any major \
+         from 13 to 18 with `scripts/pg-binaries.sh N` of retort's repository",
+    );
     Err(ScratchError::ProgramNotFound {
         program: "initdb".into(),
         looked,
@@ -151,6 +161,44 @@ fn newest_first(names: impl IntoIterator<Item = String>) -> Vec<String> {
     versions.into_iter().map(|(_, name)| name).collect()
 }
 
+/// The roots holding `<version>/bin` directories: Debian's, then the caches that
+/// `scripts/pg-binaries.sh` fills.
+fn version_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from(VERSIONED_ROOT)];
+    if let Some(cache) = std::env::var_os("RETORT_PG_CACHE").filter(|v| !v.is_empty()) {
+        roots.push(PathBuf::from(cache));
+    }
+    roots.push(PathBuf::from("/var/cache/retort/postgresql"));
+    let user_cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")));
+    if let Some(cache) = user_cache {
+        roots.push(cache.join("retort").join("postgresql"));
+    }
+    roots
+}
+
+/// `<root>/<version>/bin` of every root, newest version first (Debian's first among
+/// equals).
+fn installed_bin_dirs() -> Vec<PathBuf> {
+    let mut all: Vec<(Vec<u32>, PathBuf)> = Vec::new();
+    for root in version_roots() {
+        for dir in versioned_bin_dirs(&root) {
+            let version = dir
+                .parent()
+                .and_then(Path::file_name)
+                .and_then(|name| parse_dir_version(&name.to_string_lossy()))
+                .unwrap_or_default();
+            if !all.iter().any(|(_, known)| known == &dir) {
+                all.push((version, dir));
+            }
+        }
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.into_iter().map(|(_, dir)| dir).collect()
+}
+
 /// `<root>/<version>/bin` for every installed version, newest first.
 fn versioned_bin_dirs(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else {
@@ -166,12 +214,16 @@ fn versioned_bin_dirs(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The candidate of the wanted major version, else the newest (the earliest listed
-/// among equals, so PATH wins a tie).
+/// The candidate of the wanted major version, else the nearest newer one, else the
+/// newest (the earliest listed among equals, so PATH wins a tie).
 fn choose_server(found: &[(PathBuf, u32)], want_major: Option<u32>) -> Option<&(PathBuf, u32)> {
-    want_major
-        .and_then(|want| found.iter().find(|(_, major)| *major == want))
-        .or_else(|| found.iter().min_by_key(|(_, major)| Reverse(*major)))
+    let nearest = want_major.and_then(|want| {
+        found
+            .iter()
+            .filter(|(_, major)| *major >= want)
+            .min_by_key(|(_, major)| *major)
+    });
+    nearest.or_else(|| found.iter().min_by_key(|(_, major)| Reverse(*major)))
 }
 
 fn path_dirs() -> Vec<PathBuf> {
@@ -203,7 +255,7 @@ fn looked_text(prefer: Option<&Path>, path: &[PathBuf], versioned: &[PathBuf]) -
         format!("PATH ({})", path.join(":"))
     });
     places.push(if versioned.is_empty() {
-        format!("{VERSIONED_ROOT}/*/bin (none installed)")
+        format!("{VERSIONED_ROOT}/*/bin and the retort caches (none installed)")
     } else {
         let dirs: Vec<String> = versioned.iter().map(|d| d.display().to_string()).collect();
         dirs.join(", ")
@@ -262,8 +314,10 @@ mod tests {
             Some(("/usr/lib/postgresql/16/bin".into(), 16))
         );
         assert_eq!(pick(Some(15)), Some(("/path/bin".into(), 15)));
+        // Not installed: the nearest newer major, which can load what the older wrote.
+        assert_eq!(pick(Some(12)), Some(("/path/bin".into(), 15)));
         assert_eq!(
-            pick(Some(12)),
+            pick(Some(18)),
             Some(("/usr/lib/postgresql/17/bin".into(), 17))
         );
         assert_eq!(pick(None), Some(("/usr/lib/postgresql/17/bin".into(), 17)));
@@ -312,7 +366,8 @@ mod tests {
         );
         assert_eq!(
             text,
-            "/srv/pg/bin, PATH (/usr/bin:/bin), /usr/lib/postgresql/*/bin (none installed)"
+            "/srv/pg/bin, PATH (/usr/bin:/bin), /usr/lib/postgresql/*/bin and the retort caches \
+             (none installed)"
         );
     }
 }

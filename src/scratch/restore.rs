@@ -2024,15 +2024,14 @@ ALTER TABLE public.t
     // With the real programs (and, for most, the server of TEST_DATABASE_URL)
     // -----------------------------------------------------------------------
 
-    const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-    /// The PostgreSQL 15 client programs, else those on PATH.
+    /// A client program as the scratch code would pick it: PATH first (`make test-matrix`
+    /// puts the tested major's programs there), then the installed majors.
     fn program(name: &str) -> PathBuf {
-        let path = Path::new(PG_BIN).join(name);
-        if path.is_file() {
-            path
-        } else {
-            PathBuf::from(name)
+        let programs = super::super::binaries::client_programs(None).expect("client programs");
+        match name {
+            "psql" => programs.psql,
+            "pg_restore" => programs.pg_restore,
+            _ => programs.psql.with_file_name(name),
         }
     }
 

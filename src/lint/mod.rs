@@ -142,7 +142,7 @@ fn lint_script(script: &Script, config: &LintConfig) -> Vec<Placed> {
         let ignores = ignore_comments(leading, statement.sql);
         previous_end = statement.offset + statement.sql.len();
         let mut hits = Vec::new();
-        match pg_query::parse(statement.sql) {
+        match pg_query::parse(statement.sql, pg_query::ParserOptions::DEFAULT) {
             Ok(parsed) => {
                 for raw in &parsed.protobuf.stmts {
                     if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {

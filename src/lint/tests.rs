@@ -450,3 +450,23 @@ fn every_rule_is_documented_once() {
         );
     }
 }
+
+/// The parser is PostgreSQL 18's: what 18 added is no syntax error.
+#[test]
+fn postgresql_18_syntax_parses() {
+    for sql in [
+        "ALTER TABLE t ADD COLUMN c numeric GENERATED ALWAYS AS (a * 2) VIRTUAL;",
+        "ALTER TABLE t ADD CONSTRAINT t_a_set NOT NULL a NOT VALID;",
+        "ALTER TABLE t ADD CONSTRAINT t_price_check CHECK (price > 0) NOT ENFORCED;",
+        "ALTER TABLE rooms ADD CONSTRAINT rooms_key UNIQUE (room, during WITHOUT OVERLAPS);",
+        "ALTER TABLE b ADD CONSTRAINT b_fkey FOREIGN KEY (room, PERIOD during) \
+         REFERENCES rooms (room, PERIOD during);",
+        "UPDATE t SET a = 1 RETURNING old.a, new.a;",
+    ] {
+        let findings = lint(sql, true);
+        assert!(
+            !rules_of(&findings).contains(&"syntax-error"),
+            "{sql}: {findings:?}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ pub mod models;
 pub mod revision;
 pub mod roundtrip;
 pub mod scratch;
+pub mod sql;
 pub mod sum;
 
 pub use graph::{Direction, RevisionGraph, Step, Target};

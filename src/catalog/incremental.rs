@@ -18,6 +18,7 @@ use super::inspect::{
     assemble, begin_snapshot, check_version, end_snapshot, prepare, queries, run, run_all,
     shared_snapshot, sort, Bindings, Query, Read,
 };
+use super::model::ServerMajor;
 use super::stamp::{
     dependents_query, members_query, read_dependents, read_members, stamp_queries, Member, Stamp,
 };
@@ -175,14 +176,18 @@ impl Tracker {
         helpers: &[&Client],
     ) -> Result<(Schema, Last), CatalogError> {
         let options = &self.options;
-        let (mut rows, _) = shared_snapshot(client, helpers, |version, clients| async move {
+        let (mut rows, version) = shared_snapshot(client, helpers, |version, clients| async move {
             let mut all = queries(version, false);
             all.extend(stamp_queries(version));
             all.push(members_query(false));
             run_all(&clients, &all, None, &Bindings::for_options(options)).await
         })
         .await?;
-        let Read { schema, relations } = assemble(&mut rows, options)?;
+        let Read {
+            mut schema,
+            relations,
+        } = assemble(&mut rows, options)?;
+        schema.server_major = ServerMajor::from_version_num(version);
         let stamp = Stamp::from_rows(&mut rows)?;
         let mut members = HashMap::new();
         read_members(

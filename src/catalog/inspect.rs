@@ -14,8 +14,9 @@ use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Row, SimpleQueryMessage, Statement};
 
 use super::model::*;
-use super::render::{literal, qualified_collation, quote_ident};
+use super::render::qualified_collation;
 use super::{CatalogError, InspectOptions};
+use crate::sql::{quote_ident, quote_literal};
 
 // Catalog OIDs of the system catalogs, fixed since forever (they are bootstrap OIDs); used
 // for pg_depend.classid and pg_description.classoid without a regclass lookup per row.
@@ -153,17 +154,19 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
             String::new()
         }
     };
-    // Cloned partition triggers carry tgparentid since 13; before, they were internal.
-    // A clone is shown only when its enabled state differs from the parent trigger's
-    // (`ALTER TABLE partition DISABLE TRIGGER ...`), as pg_dump does.
-    let (trigger_parent, trigger_cloned) = if version >= 130000 {
+    // Cloned partition triggers carry tgparentid since 13. A clone is shown only when its
+    // enabled state differs from the parent trigger's (`ALTER TABLE partition DISABLE
+    // TRIGGER ...`), as pg_dump does. Before 15 clones are internal (tgisinternal), like
+    // the clones of foreign-key triggers (which have a constraint), never shown.
+    let (trigger_filter, trigger_cloned) = if version >= 130000 {
         (
-            "AND (t.tgparentid = 0 OR t.tgenabled <> (SELECT pt.tgenabled FROM pg_trigger pt \
-             WHERE pt.oid = t.tgparentid))",
+            "((t.tgparentid = 0 AND NOT t.tgisinternal) \
+              OR (t.tgparentid <> 0 AND NOT (t.tgisinternal AND t.tgconstraint <> 0) \
+                  AND t.tgenabled <> (SELECT pt.tgenabled FROM pg_trigger pt WHERE pt.oid = t.tgparentid)))",
             "t.tgparentid <> 0",
         )
     } else {
-        ("", "false")
+        ("NOT t.tgisinternal", "false")
     };
     // The ICU/builtin locale moved from colliculocale (15, 16) to colllocale (17); before
     // 15 an ICU collation kept its locale in collcollate.
@@ -206,6 +209,20 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
         )
     } else {
         ("'{}'::text[]", String::new())
+    };
+    // 18 keeps NOT NULL as a pg_constraint row (contype 'n') with a name and flags. Its
+    // name counts only when it is not the default and the constraint is the column's own
+    // (an inherited one is named after the parent's, whichever way the child was made).
+    let (not_null_join, not_null_columns) = if version >= 180000 {
+        (
+            "LEFT JOIN pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n' \
+             AND nn.conkey[1] = a.attnum",
+            "CASE WHEN nn.conislocal AND nn.conname <> c.relname || '_' || a.attname || '_not_null' \
+               THEN nn.conname::text END, coalesce(nn.connoinherit, false), \
+             NOT coalesce(nn.convalidated, true)",
+        )
+    } else {
+        ("", "NULL::text, false, false")
     };
     let mut all = vec![
         q(
@@ -319,13 +336,15 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
                    co.collname::text, cn.nspname::text, \
                    a.attacl::text[], \
                    CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int4 END, \
-                   CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END \
+                   CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
+                   {not_null_columns} \
                  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
                  JOIN pg_type t ON t.oid = a.atttypid \
                  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
                  LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation \
                  LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
+                 {not_null_join} \
                  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f') \
                    AND {NS_FILTER}{}",
                 only("a.attrelid")
@@ -395,7 +414,7 @@ pub(super) fn queries(version: i32, scoped: bool) -> Vec<Query> {
                    t.tgenabled::text, {trigger_cloned} \
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE NOT t.tgisinternal {trigger_parent} AND {NS_FILTER}{}",
+                 WHERE {trigger_filter} AND {NS_FILTER}{}",
                 only("t.tgrelid")
             ),
         ),
@@ -671,7 +690,9 @@ pub(super) async fn inspect_shared(
         assemble(&mut rows, options)
     })
     .await?;
-    Ok((read.schema, version))
+    let mut schema = read.schema;
+    schema.server_major = ServerMajor::from_version_num(version);
+    Ok((schema, version))
 }
 
 /// Runs `work` in a snapshot opened on `first` and shared with every client in `others`:
@@ -726,7 +747,7 @@ async fn import_snapshot(client: &Client, snapshot: &str) -> Result<(), CatalogE
          SET TRANSACTION SNAPSHOT {}; \
          SET LOCAL search_path = pg_catalog; \
          SET LOCAL quote_all_identifiers = off",
-        literal(snapshot)
+        quote_literal(snapshot)
     );
     client
         .batch_execute(&sql)
@@ -1201,19 +1222,31 @@ fn assemble_rows(rows: RawRows, options: &InspectOptions) -> Result<Read, Catalo
                     options,
                 })
         };
-        let (default, generated) = if generated_code == "s" {
-            (None, expr)
-        } else {
+        // 's' stored, 'v' virtual (18): the expression is the generation, not a default.
+        let (default, generated) = if generated_code.is_empty() {
             (expr, None)
+        } else {
+            (None, expr)
         };
+        let not_null_name: Option<String> = get(q, row, 13)?;
+        let no_inherit: bool = get(q, row, 14)?;
+        let not_valid: bool = get(q, row, 15)?;
+        let not_null_constraint =
+            (not_null_name.is_some() || no_inherit || not_valid).then_some(NotNullConstraint {
+                name: not_null_name,
+                no_inherit,
+                not_valid,
+            });
         let column = Column {
             name: get(q, row, 2)?,
             data_type: get(q, row, 3)?,
             collation: collation(get(q, row, 9)?, get(q, row, 8)?),
             not_null: get(q, row, 4)?,
+            not_null_constraint,
             default,
             identity,
             generated,
+            generated_virtual: generated_code == "v",
             comment: comments.take(PG_CLASS, relid, attnum),
             acl: extras.acl(get(q, row, 10)?),
             statistics: get(q, row, 11)?,
@@ -1707,7 +1740,7 @@ fn aggregate_definition(
         }
     }
     if let Some(init) = get::<Option<String>>(q, row, 18)? {
-        opts.push(format!("INITCOND = {}", literal(&init)));
+        opts.push(format!("INITCOND = {}", quote_literal(&init)));
     }
     if let Some(f) = get::<Option<String>>(q, row, 19)? {
         opts.push(format!("MSFUNC = {f}"));
@@ -1730,7 +1763,7 @@ fn aggregate_definition(
             }
         }
         if let Some(init) = get::<Option<String>>(q, row, 26)? {
-            opts.push(format!("MINITCOND = {}", literal(&init)));
+            opts.push(format!("MINITCOND = {}", quote_literal(&init)));
         }
     }
     if let (Some(op), Some(op_schema)) = (

@@ -28,13 +28,14 @@ mod stamp;
 
 pub use incremental::{Inspection, Scope, Tracker};
 pub use model::*;
-pub use render::quote_ident;
+
 pub(crate) use render::{
-    attribute_line, cast_types, column_line, create_index_sql, create_policy, identity_clause,
-    literal, parents_first, publication_members, qn, render_cast, render_collation,
-    render_composite, render_domain, render_event_trigger, render_foreign_table,
-    render_publication, render_range, render_rule, render_server, render_statistics, render_view,
-    render_wrapper, sequence_clauses, write_relation_body, Block,
+    attribute_line, cast_types, column_line, column_settings, create_index_sql, create_policy,
+    identity_clause, not_null_constraint_clause, not_null_constraint_name, parents_first,
+    publication_members, qn, render_cast, render_collation, render_composite, render_domain,
+    render_event_trigger, render_foreign_table, render_publication, render_range, render_rule,
+    render_server, render_statistics, render_view, render_wrapper, sequence_clauses,
+    write_relation_body, Block,
 };
 
 /// What to read.

@@ -49,7 +49,39 @@ pub struct Schema {
     pub foreign_tables: Vec<ForeignTable>,
     pub publications: Vec<Publication>,
     pub event_triggers: Vec<EventTrigger>,
+    /// The major of the server the schema was read on; not part of the schema (see
+    /// [`ServerMajor`]).
+    #[serde(skip)]
+    pub server_major: ServerMajor,
 }
+
+/// The major version of the server a schema was read on (`None`: built by hand). Some
+/// statements differ by major (PostgreSQL 18 names every NOT NULL constraint, so a
+/// renamed column's constraint is renamed too), and the diff engine, which has no
+/// server, learns it here. It is not part of the schema: two schemas read on different
+/// majors compare equal when their objects do, and the dump does not show it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerMajor(pub Option<u32>);
+
+impl ServerMajor {
+    /// From `server_version_num` (180001 is 18).
+    pub fn from_version_num(version: i32) -> ServerMajor {
+        ServerMajor(u32::try_from(version / 10000).ok())
+    }
+
+    /// Whether the server is known to be at least `major`.
+    pub fn at_least(self, major: u32) -> bool {
+        self.0.is_some_and(|m| m >= major)
+    }
+}
+
+impl PartialEq for ServerMajor {
+    fn eq(&self, _: &ServerMajor) -> bool {
+        true
+    }
+}
+
+impl Eq for ServerMajor {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaDef {
@@ -218,10 +250,19 @@ pub struct Column {
     /// Only when not the type's default collation.
     pub collation: Option<String>,
     pub not_null: bool,
+    /// What a column's NOT NULL has besides the plain clause: PostgreSQL 18 records it
+    /// as a constraint, with a name, `NO INHERIT` and `NOT VALID`. `None` when there is
+    /// nothing more (always before 18), so a plain schema reads the same on every major.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_null_constraint: Option<NotNullConstraint>,
     pub default: Option<String>,
     pub identity: Option<Identity>,
-    /// Expression of a `GENERATED ALWAYS AS (...) STORED` column.
+    /// Expression of a `GENERATED ALWAYS AS (...)` column.
     pub generated: Option<String>,
+    /// The generated column is computed when read (`VIRTUAL`, PostgreSQL 18's default
+    /// kind), not `STORED`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub generated_virtual: bool,
     pub comment: Option<String>,
     /// Column-level privileges (`attacl`), sorted; only with grants.
     pub acl: Vec<String>,
@@ -229,6 +270,19 @@ pub struct Column {
     pub statistics: Option<i32>,
     /// `SET STORAGE`, when it differs from the type's default.
     pub storage: Option<String>,
+}
+
+/// A column's NOT NULL constraint as PostgreSQL 18 records it, when it is more than the
+/// plain clause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotNullConstraint {
+    /// Its name, when not the one PostgreSQL gives (`<table>_<column>_not_null`, or the
+    /// parent's constraint's name for an inherited one: those are not compared).
+    pub name: Option<String>,
+    /// `NO INHERIT`: children do not get it.
+    pub no_inherit: bool,
+    /// `NOT VALID`: existing rows are not checked (`attnotnull` is set all the same).
+    pub not_valid: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,182 +12,7 @@
 use std::fmt::Write;
 
 use super::model::*;
-
-/// Keywords that `quote_ident` quotes: every PostgreSQL keyword that is not
-/// UNRESERVED (`SELECT word FROM pg_get_keywords() WHERE catcode <> 'U'`, PostgreSQL 15).
-const QUOTED_KEYWORDS: &[&str] = &[
-    "all",
-    "analyse",
-    "analyze",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "asymmetric",
-    "authorization",
-    "between",
-    "bigint",
-    "binary",
-    "bit",
-    "boolean",
-    "both",
-    "case",
-    "cast",
-    "char",
-    "character",
-    "check",
-    "coalesce",
-    "collate",
-    "collation",
-    "column",
-    "concurrently",
-    "constraint",
-    "create",
-    "cross",
-    "current_catalog",
-    "current_date",
-    "current_role",
-    "current_schema",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "dec",
-    "decimal",
-    "default",
-    "deferrable",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "except",
-    "exists",
-    "extract",
-    "false",
-    "fetch",
-    "float",
-    "for",
-    "foreign",
-    "freeze",
-    "from",
-    "full",
-    "grant",
-    "greatest",
-    "group",
-    "grouping",
-    "having",
-    "ilike",
-    "in",
-    "initially",
-    "inner",
-    "inout",
-    "int",
-    "integer",
-    "intersect",
-    "interval",
-    "into",
-    "is",
-    "isnull",
-    "join",
-    "lateral",
-    "leading",
-    "least",
-    "left",
-    "like",
-    "limit",
-    "localtime",
-    "localtimestamp",
-    "national",
-    "natural",
-    "nchar",
-    "none",
-    "normalize",
-    "not",
-    "notnull",
-    "null",
-    "nullif",
-    "numeric",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "out",
-    "outer",
-    "overlaps",
-    "overlay",
-    "placing",
-    "position",
-    "precision",
-    "primary",
-    "real",
-    "references",
-    "returning",
-    "right",
-    "row",
-    "select",
-    "session_user",
-    "setof",
-    "similar",
-    "smallint",
-    "some",
-    "substring",
-    "symmetric",
-    "table",
-    "tablesample",
-    "then",
-    "time",
-    "timestamp",
-    "to",
-    "trailing",
-    "treat",
-    "trim",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "values",
-    "varchar",
-    "variadic",
-    "verbose",
-    "when",
-    "where",
-    "window",
-    "with",
-    "xmlattributes",
-    "xmlconcat",
-    "xmlelement",
-    "xmlexists",
-    "xmlforest",
-    "xmlnamespaces",
-    "xmlparse",
-    "xmlpi",
-    "xmlroot",
-    "xmlserialize",
-    "xmltable",
-];
-
-/// Quotes an identifier only when needed, like PostgreSQL's `quote_ident`: names made of
-/// `[a-z_][a-z0-9_]*` that are not keywords stay bare. (`$` is accepted by the lexer but
-/// `quote_ident` quotes it, and we follow the server so both halves of a dump agree.)
-pub fn quote_ident(ident: &str) -> String {
-    let mut chars = ident.chars();
-    let safe = match chars.next() {
-        Some(first) => {
-            (first.is_ascii_lowercase() || first == '_')
-                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                && QUOTED_KEYWORDS.binary_search(&ident).is_err()
-        }
-        None => false,
-    };
-    if safe {
-        ident.to_string()
-    } else {
-        format!("\"{}\"", ident.replace('"', "\"\""))
-    }
-}
+use crate::sql::{quote_ident, quote_literal};
 
 /// A collation name as `format_type` would qualify it: bare in pg_catalog.
 pub fn qualified_collation(schema: &str, name: &str) -> String {
@@ -201,11 +26,6 @@ pub fn qualified_collation(schema: &str, name: &str) -> String {
 /// `schema.name`, both quoted as needed.
 pub(crate) fn qn(name: &QualifiedName) -> String {
     format!("{}.{}", quote_ident(&name.schema), quote_ident(&name.name))
-}
-
-/// A string literal (standard_conforming_strings: only quotes are doubled).
-pub(crate) fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// One object's statements, each without its semicolon: the dump prints them one per
@@ -259,7 +79,7 @@ impl Block {
 }
 
 pub(crate) fn comment_sql(target: &str, comment: &str) -> String {
-    format!("COMMENT ON {target} IS {}", literal(comment))
+    format!("COMMENT ON {target} IS {}", quote_literal(comment))
 }
 
 fn comment_line(out: &mut Block, target: &str, comment: &Option<String>) {
@@ -439,15 +259,90 @@ pub(crate) fn column_line(table: &QualifiedName, column: &Column) -> String {
         let _ = write!(line, " {}", identity_clause(table, column, identity));
     }
     if let Some(expr) = &column.generated {
-        let _ = write!(line, " GENERATED ALWAYS AS ({expr}) STORED");
+        let kind = if column.generated_virtual {
+            "VIRTUAL"
+        } else {
+            "STORED"
+        };
+        let _ = write!(line, " GENERATED ALWAYS AS ({expr}) {kind}");
     }
     if let Some(default) = &column.default {
         let _ = write!(line, " DEFAULT {default}");
     }
-    if column.not_null {
-        line.push_str(" NOT NULL");
+    match &column.not_null_constraint {
+        // NOT VALID has no column form: `column_settings` adds the constraint.
+        Some(constraint) if constraint.not_valid => {}
+        Some(constraint) => {
+            if let Some(name) = &constraint.name {
+                let _ = write!(line, " CONSTRAINT {}", quote_ident(name));
+            }
+            line.push_str(" NOT NULL");
+            if constraint.no_inherit {
+                line.push_str(" NO INHERIT");
+            }
+        }
+        None if column.not_null => line.push_str(" NOT NULL"),
+        None => {}
     }
     line
+}
+
+/// The NOT NULL constraint of a column as `ADD CONSTRAINT` writes it (PostgreSQL 18):
+/// `CONSTRAINT name NOT NULL col [NO INHERIT] [NOT VALID]`, named as PostgreSQL would
+/// name it when the model keeps no name.
+pub(crate) fn not_null_constraint_clause(
+    table: &QualifiedName,
+    column: &str,
+    constraint: &NotNullConstraint,
+) -> String {
+    let mut clause = format!(
+        "CONSTRAINT {} NOT NULL {}",
+        quote_ident(&not_null_constraint_name(table, column, constraint)),
+        quote_ident(column)
+    );
+    if constraint.no_inherit {
+        clause.push_str(" NO INHERIT");
+    }
+    if constraint.not_valid {
+        clause.push_str(" NOT VALID");
+    }
+    clause
+}
+
+/// The name of a column's NOT NULL constraint: the model's, else PostgreSQL's default.
+pub(crate) fn not_null_constraint_name(
+    table: &QualifiedName,
+    column: &str,
+    constraint: &NotNullConstraint,
+) -> String {
+    constraint
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}_{column}_not_null", table.name))
+}
+
+/// What follows `CREATE TABLE` for one column, each an `ALTER TABLE`: its statistics
+/// target, its storage, and a `NOT VALID` NOT NULL constraint (which has no column form).
+pub(crate) fn column_settings(table: &QualifiedName, column: &Column) -> Vec<String> {
+    let (name, col) = (qn(table), quote_ident(&column.name));
+    let mut out = Vec::new();
+    if let Some(constraint) = column.not_null_constraint.as_ref().filter(|c| c.not_valid) {
+        out.push(format!(
+            "ALTER TABLE {name} ADD {}",
+            not_null_constraint_clause(table, &column.name, constraint)
+        ));
+    }
+    if let Some(target) = column.statistics {
+        out.push(format!(
+            "ALTER TABLE {name} ALTER COLUMN {col} SET STATISTICS {target}"
+        ));
+    }
+    if let Some(storage) = &column.storage {
+        out.push(format!(
+            "ALTER TABLE {name} ALTER COLUMN {col} SET STORAGE {storage}"
+        ));
+    }
+    out
 }
 
 /// `GENERATED ALWAYS|BY DEFAULT AS IDENTITY [(options)]`: the sequence is named only
@@ -640,16 +535,8 @@ pub(crate) fn render_table(table: &Table, parent: Option<&Table>) -> Block {
         ));
     }
     for column in &table.columns {
-        let col = quote_ident(&column.name);
-        if let Some(target) = column.statistics {
-            out.push(format!(
-                "ALTER TABLE {name} ALTER COLUMN {col} SET STATISTICS {target}"
-            ));
-        }
-        if let Some(storage) = &column.storage {
-            out.push(format!(
-                "ALTER TABLE {name} ALTER COLUMN {col} SET STORAGE {storage}"
-            ));
+        for sql in column_settings(&table.name, column) {
+            out.push(sql);
         }
     }
     comment_line(&mut out, &format!("TABLE {name}"), &table.comment);
@@ -747,7 +634,7 @@ fn options_clause(options: &[String]) -> String {
     let items: Vec<String> = options
         .iter()
         .map(|option| match option.split_once('=') {
-            Some((key, value)) => format!("{} {}", quote_ident(key), literal(value)),
+            Some((key, value)) => format!("{} {}", quote_ident(key), quote_literal(value)),
             None => quote_ident(option),
         })
         .collect();
@@ -758,23 +645,23 @@ pub(crate) fn render_collation(c: &Collation) -> Block {
     let name = qn(&c.name);
     let mut opts = vec![format!("provider = {}", c.provider)];
     if let Some(locale) = &c.locale {
-        opts.push(format!("locale = {}", literal(locale)));
+        opts.push(format!("locale = {}", quote_literal(locale)));
     }
     match (&c.lc_collate, &c.lc_ctype) {
         (Some(collate), Some(ctype)) if collate == ctype => {
-            opts.push(format!("locale = {}", literal(collate)));
+            opts.push(format!("locale = {}", quote_literal(collate)));
         }
         (collate, ctype) => {
             if let Some(collate) = collate {
-                opts.push(format!("lc_collate = {}", literal(collate)));
+                opts.push(format!("lc_collate = {}", quote_literal(collate)));
             }
             if let Some(ctype) = ctype {
-                opts.push(format!("lc_ctype = {}", literal(ctype)));
+                opts.push(format!("lc_ctype = {}", quote_literal(ctype)));
             }
         }
     }
     if let Some(rules) = &c.rules {
-        opts.push(format!("rules = {}", literal(rules)));
+        opts.push(format!("rules = {}", quote_literal(rules)));
     }
     if !c.deterministic {
         opts.push("deterministic = false".to_string());
@@ -850,10 +737,10 @@ pub(crate) fn render_server(s: &ForeignServer) -> Block {
     let name = quote_ident(&s.name);
     let mut head = format!("CREATE SERVER {name}");
     if let Some(server_type) = &s.server_type {
-        let _ = write!(head, " TYPE {}", literal(server_type));
+        let _ = write!(head, " TYPE {}", quote_literal(server_type));
     }
     if let Some(version) = &s.version {
-        let _ = write!(head, " VERSION {}", literal(version));
+        let _ = write!(head, " VERSION {}", quote_literal(version));
     }
     let _ = write!(
         head,
@@ -920,7 +807,11 @@ pub(crate) fn render_publication(p: &Publication) -> Block {
             let _ = write!(head, " FOR {}", targets.join(", "));
         }
     }
-    let _ = write!(head, " WITH (publish = {}", literal(&p.publish.join(", ")));
+    let _ = write!(
+        head,
+        " WITH (publish = {}",
+        quote_literal(&p.publish.join(", "))
+    );
     if p.via_root {
         head.push_str(", publish_via_partition_root = true");
     }
@@ -954,7 +845,7 @@ fn render_extension(e: &Extension) -> Block {
     let mut out = Block::new(format!(
         "CREATE EXTENSION {name} WITH SCHEMA {} VERSION {}",
         quote_ident(&e.schema),
-        literal(&e.version)
+        quote_literal(&e.version)
     ));
     comment_line(&mut out, &format!("EXTENSION {name}"), &e.comment);
     out
@@ -965,7 +856,7 @@ fn render_enum(t: &EnumType) -> Block {
     let labels: Vec<String> = t
         .labels
         .iter()
-        .map(|l| format!("\n    {}", literal(l)))
+        .map(|l| format!("\n    {}", quote_literal(l)))
         .collect();
     let mut out = Block::new(format!(
         "CREATE TYPE {name} AS ENUM ({}\n)",
@@ -1182,7 +1073,7 @@ pub(crate) fn render_event_trigger(e: &EventTrigger) -> Block {
     let name = quote_ident(&e.name);
     let mut head = format!("CREATE EVENT TRIGGER {name} ON {}", quote_ident(&e.event));
     if !e.tags.is_empty() {
-        let tags: Vec<String> = e.tags.iter().map(|t| literal(t)).collect();
+        let tags: Vec<String> = e.tags.iter().map(|t| quote_literal(t)).collect();
         let _ = write!(head, "\n    WHEN TAG IN ({})", tags.join(", "));
     }
     let _ = write!(head, "\n    EXECUTE FUNCTION {}()", qn(&e.function));

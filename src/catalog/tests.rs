@@ -1,42 +1,6 @@
-//! Unit tests for the pure parts: quoting, sorting and rendering of hand-built models.
+//! Unit tests for the pure parts: sorting and rendering of hand-built models.
 
 use super::*;
-
-#[test]
-fn quote_ident_follows_postgres() {
-    assert_eq!(quote_ident("users"), "users");
-    assert_eq!(quote_ident("_x1"), "_x1");
-    assert_eq!(quote_ident("Users"), "\"Users\"");
-    assert_eq!(quote_ident("Mixed Case"), "\"Mixed Case\"");
-    assert_eq!(quote_ident("1abc"), "\"1abc\"");
-    assert_eq!(quote_ident("a$b"), "\"a$b\"");
-    assert_eq!(quote_ident("say \"hi\""), "\"say \"\"hi\"\"\"");
-    assert_eq!(quote_ident(""), "\"\"");
-    // Reserved and column-name keywords are quoted, unreserved ones are not.
-    assert_eq!(quote_ident("select"), "\"select\"");
-    assert_eq!(quote_ident("user"), "\"user\"");
-    assert_eq!(quote_ident("integer"), "\"integer\"");
-    assert_eq!(quote_ident("xmltable"), "\"xmltable\"");
-    assert_eq!(quote_ident("all"), "\"all\"");
-    assert_eq!(quote_ident("name"), "name");
-    assert_eq!(quote_ident("comment"), "comment");
-    assert_eq!(quote_ident("data"), "data");
-}
-
-#[test]
-fn quoted_keywords_are_sorted_for_binary_search() {
-    // quote_ident relies on binary search; an unsorted list would miss keywords.
-    for word in [
-        "all",
-        "analyse",
-        "xmltable",
-        "current_user",
-        "session_user",
-        "setof",
-    ] {
-        assert_eq!(quote_ident(word), format!("\"{word}\""));
-    }
-}
 
 fn column(name: &str, data_type: &str) -> Column {
     Column {
@@ -44,9 +8,11 @@ fn column(name: &str, data_type: &str) -> Column {
         data_type: data_type.to_string(),
         collation: None,
         not_null: false,
+        not_null_constraint: None,
         default: None,
         identity: None,
         generated: None,
+        generated_virtual: false,
         comment: None,
         acl: Vec::new(),
         statistics: None,

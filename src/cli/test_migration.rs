@@ -515,7 +515,7 @@ pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> any
             }
             return Ok(conn.clone());
         };
-        let quoted = crate::db::version::quote_ident(name);
+        let quoted = crate::sql::quote_ident(name);
         if args.replace {
             client
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))

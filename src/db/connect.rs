@@ -1472,7 +1472,7 @@ impl ConnInfo {
     /// schema. A startup setting, unlike a `SET`, survives the `RESET ALL` the runner sends
     /// after a `transaction:false` section.
     pub fn with_search_path(&self, schema: &str) -> ConnInfo {
-        let quoted = crate::db::version::quote_ident(schema);
+        let quoted = crate::sql::quote_ident(schema);
         // libpq's options are split at spaces; a backslash escapes the next character.
         let escaped: String = quoted
             .chars()

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
 use super::DbError;
+use crate::sql::{quote_ident, quote_literal};
 
 /// What a history row records (DESIGN.md's directions, plus the audit-only ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -104,16 +105,6 @@ impl Default for VersionTables {
 
 fn alias(name: &str) -> Alias {
     Alias::new(name)
-}
-
-/// Quotes an identifier the way PostgreSQL's `quote_ident` does when quoting is needed.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quotes a string literal (standard_conforming_strings = on, the default since 9.1).
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl VersionTables {

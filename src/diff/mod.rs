@@ -47,7 +47,8 @@ mod tests;
 
 use crate::catalog::{
     Column, Constraint, ConstraintKind, EnumType, Extension, Function, FunctionKind, Identity,
-    Index, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table, Trigger, View,
+    Index, NotNullConstraint, Policy, QualifiedName, Schema, Sequence, SequenceOptions, Table,
+    Trigger, View,
 };
 
 pub use cast::CastPath;
@@ -141,6 +142,9 @@ pub enum Change {
         columns: Vec<EnumColumn>,
         /// The enum's labels missing from its new definition (rows holding them fail).
         removed: Vec<String>,
+        /// A range type has a multirange type to move aside too (PostgreSQL 14 and later;
+        /// assumed when the schema's major is unknown).
+        multirange: bool,
     },
     AddSequence(Sequence),
     AlterSequence {
@@ -387,6 +391,14 @@ pub enum ColumnChange {
     DropDefault,
     SetNotNull,
     DropNotNull,
+    /// `ADD CONSTRAINT name NOT NULL col [NO INHERIT] [NOT VALID]` (PostgreSQL 18), for a
+    /// NOT NULL that is more than the plain clause.
+    AddNotNull(NotNullConstraint),
+    /// A NOT NULL constraint renamed, validated, or replaced (18); `None`: the plain one.
+    AlterNotNull {
+        from: Option<NotNullConstraint>,
+        to: Option<NotNullConstraint>,
+    },
     AddIdentity(Identity),
     DropIdentity,
     /// `SET GENERATED ALWAYS | BY DEFAULT`.

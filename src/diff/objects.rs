@@ -15,11 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::catalog::{
-    attribute_line, cast_types, literal, publication_members, quote_ident, render_cast,
-    render_collation, render_composite, render_domain, render_event_trigger, render_foreign_table,
+    attribute_line, cast_types, publication_members, render_cast, render_collation,
+    render_composite, render_domain, render_event_trigger, render_foreign_table,
     render_publication, render_range, render_rule, render_server, render_statistics, render_view,
     render_wrapper, Block, ForeignTable,
 };
+use crate::sql::{quote_ident, quote_literal};
 
 /// One object of a whole-handled kind: how SQL names it, and the catalog's rendering.
 pub(super) struct Whole {
@@ -556,7 +557,7 @@ impl Planner<'_> {
             if old.publish != new.publish || old.via_root != new.via_root {
                 statements.push(plain(format!(
                     "ALTER PUBLICATION {name} SET (publish = {}, publish_via_partition_root = {})",
-                    literal(&new.publish.join(", ")),
+                    quote_literal(&new.publish.join(", ")),
                     new.via_root
                 )));
             }
@@ -809,7 +810,7 @@ impl Planner<'_> {
             let mut clauses = Vec::new();
             if old.version != new.version {
                 clauses.push(match &new.version {
-                    Some(v) => format!("VERSION {}", literal(v)),
+                    Some(v) => format!("VERSION {}", quote_literal(v)),
                     None => "VERSION NULL".to_string(),
                 });
             }
@@ -890,9 +891,9 @@ fn alter_options(old: &[String], new: &[String]) -> Option<String> {
     let mut items = Vec::new();
     for (key, value) in &new {
         match old.get(key) {
-            None => items.push(format!("ADD {} {}", quote_ident(key), literal(value))),
+            None => items.push(format!("ADD {} {}", quote_ident(key), quote_literal(value))),
             Some(v) if v != value => {
-                items.push(format!("SET {} {}", quote_ident(key), literal(value)))
+                items.push(format!("SET {} {}", quote_ident(key), quote_literal(value)))
             }
             Some(_) => {}
         }

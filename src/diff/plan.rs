@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::catalog::{
-    parents_first, qn, quote_ident, render_composite, render_domain, render_range, Block,
-};
+use crate::catalog::{parents_first, qn, render_composite, render_domain, render_range, Block};
+use crate::sql::quote_ident;
 
 use super::order::*;
 
@@ -605,6 +604,7 @@ impl<'a> Planner<'a> {
                     old_name: old_type.clone(),
                     columns,
                     removed: removed.clone(),
+                    multirange: self.from.server_major.0.is_none_or(|major| major >= 14),
                 },
             );
             self.push(
@@ -1351,7 +1351,7 @@ impl<'a> Planner<'a> {
     ) -> Vec<ColumnChange> {
         let mut changes = Vec::new();
         let retype = old.data_type != new.data_type || old.collation != new.collation;
-        if old.generated != new.generated {
+        if old.generated != new.generated || old.generated_virtual != new.generated_virtual {
             self.push(
                 Phase::Unsupported,
                 Change::Unsupported {
@@ -1432,12 +1432,19 @@ impl<'a> Planner<'a> {
                 changes.push(ColumnChange::SetDefault(default.clone()));
             }
         }
-        if old.not_null != new.not_null {
-            changes.push(if new.not_null {
-                ColumnChange::SetNotNull
-            } else {
-                ColumnChange::DropNotNull
-            });
+        match (old.not_null, new.not_null) {
+            (false, true) => changes.push(match &new.not_null_constraint {
+                None => ColumnChange::SetNotNull,
+                Some(constraint) => ColumnChange::AddNotNull(constraint.clone()),
+            }),
+            (true, false) => changes.push(ColumnChange::DropNotNull),
+            (true, true) if old.not_null_constraint != new.not_null_constraint => {
+                changes.push(ColumnChange::AlterNotNull {
+                    from: old.not_null_constraint.clone(),
+                    to: new.not_null_constraint.clone(),
+                })
+            }
+            _ => {}
         }
         match (&old.identity, &new.identity) {
             (None, Some(identity)) => changes.push(ColumnChange::AddIdentity(identity.clone())),

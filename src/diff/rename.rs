@@ -10,7 +10,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::*;
-use crate::catalog::{qn, quote_ident};
+use crate::catalog::qn;
+use crate::sql::quote_ident;
 
 /// What a [`Rename`] renames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +312,45 @@ fn follow_table(from: &Schema, to: &Schema, rename: &Rename) -> Vec<Rename> {
     out
 }
 
+/// The columns of `table` whose NOT NULL constraint bears the name PostgreSQL 18 gave it
+/// (`<table>_<column>_not_null`), which a rename of the table or column leaves behind:
+/// none unless the schema was read on 18 or later, and none of a child table (whose
+/// inherited constraints bear the parent's names).
+fn default_named_not_nulls<'s>(from: &'s Schema, table: &QualifiedName) -> Vec<&'s Column> {
+    let Some(t) = from.tables.iter().find(|t| &t.name == table) else {
+        return Vec::new();
+    };
+    if !from.server_major.at_least(18) || t.partition_of.is_some() || !t.inherits.is_empty() {
+        return Vec::new();
+    }
+    t.columns
+        .iter()
+        .filter(|c| {
+            c.not_null
+                && c.not_null_constraint
+                    .as_ref()
+                    .is_none_or(|constraint| constraint.name.is_none())
+        })
+        .collect()
+}
+
+/// `ALTER TABLE ... RENAME CONSTRAINT` of a column's default-named NOT NULL constraint,
+/// from the name it had to the one PostgreSQL would give it now.
+fn rename_not_null(
+    table: &QualifiedName,
+    old_table: &str,
+    new_table: &str,
+    old_column: &str,
+    new_column: &str,
+) -> String {
+    format!(
+        "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+        qn(table),
+        quote_ident(&format!("{old_table}_{old_column}_not_null")),
+        quote_ident(&format!("{new_table}_{new_column}_not_null"))
+    )
+}
+
 /// The `ALTER ... RENAME` (and `SET SCHEMA`) statements of a rename.
 fn statements(from: &Schema, rename: &Rename) -> Vec<String> {
     let (old, new) = (&rename.old, &rename.new);
@@ -329,6 +369,16 @@ fn statements(from: &Schema, rename: &Rename) -> Vec<String> {
             }
             if old.name != new.name {
                 out.push(format!("ALTER TABLE {} RENAME TO {to_name}", qn(&current)));
+                current.name = new.name.clone();
+                for column in default_named_not_nulls(from, old) {
+                    out.push(rename_not_null(
+                        &current,
+                        &old.name,
+                        &new.name,
+                        &column.name,
+                        &column.name,
+                    ));
+                }
             }
             out
         }
@@ -342,11 +392,24 @@ fn statements(from: &Schema, rename: &Rename) -> Vec<String> {
             } else {
                 "CONSTRAINT"
             };
-            vec![format!(
+            let mut out = vec![format!(
                 "ALTER TABLE {} RENAME {what} {} TO {to_name}",
                 qn(table),
                 quote_ident(&old.name)
-            )]
+            )];
+            if rename.kind == RenameKind::Column {
+                let named = default_named_not_nulls(from, table);
+                if named.iter().any(|c| c.name == old.name) {
+                    out.push(rename_not_null(
+                        table,
+                        &table.name,
+                        &table.name,
+                        &old.name,
+                        &new.name,
+                    ));
+                }
+            }
+            out
         }
         RenameKind::Index => vec![format!("ALTER INDEX {} RENAME TO {to_name}", qn(old))],
         RenameKind::Sequence => vec![format!("ALTER SEQUENCE {} RENAME TO {to_name}", qn(old))],

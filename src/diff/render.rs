@@ -16,9 +16,11 @@ use super::order::unchecked_sql_body;
 use super::plan::multirange_name;
 use super::*;
 use crate::catalog::{
-    column_line, create_index_sql, create_policy, identity_clause, literal, qn, quote_ident,
-    sequence_clauses, write_relation_body,
+    column_line, column_settings, create_index_sql, create_policy, identity_clause,
+    not_null_constraint_clause, not_null_constraint_name, qn, sequence_clauses,
+    write_relation_body,
 };
+use crate::sql::{quote_ident, quote_literal};
 
 #[path = "online.rs"]
 mod online;
@@ -192,17 +194,11 @@ fn create_table(table: &Table, parent_columns: Option<&[Column]>) -> Vec<Stateme
     }
     let mut out = vec![statement(sql)];
     for column in &table.columns {
-        let col = quote_ident(&column.name);
-        if let Some(target) = column.statistics {
-            out.push(statement(format!(
-                "ALTER TABLE {name} ALTER COLUMN {col} SET STATISTICS {target}"
-            )));
-        }
-        if let Some(storage) = &column.storage {
-            out.push(statement(format!(
-                "ALTER TABLE {name} ALTER COLUMN {col} SET STORAGE {storage}"
-            )));
-        }
+        out.extend(
+            column_settings(&table.name, column)
+                .into_iter()
+                .map(statement),
+        );
     }
     out
 }
@@ -211,10 +207,18 @@ fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
     let name = qn(table);
     match change {
         TableChange::AddColumn(column) => {
-            let sql = format!(
+            let mut sql = format!(
                 "ALTER TABLE {name} ADD COLUMN {}",
                 column_line(table, column)
             );
+            // A NOT VALID NOT NULL has no column form: a second action of the statement.
+            if let Some(constraint) = column.not_null_constraint.as_ref().filter(|c| c.not_valid) {
+                let _ = write!(
+                    sql,
+                    ", ADD {}",
+                    not_null_constraint_clause(table, &column.name, constraint)
+                );
+            }
             // Identity and generated columns fill existing rows; others get NULL.
             let filled =
                 column.default.is_some() || column.identity.is_some() || column.generated.is_some();
@@ -312,10 +316,10 @@ fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
             keep_indexes,
         } => {
             let list = |names: &[String]| {
-                let items: Vec<String> = names.iter().map(|n| literal(n)).collect();
+                let items: Vec<String> = names.iter().map(|n| quote_literal(n)).collect();
                 format!("ARRAY[{}]::text[]", items.join(", "))
             };
-            let table_literal = literal(&name);
+            let table_literal = quote_literal(&name);
             statement(format!(
                 "DO $retort$\nDECLARE r record;\nBEGIN\n    \
                  -- Constraints and indexes cloned from the former parent.\n    \
@@ -329,7 +333,7 @@ fn table_change(table: &QualifiedName, change: &TableChange) -> Statement {
                  END LOOP;\nEND\n$retort$",
                 list(keep_constraints),
                 list(keep_indexes),
-                literal(&table.schema)
+                quote_literal(&table.schema)
             ))
         }
         TableChange::DetachPartition { partition } => statement(format!(
@@ -428,6 +432,71 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
             format!("fails if {table}.{col} holds NULLs"),
         ),
         ColumnChange::DropNotNull => statement(format!("{prefix} DROP NOT NULL")),
+        ColumnChange::AddNotNull(constraint) => {
+            let sql = format!(
+                "ALTER TABLE {table} ADD {}",
+                not_null_constraint_clause(table_name, column, constraint)
+            );
+            if constraint.not_valid {
+                statement(sql)
+            } else {
+                hazardous(
+                    sql,
+                    HazardKind::CastMayFail,
+                    format!("fails if {table}.{col} holds NULLs"),
+                )
+            }
+        }
+        ColumnChange::AlterNotNull { from, to } => {
+            let plain = NotNullConstraint {
+                name: None,
+                no_inherit: false,
+                not_valid: false,
+            };
+            let (from, to) = (
+                from.as_ref().unwrap_or(&plain),
+                to.as_ref().unwrap_or(&plain),
+            );
+            let old_name = not_null_constraint_name(table_name, column, from);
+            let new_name = not_null_constraint_name(table_name, column, to);
+            let same_but_name = from.no_inherit == to.no_inherit && from.not_valid == to.not_valid;
+            if same_but_name {
+                statement(format!(
+                    "ALTER TABLE {table} RENAME CONSTRAINT {} TO {}",
+                    quote_ident(&old_name),
+                    quote_ident(&new_name)
+                ))
+            } else if old_name == new_name
+                && from.no_inherit == to.no_inherit
+                && from.not_valid
+                && !to.not_valid
+            {
+                hazardous(
+                    format!(
+                        "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
+                        quote_ident(&new_name)
+                    ),
+                    HazardKind::CastMayFail,
+                    format!("fails if {table}.{col} holds NULLs"),
+                )
+            } else {
+                // NO INHERIT cannot be altered, nor a valid constraint made NOT VALID.
+                let sql = format!(
+                    "ALTER TABLE {table} DROP CONSTRAINT {}, ADD {}",
+                    quote_ident(&old_name),
+                    not_null_constraint_clause(table_name, column, to)
+                );
+                if to.not_valid {
+                    statement(sql)
+                } else {
+                    hazardous(
+                        sql,
+                        HazardKind::CastMayFail,
+                        format!("fails if {table}.{col} holds NULLs"),
+                    )
+                }
+            }
+        }
         ColumnChange::AddIdentity(identity) => {
             // Only data_type and name matter to identity_clause.
             let probe = Column {
@@ -435,9 +504,11 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
                 data_type: identity.options.data_type.clone(),
                 collation: None,
                 not_null: true,
+                not_null_constraint: None,
                 default: None,
                 identity: None,
                 generated: None,
+                generated_virtual: false,
                 comment: None,
                 acl: Vec::new(),
                 statistics: None,
@@ -514,7 +585,7 @@ fn routine_kind(kind: FunctionKind) -> &'static str {
 fn enum_labels(labels: &[String]) -> String {
     labels
         .iter()
-        .map(|l| literal(l))
+        .map(|l| quote_literal(l))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -533,12 +604,12 @@ impl Change {
                 "CREATE EXTENSION {} WITH SCHEMA {} VERSION {}",
                 quote_ident(&e.name),
                 quote_ident(&e.schema),
-                literal(&e.version)
+                quote_literal(&e.version)
             ))],
             Change::AlterExtension { name, version } => vec![statement(format!(
                 "ALTER EXTENSION {} UPDATE TO {}",
                 quote_ident(name),
-                literal(version)
+                quote_literal(version)
             ))],
             Change::DropExtension { name } => vec![hazardous(
                 format!("DROP EXTENSION {}", quote_ident(name)),
@@ -560,8 +631,8 @@ impl Change {
             } => {
                 let position = match position {
                     EnumPosition::Last => String::new(),
-                    EnumPosition::Before(l) => format!(" BEFORE {}", literal(l)),
-                    EnumPosition::After(l) => format!(" AFTER {}", literal(l)),
+                    EnumPosition::Before(l) => format!(" BEFORE {}", quote_literal(l)),
+                    EnumPosition::After(l) => format!(" AFTER {}", quote_literal(l)),
                 };
                 // PostgreSQL 12+ accepts ADD VALUE in a transaction block, but the new
                 // label cannot be used before that transaction commits.
@@ -569,12 +640,12 @@ impl Change {
                     format!(
                         "ALTER TYPE {} ADD VALUE {}{position}",
                         qn(name),
-                        literal(label)
+                        quote_literal(label)
                     ),
                     HazardKind::EnumValueInTransaction,
                     format!(
                         "the new label {} of {} cannot be used in the same transaction",
-                        literal(label),
+                        quote_literal(label),
                         qn(name)
                     ),
                 )]
@@ -606,6 +677,7 @@ impl Change {
                 old_name,
                 columns,
                 removed,
+                multirange,
             } => {
                 let qualified = qn(name);
                 let mut out = vec![statement(format!(
@@ -616,7 +688,7 @@ impl Change {
                 // A range's multirange type, and its constructor without arguments, keep
                 // their names: they move aside too, or the new range could not create its
                 // own. (The constructors with arguments differ in their argument types.)
-                if *kind == ObjectKind::RangeType {
+                if *kind == ObjectKind::RangeType && *multirange {
                     let multirange =
                         QualifiedName::new(name.schema.clone(), multirange_name(&name.name));
                     let aside = quote_ident(&multirange_name(&old_name.name));
@@ -746,7 +818,7 @@ impl Change {
                 comment_target(target),
                 comment
                     .as_deref()
-                    .map_or_else(|| "NULL".to_string(), literal)
+                    .map_or_else(|| "NULL".to_string(), quote_literal)
             ))],
             Change::CreateObject { statements, .. } => {
                 statements.iter().map(|s| statement(s.clone())).collect()

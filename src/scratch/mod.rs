@@ -22,8 +22,8 @@ use tokio_postgres::Client;
 
 pub use binaries::client_programs;
 
-use crate::db::version::{quote_ident, quote_literal};
 use crate::db::{describe_pg_error, ConnInfo, ConnectError};
+use crate::sql::{quote_ident, quote_literal};
 
 /// Every scratch database's name starts with this; nothing else is ever dropped.
 pub const PREFIX: &str = "retort_scratch_";

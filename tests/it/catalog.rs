@@ -9,7 +9,8 @@
 //!   ```
 //!
 //!   and review the diff of schema.golden before committing it. Without `RETORT_BLESS=1`
-//!   a missing golden file is a failure, never a pass.
+//!   a missing golden file is a failure, never a pass. A major whose server prints some
+//!   definitions differently has its own `schema.pgN.golden` (`support::golden`).
 //! - Sensitivity: each entry of [`MUTATIONS`] is applied on top of the fixture in its own
 //!   database; `pg_dump --schema-only` must change (the mutation is real) and so must
 //!   retort's dump. All misses are reported together.
@@ -25,7 +26,7 @@ use std::sync::{Mutex, OnceLock};
 
 use similar::TextDiff;
 
-use crate::support::{repo_root, retort, Run, TestDb};
+use crate::support::{golden, repo_root, retort, Run, TestDb};
 
 /// Set to `1` to (re)write schema.golden from the current dump instead of comparing.
 const BLESS_VAR: &str = "RETORT_BLESS";
@@ -37,10 +38,12 @@ fn fixture_dir() -> PathBuf {
     repo_root().join("tests/fixtures/catalog")
 }
 
+/// A fixture's SQL, without the sections the test server's major cannot load.
 fn read_fixture(name: &str) -> String {
     let path = fixture_dir().join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
+    let sql = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
+    golden::for_server(&sql)
 }
 
 fn fixture_sql() -> &'static str {
@@ -339,11 +342,11 @@ fn golden() {
     );
 
     if std::env::var(BLESS_VAR).is_ok_and(|v| v == "1") {
-        std::fs::write(&golden_path, &text)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", golden_path.display()));
-        eprintln!("blessed {}", golden_path.display());
+        let written = golden::bless(&golden_path, &text);
+        eprintln!("blessed {}", written.display());
         return;
     }
+    let golden_path = golden::golden_path(&golden_path);
     let expected = match std::fs::read_to_string(&golden_path) {
         Ok(expected) => expected,
         Err(e) => panic!(
@@ -458,11 +461,6 @@ const MUTATIONS: &[(&str, &str)] = &[
         "unique made not deferrable",
         "ALTER TABLE app.orders DROP CONSTRAINT orders_code_key;
          ALTER TABLE app.orders ADD CONSTRAINT orders_code_key UNIQUE (code);",
-    ),
-    (
-        "unique made nulls not distinct",
-        "ALTER TABLE app.customers DROP CONSTRAINT customers_email_key;
-         ALTER TABLE app.customers ADD CONSTRAINT customers_email_key UNIQUE NULLS NOT DISTINCT (email);",
     ),
     (
         "check expression changed",
@@ -623,7 +621,6 @@ const MUTATIONS: &[(&str, &str)] = &[
              SELECT o.id, o.customer_id, o.amount FROM app.orders o WHERE o.status <> 'New';",
     ),
     ("view option removed", "ALTER VIEW app.open_orders RESET (security_barrier);"),
-    ("view security_invoker removed", "ALTER VIEW \"Mixed Case\".\"Customer View\" RESET (security_invoker);"),
     ("view check option changed", "ALTER VIEW app.big_orders SET (check_option = local);"),
     ("view column renamed", "ALTER VIEW app.big_orders RENAME COLUMN amount TO total;"),
     ("view comment changed", "COMMENT ON VIEW app.open_orders IS 'changed';"),
@@ -658,16 +655,6 @@ BEGIN
     RETURN NEW;
 END
 $$;",
-    ),
-    (
-        "sql-standard function body changed",
-        "CREATE OR REPLACE FUNCTION app.add_tax(amount numeric, rate numeric DEFAULT 0.2) RETURNS numeric
-             LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN amount * (2 + rate);",
-    ),
-    (
-        "function argument default changed",
-        "CREATE OR REPLACE FUNCTION app.add_tax(amount numeric, rate numeric DEFAULT 0.1) RETURNS numeric
-             LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN amount * (1 + rate);",
     ),
     ("function security definer removed", "ALTER FUNCTION app.secure_lookup(text) SECURITY INVOKER;"),
     ("function setting changed", "ALTER FUNCTION app.secure_lookup(text) SET search_path = app;"),
@@ -832,6 +819,54 @@ $$;",
     ("cast comment changed", "COMMENT ON CAST (app.mood AS integer) IS 'changed';"),
 ];
 
+/// Mutations of the objects only newer majors have (the fixture's `since` sections):
+/// `(first major, name, SQL)`, checked on the majors that have them.
+const MUTATIONS_SINCE: &[(u32, &str, &str)] = &[
+    (15, "unique made nulls not distinct", "ALTER TABLE app.customers DROP CONSTRAINT customers_email_key;
+        ALTER TABLE app.customers ADD CONSTRAINT customers_email_key UNIQUE NULLS NOT DISTINCT (email);"),
+    (15, "view security_invoker removed",
+        "ALTER VIEW \"Mixed Case\".\"Customer View\" RESET (security_invoker);"),
+    (14, "sql-standard function body changed",
+        "CREATE OR REPLACE FUNCTION app.add_tax(amount numeric, rate numeric DEFAULT 0.2) RETURNS numeric
+             LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN amount * (2 + rate);"),
+    (14, "function argument default changed",
+        "CREATE OR REPLACE FUNCTION app.add_tax(amount numeric, rate numeric DEFAULT 0.1) RETURNS numeric
+             LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN amount * (1 + rate);"),
+    (15, "unique index nulls made distinct", "DROP INDEX app.customers_phone_key;
+        CREATE UNIQUE INDEX customers_phone_key ON app.customers (name, email);"),
+    (18, "virtual generated column made stored", "ALTER TABLE app.pg18_rooms DROP COLUMN doubled;
+        ALTER TABLE app.pg18_rooms ADD COLUMN doubled numeric GENERATED ALWAYS AS (price * 2) STORED;"),
+    (18, "virtual generation expression changed", "ALTER TABLE app.pg18_rooms DROP COLUMN doubled;
+        ALTER TABLE app.pg18_rooms ADD COLUMN doubled numeric GENERATED ALWAYS AS (price * 4);"),
+    (18, "not null constraint renamed",
+        "ALTER TABLE app.pg18_rooms RENAME CONSTRAINT pg18_rooms_room_required TO pg18_rooms_room_needed;"),
+    (18, "not null constraint given its default name",
+        "ALTER TABLE app.pg18_rooms RENAME CONSTRAINT pg18_rooms_room_required TO pg18_rooms_room_not_null;"),
+    (18, "not valid not null validated", "ALTER TABLE app.pg18_rooms VALIDATE CONSTRAINT pg18_rooms_later_set;"),
+    (18, "no inherit not null made inheritable", "ALTER TABLE app.pg18_rooms ALTER COLUMN note DROP NOT NULL;
+        ALTER TABLE app.pg18_rooms ALTER COLUMN note SET NOT NULL;"),
+    (18, "not enforced check enforced", "ALTER TABLE app.pg18_rooms DROP CONSTRAINT pg18_rooms_price_check;
+        ALTER TABLE app.pg18_rooms ADD CONSTRAINT pg18_rooms_price_check CHECK (price > 0);"),
+    (18, "temporal key made plain", "ALTER TABLE app.pg18_bookings DROP CONSTRAINT pg18_bookings_room_fkey;
+        ALTER TABLE app.pg18_rooms DROP CONSTRAINT pg18_rooms_room_during_key;
+        ALTER TABLE app.pg18_rooms ADD CONSTRAINT pg18_rooms_room_during_key UNIQUE (room, during);"),
+];
+
+/// The mutations that apply on the test server's major.
+fn mutations() -> Vec<(&'static str, &'static str)> {
+    let major = golden::server_major();
+    MUTATIONS
+        .iter()
+        .copied()
+        .chain(
+            MUTATIONS_SINCE
+                .iter()
+                .filter(|(since, _, _)| major >= *since)
+                .map(|(_, name, sql)| (*name, *sql)),
+        )
+        .collect()
+}
+
 /// Outcome of one mutation applied on top of a fresh fixture database: `Ok` when both
 /// dumps differ from the fixture's (`pg_before`, `ours_before`).
 fn check_mutation(dir: &Path, sql: &str, pg_before: &str, ours_before: &str) -> Result<(), String> {
@@ -866,12 +901,13 @@ fn every_mutation_changes_the_dump() {
         MUTATIONS.len() >= 60,
         "the table must keep at least 60 mutations"
     );
-    let mut names: Vec<&str> = MUTATIONS.iter().map(|(name, _)| *name).collect();
+    let mutations = mutations();
+    let mut names: Vec<&str> = mutations.iter().map(|(name, _)| *name).collect();
     names.sort_unstable();
     names.dedup();
     assert_eq!(
         names.len(),
-        MUTATIONS.len(),
+        mutations.len(),
         "mutation names must be unique"
     );
 
@@ -905,7 +941,7 @@ fn every_mutation_changes_the_dump() {
         for _ in 0..MUTATION_THREADS {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some((name, sql)) = MUTATIONS.get(index) else {
+                let Some((name, sql)) = mutations.get(index) else {
                     break;
                 };
                 if let Err(why) = check_mutation(dir.path(), sql, &pg_before, &ours_before) {
@@ -923,7 +959,7 @@ fn every_mutation_changes_the_dump() {
         failures.is_empty(),
         "{} of {} mutations are not detected by `retort dump-schema`:\n\n{}",
         failures.len(),
-        MUTATIONS.len(),
+        mutations.len(),
         failures
             .into_iter()
             .map(|(_, text)| text)

@@ -5,7 +5,7 @@
 use retort::catalog::{self, InspectOptions, Schema};
 use tokio_postgres::NoTls;
 
-use crate::support::TestDb;
+use crate::support::{golden, TestDb};
 
 fn inspect(db: &TestDb, options: &InspectOptions) -> Schema {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -30,12 +30,14 @@ fn fixture() -> Option<String> {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/catalog/schema.sql"
     );
-    std::fs::read_to_string(path).ok()
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|sql| golden::for_server(&sql))
 }
 
 #[test]
 fn fixture_dump() {
-    let Some(sql) = fixture() else { return };
+    let sql = fixture().expect("tests/fixtures/catalog/schema.sql");
     let db = TestDb::new("catinsp_fixture");
     db.execute(&sql).expect("fixture loads");
     let schema = inspect(&db, &InspectOptions::default());
@@ -378,12 +380,12 @@ fn schema_filters_and_owners_and_grants() {
 #[test]
 fn fixture_and_its_reordered_twin_dump_the_same() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/catalog/");
-    let (Ok(a), Ok(b)) = (
-        std::fs::read_to_string(format!("{dir}schema.sql")),
-        std::fs::read_to_string(format!("{dir}schema_reordered.sql")),
-    ) else {
-        return;
+    let read = |name: &str| {
+        let sql = std::fs::read_to_string(format!("{dir}{name}"))
+            .unwrap_or_else(|e| panic!("cannot read tests/fixtures/catalog/{name}: {e}"));
+        golden::for_server(&sql)
     };
+    let (a, b) = (read("schema.sql"), read("schema_reordered.sql"));
     let first = TestDb::new("catinsp_fix_a");
     first.execute(&a).expect("schema.sql loads");
     let second = TestDb::new("catinsp_fix_b");

@@ -18,7 +18,9 @@
 //!
 //! `RETORT_BLESS=1 cargo nextest run diff_golden` writes `up.sql` and `down.sql` from the
 //! current engine instead of comparing (the server checks still run). Read the changed
-//! scripts before committing them: they are the reviewed expectation.
+//! scripts before committing them: they are the reviewed expectation. Where a major
+//! prints differently (view definitions from 16, extension versions), its expectation
+//! is `up.pgN.sql` beside `up.sql` (`support::golden`); blessing on that major writes it.
 //!
 //! A case may hold a `renames` file: `--rename` specs, one per line, applied up (and
 //! inverted down).
@@ -43,7 +45,7 @@ use retort::catalog::{self, InspectOptions, Schema, Tracker};
 use retort::diff;
 use tokio_postgres::Client;
 
-use crate::support::{connect, dump_sorted, inspect, repo_root, TestDb};
+use crate::support::{connect, dump_sorted, golden, inspect, repo_root, TestDb};
 
 /// One `#[test]` per case (so they run in parallel), and `CASES` listing them all.
 macro_rules! golden {
@@ -86,7 +88,7 @@ golden!(
     rules,
     event_trigger,
     foreign_data,
-    publication,
+    publication_pg15,
     table_properties,
     enum_to_other_enum,
     rename_table,
@@ -108,6 +110,12 @@ golden!(
     drop_with_dependents,
     partition_parent_columns,
     fk_to_replaced_table,
+    keyword_identifiers,
+    nulls_not_distinct_pg15,
+    security_invoker_view_pg15,
+    generated_virtual_pg18,
+    not_null_constraints_pg18,
+    enforcement_and_temporal_keys_pg18,
 );
 
 /// What the tracker reads: everything, owners and grants too.
@@ -160,12 +168,11 @@ impl Case {
 
     /// Compares `script` with the expected file, or writes it when blessing.
     fn check_script(&self, file: &str, script: &str) {
-        let path = self.dir.join(file);
         if blessing() {
-            std::fs::write(&path, script)
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            golden::bless(&self.dir.join(file), script);
             return;
         }
+        let path = golden::golden_path(&self.dir.join(file));
         let Ok(expected) = std::fs::read_to_string(&path) else {
             self.fail(
                 &format!("{file} is missing; rerun with RETORT_BLESS=1 to accept"),
@@ -289,7 +296,8 @@ impl Case {
     async fn run(&self, from_db: &TestDb, to_db: &TestDb) {
         let (a, b) = (connect(&from_db.url).await, connect(&to_db.url).await);
         for (client, file) in [(&a, "from.sql"), (&b, "to.sql")] {
-            if let Err(e) = client.batch_execute(&read(&self.dir.join(file))).await {
+            let sql = golden::for_server(&read(&self.dir.join(file)));
+            if let Err(e) = client.batch_execute(&sql).await {
                 self.fail(&format!("{file} does not load"), &server_message(&e));
             }
         }
@@ -353,6 +361,19 @@ impl Case {
 }
 
 fn run_case(name: &'static str) {
+    // A case named `..._pgN` uses what only PostgreSQL N and newer have; the matrix
+    // (scripts/test-matrix.sh) lists it as not run on older majors rather than run it.
+    if let Some(needs) = name
+        .rsplit_once("_pg")
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+    {
+        let major = golden::server_major();
+        assert!(
+            major >= needs,
+            "diff golden case {name} needs PostgreSQL {needs}; the server is {major} \
+             (scripts/test-matrix.sh excludes it there)"
+        );
+    }
     let case = Case {
         name,
         dir: fixtures().join(name),

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    admin_texts, admin_url, retort, rev_id, revision_path, write_revision, Project, Rev, Run,
-    TestDb,
+    admin_texts, admin_url, golden, retort, rev_id, revision_path, write_revision, Project, Rev,
+    Run, TestDb,
 };
 
 /// users → email index → a column: the middle revision's downgrade is `broken` or right.
@@ -334,6 +334,39 @@ fn a_custom_format_dump_with_a_missing_owner_role_restores_and_tests_cleanly() {
     // And the human output says so without failing.
     let run = on_server(&project, &["--from-dump", &dump_text]).ok();
     assert!(run.stderr.contains("skipped"), "{}", run.stderr);
+}
+
+/// A dump is restored into a private cluster of the major it was taken from (here the
+/// test server's: `make test-matrix` runs this on every major, with that major's
+/// programs first on PATH and the others installed), and the choice is said.
+#[test]
+fn a_dump_is_restored_into_a_local_cluster_of_its_own_major() {
+    let project = Project::new();
+    chain(&project, false);
+    let dumps = tempfile::tempdir().expect("temp dir");
+    let dump = production_dump(&project, "custom", dumps.path());
+    let dump_text = dump.to_string_lossy().into_owned();
+    let tmp = tmpdir();
+    let run = Run::from(
+        local(&project, tmp.path(), &["--from-dump", &dump_text, "--each"])
+            .output()
+            .expect("run retort"),
+    )
+    .ok();
+    let major = golden::server_major();
+    assert!(
+        run.stderr
+            .contains(&format!("scratch: local PostgreSQL {major}.")),
+        "the scratch cluster is not of the dump's major {major}:\n{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr
+            .contains("warning: the scratch server is PostgreSQL"),
+        "{}",
+        run.stderr
+    );
+    assert_gone(tmp.path(), Duration::from_secs(10));
 }
 
 #[test]

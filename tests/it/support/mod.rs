@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod golden;
 mod pg;
 
 pub use pg::{admin_texts, admin_url, connect, dump_sorted, inspect, TestDb};

@@ -157,12 +157,17 @@ fn key_columns(definition: &str) -> Option<(&'static str, &str)> {
     simple.then_some((keyword, rest))
 }
 
-/// A name for the temporary NOT NULL check, within PostgreSQL's 63-byte limit.
+/// A name for the temporary NOT NULL check, within PostgreSQL's 63-byte limit. Not
+/// `<table>_<column>_not_null`: PostgreSQL 18 gives that name to the NOT NULL constraint
+/// that `SET NOT NULL` creates while the check still exists, which would then be named
+/// `..._not_null1`.
 fn not_null_check_name(table: &str, column: &str) -> String {
-    let mut name = format!("{table}_{column}_not_null");
-    while name.len() > 63 {
+    const SUFFIX: &str = "_nn_check";
+    let mut name = format!("{table}_{column}");
+    while name.len() > 63 - SUFFIX.len() {
         name.pop();
     }
+    name.push_str(SUFFIX);
     name
 }
 
@@ -192,5 +197,6 @@ mod tests {
         assert_eq!(key_columns("UNIQUE (a) INCLUDE (b)"), None);
         assert_eq!(key_columns("UNIQUE NULLS NOT DISTINCT (a)"), None);
         assert!(not_null_check_name(&"t".repeat(60), "c").len() <= 63);
+        assert_eq!(not_null_check_name("accounts", "n"), "accounts_n_nn_check");
     }
 }

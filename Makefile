@@ -46,11 +46,13 @@ test: lint
 	trap 'scripts/pg-local.sh stop' EXIT; \
 	export TEST_PG_CA="$$(scripts/pg-local.sh ca)"; \
 	export PATH="$$(scripts/pg-local.sh bin):$$PATH"; \
+	filter="$$(scripts/test-filter.sh "$$url")"; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --no-fail-fast; \
+		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --no-fail-fast -E "$$filter"; \
 	else \
 		echo "cargo-nextest not found; using cargo test" >&2; \
-		TEST_DATABASE_URL="$$url" $(CARGO) test --no-fail-fast; \
+		TEST_DATABASE_URL="$$url" $(CARGO) test --no-fail-fast -- \
+			$$(scripts/test-filter.sh --skip-args "$$url"); \
 	fi
 
 demo: build
@@ -109,11 +111,13 @@ test-matrix: deps
 	scripts/test-matrix.sh $(MAJORS)
 
 # Real applications' migration histories and real schemas (scripts/real-corpus/README.md),
-# installed pinned under target/real/ and converted at test time; APPS=... runs some only.
+# installed pinned under target/real/ and converted at test time; APPS=... runs some only;
+# PG_MAJOR=N runs them on another major (as scripts/pg-local.sh does).
 # The server is stopped at the end only when this run started it.
 test-real: deps
 	$(CARGO) build --quiet
 	@if scripts/pg-local.sh status >/dev/null 2>&1; then running=1; else running=0; fi; \
 	url="$$(scripts/pg-local.sh start)"; \
 	if [ "$$running" = 0 ]; then trap 'scripts/pg-local.sh stop >/dev/null 2>&1' EXIT; fi; \
+	export PATH="$$(scripts/pg-local.sh bin):$$PATH"; \
 	RETORT_REAL_URL="$$url" scripts/real-corpus/run.sh $(APPS)

@@ -22,6 +22,8 @@
 #      changed: total time and the split between loading, inspecting and diffing.
 #   7. `retort fleet upgrade` of 200 databases x 20 revisions at concurrency 1, 4, 8
 #      (scripts/bench-fleet.sh), and 40 x 5 revisions that wait in pg_sleep.
+#   8. 3 and 4 again on PostgreSQL 13 and 18 (BENCH_MAJORS), each on a private server of
+#      that major with its own psql and pg_dump (scripts/bench-majors.sh).
 #
 # Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
 # Fails when `retort history` on 10,000 revisions has a median of 1 s or more, or
@@ -353,6 +355,14 @@ FLEET_TAG=-wait FLEET_TARGETS=40 FLEET_REVISIONS=5 FLEET_SLEEP=0.05 \
     done
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
+
+# The upgrade and dump-schema comparisons on other majors (BENCH_MAJORS, default 13
+# and 18; empty to skip), each on its own server: target/bench/majors.txt.
+majors="${BENCH_MAJORS-13 18}"
+if [[ -n "$majors" ]]; then
+    # shellcheck disable=SC2086 # a list of majors
+    scripts/bench-majors.sh "$RETORT" $majors
+fi
 
 history10k=$(median chain10k 1)
 upgrade_ratio=$(awk -v r="$(median upgrade1k 2)" -v p="$(median upgrade1k 0)" 'BEGIN { printf "%.2f", r / p }')

@@ -111,7 +111,7 @@ test-matrix: deps
 	scripts/test-matrix.sh $(MAJORS)
 
 # Real applications' migration histories and real schemas (scripts/real-corpus/README.md),
-# installed pinned under target/real/ and converted at test time; APPS=... runs some only;
+# installed pinned under target/real/pgN/ and converted at test time; APPS=... runs some only;
 # PG_MAJOR=N runs them on another major (as scripts/pg-local.sh does).
 # The server is stopped at the end only when this run started it.
 test-real: deps

@@ -8,13 +8,18 @@
 # Needs: target/debug/retort (built by `make test-real`), a PostgreSQL URL in
 # RETORT_REAL_URL (the maintenance database of a server we may create databases on),
 # python3 with venv, psql and pg_dump, apt-get (for the two Debian sample schemas).
-# Everything is installed under target/real/ (gitignored), pinned; nothing is vendored.
+# Everything is installed under target/real/pgN/ (gitignored; N the server's major),
+# pinned; nothing is vendored. Each major has its own corpus because each step's
+# reference schema is what the application's own migrations leave on that server
+# (PostgreSQL 18, say, keeps the NOT NULL constraint names a table rename leaves).
 set -euo pipefail
 
 HERE="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 ROOT="$(cd -- "$HERE/../.." && pwd -P)"
-OUT="$ROOT/target/real"
 URL="${RETORT_REAL_URL:?set RETORT_REAL_URL to a PostgreSQL maintenance-database URL}"
+MAJOR="$(psql -XAtq -d "$URL" -c 'SHOW server_version_num')"
+MAJOR=$((MAJOR / 10000))
+OUT="$ROOT/target/real/pg$MAJOR"
 RETORT="${RETORT_BIN:-$ROOT/target/debug/retort}"
 
 # Pinned inputs. Bump deliberately: the corpus is rebuilt when this stamp changes.

@@ -31,10 +31,10 @@ pub use model::*;
 
 pub(crate) use render::{
     attribute_line, cast_types, column_line, column_settings, create_index_sql, create_policy,
-    identity_clause, not_null_constraint_clause, not_null_constraint_name, parents_first,
-    publication_members, qn, render_cast, render_collation, render_composite, render_domain,
-    render_event_trigger, render_foreign_table, render_publication, render_range, render_rule,
-    render_server, render_statistics, render_view, render_wrapper, sequence_clauses,
+    default_not_null_name, identity_clause, not_null_constraint_clause, not_null_constraint_name,
+    parents_first, publication_members, qn, render_cast, render_collation, render_composite,
+    render_domain, render_event_trigger, render_foreign_table, render_publication, render_range,
+    render_rule, render_server, render_statistics, render_view, render_wrapper, sequence_clauses,
     write_relation_body, Block,
 };
 

@@ -318,7 +318,13 @@ pub(crate) fn not_null_constraint_name(
     constraint
         .name
         .clone()
-        .unwrap_or_else(|| format!("{}_{column}_not_null", table.name))
+        .unwrap_or_else(|| default_not_null_name(&table.name, column))
+}
+
+/// The name PostgreSQL 18 gives a column's NOT NULL constraint (inspection compares
+/// with the same `<table>_<column>_not_null`, without truncation, as pg_dump does).
+pub(crate) fn default_not_null_name(table: &str, column: &str) -> String {
+    format!("{table}_{column}_not_null")
 }
 
 /// What follows `CREATE TABLE` for one column, each an `ALTER TABLE`: its statistics

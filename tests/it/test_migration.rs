@@ -13,7 +13,7 @@ use crate::support::{
 };
 
 /// users → email index → a column: the middle revision's downgrade is `broken` or right.
-fn chain(project: &Project, broken: bool) {
+pub(crate) fn chain(project: &Project, broken: bool) {
     let versions = project.versions();
     write_revision(
         &versions,
@@ -485,7 +485,7 @@ fn the_local_cluster_is_gone_after_success_and_after_failure() {
 }
 
 /// A chain whose second revision sleeps, so a signal can land mid-run.
-fn sleepy_chain(project: &Project) {
+pub(crate) fn sleepy_chain(project: &Project) {
     let versions = project.versions();
     write_revision(
         &versions,
@@ -540,7 +540,7 @@ fn start_sleepy(project: &Project, tmp: &Path) -> Child {
     child
 }
 
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()

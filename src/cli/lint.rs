@@ -105,10 +105,15 @@ pub(super) fn lint(
     }
     let migrator = open(versions)?;
     let graph = migrator.graph();
+    // The connected server's version, when the pending revisions were read from it.
+    let mut connected_version = None;
     let selected: Vec<usize> = match args.target.as_deref() {
         None if args.all => graph.range(None, None),
         None => match pending(out, config, db, &migrator)? {
-            Some(pending) => pending,
+            Some((pending, version)) => {
+                connected_version = Some(version);
+                pending
+            }
             None => {
                 if !out.quiet {
                     eprintln!(
@@ -125,7 +130,12 @@ pub(super) fn lint(
         }
         Some(rev) => vec![graph.resolve_prefix(rev)?],
     };
-    let lint_config = lint_config(config)?;
+    let mut lint_config = lint_config(config)?;
+    // Rules that depend on the server's version follow `[lint] server_version`, else
+    // the server the revisions are pending on.
+    if lint_config.server_version == 0 {
+        lint_config.server_version = connected_version.unwrap_or(0);
+    }
     let findings: Vec<Finding> = selected
         .iter()
         .flat_map(|&i| lint::lint_revision(graph.revision(i), &lint_config))
@@ -171,18 +181,26 @@ pub(super) fn lint(
 
 /// The revisions not yet applied to the configured database, oldest first; `None` when
 /// no database is configured (libpq defaults alone do not count: CI has none).
+/// The revisions not yet applied to the configured database, and its
+/// `server_version_num`; None when no database is configured.
 fn pending(
     out: &Output,
     config: &Config,
     db: &DbArgs,
     migrator: &Migrator,
-) -> anyhow::Result<Option<Vec<usize>>> {
+) -> anyhow::Result<Option<(Vec<usize>, i32)>> {
     let target = online::target(config, db)?;
     if target.source == UrlSource::Libpq {
         return Ok(None);
     }
-    let state = online::in_session(&target, out, async |session| {
-        Ok(migrator.state(session).await?)
+    let (state, version) = online::in_session(&target, out, async |session| {
+        let state = migrator.state(session).await?;
+        let version: i32 = session
+            .client()
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await?
+            .get(0);
+        Ok((state, version))
     })?;
     let graph = migrator.graph();
     let heads = graph.resolve("heads", Some(&state.heads))?;
@@ -193,13 +211,14 @@ fn pending(
             steps.len()
         );
     }
-    Ok(Some(
+    Ok(Some((
         steps
             .iter()
             .filter(|s| s.direction == Direction::Upgrade)
             .map(|s| s.revision)
             .collect(),
-    ))
+        version,
+    )))
 }
 
 fn explain(out: &Output, id: &str) -> anyhow::Result<u8> {

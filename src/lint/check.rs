@@ -276,10 +276,8 @@ impl Section {
                             ),
                         ));
                     }
-                    if let Some(function) = default
-                        .and_then(|c| c.raw_expr.as_deref())
-                        .and_then(volatile_call)
-                    {
+                    let default_expr = default.and_then(|c| c.raw_expr.as_deref());
+                    if let Some(function) = default_expr.and_then(volatile_call) {
                         if existing {
                             hits.push(hit(
                                 "adding-volatile-default",
@@ -289,6 +287,18 @@ impl Section {
                                 ),
                             ));
                         }
+                    } else if existing
+                        && default_expr.is_some_and(|e| !is_null_constant(e))
+                        && self.server_version > 0
+                        && self.server_version < 110_000
+                    {
+                        hits.push(hit(
+                            "adding-volatile-default",
+                            format!(
+                                "adds column {} to {table} with a default: before PostgreSQL 11 any default rewrites the table",
+                                column.colname
+                            ),
+                        ));
                     }
                     strong = true;
                 }
@@ -519,6 +529,11 @@ fn def_name(node: &Node) -> Option<&str> {
         Some(NodeEnum::DefElem(d)) => Some(d.defname.as_str()),
         _ => None,
     }
+}
+
+/// `NULL` (a default that stores nothing, so rewrites nothing).
+fn is_null_constant(node: &Node) -> bool {
+    matches!(&node.node, Some(NodeEnum::AConst(c)) if c.isnull)
 }
 
 /// The volatile function a default expression calls, if any.

@@ -78,7 +78,7 @@ pub const RULES: &[Rule] = &[
         "adding-volatile-default",
         Warning,
         "a column is added with a volatile default",
-        "Since PostgreSQL 11 a constant or stable default is stored once in the catalog, but a volatile one (random(), gen_random_uuid(), clock_timestamp(), nextval()) is evaluated per row: the whole table is rewritten under an ACCESS EXCLUSIVE lock.",
+        "Since PostgreSQL 11 a constant or stable default is stored once in the catalog, but a volatile one (random(), gen_random_uuid(), clock_timestamp(), nextval()) is evaluated per row: the whole table is rewritten under an ACCESS EXCLUSIVE lock. Before PostgreSQL 11 any default does so (with `[lint] server_version` below 11, or such a server connected).",
         "Add the column without a default (or with a constant one), set the default in a second statement, and backfill existing rows in batches.",
     ),
     rule(

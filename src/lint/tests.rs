@@ -287,6 +287,33 @@ fn enum_value_in_transaction() {
 }
 
 #[test]
+fn any_default_rewrites_before_11() {
+    let sql = "ALTER TABLE users ADD COLUMN plan text DEFAULT 'free';";
+    let pre11 = LintConfig {
+        server_version: 100_000,
+        ..LintConfig::default()
+    };
+    let hits = rules_of(&lint_with(sql, true, &pre11));
+    assert!(hits.contains(&"adding-volatile-default"), "{hits:?}");
+    // A NULL default stores nothing.
+    let null = "ALTER TABLE users ADD COLUMN plan text DEFAULT NULL;";
+    let hits = rules_of(&lint_with(null, true, &pre11));
+    assert!(!hits.contains(&"adding-volatile-default"), "{hits:?}");
+    // From 11 on, and when the version is unknown, a constant default is free.
+    for version in [0, 110_000, 180_000] {
+        let config = LintConfig {
+            server_version: version,
+            ..LintConfig::default()
+        };
+        let hits = rules_of(&lint_with(sql, true, &config));
+        assert!(
+            !hits.contains(&"adding-volatile-default"),
+            "{version}: {hits:?}"
+        );
+    }
+}
+
+#[test]
 fn maintenance_commands() {
     case_in(
         "vacuum-full",

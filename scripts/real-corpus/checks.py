@@ -217,6 +217,58 @@ def check_models(app, app_dir, has_chain):
     print(f"  c. autogenerate from an empty chain: {passed}/{len(stages)} stages passed")
 
 
+# ---------------------------------------------------------------------------- e
+def check_dump_loads(app, app_dir):
+    """e. retort's dump of the final schema is a schema file: psql loads it into an empty
+    database, whose dump is byte-identical, and `check` with it as models agrees with the
+    database it came from."""
+    src = common.recreate_db(BASE, f"rc_e_{app}_src")
+    copy = common.recreate_db(BASE, f"rc_e_{app}_copy")
+    work = os.path.join(app_dir, "dump_loads")
+    os.makedirs(os.path.join(work, "models"), exist_ok=True)
+    os.makedirs(os.path.join(work, "versions"), exist_ok=True)
+    with open(os.path.join(work, "retort.toml"), "w") as f:
+        f.write('versions = "versions"\nmodels = "models"\n')
+    dump_file = os.path.join(work, "models", "schema.sql")
+    passed = 0
+    try:
+        common.psql(src, file=os.path.join(app_dir, "models", "schema.sql"))
+        code, out, err, cmd = retort(["dump-schema", "-o", dump_file], work, src)
+        if code != 0:
+            fail(app, "e", "dump-schema of the final schema", f"$ {cmd}\nexit {code}\n{clip(out + err)}")
+            return
+        loaded = common.psql(copy, file=dump_file, check=False)
+        if loaded.returncode != 0:
+            with open(dump_file) as f:
+                text = f.read()
+            fail(app, "e", "psql -v ON_ERROR_STOP=1 -f of retort's dump",
+                 f"{clip(loaded.stderr, 20)}\n--- the dump\n{clip(text, 60)}")
+            return
+        passed += 1
+        ok("e")
+        code, again, err, cmd = retort(["dump-schema"], work, copy)
+        with open(dump_file) as f:
+            first = f.read()
+        if code != 0 or again != first:
+            fail(app, "e", "the loaded dump dumps byte-identically",
+                 f"$ {cmd}\nexit {code}\n{clip(err)}\n{common.unified(first, again)}")
+        else:
+            passed += 1
+            ok("e")
+        code, out, err, cmd = retort(["check", "--from-database", src, "--scratch", "server",
+                                      "--scratch-url", BASE], work)
+        if code != 0:
+            fail(app, "e", "check with the dump as models against its database",
+                 f"$ {cmd}\nexit {code}\n{clip(out + err, 60)}")
+        else:
+            passed += 1
+            ok("e")
+    finally:
+        common.drop_db(BASE, f"rc_e_{app}_src")
+        common.drop_db(BASE, f"rc_e_{app}_copy")
+        print(f"  e. retort's dump loads with psql, dumps identically, serves as models: {passed}/3")
+
+
 # ---------------------------------------------------------------------------- d
 def reference_classes(app, app_dir, steps):
     """Per revision, with psql and pg_dump only: the class test-migration should give."""
@@ -344,13 +396,15 @@ def main():
             with open(os.path.join(app_dir, "models", "schema.sql"), "w") as f:
                 f.write(schema(app_dir, steps[-1]["k"]))
             for check, args in ((check_upgrade, (steps,)), (check_diff, (steps,)),
-                                (check_models, (True,)), (check_classes, (steps,))):
+                                (check_models, (True,)), (check_classes, (steps,)),
+                                (check_dump_loads, ())):
                 t = time.time()
                 check(app, app_dir, *args)
                 print(f"     ({check.__name__}: {time.time() - t:.0f}s)")
         else:
             print(f"== {app}: sample database (models/schema.sql)")
             check_models(app, app_dir, False)
+            check_dump_loads(app, app_dir)
         print(f"  {app}: {PASSED[0] - before[0]} passed, {FAILED[0] - before[1]} failed")
     if FAILURES:
         print("\nfailures:")

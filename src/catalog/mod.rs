@@ -20,14 +20,17 @@
 //! `CREATE EXTENSION`), and the tables named in [`InspectOptions::exclude_tables`]
 //! (retort's own version tables).
 
+mod dump;
 mod incremental;
 mod inspect;
 mod model;
+mod order;
 mod render;
 mod stamp;
 
 pub use incremental::{Inspection, Scope, Tracker};
 pub use model::*;
+pub(crate) use order::{reference_order, words};
 
 pub(crate) use render::{
     attribute_line, cast_types, column_line, column_settings, create_index_sql, create_policy,

@@ -1,13 +1,9 @@
-//! The canonical text dump: SQL-like, one object per block, deterministic.
-//!
-//! Blocks come in a fixed kind order (schemas, extensions, collations, types, sequences,
-//! routines, casts, tables, views, materialized views, indexes, extended statistics,
-//! triggers, policies, rules, foreign data wrappers, foreign servers, foreign tables,
-//! publications, event triggers) and, within a kind, in the model's sorted order. Identifiers are quoted the
-//! way PostgreSQL's `quote_ident` does, so names we print and names inside the server's
-//! `pg_get_*` output look alike. Everything that belongs to one object (comments, RLS
-//! switches, owner, grants) is printed in that object's block, so a changed object shows
-//! up as one hunk in `git diff`.
+//! How each catalog object is written as SQL: one [`Block`] per object, shared by the
+//! canonical dump (`dump`, which decides the blocks' order) and the diff engine.
+//! Identifiers are quoted the way PostgreSQL's `quote_ident` does, so names we print and
+//! names inside the server's `pg_get_*` output look alike. Everything that belongs to one
+//! object (comments, RLS switches, owner, grants) is in that object's block, so a changed
+//! object shows up as one hunk in `git diff`.
 
 use std::fmt::Write;
 
@@ -39,14 +35,14 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    fn new(first: String) -> Block {
+    pub(super) fn new(first: String) -> Block {
         Block {
             statements: vec![first],
             comments: Vec::new(),
         }
     }
 
-    fn push(&mut self, statement: String) {
+    pub(super) fn push(&mut self, statement: String) {
         self.statements.push(statement);
     }
 
@@ -65,7 +61,7 @@ impl Block {
     }
 
     /// The dump's text: each statement `;`-terminated, one after the other.
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         let mut out = String::new();
         for (i, statement) in self.statements.iter().enumerate() {
             if i > 0 {
@@ -82,7 +78,7 @@ pub(crate) fn comment_sql(target: &str, comment: &str) -> String {
     format!("COMMENT ON {target} IS {}", quote_literal(comment))
 }
 
-fn comment_line(out: &mut Block, target: &str, comment: &Option<String>) {
+pub(super) fn comment_line(out: &mut Block, target: &str, comment: &Option<String>) {
     if let Some(comment) = comment {
         out.push(comment_sql(target, comment));
     }
@@ -604,7 +600,7 @@ pub(crate) fn render_view(view: &View, materialized: bool) -> Block {
     out
 }
 
-fn render_function(function: &Function) -> Block {
+pub(super) fn render_function(function: &Function) -> Block {
     let signature = format!("{}({})", qn(&function.name), function.arguments);
     let kind = match function.kind {
         FunctionKind::Procedure => "PROCEDURE",
@@ -837,7 +833,7 @@ fn enabled_clause(enabled: &str) -> Option<&'static str> {
     }
 }
 
-fn render_schema(s: &SchemaDef) -> Block {
+pub(super) fn render_schema(s: &SchemaDef) -> Block {
     let name = quote_ident(&s.name);
     let mut out = Block::new(format!("CREATE SCHEMA {name}"));
     comment_line(&mut out, &format!("SCHEMA {name}"), &s.comment);
@@ -846,7 +842,7 @@ fn render_schema(s: &SchemaDef) -> Block {
     out
 }
 
-fn render_extension(e: &Extension) -> Block {
+pub(super) fn render_extension(e: &Extension) -> Block {
     let name = quote_ident(&e.name);
     let mut out = Block::new(format!(
         "CREATE EXTENSION {name} WITH SCHEMA {} VERSION {}",
@@ -857,7 +853,7 @@ fn render_extension(e: &Extension) -> Block {
     out
 }
 
-fn render_enum(t: &EnumType) -> Block {
+pub(super) fn render_enum(t: &EnumType) -> Block {
     let name = qn(&t.name);
     let labels: Vec<String> = t
         .labels
@@ -934,7 +930,9 @@ pub(crate) fn render_domain(d: &Domain) -> Block {
     if d.not_null {
         head.push_str(" NOT NULL");
     }
-    for check in &d.checks {
+    // `NOT VALID` is only accepted by ALTER DOMAIN (CREATE DOMAIN would check nothing
+    // anyway: no column uses the domain yet).
+    for check in d.checks.iter().filter(|c| c.validated) {
         let _ = write!(
             head,
             "\n    CONSTRAINT {} {}",
@@ -943,6 +941,13 @@ pub(crate) fn render_domain(d: &Domain) -> Block {
         );
     }
     let mut out = Block::new(head);
+    for check in d.checks.iter().filter(|c| !c.validated) {
+        out.push(format!(
+            "ALTER DOMAIN {name} ADD CONSTRAINT {} {}",
+            quote_ident(&check.name),
+            check.definition
+        ));
+    }
     type_extras(&mut out, "DOMAIN", &name, &d.comment, &d.owner, &d.acl);
     for check in &d.checks {
         comment_line(
@@ -954,7 +959,7 @@ pub(crate) fn render_domain(d: &Domain) -> Block {
     out
 }
 
-fn render_sequence(s: &Sequence) -> Block {
+pub(super) fn render_sequence(s: &Sequence) -> Block {
     let name = qn(&s.name);
     let clauses = sequence_clauses(&s.options, true, None);
     let mut out = Block::new(format!(
@@ -984,13 +989,13 @@ pub(crate) fn create_index_sql(i: &Index) -> String {
     i.definition.replacen(&only, &plain, 1)
 }
 
-fn render_index(i: &Index) -> Block {
+pub(super) fn render_index(i: &Index) -> Block {
     let mut out = Block::new(create_index_sql(i));
     comment_line(&mut out, &format!("INDEX {}", qn(&i.name)), &i.comment);
     out
 }
 
-fn render_trigger(t: &Trigger) -> Block {
+pub(super) fn render_trigger(t: &Trigger) -> Block {
     let table = qn(&t.table);
     let trigger = quote_ident(&t.name);
     let mut out = if t.cloned {
@@ -1048,7 +1053,7 @@ pub(crate) fn create_policy(p: &Policy, separator: &str) -> String {
     sql
 }
 
-fn render_policy(p: &Policy) -> Block {
+pub(super) fn render_policy(p: &Policy) -> Block {
     let mut out = Block::new(create_policy(p, "\n    "));
     comment_line(
         &mut out,
@@ -1093,57 +1098,6 @@ pub(crate) fn render_event_trigger(e: &EventTrigger) -> Block {
 }
 
 impl Schema {
-    /// The canonical text dump (see the module documentation of `render`).
-    pub fn to_text(&self) -> String {
-        let s = self;
-        let tables: std::collections::BTreeMap<&QualifiedName, &Table> =
-            s.tables.iter().map(|t| (&t.name, t)).collect();
-        let parent = |p: Option<&PartitionOf>| p.and_then(|p| tables.get(&p.parent).copied());
-        let all: Vec<&Table> = s.tables.iter().collect();
-        let blocks: Vec<Block> = (s.schemas.iter().map(render_schema))
-            .chain(s.extensions.iter().map(render_extension))
-            .chain(s.collations.iter().map(render_collation))
-            .chain(s.enums.iter().map(render_enum))
-            .chain(s.composites.iter().map(render_composite))
-            .chain(s.ranges.iter().map(render_range))
-            .chain(s.domains.iter().map(render_domain))
-            .chain(s.sequences.iter().map(render_sequence))
-            .chain(s.functions.iter().map(render_function))
-            .chain(s.casts.iter().map(render_cast))
-            .chain(
-                parents_first(&all)
-                    .into_iter()
-                    .map(|t| render_table(t, parent(t.partition_of.as_ref()))),
-            )
-            .chain(s.views.iter().map(|v| render_view(v, false)))
-            .chain(s.materialized_views.iter().map(|v| render_view(v, true)))
-            .chain(s.indexes.iter().map(render_index))
-            .chain(s.statistics.iter().map(render_statistics))
-            .chain(s.triggers.iter().map(render_trigger))
-            .chain(s.policies.iter().map(render_policy))
-            .chain(s.rules.iter().map(render_rule))
-            .chain(s.foreign_data_wrappers.iter().map(render_wrapper))
-            .chain(s.foreign_servers.iter().map(render_server))
-            .chain(
-                s.foreign_tables
-                    .iter()
-                    .map(|t| render_foreign_table(t, parent(t.partition_of.as_ref()))),
-            )
-            .chain(s.publications.iter().map(render_publication))
-            .chain(s.event_triggers.iter().map(render_event_trigger))
-            .collect();
-        let mut text = blocks
-            .iter()
-            .map(Block::text)
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text
-    }
-
-    /// Number of objects of each kind, for a summary line.
     /// Whether the database holds nothing but the `public` schema every new database
     /// has: what a fresh database looks like.
     pub fn is_empty(&self) -> bool {
@@ -1154,6 +1108,7 @@ impl Schema {
                 .all(|&(kind, n)| kind == "schemas" || n == 0)
     }
 
+    /// Number of objects of each kind, for a summary line.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
         let routines =
             |kind: FunctionKind| self.functions.iter().filter(|f| f.kind == kind).count();

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::plan::function_header;
 use super::*;
 use crate::catalog::{qn, render_composite, render_domain, render_range, Block};
+pub(super) use crate::catalog::{reference_order, words};
 
 /// Whether a routine has a SQL-standard body (`BEGIN ATOMIC`): PostgreSQL parses it at
 /// creation, so what it reads must exist then, and records what it uses in pg_depend.
@@ -144,44 +145,6 @@ pub(super) fn relations_missing_from<'s>(schema: &'s Schema, other: &Schema) -> 
         .collect()
 }
 
-/// The identifiers and words of SQL text, unquoted (`"My Type"` gives `My Type`): what
-/// [`reference_order`] looks names up in. Generous like [`mentions`]: words inside
-/// string literals count too, and a false positive only orders two changes needlessly.
-pub(super) fn words(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            let mut ident = String::new();
-            while let Some(c) = chars.next() {
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        chars.next();
-                        ident.push('"');
-                    } else {
-                        break;
-                    }
-                } else {
-                    ident.push(c);
-                }
-            }
-            out.insert(ident);
-        } else if c.is_alphanumeric() || c == '_' {
-            let mut word = String::from(c);
-            while let Some(&c) = chars.peek() {
-                if c.is_alphanumeric() || c == '_' || c == '$' {
-                    word.push(c);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.insert(word);
-        }
-    }
-    out
-}
-
 /// Definitions of the objects that [`created_object`] and [`dropped_object`] look up:
 /// types, views and materialized views (by `qn`, as `Change::DropObject` names them,
 /// with their unqualified name) and routines (by name and arguments).
@@ -262,52 +225,4 @@ pub(super) fn dropped_object(change: &Change, defs: &Definitions) -> (Option<Str
         },
         _ => (None, String::new()),
     }
-}
-
-/// `changes` reordered so that each comes after the changes defining a name its text
-/// mentions (see [`words`]), and otherwise in the given order; on a cycle (a false
-/// positive, or two functions calling each other) the earliest waiting change goes next.
-pub(super) fn reference_order(
-    changes: Vec<Change>,
-    object: impl Fn(&Change) -> (Option<String>, String),
-) -> Vec<Change> {
-    let objects: Vec<(Option<String>, String)> = changes.iter().map(object).collect();
-    let mut defined_by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, (name, _)) in objects.iter().enumerate() {
-        if let Some(name) = name {
-            defined_by.entry(name.as_str()).or_default().push(i);
-        }
-    }
-    // For each change, the changes it waits for; and the reverse.
-    let mut waits: Vec<usize> = vec![0; changes.len()];
-    let mut unblocks: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
-    for (i, (_, text)) in objects.iter().enumerate() {
-        let mut deps: BTreeSet<usize> = BTreeSet::new();
-        for word in words(text) {
-            if let Some(defs) = defined_by.get(word.as_str()) {
-                deps.extend(defs.iter().copied().filter(|&d| d != i));
-            }
-        }
-        waits[i] = deps.len();
-        for d in deps {
-            unblocks[d].push(i);
-        }
-    }
-    let mut ready: BTreeSet<usize> = (0..changes.len()).filter(|&i| waits[i] == 0).collect();
-    let mut pending: BTreeSet<usize> = (0..changes.len()).collect();
-    let mut order = Vec::with_capacity(changes.len());
-    while let Some(&first) = pending.first() {
-        let next = ready.first().copied().unwrap_or(first);
-        ready.remove(&next);
-        pending.remove(&next);
-        order.push(next);
-        for &u in &unblocks[next] {
-            waits[u] = waits[u].saturating_sub(1);
-            if waits[u] == 0 && pending.contains(&u) {
-                ready.insert(u);
-            }
-        }
-    }
-    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }

@@ -892,6 +892,17 @@ fn check_mutation(dir: &Path, sql: &str, pg_before: &str, ours_before: &str) -> 
             short_diff(pg_before, &pg_after, 24)
         ));
     }
+    // The mutated schema's dump loads too, and gives the same dump again.
+    let copy = TestDb::new("catalog_mut_load");
+    copy.execute(&ours_after.stdout)
+        .map_err(|e| format!("the dump does not load: {}", describe_error(&e)))?;
+    let again = dump_run(dir, &copy, &[]);
+    if again.stdout != ours_after.stdout {
+        return Err(format!(
+            "the dump, loaded, dumps differently:\n{}",
+            short_diff(&ours_after.stdout, &again.stdout, 24)
+        ));
+    }
     Ok(())
 }
 
@@ -971,6 +982,55 @@ fn every_mutation_changes_the_dump() {
 // ---------------------------------------------------------------------------
 // 3. Converse: equal schemas dump byte-identically; the output channels agree
 // ---------------------------------------------------------------------------
+
+/// The dump is a schema file in its own right: `psql -v ON_ERROR_STOP=1 -f` loads it
+/// into an empty database, whose dump is the same text again, and as models it matches
+/// the database it came from.
+#[test]
+fn the_dump_loads_with_psql_and_as_models() {
+    let project = crate::support::Project::new();
+    let original = fixture_db("catalog_loadsrc");
+    let text = dump(project.path(), &original);
+    assert!(
+        !text.contains("CREATE SCHEMA public"),
+        "public exists in every database:\n{text}"
+    );
+    let file = project.path().join("dump.sql");
+    std::fs::write(&file, &text).expect("write the dump");
+    let copy = TestDb::new("catalog_loaded");
+    let out = Command::new(crate::support::pg_program("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &copy.url, "-f"])
+        .arg(&file)
+        .env("PGSSLMODE", "disable")
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql -f of the dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = dump(project.path(), &copy);
+    assert!(
+        again == text,
+        "the loaded dump dumps differently:\n{}",
+        short_diff(&text, &again, 80)
+    );
+    // As the models of a project: `check` against the database it came from agrees.
+    let models = project.path().join("models");
+    for entry in std::fs::read_dir(&models).expect("models/") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("remove example model");
+    }
+    std::fs::write(models.join("schema.sql"), &text).expect("write models");
+    // The scratch server is the test server: the fixture's role exists there.
+    let check = run(retort(project.path()).args([
+        "check",
+        "--from-database",
+        &original.url,
+        "--scratch-url",
+        crate::support::admin_url(),
+    ]));
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
 
 #[test]
 fn reordered_equivalent_ddl_dumps_identically() {

@@ -604,6 +604,42 @@ pub(super) fn check(
     Ok(EXIT_OK)
 }
 
+/// Whether the live database `live` has the schema of the chain replayed to `rev` (in a
+/// scratch database): None when it has, else the diff of the two canonical dumps (column
+/// order left out, as `check` does). What `stamp` and `init --from-database` rely on.
+pub(super) fn chain_differs_from(
+    out: &Output,
+    config: &Config,
+    versions: &Path,
+    db: &DbArgs,
+    flags: &ScratchFlags,
+    rev: &str,
+    live: &ConnInfo,
+) -> anyhow::Result<Option<String>> {
+    let chain = Migrator::open(versions)?;
+    let source = Source::Revision(rev.to_owned());
+    settle(&source, Some(&chain))?;
+    let tables = version_tables(config, db)?;
+    runtime()?.block_on(with_scratch(out, flags, None, None, async |server| {
+        let replayed = load_source(&source, Some(server), Some(&chain), &tables, out).await?;
+        let live = Loaded {
+            conn: live.clone(),
+            scratch: None,
+            load_ms: 0,
+        };
+        let ((chain_schema, _, _), (live_schema, _, _)) = tokio::try_join!(
+            inspect_loaded(&replayed, &tables),
+            inspect_loaded(&live, &tables)
+        )?;
+        Ok(catalog::diff_dumps(
+            &without_column_order(&chain_schema),
+            &without_column_order(&live_schema),
+            &source.describe(),
+            &live.conn.describe(),
+        ))
+    }))
+}
+
 /// `new-migration --autogenerate`: a revision whose upgrade turns the current schema
 /// (the chain at its head, or a live database) into the models, and whose downgrade
 /// turns it back. Nothing is written when they already agree.

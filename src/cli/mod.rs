@@ -12,6 +12,7 @@ macro_rules! outln {
     }};
 }
 
+mod baseline;
 mod compare;
 mod draw;
 mod fleet;
@@ -121,6 +122,12 @@ enum Command {
         /// Project directory (created if missing)
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Adopt this existing database: its schema becomes models/schema.sql and a
+        /// baseline revision, proven in a scratch database to give exactly that schema
+        #[arg(long, value_name = "URL")]
+        from_database: Option<String>,
+        #[command(flatten)]
+        scratch: scratch::ScratchFlags,
     },
     /// Write a new, empty revision on top of the current head and print its path
     #[command(visible_alias = "revision")]
@@ -194,8 +201,14 @@ enum Command {
         /// Erase the version table first, whatever it holds
         #[arg(long)]
         purge: bool,
+        /// Record the revision even when the database's schema is not the chain's at it
+        /// (otherwise the chain is replayed to it in a scratch database and compared)
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         lock: LockArgs,
+        #[command(flatten)]
+        scratch: scratch::ScratchFlags,
     },
     /// Check applied revisions against their files (exit 1 if one changed);
     /// --files checks the files against versions/retort.sum instead, offline
@@ -387,8 +400,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
-    if let Command::Init { dir } = &cli.command {
-        return offline::init(&out, dir);
+    if let Command::Init {
+        dir,
+        from_database,
+        scratch,
+    } = &cli.command
+    {
+        return match from_database {
+            Some(url) => baseline::init_from_database(&out, dir, url, scratch),
+            None => offline::init(&out, dir),
+        };
     }
     if let Command::Completions { shell } = cli.command {
         // Works anywhere: no retort.toml needed to print a completion script.
@@ -480,13 +501,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             run.sql,
         ),
         Command::Current => online::current(&out, &config, &versions, &db(None, None)),
-        Command::Stamp { rev, purge, lock } => online::stamp(
+        Command::Stamp {
+            rev,
+            purge,
+            force,
+            lock,
+            scratch,
+        } => online::stamp(
             &out,
             &config,
             &versions,
             &db(Some(&lock), None),
             &rev,
             purge,
+            online::StampGuard {
+                force,
+                scratch: &scratch,
+            },
         ),
         Command::Resolve {
             completed, lock, ..

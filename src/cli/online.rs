@@ -515,6 +515,13 @@ pub(crate) fn current(
     Ok(EXIT_OK)
 }
 
+/// How `stamp` checks that the database is at the revision it records.
+pub(super) struct StampGuard<'a> {
+    /// Record without checking.
+    pub force: bool,
+    pub scratch: &'a super::scratch::ScratchFlags,
+}
+
 pub(crate) fn stamp(
     out: &Output,
     config: &Config,
@@ -522,9 +529,34 @@ pub(crate) fn stamp(
     args: &DbArgs,
     rev: &str,
     purge: bool,
+    guard: StampGuard<'_>,
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
+    // Recording a revision the schema does not match makes every later upgrade start
+    // from a wrong premise: the chain replayed to it must give the database's schema.
+    if !guard.force && rev != "base" {
+        if let Some(diff) = super::compare::chain_differs_from(
+            out,
+            config,
+            versions,
+            args,
+            guard.scratch,
+            rev,
+            &target.conn,
+        )? {
+            if !out.quiet {
+                super::schema::print_diff(&diff)?;
+            }
+            eprintln!(
+                "error: not stamped: the schema of {} is not the chain's at {rev} (the dump \
+                 diff above: - the chain, + the database); stamp the revision it is at, write \
+                 a revision for the difference, or record it anyway with --force",
+                target.conn.describe()
+            );
+            return Ok(super::EXIT_CHECK_FAILED);
+        }
+    }
     let heads = in_session(&target, out, async |session| {
         anyhow::Ok(
             migrator

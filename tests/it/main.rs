@@ -1,6 +1,7 @@
 //! Integration tests: the `retort` binary end to end, and real PostgreSQL through the
 //! harness in `support` (one fresh database per test, so tests run in parallel).
 
+mod adopt;
 mod catalog;
 mod catalog_incremental;
 mod catalog_inspect;

@@ -118,8 +118,12 @@ fn example_chain_upgrade_downgrade_stamp_current_verify() {
     // downgrade needs a target; upgrade refuses to go down.
     project.run(&["downgrade"]).fails_with(2);
 
-    // Stamp: adopt a database whose schema exists without running SQL.
-    run(&project, &db, &["stamp", "0003"]).ok();
+    // Stamp records a revision without running SQL, and first checks that the
+    // database's schema is the chain's at that revision: this empty one is not.
+    let refused = run(&project, &db, &["stamp", "0003"]).fails_with(1);
+    assert!(refused.stderr.contains("not stamped"), "{}", refused.stderr);
+    assert!(version_rows(&db).is_empty());
+    run(&project, &db, &["stamp", "0003", "--force"]).ok();
     assert_eq!(version_rows(&db), ["0003_c47e19b2f03d"]);
     assert!(tables(&db).is_empty(), "stamp ran no SQL");
     let stamps = db.texts("SELECT count(*)::text FROM retort_history WHERE direction = 'stamp'");

@@ -263,10 +263,33 @@ def check_dump_loads(app, app_dir):
         else:
             passed += 1
             ok("e")
+        passed += adopt(app, app_dir, src)
     finally:
         common.drop_db(BASE, f"rc_e_{app}_src")
         common.drop_db(BASE, f"rc_e_{app}_copy")
-        print(f"  e. retort's dump loads with psql, dumps identically, serves as models: {passed}/3")
+        print(f"  e. retort's dump loads with psql, dumps identically, serves as models; "
+              f"the database is adopted: {passed}/4")
+
+
+def adopt(app, app_dir, src):
+    """e, last part: `init --from-database`, then `stamp head`, then `check
+    --from-database` on the application's database."""
+    project = os.path.join(app_dir, "adopted")
+    subprocess.run(["rm", "-rf", project], check=True)
+    scratch = ["--scratch", "server", "--scratch-url", BASE]
+    stages = [
+        (["init", "adopted", "--from-database", src] + scratch, app_dir, None),
+        (["stamp", "head"] + scratch, project, src),
+        (["check", "--from-database", src] + scratch, project, None),
+    ]
+    for args, cwd, url in stages:
+        code, out, err, cmd = retort(args, cwd, url)
+        if code != 0:
+            fail(app, "e", f"adopting the database: retort {args[0]}",
+                 f"$ {cmd}\nexit {code}\n{clip(out + err, 60)}")
+            return 0
+    ok("e")
+    return 1
 
 
 # ---------------------------------------------------------------------------- d

@@ -24,7 +24,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::{FutureExt, StreamExt};
 
-use super::{abandon_on, ScratchError};
+use super::local::random_hex;
+use super::{abandon_on, block_on_own_runtime, ScratchError};
 use crate::db::ConnInfo;
 
 /// The image tag when the work names no version.
@@ -76,10 +77,11 @@ impl DockerServer {
     ) -> Result<DockerServer, ScratchError> {
         let image = format!("postgres:{}", want_major.unwrap_or(DEFAULT_MAJOR));
         let endpoint = Endpoint::from_env();
+        let owner = Owner::current();
         // Nothing exists on the engine yet: these steps may be abandoned at once.
         let (docker, reaped) = abandon_on(interrupt.as_mut(), async {
             let docker = endpoint.connect(&image).await?;
-            let reaped = reap_abandoned(&docker, &Owner::current()).await?;
+            let reaped = reap_abandoned(&docker, &owner).await?;
             ensure_image(&docker, &image).await?;
             Ok((docker, reaped))
         })
@@ -88,8 +90,12 @@ impl DockerServer {
         // Create and start run to completion whatever arrives meanwhile: a request
         // dropped in flight is still carried out by dockerd, and its container would be
         // left behind.
-        let name = format!("retort-scratch-{}-{}", std::process::id(), random_hex(4)?);
-        let password = random_hex(16)?;
+        let name = format!(
+            "retort-scratch-{}-{}",
+            std::process::id(),
+            random_hex(4, "the scratch container's name")?
+        );
+        let password = random_hex(16, "the scratch container's password")?;
         let created = docker
             .create_container(
                 Some(
@@ -97,7 +103,7 @@ impl DockerServer {
                         .name(&name)
                         .build(),
                 ),
-                container_spec(&image, &endpoint, &password, &Owner::current()),
+                container_spec(&image, &endpoint, &password, &owner),
             )
             .await;
         let container = match created {
@@ -189,20 +195,11 @@ impl Drop for Container {
             return;
         }
         let id = std::mem::take(&mut self.id);
-        let worker = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(docker) = Endpoint::from_env().connect("postgres").await {
-                    remove_quietly(&docker, &id).await;
-                }
-            });
+        block_on_own_runtime(async move {
+            if let Ok(docker) = Endpoint::from_env().connect("postgres").await {
+                remove_quietly(&docker, &id).await;
+            }
         });
-        let _ = worker.join();
     }
 }
 
@@ -629,15 +626,6 @@ fn read_trimmed(path: &str) -> String {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_owned())
         .unwrap_or_default()
-}
-
-fn random_hex(bytes: usize) -> Result<String, ScratchError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| ScratchError::Io {
-        what: "get random bytes for the scratch container".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -563,7 +563,7 @@ fn random_bytes(buf: &mut [u8], purpose: &str) -> Result<(), ScratchError> {
     })
 }
 
-fn random_hex(bytes: usize, purpose: &str) -> Result<String, ScratchError> {
+pub(super) fn random_hex(bytes: usize, purpose: &str) -> Result<String, ScratchError> {
     let mut buf = vec![0u8; bytes];
     random_bytes(&mut buf, purpose)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())

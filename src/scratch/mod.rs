@@ -492,6 +492,21 @@ async fn abandon_on<T>(
     }
 }
 
+/// Runs clean-up `work` to its end on a thread and a tokio runtime of its own, waiting
+/// for it: what `Drop` uses, since the caller's runtime may be shutting down (or absent).
+/// A runtime that cannot be built leaves the work undone, as a failed clean-up would.
+fn block_on_own_runtime(work: impl Future<Output = ()> + Send + 'static) {
+    let worker = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(work);
+        }
+    });
+    let _ = worker.join();
+}
+
 impl Drop for ScratchServer {
     /// The path taken on an early return or a panic: drop what `shutdown` would have.
     /// The cluster and the container clean up after themselves in their own `Drop`.
@@ -506,28 +521,19 @@ impl Drop for ScratchServer {
         let conn = self.admin_conn.clone();
         let modern = self.version.major() >= 13;
         // The caller's runtime may be shutting down; a small one of our own is reliable.
-        let worker = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+        block_on_own_runtime(async move {
+            let Ok(client) = conn.connect("retort scratch cleanup").await else {
                 return;
             };
-            runtime.block_on(async {
-                let Ok(client) = conn.connect("retort scratch cleanup").await else {
-                    return;
-                };
-                for name in names.iter().filter(|n| n.starts_with(PREFIX)) {
-                    let force = if modern { " WITH (FORCE)" } else { "" };
-                    let _ = client
-                        .batch_execute(&format!(
-                            "DROP DATABASE IF EXISTS {}{force}",
-                            quote_ident(name)
-                        ))
-                        .await;
-                }
-            });
+            for name in names.iter().filter(|n| n.starts_with(PREFIX)) {
+                let force = if modern { " WITH (FORCE)" } else { "" };
+                let _ = client
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {}{force}",
+                        quote_ident(name)
+                    ))
+                    .await;
+            }
         });
-        let _ = worker.join();
     }
 }

@@ -91,17 +91,11 @@ fn finish(child: Child) -> (i32, String) {
 
 /// Waits until `pid`'s container exists; its name.
 fn wait_for_container(pid: u32) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(name) = containers_of(pid).into_iter().next() {
-            return name;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no container of pid {pid} appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_container_where(pid, &[]);
+    containers_of(pid)
+        .into_iter()
+        .next()
+        .expect("the container just seen")
 }
 
 #[test]

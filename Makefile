@@ -47,6 +47,7 @@ test: lint
 	@url="$$(scripts/pg-local.sh start)"; \
 	trap 'scripts/pg-local.sh stop' EXIT; \
 	export TEST_PG_CA="$$(scripts/pg-local.sh ca)"; \
+	export RETORT_TEST_PYTHON="$$(scripts/python-tools.sh)"; \
 	export PATH="$$(scripts/pg-local.sh bin):$$PATH"; \
 	filter="$$(scripts/test-filter.sh "$$url")"; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \

@@ -43,6 +43,11 @@ fi
 "${LIST[@]}" --message-format oneline 2>/dev/null |
     sed -nE 's/^[^ ]+ (.*_pg(1[3-9]))$/\2 \1/p' >"$OUT/versioned.txt"
 
+# The import tests (run on the full majors) apply the Alembic fixture with the pinned
+# Alembic of scripts/python-tools.sh.
+python="$(scripts/python-tools.sh)"
+export RETORT_TEST_PYTHON="$python"
+
 status=0
 report="$OUT/report.md"
 {

@@ -362,6 +362,18 @@ impl RevisionGraph {
     /// `<id>+N`, `<id>-N`). `current` holds the database's applied heads, when known.
     pub fn resolve(&self, target: &str, current: Option<&[usize]>) -> Result<Target, GraphError> {
         let target = target.trim();
+        // `a,b`: several revisions at once (the heads another tool records, say).
+        if target.contains(',') {
+            let mut all: Vec<usize> = Vec::new();
+            for part in target.split(',') {
+                for i in self.resolve(part, current)?.0 {
+                    if !all.contains(&i) {
+                        all.push(i);
+                    }
+                }
+            }
+            return Ok(Target(all));
+        }
         match target {
             "head" => {
                 return Ok(Target(
@@ -634,6 +646,7 @@ mod tests {
             created: None,
             depends_on: Vec::new(),
             branch_labels: Vec::new(),
+            source: None,
             upgrade: Script::empty(),
             downgrade: Some(Script::empty()),
             path: PathBuf::from(format!("{id}.sql")),

@@ -11,6 +11,7 @@ pub mod db;
 pub mod diff;
 pub mod fleet;
 pub mod graph;
+pub mod import;
 pub mod lint;
 pub mod migrator;
 pub mod models;

@@ -11,13 +11,14 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 use sha2::{Digest, Sha256};
 
 /// Header keys a revision file may carry, in the order `render` writes them.
-pub const HEADER_KEYS: [&str; 6] = [
+pub const HEADER_KEYS: [&str; 7] = [
     "revision",
     "down_revision",
     "message",
     "created",
     "depends_on",
     "branch_labels",
+    "source",
 ];
 
 /// A revision id: `NNNN_hex12`, a sequence number then 12 random hex digits.
@@ -146,6 +147,8 @@ pub struct Revision {
     pub created: Option<DateTime<FixedOffset>>,
     pub depends_on: Vec<RevisionId>,
     pub branch_labels: Vec<String>,
+    /// The revision of another tool this one was imported from (`retort import`).
+    pub source: Option<Source>,
     pub upgrade: Script,
     /// `None`: no downgrade section, the revision is irreversible.
     pub downgrade: Option<Script>,
@@ -153,6 +156,22 @@ pub struct Revision {
     pub checksum: Checksum,
     /// Line of each header key, for errors found later (missing parent, ...).
     pub header_lines: HeaderLines,
+}
+
+/// Another tool's revision a revision was imported from: the header `-- source: goose 3`.
+/// `stamp --from-tool` reads the tool's version table and finds the revision by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The tool's name as `retort import` spells it (`alembic`, `flyway`, ...).
+    pub tool: String,
+    /// The tool's own id of the revision (`451aebb31d03`, `1.2`, `20230101120000`).
+    pub id: String,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.tool, self.id)
+    }
 }
 
 /// Where each header key was found (0 when absent).
@@ -207,6 +226,8 @@ pub enum ParseErrorKind {
     BadCreated { value: String, reason: String },
     #[error("`{value}` is not a valid branch label; use letters, digits, `_`, `-` and `.`")]
     BadBranchLabel { value: String },
+    #[error("`{value}` is not a source; write `-- source: TOOL ID` (the tool and its own revision id, e.g. `alembic 451aebb31d03`), as `retort import` does")]
+    BadSource { value: String },
     #[error(
         "second `-- migrate:{section}` section (the first is on line {first}); merge them into one"
     )]
@@ -237,6 +258,7 @@ impl ParseErrorKind {
             ParseErrorKind::IdMismatch { .. } => "id-mismatch",
             ParseErrorKind::BadCreated { .. } => "bad-created",
             ParseErrorKind::BadBranchLabel { .. } => "bad-branch-label",
+            ParseErrorKind::BadSource { .. } => "bad-source",
             ParseErrorKind::DuplicateSection { .. } => "duplicate-section",
             ParseErrorKind::UnknownSection { .. } => "unknown-section",
             ParseErrorKind::UnknownSectionOption { .. } => "unknown-section-option",
@@ -366,7 +388,7 @@ fn parse_ids(key: &'static str, value: &str, line: usize) -> Result<Vec<Revision
 
 #[derive(Default)]
 struct Header<'a> {
-    values: [Option<(usize, &'a str)>; 6],
+    values: [Option<(usize, &'a str)>; 7],
 }
 
 enum Section {
@@ -482,6 +504,26 @@ fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
             branch_labels.push(label.to_owned());
         }
     }
+    let source = match header.values[6] {
+        Some((line, value)) => {
+            let mut words = value.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(tool), Some(id), None) => Some(Source {
+                    tool: tool.to_owned(),
+                    id: id.to_owned(),
+                }),
+                _ => {
+                    return Err((
+                        line,
+                        ParseErrorKind::BadSource {
+                            value: value.to_owned(),
+                        },
+                    ))
+                }
+            }
+        }
+        None => None,
+    };
 
     let file_stem = path
         .file_name()
@@ -591,6 +633,7 @@ fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
         created,
         depends_on,
         branch_labels,
+        source,
         upgrade,
         downgrade: downgrade.map(|(_, script)| script),
         path: path.to_owned(),
@@ -636,6 +679,9 @@ pub fn render(revision: &Revision) -> String {
             "-- branch_labels: {}\n",
             revision.branch_labels.join(", ")
         ));
+    }
+    if let Some(source) = &revision.source {
+        out.push_str(&format!("-- source: {source}\n"));
     }
     let mut section = |name: &str, script: &Script| {
         out.push_str("\n-- migrate:");
@@ -755,6 +801,34 @@ mod tests {
         let r = parse(NAME, &text).expect("parses");
         assert!(!r.upgrade.transactional);
         assert_eq!(render(&r), text);
+    }
+
+    #[test]
+    fn a_source_header_is_read_and_written_back() {
+        let text = GOOD.replace(
+            "-- created: 2026-11-22T10:00:00+00:00\n",
+            "-- created: 2026-11-22T10:00:00+00:00\n-- source: alembic 451aebb31d03\n",
+        );
+        let r = parse(NAME, &text).expect("parses");
+        let source = r.source.clone().expect("source");
+        assert_eq!(
+            (source.tool.as_str(), source.id.as_str()),
+            ("alembic", "451aebb31d03")
+        );
+        assert_eq!(render(&r), text);
+        assert!(parse(NAME, GOOD).expect("parses").source.is_none());
+    }
+
+    #[test]
+    fn a_source_needs_a_tool_and_one_id() {
+        for bad in ["alembic", "alembic a b", ""] {
+            let text = GOOD.replace(
+                "-- created: 2026-11-22T10:00:00+00:00\n",
+                &format!("-- created: 2026-11-22T10:00:00+00:00\n-- source: {bad}\n"),
+            );
+            let (line, kind) = kind(NAME, &text);
+            assert_eq!((line, kind.code()), (5, "bad-source"), "{bad:?}");
+        }
     }
 
     #[test]

@@ -94,7 +94,10 @@ pub(super) fn init_from_database(
         &db,
         flags,
         "head",
-        &live,
+        compare::LiveDb {
+            conn: &live,
+            also_exclude: &[],
+        },
     )?;
     if let Some(diff) = differs {
         if !out.quiet {

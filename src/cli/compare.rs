@@ -214,10 +214,10 @@ async fn load_source(
 /// Also returns how long inspecting took and the server's `server_version_num`.
 async fn inspect_loaded(
     loaded: &Loaded,
-    tables: &VersionTables,
+    exclude_tables: &[(String, String)],
 ) -> anyhow::Result<(Schema, u128, i32)> {
     let options = InspectOptions {
-        exclude_tables: tables.as_exclusions(),
+        exclude_tables: exclude_tables.to_vec(),
         ..InspectOptions::default()
     };
     // Two connections sharing one snapshot: the catalog queries of a large schema run on
@@ -246,7 +246,8 @@ async fn read_both(
     let read = async |source: &Source| -> anyhow::Result<(Read, Loaded, u128)> {
         let loaded = load_source(source, server, chain, tables, out).await?;
         let loaded_at = started.elapsed().as_millis();
-        let (schema, inspect_ms, server_version) = inspect_loaded(&loaded, tables).await?;
+        let (schema, inspect_ms, server_version) =
+            inspect_loaded(&loaded, &tables.as_exclusions()).await?;
         let read = Read {
             schema,
             load_ms: loaded.load_ms,
@@ -426,7 +427,7 @@ async fn recreate(
             scratch: None,
             load_ms: 0,
         };
-        Ok::<_, anyhow::Error>(inspect_loaded(&loaded, tables).await?.0)
+        Ok::<_, anyhow::Error>(inspect_loaded(&loaded, &tables.as_exclusions()).await?.0)
     }
     .await;
     server.drop_database(&db).await?;
@@ -607,6 +608,13 @@ pub(super) fn check(
 /// Whether the live database `live` has the schema of the chain replayed to `rev` (in a
 /// scratch database): None when it has, else the diff of the two canonical dumps (column
 /// order left out, as `check` does). What `stamp` and `init --from-database` rely on.
+/// A live database to compare, and the tables of it to leave out besides retort's own
+/// (another tool's version table, for `stamp --from-tool`).
+pub(super) struct LiveDb<'a> {
+    pub conn: &'a ConnInfo,
+    pub also_exclude: &'a [(String, String)],
+}
+
 pub(super) fn chain_differs_from(
     out: &Output,
     config: &Config,
@@ -614,22 +622,28 @@ pub(super) fn chain_differs_from(
     db: &DbArgs,
     flags: &ScratchFlags,
     rev: &str,
-    live: &ConnInfo,
+    live: LiveDb<'_>,
 ) -> anyhow::Result<Option<String>> {
     let chain = Migrator::open(versions)?;
     let source = Source::Revision(rev.to_owned());
     settle(&source, Some(&chain))?;
     let tables = version_tables(config, db)?;
+    let live_exclusions: Vec<(String, String)> = tables
+        .as_exclusions()
+        .into_iter()
+        .chain(live.also_exclude.iter().cloned())
+        .collect();
     runtime()?.block_on(with_scratch(out, flags, None, None, async |server| {
         let replayed = load_source(&source, Some(server), Some(&chain), &tables, out).await?;
         let live = Loaded {
-            conn: live.clone(),
+            conn: live.conn.clone(),
             scratch: None,
             load_ms: 0,
         };
+        let chain_exclusions = tables.as_exclusions();
         let ((chain_schema, _, _), (live_schema, _, _)) = tokio::try_join!(
-            inspect_loaded(&replayed, &tables),
-            inspect_loaded(&live, &tables)
+            inspect_loaded(&replayed, &chain_exclusions),
+            inspect_loaded(&live, &live_exclusions)
         )?;
         Ok(catalog::diff_dumps(
             &without_column_order(&chain_schema),

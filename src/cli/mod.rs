@@ -16,6 +16,7 @@ mod baseline;
 mod compare;
 mod draw;
 mod fleet;
+mod import;
 mod lint;
 mod observe;
 mod offline;
@@ -71,6 +72,14 @@ pub struct Cli {
     env_name: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A tool name as `import` and `stamp --from-tool` take it.
+fn tool_name(text: &str) -> Result<crate::import::Tool, String> {
+    crate::import::Tool::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = crate::import::Tool::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown tool `{text}`; one of: {}", names.join(", "))
+    })
 }
 
 /// Flags of the commands that run SQL.
@@ -197,7 +206,17 @@ enum Command {
     /// Set the database's revision without running any SQL (adopt a database, new tenants)
     Stamp {
         /// Revision to record (head, an id, base, ...)
-        rev: String,
+        #[arg(required_unless_present = "from_tool", conflicts_with = "from_tool")]
+        rev: Option<String>,
+        /// Record the revision imported from the version another tool's table says the
+        /// database is at (alembic_version, flyway_schema_history, ...); that table is
+        /// only read
+        #[arg(long, value_name = "TOOL", value_parser = tool_name)]
+        from_tool: Option<crate::import::Tool>,
+        /// With --from-tool: the tool's version table, when not its default name on the
+        /// search_path
+        #[arg(long, value_name = "[SCHEMA.]TABLE", requires = "from_tool")]
+        tool_table: Option<String>,
         /// Erase the version table first, whatever it holds
         #[arg(long)]
         purge: bool,
@@ -209,6 +228,20 @@ enum Command {
         lock: LockArgs,
         #[command(flatten)]
         scratch: scratch::ScratchFlags,
+    },
+    /// Convert another tool's history (Alembic, Flyway, dbmate, golang-migrate, goose,
+    /// sqlx) into revision files, up and down SQL and parents kept
+    Import {
+        /// alembic, flyway, dbmate, golang-migrate, goose or sqlx
+        #[arg(value_parser = tool_name)]
+        tool: crate::import::Tool,
+        /// The migrations directory; for alembic, its alembic.ini, the directory holding it,
+        /// or the script directory (the one with env.py)
+        source: PathBuf,
+        /// alembic: the Python of the environment where `alembic` works [default:
+        /// $VIRTUAL_ENV/bin/python, else python3]
+        #[arg(long, value_name = "PATH")]
+        python: Option<PathBuf>,
     },
     /// Check applied revisions against their files (exit 1 if one changed);
     /// --files checks the files against versions/retort.sum instead, offline
@@ -379,6 +412,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if let Some(e) = error.downcast_ref::<crate::migrator::RunError>() {
         return e.exit_code();
     }
+    if let Some(e) = error.downcast_ref::<crate::import::applied::AppliedError>() {
+        return e.exit_code();
+    }
     if let Some(e) = error.downcast_ref::<crate::db::DbError>() {
         return e.exit_code();
     }
@@ -503,22 +539,48 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Current => online::current(&out, &config, &versions, &db(None, None)),
         Command::Stamp {
             rev,
+            from_tool,
+            tool_table,
             purge,
             force,
             lock,
             scratch,
-        } => online::stamp(
-            &out,
-            &config,
-            &versions,
-            &db(Some(&lock), None),
-            &rev,
-            purge,
-            online::StampGuard {
-                force,
-                scratch: &scratch,
-            },
-        ),
+        } => {
+            let args = db(Some(&lock), None);
+            let (rev, also_exclude) = match (rev, from_tool) {
+                (_, Some(tool)) => {
+                    let found = import::revisions_from_tool(
+                        &out,
+                        &config,
+                        &versions,
+                        &args,
+                        tool,
+                        tool_table.as_deref(),
+                    )?;
+                    (found.revisions, vec![found.table])
+                }
+                (Some(rev), None) => (rev, Vec::new()),
+                (None, None) => anyhow::bail!("give the revision to stamp, or --from-tool TOOL"),
+            };
+            online::stamp(
+                &out,
+                &config,
+                &versions,
+                &args,
+                &rev,
+                purge,
+                online::StampGuard {
+                    force,
+                    scratch: &scratch,
+                    also_exclude: &also_exclude,
+                },
+            )
+        }
+        Command::Import {
+            tool,
+            source,
+            python,
+        } => import::import(&out, &versions, tool, &source, python),
         Command::Resolve {
             completed, lock, ..
         } => {

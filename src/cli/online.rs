@@ -520,6 +520,9 @@ pub(super) struct StampGuard<'a> {
     /// Record without checking.
     pub force: bool,
     pub scratch: &'a super::scratch::ScratchFlags,
+    /// Live tables the check leaves out besides retort's own (another tool's version
+    /// table, which the chain does not create).
+    pub also_exclude: &'a [(String, String)],
 }
 
 pub(crate) fn stamp(
@@ -543,7 +546,10 @@ pub(crate) fn stamp(
             args,
             guard.scratch,
             rev,
-            &target.conn,
+            super::compare::LiveDb {
+                conn: &target.conn,
+                also_exclude: guard.also_exclude,
+            },
         )? {
             if !out.quiet {
                 super::schema::print_diff(&diff)?;

@@ -279,6 +279,7 @@ impl Migrator {
             created: Some(Utc::now().fixed_offset()),
             depends_on: ids(depends_on),
             branch_labels: branch_labels.to_vec(),
+            source: None,
             upgrade: script(upgrade_sql, up_transactional),
             downgrade: Some(script(downgrade_sql, down_transactional)),
             path: path.clone(),

@@ -14,6 +14,7 @@ mod diff_property;
 mod docker;
 mod example_chain;
 mod fleet;
+mod import;
 mod lint;
 mod lint_observe;
 mod malformed;

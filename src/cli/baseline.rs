@@ -32,16 +32,34 @@ pub(super) fn init_from_database(
         ..DbArgs::default()
     };
     // A new project has the default version tables; retort's own stay out of the models
-    // (a database adopted again, say).
+    // (a database adopted again, say), and so do other migration tools' (bookkeeping
+    // that stays with the database, not schema for every new environment).
     let tables = VersionTables::default();
-    let schema = runtime()?.block_on(async {
+    let (schema, tool_tables) = runtime()?.block_on(async {
         let client = live.connect("retort init").await?;
+        let tool_tables = crate::import::applied::find_tool_tables(&client).await?;
         let options = InspectOptions {
-            exclude_tables: tables.as_exclusions(),
+            exclude_tables: tables
+                .as_exclusions()
+                .into_iter()
+                .chain(
+                    tool_tables
+                        .iter()
+                        .map(|t| (t.schema.clone(), t.name.clone())),
+                )
+                .collect(),
             ..InspectOptions::default()
         };
-        anyhow::Ok(catalog::inspect_shared(&client, &[], &options).await?.0)
+        let schema = catalog::inspect_shared(&client, &[], &options).await?.0;
+        anyhow::Ok((schema, tool_tables))
     })?;
+    if !out.quiet && !out.json {
+        for table in &tool_tables {
+            eprintln!(
+                "left out {table}: another migration tool's version table (bookkeeping, not                  schema; `retort import TOOL` converts that tool's history instead)"
+            );
+        }
+    }
     if schema.is_empty() {
         anyhow::bail!(
             "{} holds no schema to adopt (nothing but an empty `public`); start with \

@@ -216,10 +216,6 @@ async fn inspect_loaded(
     loaded: &Loaded,
     exclude_tables: &[(String, String)],
 ) -> anyhow::Result<(Schema, u128, i32)> {
-    let options = InspectOptions {
-        exclude_tables: exclude_tables.to_vec(),
-        ..InspectOptions::default()
-    };
     // Two connections sharing one snapshot: the catalog queries of a large schema run on
     // two server backends (as `pg_dump --jobs 2`). The connections count as inspecting.
     let started = Instant::now();
@@ -227,6 +223,18 @@ async fn inspect_loaded(
         loaded.conn.connect("retort inspect"),
         loaded.conn.connect("retort inspect")
     )?;
+    // Other migration tools' version tables are bookkeeping wherever they are found (a
+    // database still run by Alembic, models dumped from it): never schema to compare,
+    // and never something for autogenerate to drop.
+    let tool_tables = crate::import::applied::find_tool_tables(&client).await?;
+    let options = InspectOptions {
+        exclude_tables: exclude_tables
+            .iter()
+            .cloned()
+            .chain(tool_tables.into_iter().map(|t| (t.schema, t.name)))
+            .collect(),
+        ..InspectOptions::default()
+    };
     let (schema, version) = catalog::inspect_shared(&client, &[&helper], &options).await?;
     Ok((schema, started.elapsed().as_millis(), version))
 }
@@ -605,16 +613,18 @@ pub(super) fn check(
     Ok(EXIT_OK)
 }
 
-/// Whether the live database `live` has the schema of the chain replayed to `rev` (in a
-/// scratch database): None when it has, else the diff of the two canonical dumps (column
-/// order left out, as `check` does). What `stamp` and `init --from-database` rely on.
 /// A live database to compare, and the tables of it to leave out besides retort's own
-/// (another tool's version table, for `stamp --from-tool`).
+/// (another tool's version table named with `stamp --from-tool --tool-table`).
 pub(super) struct LiveDb<'a> {
     pub conn: &'a ConnInfo,
     pub also_exclude: &'a [(String, String)],
 }
 
+/// Whether the live database `live` has the schema of the chain replayed to `rev` (in a
+/// scratch database): None when it has, else the diff of the two canonical dumps (column
+/// order left out, as `check` does). What `stamp` and `init --from-database` rely on.
+/// Other migration tools' version tables are left out (see `inspect_loaded`): a team
+/// moving from Alembic keeps `alembic_version` until it switches.
 pub(super) fn chain_differs_from(
     out: &Output,
     config: &Config,
@@ -628,7 +638,7 @@ pub(super) fn chain_differs_from(
     let source = Source::Revision(rev.to_owned());
     settle(&source, Some(&chain))?;
     let tables = version_tables(config, db)?;
-    let live_exclusions: Vec<(String, String)> = tables
+    let exclusions: Vec<(String, String)> = tables
         .as_exclusions()
         .into_iter()
         .chain(live.also_exclude.iter().cloned())
@@ -640,10 +650,9 @@ pub(super) fn chain_differs_from(
             scratch: None,
             load_ms: 0,
         };
-        let chain_exclusions = tables.as_exclusions();
         let ((chain_schema, _, _), (live_schema, _, _)) = tokio::try_join!(
-            inspect_loaded(&replayed, &chain_exclusions),
-            inspect_loaded(&live, &live_exclusions)
+            inspect_loaded(&replayed, &exclusions),
+            inspect_loaded(&live, &exclusions)
         )?;
         Ok(catalog::diff_dumps(
             &without_column_order(&chain_schema),

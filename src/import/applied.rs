@@ -134,6 +134,60 @@ pub async fn find_table(
     })
 }
 
+/// The columns by which each tool's version table is recognised (a table of that name
+/// must have at least these).
+fn tool_columns(tool: Tool) -> &'static [&'static str] {
+    match tool {
+        Tool::Alembic => &["version_num"],
+        Tool::Flyway => &["installed_rank", "version", "script", "checksum", "success"],
+        Tool::Dbmate | Tool::GolangMigrate => &["version"],
+        Tool::Goose => &["version_id", "is_applied"],
+        Tool::Sqlx => &["version", "description", "success", "checksum"],
+    }
+}
+
+/// The other tools' version tables in the database (any schema), recognised by name and
+/// columns: bookkeeping, not schema. Adopting a database leaves them out of the models,
+/// and comparing a database with a chain leaves them out of both.
+pub async fn find_tool_tables(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<ToolTable>, AppliedError> {
+    let names: Vec<&str> = Tool::ALL.iter().map(|t| t.version_table()).collect();
+    let rows = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text, \
+                    array_agg(a.attname::text ORDER BY a.attnum) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1) \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+            &[&names],
+        )
+        .await
+        .map_err(|source| AppliedError::Query {
+            table: "the other tools' version tables".to_owned(),
+            source,
+        })?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let name: String = row.get(1);
+            let columns: Vec<String> = row.get(2);
+            let recognised = Tool::ALL.iter().any(|&tool| {
+                tool.version_table() == name
+                    && tool_columns(tool)
+                        .iter()
+                        .all(|c| columns.iter().any(|have| have == c))
+            });
+            recognised.then(|| ToolTable {
+                schema: row.get(0),
+                name,
+            })
+        })
+        .collect())
+}
+
 /// Reads what `tool` recorded in `table`, refusing failed or dirty migrations.
 pub async fn read_state(
     client: &tokio_postgres::Client,

@@ -154,3 +154,61 @@ fn init_from_an_empty_database_writes_nothing_and_says_what_to_do() {
     assert!(run.stderr.contains("no schema to adopt"), "{}", run.stderr);
     assert!(!dir.join("retort.toml").exists());
 }
+
+#[test]
+fn another_tools_version_table_stays_with_the_database_not_in_the_baseline() {
+    let db = TestDb::new("adopt_alembic");
+    db.execute(EXISTING).expect("existing schema");
+    db.execute(
+        "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY);
+         INSERT INTO alembic_version VALUES ('451aebb31d03');
+         CREATE SCHEMA ops;
+         CREATE TABLE ops.goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL,
+             is_applied boolean NOT NULL, tstamp timestamp DEFAULT now());
+         -- A table of the application that only shares a tool table's name is schema.
+         CREATE SCHEMA app;
+         CREATE TABLE app.schema_migrations (name text PRIMARY KEY);",
+    )
+    .expect("tool tables");
+    let (_tmp, dir, run) = adopt(&db);
+    let run = run.ok();
+    assert!(
+        run.stderr.contains("left out public.alembic_version")
+            && run.stderr.contains("left out ops.goose_db_version"),
+        "{}",
+        run.stderr
+    );
+    let models = std::fs::read_to_string(dir.join("models/schema.sql")).expect("models");
+    assert!(!models.contains("alembic_version"), "{models}");
+    assert!(!models.contains("goose_db_version"), "{models}");
+    assert!(models.contains("app.schema_migrations"), "{models}");
+    // stamp's check leaves them out too, and touches nothing of theirs.
+    run_in(
+        &dir,
+        &[
+            "--database-url",
+            &db.url,
+            "stamp",
+            "head",
+            "--scratch-url",
+            admin_url(),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        db.texts("SELECT version_num::text FROM alembic_version"),
+        ["451aebb31d03"]
+    );
+    // Nor is it drift for `check`, or something for autogenerate to drop.
+    let check = run_in(
+        &dir,
+        &[
+            "check",
+            "--from-database",
+            &db.url,
+            "--scratch-url",
+            admin_url(),
+        ],
+    );
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}

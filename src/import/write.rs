@@ -30,7 +30,7 @@ pub struct Written {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("{} already holds {count} revision file(s); import into an empty versions directory (a new project, or `--versions NEW_DIR`)", dir.display())]
+    #[error("{} already holds {count} revision file(s) or a retort.sum; import into an empty versions directory (a new project, or `--versions NEW_DIR`)", dir.display())]
     NotEmpty { dir: PathBuf, count: usize },
     #[error("{tool} revision {id} ({origin}) names {parent} as its {role}, which is not in the history (or comes after it); the history is incomplete")]
     UnknownParent {
@@ -72,16 +72,13 @@ pub fn write(versions_dir: &Path, history: &ForeignHistory) -> Result<Vec<Writte
         move |source| WriteError::Io { path, source }
     };
     std::fs::create_dir_all(versions_dir).map_err(io(versions_dir))?;
-    let existing = std::fs::read_dir(versions_dir)
+    let names: Vec<String> = std::fs::read_dir(versions_dir)
         .map_err(io(versions_dir))?
         .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.ends_with(".sql") || name == sum::FILE_NAME
-        })
-        .count();
-    if existing > 0 {
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let existing = names.iter().filter(|n| n.ends_with(".sql")).count();
+    if existing > 0 || names.iter().any(|n| n == sum::FILE_NAME) {
         return Err(WriteError::NotEmpty {
             dir: versions_dir.to_owned(),
             count: existing,
@@ -381,7 +378,7 @@ mod tests {
         write(dir.path(), &history()).expect("ok");
         assert!(matches!(
             write(dir.path(), &history()),
-            Err(WriteError::NotEmpty { count: 5, .. })
+            Err(WriteError::NotEmpty { count: 4, .. })
         ));
         let empty = tempfile::tempdir().expect("ok");
         let mut broken = history();

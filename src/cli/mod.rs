@@ -1,7 +1,7 @@
 //! The command line: clap definitions, one function per command, and printing.
 //!
 //! Commands only wire library calls together and format their results; exit codes
-//! follow DESIGN.md (0 ok, 1 check failed, 2 usage or input error, 3 database, 4 lock).
+//! follow ARCHITECTURE.md (0 ok, 1 check failed, 2 usage or input error, 3 database, 4 lock).
 
 /// `println!` that does not panic when stdout is closed (`retort current | head -0`):
 /// output is best effort, the command's work and exit code are not.
@@ -385,7 +385,7 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// DESIGN.md's exit codes, from the error's type: database errors 3, lock timeouts 4,
+/// ARCHITECTURE.md's exit codes, from the error's type: database errors 3, lock timeouts 4,
 /// a refused run over edited revisions 1, everything about input and usage 2.
 fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<scratch::Interrupted>().is_some() {

@@ -128,7 +128,7 @@ impl DbError {
         }
     }
 
-    /// The process exit code DESIGN.md assigns.
+    /// The process exit code ARCHITECTURE.md assigns.
     pub fn exit_code(&self) -> u8 {
         match self {
             DbError::LockTimeout { .. } => 4,

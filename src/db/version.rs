@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use super::DbError;
 use crate::sql::{quote_ident, quote_literal};
 
-/// What a history row records (DESIGN.md's directions, plus the audit-only ones).
+/// What a history row records: a run's direction, or one of the audit-only events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {

@@ -2,8 +2,8 @@
 //! them as SQL [`Statement`]s, each with the [`Hazard`]s a reviewer must know about.
 //!
 //! [`diff`] is pure: it compares two [`Schema`] values and never reads files or talks to a
-//! database. Ordering is a fixed phase list (STYLE.md Appendix A point 6 allows one as the
-//! first version; a dependency graph can replace it without changing the API), refined
+//! database. Ordering is a fixed phase list (a simple first version: a dependency graph
+//! can replace it without changing the API), refined
 //! by references inside the phases where objects of one kind build on each other:
 //!
 //! 1. drops of dependents: policies, triggers, views (dependents first), foreign keys,

@@ -49,7 +49,7 @@ pub enum FleetError {
 }
 
 impl FleetError {
-    /// DESIGN.md's exit codes: 2 for input, the database error's own code otherwise.
+    /// ARCHITECTURE.md's exit codes: 2 for input, the database error's own code otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             FleetError::Db(db) => db.exit_code(),
@@ -111,7 +111,7 @@ pub struct TargetOutcome {
     /// The revision running when the target failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_revision: Option<String>,
-    /// The exit code the failure would have had alone (DESIGN.md).
+    /// The exit code the failure would have had alone (ARCHITECTURE.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<u8>,
 }

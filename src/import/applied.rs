@@ -88,7 +88,7 @@ pub enum AppliedError {
 }
 
 impl AppliedError {
-    /// DESIGN.md's exit code: 3 when the database failed, 2 when what it holds is not
+    /// ARCHITECTURE.md's exit code: 3 when the database failed, 2 when what it holds is not
     /// something to stamp from.
     pub fn exit_code(&self) -> u8 {
         match self {

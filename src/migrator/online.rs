@@ -70,7 +70,7 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// DESIGN.md's exit codes: 1 a check failed, 2 input, 3 database, 4 lock.
+    /// ARCHITECTURE.md's exit codes: 1 a check failed, 2 input, 3 database, 4 lock.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Db(db) => db.exit_code(),

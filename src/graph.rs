@@ -7,10 +7,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::revision::{self, Revision, RevisionError, RevisionId};
+use crate::revision::{self, Direction, Revision, RevisionError, RevisionId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -60,22 +59,6 @@ fn unknown_target(target: &str, hint: &str) -> String {
 /// A set of revisions a target names: `base` is the empty set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target(pub Vec<usize>);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Upgrade,
-    Downgrade,
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Direction::Upgrade => "upgrade",
-            Direction::Downgrade => "downgrade",
-        })
-    }
-}
 
 /// One revision to run, in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! SQL that undoes it; their headers chain them into a DAG. [`Migrator`] is the entry
 //! point applications embed; the `retort` binary is a thin CLI over it.
 
+pub mod atomic_file;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -21,6 +22,6 @@ pub mod scratch;
 pub mod sql;
 pub mod sum;
 
-pub use graph::{Direction, RevisionGraph, Step, Target};
+pub use graph::{RevisionGraph, Step, Target};
 pub use migrator::{Migrator, MigratorError, NewRevision};
-pub use revision::{Checksum, Revision, RevisionId, Script};
+pub use revision::{Checksum, Direction, Revision, RevisionId, Script};

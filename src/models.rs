@@ -25,8 +25,9 @@ use futures_util::future::join_all;
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
-use crate::db::{describe_pg_error, split, write_caret};
+use crate::db::{describe_pg_error, write_caret};
 use crate::scratch::restore::is_noise;
+use crate::sql::split;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsError {

@@ -114,6 +114,23 @@ impl fmt::Display for Checksum {
     }
 }
 
+/// Which of a revision's two sections runs: its upgrade or its downgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Upgrade,
+    Downgrade,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Upgrade => "upgrade",
+            Direction::Downgrade => "downgrade",
+        })
+    }
+}
+
 /// The SQL of one section and where it starts in the file, so errors can point at a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {

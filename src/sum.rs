@@ -182,9 +182,11 @@ impl SumFile {
     /// Writes the file atomically (temp file + rename), so an interrupted write never
     /// leaves half a sum behind.
     pub fn write(&self, path: &Path) -> Result<(), SumError> {
-        write_atomically(path, self.render().as_bytes()).map_err(|source| SumError::Write {
-            path: path.to_owned(),
-            source,
+        crate::atomic_file::write(path, self.render().as_bytes()).map_err(|source| {
+            SumError::Write {
+                path: path.to_owned(),
+                source,
+            }
         })
     }
 
@@ -227,19 +229,6 @@ fn sorted(ids: &[RevisionId]) -> Vec<&RevisionId> {
     let mut ids: Vec<&RevisionId> = ids.iter().collect();
     ids.sort_by_key(|id| (id.number(), *id));
     ids
-}
-
-/// Writes `bytes` to `path` through a temporary sibling file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("retort");
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
 }
 
 #[cfg(test)]

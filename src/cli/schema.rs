@@ -1,7 +1,7 @@
 //! `dump-schema` (the catalog's canonical text, or JSON) and `diff-dumps` (a unified
 //! diff of two dump files via `similar`, coloured on a terminal).
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -59,7 +59,9 @@ pub(crate) fn dump_schema(
     }
     match &dump.output {
         Some(path) => {
-            write_atomically(path, text.as_bytes())?;
+            // An interrupted dump never leaves a half-written schema.sql behind.
+            crate::atomic_file::write(path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
             if !out.quiet {
                 let counts: Vec<String> = schema
                     .counts()
@@ -83,25 +85,6 @@ pub(crate) fn dump_schema(
     Ok(EXIT_OK)
 }
 
-/// Writes through a temporary file and a rename, so an interrupted dump never leaves a
-/// half-written schema.sql behind.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.unwrap_or(Path::new(".")).join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}", path.display())
-    })
-}
-
 pub(crate) fn diff_dumps(out: &Output, a: &Path, b: &Path) -> anyhow::Result<u8> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
@@ -122,21 +105,30 @@ pub(crate) fn diff_dumps(out: &Output, a: &Path, b: &Path) -> anyhow::Result<u8>
     Ok(EXIT_CHECK_FAILED)
 }
 
-/// Prints a unified diff, coloured on a terminal (unless NO_COLOR is set).
+/// Prints a unified diff, coloured when stdout takes colour (a terminal; NO_COLOR,
+/// CLICOLOR_FORCE and TERM=dumb honoured, through anstream).
 pub(super) fn print_diff(text: &str) -> io::Result<()> {
-    let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut stdout = io::stdout().lock();
+    print_diff_indented(text, "")
+}
+
+/// [`print_diff`] with every line behind `indent`: the marker that decides a line's colour
+/// is the first character after it, so an indented diff is coloured like any other.
+pub(super) fn print_diff_indented(text: &str, indent: &str) -> io::Result<()> {
+    use anstyle::{AnsiColor, Style};
+    let mut stdout = anstream::stdout().lock();
     for line in text.lines() {
-        let code = match line.as_bytes().first() {
-            _ if !colour => None,
-            Some(b'+') if !line.starts_with("+++") => Some("32"),
-            Some(b'-') if !line.starts_with("---") => Some("31"),
-            Some(b'@') => Some("36"),
+        let colour = match line.as_bytes().first() {
+            Some(b'+') if !line.starts_with("+++") => Some(AnsiColor::Green),
+            Some(b'-') if !line.starts_with("---") => Some(AnsiColor::Red),
+            Some(b'@') => Some(AnsiColor::Cyan),
             _ => None,
         };
-        match code {
-            Some(code) => writeln!(stdout, "\x1b[{code}m{line}\x1b[0m")?,
-            None => writeln!(stdout, "{line}")?,
+        match colour {
+            Some(colour) => {
+                let style = Style::new().fg_color(Some(colour.into()));
+                writeln!(stdout, "{indent}{style}{line}{style:#}")?
+            }
+            None => writeln!(stdout, "{indent}{line}")?,
         }
     }
     Ok(())

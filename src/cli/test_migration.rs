@@ -340,7 +340,7 @@ async fn test_on(
     let passed = report.passed();
     if let Some(file) = report_file(args)? {
         let xml = roundtrip::to_junit(&report, started.elapsed().as_millis());
-        crate::sum::write_atomically(file, xml.as_bytes())
+        crate::atomic_file::write(file, xml.as_bytes())
             .with_context(|| format!("cannot write the JUnit report to {}", file.display()))?;
         if human {
             eprintln!("JUnit report written to {}", file.display());
@@ -403,15 +403,11 @@ fn print_row(result: &RevisionResult) {
         }
     }
     if let Some(diff) = &result.diff {
-        let _ = super::schema::print_diff(&indent(diff));
+        let _ = super::schema::print_diff_indented(diff, "    ");
     }
     if io::stdout().is_terminal() {
         let _ = io::stdout().flush();
     }
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
 fn print_summary(out: &Output, report: &RoundTripReport, started: Instant) {

@@ -3,7 +3,6 @@
 
 pub mod connect;
 pub mod session;
-pub mod split;
 pub mod version;
 
 use std::fmt;
@@ -17,7 +16,7 @@ pub use version::{VersionRow, VersionTables};
 #[derive(Debug)]
 pub struct StatementFailure {
     pub revision: String,
-    pub direction: crate::Direction,
+    pub direction: crate::revision::Direction,
     pub path: PathBuf,
     pub line: usize,
     pub column: usize,

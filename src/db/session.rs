@@ -13,11 +13,11 @@ use futures_util::future::join_all;
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
-use super::split;
 use super::version::{self, LatestHistory, VersionRow, VersionTables};
 use super::{ConnInfo, DbError, StatementFailure};
+use crate::revision::Direction;
 use crate::revision::{Revision, Script};
-use crate::Direction;
+use crate::sql::split;
 
 /// Where a piece of SQL comes from, to say where an error happened.
 #[derive(Debug, Clone, Copy)]

@@ -44,11 +44,11 @@ impl Action {
     }
 }
 
-impl From<crate::Direction> for Action {
-    fn from(direction: crate::Direction) -> Action {
+impl From<crate::revision::Direction> for Action {
+    fn from(direction: crate::revision::Direction) -> Action {
         match direction {
-            crate::Direction::Upgrade => Action::Upgrade,
-            crate::Direction::Downgrade => Action::Downgrade,
+            crate::revision::Direction::Upgrade => Action::Upgrade,
+            crate::revision::Direction::Downgrade => Action::Downgrade,
         }
     }
 }
@@ -58,7 +58,7 @@ impl From<crate::Direction> for Action {
 pub struct VersionRow {
     pub revision: String,
     /// `Some(direction)` while a non-transactional section is (or was left) half-run.
-    pub dirty: Option<crate::Direction>,
+    pub dirty: Option<crate::revision::Direction>,
 }
 
 /// When a history row's step ran.
@@ -229,7 +229,7 @@ impl VersionTables {
         )
     }
 
-    pub fn insert_row(&self, revision: &str, dirty: Option<crate::Direction>) -> String {
+    pub fn insert_row(&self, revision: &str, dirty: Option<crate::revision::Direction>) -> String {
         let dirty = dirty.map(|d| d.to_string());
         Query::insert()
             .into_table(self.version_ref())
@@ -259,7 +259,7 @@ impl VersionTables {
             .to_string(PostgresQueryBuilder)
     }
 
-    pub fn set_dirty(&self, revision: &str, direction: crate::Direction) -> String {
+    pub fn set_dirty(&self, revision: &str, direction: crate::revision::Direction) -> String {
         Query::update()
             .table(self.version_ref())
             .value(alias("dirty"), Expr::val(direction.to_string()))
@@ -343,8 +343,8 @@ pub async fn read_rows(
         out.push(VersionRow {
             revision: row.get(0),
             dirty: match dirty.as_deref() {
-                Some("upgrade") => Some(crate::Direction::Upgrade),
-                Some(_) => Some(crate::Direction::Downgrade),
+                Some("upgrade") => Some(crate::revision::Direction::Upgrade),
+                Some(_) => Some(crate::revision::Direction::Downgrade),
                 None => None,
             },
         });

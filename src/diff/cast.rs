@@ -615,7 +615,7 @@ mod tests {
             .iter()
             .any(|h| h.kind == crate::diff::HazardKind::ManualStep));
         let script = to_script(&statements);
-        let split = crate::db::split::split(&script);
+        let split = crate::sql::split::split(&script);
         assert_eq!(split.len(), 1, "{script}");
         assert!(split[0].sql.contains(crate::diff::MANUAL_STEP), "{script}");
         assert!(

@@ -289,20 +289,12 @@ impl Metrics {
         out
     }
 
-    /// Replaces `path` with the current metrics: write a sibling temporary file, then
-    /// rename it over `path` (atomic on one file system).
+    /// Replaces `path` with the current metrics, atomically (a scraper never reads half a
+    /// file).
     pub fn write_atomically(&self, path: &Path) -> Result<(), WriteError> {
-        let err = |source| WriteError {
+        crate::atomic_file::write(path, self.render().as_bytes()).map_err(|source| WriteError {
             path: path.to_owned(),
             source,
-        };
-        let mut name = path.file_name().unwrap_or_default().to_owned();
-        name.push(format!(".tmp.{}", std::process::id()));
-        let temporary = path.with_file_name(name);
-        std::fs::write(&temporary, self.render()).map_err(err)?;
-        std::fs::rename(&temporary, path).map_err(|e| {
-            let _ = std::fs::remove_file(&temporary);
-            err(e)
         })
     }
 }

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::db::split::{line_column, split};
 use crate::revision::{Revision, Script};
+use crate::sql::split::{line_column, split};
 pub use rules::{rule_by_id, Rule, Severity, RULES};
 
 /// Which rules run and how loud they are (`[lint]` in retort.toml).

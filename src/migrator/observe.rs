@@ -16,9 +16,9 @@ use tokio_postgres::Client;
 
 use super::{Migrator, RunError, RunOptions};
 use crate::db::session::Piece;
-use crate::db::split;
 use crate::db::{ConnInfo, DbError, Session};
 use crate::graph::Step;
+use crate::sql::split;
 use crate::Direction;
 
 /// What one revision's upgrade did, statement by statement.

@@ -13,12 +13,12 @@ use chrono::Utc;
 
 use super::Migrator;
 use crate::db::session::Piece;
-use crate::db::split;
 use crate::db::version::{Action, HistoryEntry, Timing, VersionTables};
 use crate::db::{DbError, Session};
 use crate::graph::{GraphError, RevisionGraph, Step, Target};
 use crate::revision::Revision;
 use crate::sql::quote_literal;
+use crate::sql::split;
 use crate::Direction;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,10 @@
-//! Quoting of identifiers and literals: the one place SQL text is built from names.
+//! SQL text, without a database: quoting of identifiers and literals (the one place SQL
+//! text is built from names) and, in [`split`], splitting scripts into statements.
 //!
 //! Every statement retort writes (generated revisions, dumps, its own bookkeeping) quotes
 //! names here, so a generated file quotes uniformly and a name is never spliced in raw.
+
+pub mod split;
 
 /// Keywords that must be quoted as identifiers: every keyword that is not UNRESERVED in
 /// the newest grammar retort supports (`SELECT word FROM pg_get_keywords() WHERE

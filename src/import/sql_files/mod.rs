@@ -17,7 +17,7 @@ use std::path::Path;
 
 pub(super) use super::version::{strip_zeros, VersionKey as Key};
 use super::{ForeignHistory, ForeignRevision, ForeignScript, ImportError, Note, SourceFile, Tool};
-use crate::db::split::{line_column, split};
+use crate::sql::split::{line_column, split};
 use transaction::{
     as_strs, is_transaction_control, needs_no_transaction, strip_transaction_wrapper, words,
     wrapper,

@@ -2,7 +2,7 @@
 //! wrappers that retort's own per-revision transaction makes redundant.
 
 use super::trim_blank;
-use crate::db::split::{split, Statement};
+use crate::sql::split::{split, Statement};
 
 /// Whether some statement of `sql` is one PostgreSQL refuses inside a transaction block
 /// (`CREATE INDEX CONCURRENTLY`, `VACUUM`, `CREATE DATABASE`...), so that the script

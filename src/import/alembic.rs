@@ -128,7 +128,7 @@ pub fn read(config: &Path, python: &Path) -> Result<ForeignHistory, AlembicError
             config,
             python: python_name,
             status: run.status.to_string(),
-            stderr: tail(&stderr, 30),
+            stderr: crate::scratch::tail(&stderr, 30),
         });
     }
     let output: Output =
@@ -140,12 +140,6 @@ pub fn read(config: &Path, python: &Path) -> Result<ForeignHistory, AlembicError
         return Err(AlembicError::Empty { config });
     }
     Ok(convert(output.revisions, &dir))
-}
-
-/// The last `lines` lines of `text`, where a Python traceback says what went wrong.
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.trim_end().lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn convert(raw: Vec<RawRevision>, dir: &Path) -> ForeignHistory {

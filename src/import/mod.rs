@@ -174,8 +174,6 @@ pub enum ImportError {
         line: usize,
         message: String,
     },
-    #[error(transparent)]
-    Alembic(#[from] alembic::AlembicError),
 }
 
 /// Reads every regular file under `dir` (recursively; hidden entries skipped), sorted by

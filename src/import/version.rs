@@ -49,19 +49,26 @@ impl VersionKey {
     /// not one of the tool's versions (and for Alembic, whose ids have no order).
     pub fn parse(tool: Tool, text: &str) -> Option<VersionKey> {
         let text = text.trim();
-        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
         match tool {
             Tool::Alembic => None,
-            Tool::Flyway => text
-                .split(['.', '_'])
-                .all(digits)
-                .then(|| VersionKey::dotted(text)),
+            Tool::Flyway => is_dotted(text).then(|| VersionKey::dotted(text)),
             // In the table as in the file names: compared as numbers.
             Tool::Dbmate | Tool::GolangMigrate | Tool::Goose | Tool::Sqlx => {
-                digits(text).then(|| VersionKey::number(text))
+                is_digits(text).then(|| VersionKey::number(text))
             }
         }
     }
+}
+
+/// Whether `text` is a version number: one or more ASCII digits.
+pub fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `text` is a Flyway version: digits in parts separated by `.` or `_` (`1`,
+/// `1.2.10`, `2024_01_05`).
+pub fn is_dotted(text: &str) -> bool {
+    text.split(['.', '_']).all(is_digits)
 }
 
 /// A non-negative integer of any length, as its digits without leading zeros.

@@ -297,8 +297,8 @@ fn is_bind_failure(output: &str) -> bool {
     output.contains("could not bind") || output.contains("could not create any TCP/IP sockets")
 }
 
-/// The last `lines` lines of `text`.
-fn tail(text: &str, lines: usize) -> String {
+/// The last `lines` lines of `text` (where a server log or a traceback says what failed).
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

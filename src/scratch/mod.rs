@@ -12,6 +12,7 @@ mod binaries;
 #[cfg(feature = "docker")]
 mod docker;
 mod local;
+pub(crate) use local::tail;
 pub mod restore;
 
 use std::fmt;

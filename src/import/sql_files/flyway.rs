@@ -159,10 +159,7 @@ fn flyway_name(base: &str) -> FlywayName<'_> {
 
 /// Digits in parts separated by `.` or `_`: `1`, `1.2.10`, `2024_01_05`.
 fn is_flyway_version(version: &str) -> bool {
-    !version.is_empty()
-        && version
-            .split(['.', '_'])
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    crate::import::version::is_dotted(version)
 }
 
 /// Flyway compares versions part by part as numbers and ignores trailing zero parts:

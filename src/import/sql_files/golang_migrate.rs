@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{
-    duplicate, finish, is_top_level, leading_digits, message, orphan_down, script, stray,
-    strip_zeros, Direction, Draft, Key, Pair, Section,
+    duplicate, finish, is_top_level, leading_digits, message, orphan_down, pair_origin, script,
+    stray, strip_zeros, Direction, Draft, Key, Pair, Section,
 };
 use crate::import::{ForeignHistory, ImportError, SourceFile, Tool};
 
@@ -56,10 +56,7 @@ pub fn golang_migrate(dir: &Path, files: &[SourceFile]) -> Result<ForeignHistory
         let downgrade = pair
             .down
             .map(|(down, _)| script(&down.name, &Section::whole(&down.text), true, &mut notes));
-        let origin = match pair.down {
-            Some((down, _)) => format!("{}, {}", up.name, down.name),
-            None => up.name.clone(),
-        };
+        let origin = pair_origin(up, pair.down.map(|(down, _)| down));
         drafts.insert(
             key,
             Draft {

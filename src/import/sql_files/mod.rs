@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub(super) use super::version::{strip_zeros, VersionKey as Key};
+pub(super) use super::version::{is_digits, strip_zeros, VersionKey as Key};
 use super::{ForeignHistory, ForeignRevision, ForeignScript, ImportError, Note, SourceFile, Tool};
 use crate::sql::split::{line_column, split};
 use transaction::{
@@ -57,10 +57,6 @@ pub fn read(
 // ---------------------------------------------------------------------------------------
 // Shared pieces
 
-fn is_digits(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
-}
-
 fn leading_digits(text: &str) -> (&str, &str) {
     let end = text
         .find(|c: char| !c.is_ascii_digit())
@@ -89,6 +85,14 @@ struct Pair<'a> {
     id: String,
     up: Option<(&'a SourceFile, &'a str)>,
     down: Option<(&'a SourceFile, &'a str)>,
+}
+
+/// The `origin` of a revision read from an up file and maybe a down file.
+fn pair_origin(up: &SourceFile, down: Option<&SourceFile>) -> String {
+    match down {
+        Some(down) => format!("{}, {}", up.name, down.name),
+        None => up.name.clone(),
+    }
 }
 
 fn insert_unique<'a>(

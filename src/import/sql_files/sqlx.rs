@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{
-    duplicate, finish, is_digits, is_top_level, message, orphan_down, script, stray, strip_zeros,
-    Direction, Draft, Key, Pair, Section,
+    duplicate, finish, is_digits, is_top_level, message, orphan_down, pair_origin, script, stray,
+    strip_zeros, Direction, Draft, Key, Pair, Section,
 };
 use crate::import::{ForeignHistory, ForeignScript, ImportError, Note, SourceFile, Tool};
 
@@ -73,10 +73,7 @@ pub fn sqlx(dir: &Path, files: &[SourceFile]) -> Result<ForeignHistory, ImportEr
         };
         let upgrade = sqlx_script(up, &mut notes);
         let downgrade = pair.down.map(|(down, _)| sqlx_script(down, &mut notes));
-        let origin = match pair.down {
-            Some((down, _)) => format!("{}, {}", up.name, down.name),
-            None => up.name.clone(),
-        };
+        let origin = pair_origin(up, pair.down.map(|(down, _)| down));
         drafts.insert(
             key,
             Draft {

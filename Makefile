@@ -37,8 +37,10 @@ build: deps
 	$(CARGO) build --quiet
 
 lint: deps
-	$(CARGO) fmt --check
-	$(CARGO) clippy --quiet --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	# The library as a service embeds it: no command line, no linter.
+	$(CARGO) clippy --quiet --lib --no-default-features -- -D warnings
 
 # The database tests need TEST_DATABASE_URL: start a private server, run everything,
 # and stop the server whatever the outcome. The server's programs go first on PATH, so
@@ -51,10 +53,10 @@ test: lint
 	export PATH="$$(scripts/pg-local.sh bin):$$PATH"; \
 	filter="$$(scripts/test-filter.sh "$$url")"; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --no-fail-fast -E "$$filter"; \
+		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --workspace --no-fail-fast -E "$$filter"; \
 	else \
 		echo "cargo-nextest not found; using cargo test" >&2; \
-		TEST_DATABASE_URL="$$url" $(CARGO) test --no-fail-fast -- \
+		TEST_DATABASE_URL="$$url" $(CARGO) test --workspace --no-fail-fast -- \
 			$$(scripts/test-filter.sh --skip-args "$$url"); \
 	fi
 

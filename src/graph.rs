@@ -89,7 +89,7 @@ pub struct RevisionGraph {
 /// Whether a path in a versions directory is a revision file.
 pub fn is_revision_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.ends_with(".sql") && !name.starts_with('.')
+    retort_sum::is_revision_file_name(name)
 }
 
 impl RevisionGraph {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
-use sha2::{Digest, Sha256};
+pub use retort_sum::{normalize_line_endings, Checksum};
 
 /// Header keys a revision file may carry, in the order `render` writes them.
 pub const HEADER_KEYS: [&str; 7] = [
@@ -34,13 +34,7 @@ impl std::borrow::Borrow<str> for RevisionId {
 impl RevisionId {
     /// Checks the `NNNN_hex12` shape: at least four digits, an underscore, 12 lowercase hex.
     pub fn parse(text: &str) -> Option<RevisionId> {
-        let (number, hex) = text.split_once('_')?;
-        let number_ok = number.len() >= 4 && number.bytes().all(|b| b.is_ascii_digit());
-        let hex_ok = hex.len() == 12
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        (number_ok && hex_ok).then(|| RevisionId(text.to_owned()))
+        retort_sum::is_revision_id(text).then(|| RevisionId(text.to_owned()))
     }
 
     /// Builds an id from its parts, padding the number to four digits (wider when needed).
@@ -70,47 +64,6 @@ impl RevisionId {
 impl fmt::Display for RevisionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// sha256 of a revision file with line endings normalized to `\n`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Checksum([u8; 32]);
-
-impl Checksum {
-    /// Hashes `text` (line endings already `\n`) with trailing whitespace on each line
-    /// and blank lines at the end ignored: an editor or a checkout on another OS that
-    /// changes only those must not look like an edit of an applied revision.
-    pub fn of(normalized: &str) -> Checksum {
-        let mut hasher = Sha256::new();
-        for line in normalized.trim_end().split('\n') {
-            hasher.update(line.trim_end().as_bytes());
-            hasher.update(b"\n");
-        }
-        Checksum(hasher.finalize().into())
-    }
-
-    /// Parses the `sha256:<64 hex>` form written by `Display`.
-    pub fn parse(text: &str) -> Option<Checksum> {
-        let hex = text.strip_prefix("sha256:")?;
-        if hex.len() != 64 {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Checksum(bytes))
-    }
-}
-
-impl fmt::Display for Checksum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sha256:")?;
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
     }
 }
 
@@ -329,15 +282,6 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Revision, RevisionError>
     })?;
     let normalized = normalize_line_endings(text);
     parse_normalized(path, &normalized).map_err(|(line, kind)| fail(line, kind))
-}
-
-/// Converts `\r\n` and lone `\r` to `\n`, so a checkout on Windows has the same checksum.
-pub fn normalize_line_endings(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains('\r') {
-        std::borrow::Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
 }
 
 type LineError = (usize, ParseErrorKind);

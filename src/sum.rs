@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use retort_sum::SumLine;
+
 use crate::graph::RevisionGraph;
 use crate::revision::{Checksum, RevisionId};
 
-pub const FILE_NAME: &str = "retort.sum";
+pub const FILE_NAME: &str = retort_sum::SUM_FILE_NAME;
 
 const PREAMBLE: &str = "# retort.sum: checksums of the revision files and the current heads.\n# Written by `retort new-migration`, `merge` and `rehash`; do not edit by hand.\n# A git conflict here means two branches added revisions: resolve it with\n# `retort rehash` and then `retort merge -m MESSAGE`.\n";
 
@@ -131,34 +133,30 @@ impl SumFile {
         let mut sum = SumFile::default();
         for (index, line) in text.lines().enumerate() {
             let line_no = index + 1;
-            let trimmed = line.trim();
-            if ["<<<<<<<", "=======", ">>>>>>>", "|||||||"]
-                .iter()
-                .any(|m| trimmed.starts_with(m))
-            {
-                return Err(SumError::Conflict {
-                    path: path.to_owned(),
-                    line: line_no,
-                });
-            }
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
             let malformed = || SumError::Malformed {
                 path: path.to_owned(),
                 line: line_no,
-                text: trimmed.to_owned(),
+                text: line.trim().to_owned(),
             };
-            if let Some(heads) = trimmed.strip_prefix("heads:") {
-                for id in heads.split_whitespace() {
-                    sum.heads.push(RevisionId::parse(id).ok_or_else(malformed)?);
+            match SumLine::parse(line) {
+                SumLine::Blank => {}
+                SumLine::ConflictMarker => {
+                    return Err(SumError::Conflict {
+                        path: path.to_owned(),
+                        line: line_no,
+                    })
                 }
-                continue;
+                SumLine::Heads(ids) => {
+                    for id in ids {
+                        sum.heads.push(RevisionId::parse(id).ok_or_else(malformed)?);
+                    }
+                }
+                SumLine::Entry { id, checksum } => {
+                    let id = RevisionId::parse(id).ok_or_else(malformed)?;
+                    sum.checksums.insert(id, checksum);
+                }
+                SumLine::Malformed => return Err(malformed()),
             }
-            let (id, checksum) = trimmed.split_once(' ').ok_or_else(malformed)?;
-            let id = RevisionId::parse(id).ok_or_else(malformed)?;
-            let checksum = Checksum::parse(checksum.trim()).ok_or_else(malformed)?;
-            sum.checksums.insert(id, checksum);
         }
         Ok(sum)
     }

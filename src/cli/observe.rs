@@ -189,7 +189,7 @@ async fn on_scratch(
 async fn stamp_before(
     out: &Output,
     migrator: &Migrator,
-    session: &Session,
+    session: &Session<'_>,
     first: Option<usize>,
     path: &Path,
 ) -> anyhow::Result<Vec<String>> {

@@ -136,7 +136,7 @@ fn describe_source(source: &UrlSource) -> String {
 pub(super) fn in_session<T>(
     target: &Target,
     out: &Output,
-    work: impl AsyncFnOnce(&Session) -> anyhow::Result<T>,
+    work: impl AsyncFnOnce(&Session<'_>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     runtime()?.block_on(async {
         let session = open(target, out).await?;
@@ -144,7 +144,7 @@ pub(super) fn in_session<T>(
     })
 }
 
-async fn open(target: &Target, out: &Output) -> anyhow::Result<Session> {
+async fn open(target: &Target, out: &Output) -> anyhow::Result<Session<'static>> {
     if out.verbose {
         eprintln!(
             "connecting to {} (from {})",
@@ -221,7 +221,7 @@ impl LiveStep {
     async fn start(
         out: &Output,
         migrator: &Migrator,
-        session: &Session,
+        session: &Session<'_>,
         direction: Direction,
         target: &str,
     ) -> LiveStep {
@@ -277,7 +277,7 @@ impl LiveStep {
 /// it (`upgrading 0003_ab12cd34ef56  add users`); empty when it cannot be told yet.
 async fn planned_steps(
     migrator: &Migrator,
-    session: &Session,
+    session: &Session<'_>,
     direction: Direction,
     target: &str,
 ) -> Vec<String> {

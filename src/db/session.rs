@@ -7,6 +7,7 @@
 //! statement that failed. A failed statement aborts the transaction and the pipelined
 //! COMMIT then rolls it back, so nothing of the revision is kept.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -69,22 +70,83 @@ impl<'a> Piece<'a> {
 }
 
 /// A connection to the target database plus the names of its version tables.
-pub struct Session {
-    client: Client,
+///
+/// Either retort opened the connection ([`Session::open`]) or an application lends
+/// its own ([`Session::from_client`], e.g. a client borrowed from a pool). Every run
+/// of the migrator releases the advisory lock it took before it returns, so a lent
+/// connection goes back to its pool holding no lock of retort's.
+pub struct Session<'c> {
+    client: SessionClient<'c>,
     tables: VersionTables,
     target: String,
+    /// Whether this session holds the run's advisory lock (taken by [`Session::lock`],
+    /// given back by [`Session::unlock`]).
+    locked: AtomicBool,
 }
 
-impl Session {
-    pub async fn open(conn: &ConnInfo, tables: VersionTables) -> Result<Session, DbError> {
+/// The connection of a session: its own, or one lent by the application.
+enum SessionClient<'c> {
+    Owned(Client),
+    Borrowed(&'c Client),
+}
+
+impl std::ops::Deref for SessionClient<'_> {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        match self {
+            SessionClient::Owned(client) => client,
+            SessionClient::Borrowed(client) => client,
+        }
+    }
+}
+
+impl Session<'static> {
+    /// Connects to `conn` (application_name `retort`).
+    pub async fn open(conn: &ConnInfo, tables: VersionTables) -> Result<Session<'static>, DbError> {
         let client = conn.connect("retort").await?;
         Ok(Session {
-            client,
+            client: SessionClient::Owned(client),
             tables,
             target: conn.describe(),
+            locked: AtomicBool::new(false),
+        })
+    }
+}
+
+impl<'c> Session<'c> {
+    /// A session over an application's own connection, e.g. one borrowed from a pool
+    /// (deadpool's and bb8's pooled objects dereference to a [`Client`]). The
+    /// connection must not be inside a transaction: each revision runs in its own.
+    pub async fn from_client(
+        client: &'c Client,
+        tables: VersionTables,
+    ) -> Result<Session<'c>, DbError> {
+        let row = client
+            .query_one(
+                "SELECT current_user::text, current_database()::text, \
+                        coalesce(host(inet_server_addr()), 'local'), \
+                        coalesce(inet_server_port(), 0)",
+                &[],
+            )
+            .await
+            .map_err(|e| DbError::query("identify the connection", e))?;
+        let (user, database, host, port): (String, String, String, i32) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let target = if port == 0 {
+            format!("{user}@{host}/{database}")
+        } else {
+            format!("{user}@{host}:{port}/{database}")
+        };
+        Ok(Session {
+            client: SessionClient::Borrowed(client),
+            tables,
+            target,
+            locked: AtomicBool::new(false),
         })
     }
 
+    /// The connection.
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -109,6 +171,7 @@ impl Session {
             .map_err(|e| DbError::query("take the advisory lock", e))?
             .get(0);
         if got {
+            self.locked.store(true, Ordering::SeqCst);
             return Ok(());
         }
         let holder = self.lock_holder(key).await;
@@ -128,7 +191,10 @@ impl Session {
             .await
             .map_err(|e| DbError::query("reset lock_timeout", e))?;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.locked.store(true, Ordering::SeqCst);
+                Ok(())
+            }
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
                 Err(DbError::LockTimeout {
                     table: self.tables.describe(),
@@ -138,6 +204,19 @@ impl Session {
             }
             Err(e) => Err(DbError::query("take the advisory lock", e)),
         }
+    }
+
+    /// Releases the advisory lock when this session holds it (a no-op otherwise). A
+    /// closed connection has released it already.
+    pub async fn unlock(&self) -> Result<(), DbError> {
+        if !self.locked.swap(false, Ordering::SeqCst) || self.client.is_closed() {
+            return Ok(());
+        }
+        self.client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&self.tables.lock_key()])
+            .await
+            .map(|_| ())
+            .map_err(|e| DbError::query("release the advisory lock", e))
     }
 
     /// Who holds the advisory lock `key`, from pg_locks and pg_stat_activity. Advisory

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
+use crate::embed::EmbeddedMigrations;
 use crate::graph::{GraphError, RevisionGraph};
 use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script};
 use crate::sum::{self, Mismatch, SumError, SumFile};
@@ -85,6 +86,13 @@ pub struct Written {
     pub path: PathBuf,
 }
 
+/// A validated revision graph and what can be done with it: plan and run upgrades and
+/// downgrades on a [`Session`](crate::db::Session), write new revisions and merges,
+/// keep `retort.sum`.
+///
+/// Build it from a versions directory at run time ([`Migrator::open`]), from
+/// revisions compiled into the application ([`Migrator::from_embedded`]), or from
+/// revisions parsed elsewhere ([`Migrator::from_revisions`]).
 pub struct Migrator {
     graph: RevisionGraph,
 }
@@ -95,6 +103,40 @@ impl Migrator {
         Ok(Migrator {
             graph: RevisionGraph::load(versions_dir)?,
         })
+    }
+
+    /// Validates already parsed revisions (each `path` names its file in errors) as
+    /// the graph of `versions_dir`.
+    pub fn from_revisions(
+        versions_dir: &Path,
+        revisions: Vec<Revision>,
+    ) -> Result<Migrator, MigratorError> {
+        Ok(Migrator {
+            graph: RevisionGraph::from_revisions(versions_dir, revisions)?,
+        })
+    }
+
+    /// Parses and validates revisions embedded by [`embed_migrations!`](crate::embed_migrations),
+    /// and checks them against the embedded `retort.sum` once more, heads included (the
+    /// macro checked the checksums when the application was built).
+    pub fn from_embedded(embedded: &EmbeddedMigrations) -> Result<Migrator, MigratorError> {
+        let dir = Path::new(embedded.dir());
+        let revisions = embedded
+            .files()
+            .iter()
+            .map(|file| revision::parse_bytes(&dir.join(file.name()), file.text().as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(GraphError::from)?;
+        let migrator = Migrator::from_revisions(dir, revisions)?;
+        let sum_path = migrator.sum_path();
+        let mismatches = SumFile::parse(&sum_path, embedded.sum())?.compare(&migrator.graph);
+        if !mismatches.is_empty() {
+            return Err(MigratorError::SumOutOfDate {
+                path: sum_path,
+                mismatches,
+            });
+        }
+        Ok(migrator)
     }
 
     pub fn graph(&self) -> &RevisionGraph {

@@ -323,7 +323,7 @@ impl Migrator {
     /// second connection that samples locks of a `transaction:false` upgrade.
     pub async fn observe(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         conn: &ConnInfo,
         index: usize,
     ) -> Result<RevisionObservation, RunError> {

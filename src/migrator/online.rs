@@ -64,6 +64,7 @@ pub enum RunError {
         findings.len(),
         findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
     )]
+    #[cfg(feature = "lint")]
     LintDenied { findings: Vec<crate::lint::Finding> },
     #[error("{0}")]
     Usage(String),
@@ -74,7 +75,9 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Db(db) => db.exit_code(),
-            RunError::Edited { .. } | RunError::LintDenied { .. } => 1,
+            RunError::Edited { .. } => 1,
+            #[cfg(feature = "lint")]
+            RunError::LintDenied { .. } => 1,
             RunError::Dirty { .. } => 3,
             RunError::Graph(_)
             | RunError::UnknownApplied { .. }
@@ -116,6 +119,7 @@ pub struct RunOptions {
     pub single_transaction: bool,
     /// Lint the planned upgrades first and refuse to run when an error-severity
     /// finding remains (`upgrade --lint deny`).
+    #[cfg(feature = "lint")]
     pub lint_deny: Option<crate::lint::LintConfig>,
 }
 
@@ -126,6 +130,7 @@ impl Default for RunOptions {
             sql_lock_timeout: None,
             statement_timeout: None,
             single_transaction: false,
+            #[cfg(feature = "lint")]
             lint_deny: None,
         }
     }
@@ -238,7 +243,7 @@ fn timeouts(options: &RunOptions, local: bool) -> Vec<Piece<'static>> {
 
 impl Migrator {
     /// Reads the version table into graph terms (without creating it).
-    pub async fn state(&self, session: &Session) -> Result<DbState, RunError> {
+    pub async fn state(&self, session: &Session<'_>) -> Result<DbState, RunError> {
         let Some(rows) = session.rows().await? else {
             return Ok(DbState::default());
         };
@@ -266,7 +271,7 @@ impl Migrator {
         Ok(state)
     }
 
-    fn refuse_dirty(&self, session: &Session, state: &DbState) -> Result<(), RunError> {
+    fn refuse_dirty(&self, session: &Session<'_>, state: &DbState) -> Result<(), RunError> {
         match state.dirty {
             Some((i, direction)) => Err(RunError::Dirty {
                 table: session.tables().describe(),
@@ -280,7 +285,7 @@ impl Migrator {
     /// Applied revisions whose file changed since their checksum was recorded.
     pub async fn edited_applied(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         state: &DbState,
     ) -> Result<Vec<EditedRevision>, RunError> {
         if !state.initialized {
@@ -313,7 +318,7 @@ impl Migrator {
     /// Locks, creates the version tables when needed, and reads a clean state.
     async fn begin_run(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
     ) -> Result<DbState, RunError> {
@@ -328,49 +333,67 @@ impl Migrator {
     /// the lock when another run does; `on_step` hears of each committed step.
     pub async fn upgrade(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         target: &str,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
         on_step: &mut dyn FnMut(&StepReport),
     ) -> Result<Vec<StepReport>, RunError> {
-        let state = self.begin_run(session, options, on_wait).await?;
-        let edited = self.edited_applied(session, &state).await?;
-        if !edited.is_empty() {
-            return Err(RunError::Edited { edited });
-        }
-        let steps = self.plan_run(&state.heads, Direction::Upgrade, target)?;
-        if let Some(config) = &options.lint_deny {
-            let findings: Vec<crate::lint::Finding> = steps
-                .iter()
-                .flat_map(|s| crate::lint::lint_revision(self.graph().revision(s.revision), config))
-                .filter(|f| {
-                    f.section == "upgrade"
-                        && f.severity == crate::lint::Severity::Error
-                        && f.ignored.is_none()
-                })
-                .collect();
-            if !findings.is_empty() {
-                return Err(RunError::LintDenied { findings });
+        let result: Result<_, RunError> = async {
+            let state = self.begin_run(session, options, on_wait).await?;
+            let edited = self.edited_applied(session, &state).await?;
+            if !edited.is_empty() {
+                return Err(RunError::Edited { edited });
             }
+            let steps = self.plan_run(&state.heads, Direction::Upgrade, target)?;
+            #[cfg(feature = "lint")]
+            self.refuse_lint_errors(&steps, options)?;
+            self.run_steps(session, &state, &steps, options, on_step)
+                .await
         }
-        self.run_steps(session, &state, &steps, options, on_step)
-            .await
+        .await;
+        release_lock(session, result).await
+    }
+
+    /// `upgrade --lint deny`: refuses the run when a planned upgrade has an
+    /// error-severity finding that is not knowingly ignored.
+    #[cfg(feature = "lint")]
+    fn refuse_lint_errors(&self, steps: &[Step], options: &RunOptions) -> Result<(), RunError> {
+        let Some(config) = &options.lint_deny else {
+            return Ok(());
+        };
+        let findings: Vec<crate::lint::Finding> = steps
+            .iter()
+            .flat_map(|s| crate::lint::lint_revision(self.graph().revision(s.revision), config))
+            .filter(|f| {
+                f.section == "upgrade"
+                    && f.severity == crate::lint::Severity::Error
+                    && f.ignored.is_none()
+            })
+            .collect();
+        if !findings.is_empty() {
+            return Err(RunError::LintDenied { findings });
+        }
+        Ok(())
     }
 
     /// Downgrades to `target` (`-1`, `base`, an id).
     pub async fn downgrade(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         target: &str,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
         on_step: &mut dyn FnMut(&StepReport),
     ) -> Result<Vec<StepReport>, RunError> {
-        let state = self.begin_run(session, options, on_wait).await?;
-        let steps = self.plan_run(&state.heads, Direction::Downgrade, target)?;
-        self.run_steps(session, &state, &steps, options, on_step)
-            .await
+        let result: Result<_, RunError> = async {
+            let state = self.begin_run(session, options, on_wait).await?;
+            let steps = self.plan_run(&state.heads, Direction::Downgrade, target)?;
+            self.run_steps(session, &state, &steps, options, on_step)
+                .await
+        }
+        .await;
+        release_lock(session, result).await
     }
 
     /// The steps an upgrade (or a downgrade) to `target` runs from `heads`: what
@@ -406,45 +429,51 @@ impl Migrator {
     /// applied and nothing applied that builds on it.
     pub async fn run_exact(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         steps: &[Step],
         options: &RunOptions,
         on_step: &mut dyn FnMut(&StepReport),
     ) -> Result<Vec<StepReport>, RunError> {
-        let state = self.begin_run(session, options, |_| {}).await?;
-        let graph = self.graph();
-        let mut applied = graph.ancestors(&state.heads);
-        for step in steps {
-            let r = step.revision;
-            let revision = &graph.revisions()[r];
-            let fits = match step.direction {
-                Direction::Upgrade => !applied[r] && graph.requires(r).iter().all(|&p| applied[p]),
-                Direction::Downgrade => {
-                    applied[r] && !graph.required_by(r).iter().any(|&c| applied[c])
+        let result: Result<_, RunError> = async {
+            let state = self.begin_run(session, options, |_| {}).await?;
+            let graph = self.graph();
+            let mut applied = graph.ancestors(&state.heads);
+            for step in steps {
+                let r = step.revision;
+                let revision = &graph.revisions()[r];
+                let fits = match step.direction {
+                    Direction::Upgrade => {
+                        !applied[r] && graph.requires(r).iter().all(|&p| applied[p])
+                    }
+                    Direction::Downgrade => {
+                        applied[r] && !graph.required_by(r).iter().any(|&c| applied[c])
+                    }
+                };
+                if !fits {
+                    return Err(RunError::Usage(format!(
+                        "cannot {} {} from the database's current revision",
+                        step.direction, revision.id
+                    )));
                 }
-            };
-            if !fits {
-                return Err(RunError::Usage(format!(
-                    "cannot {} {} from the database's current revision",
-                    step.direction, revision.id
-                )));
-            }
-            if step.direction == Direction::Downgrade && !revision.is_reversible() {
-                return Err(GraphError::Irreversible {
-                    id: revision.id.to_string(),
-                    path: revision.path.clone(),
+                if step.direction == Direction::Downgrade && !revision.is_reversible() {
+                    return Err(GraphError::Irreversible {
+                        id: revision.id.to_string(),
+                        path: revision.path.clone(),
+                    }
+                    .into());
                 }
-                .into());
+                applied[r] = step.direction == Direction::Upgrade;
             }
-            applied[r] = step.direction == Direction::Upgrade;
+            self.run_steps(session, &state, steps, options, on_step)
+                .await
         }
-        self.run_steps(session, &state, steps, options, on_step)
-            .await
+        .await;
+        release_lock(session, result).await
     }
 
     async fn run_steps(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         state: &DbState,
         steps: &[Step],
         options: &RunOptions,
@@ -500,7 +529,7 @@ impl Migrator {
     /// record the step. A failure leaves the dirty marker for a human to settle.
     async fn run_outside_transaction(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         heads: &mut Heads<'_>,
         step: Step,
         options: &RunOptions,
@@ -541,173 +570,186 @@ impl Migrator {
     /// Sets the version table to `target` without running any SQL.
     pub async fn stamp(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         target: &str,
         purge: bool,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
     ) -> Result<Vec<String>, RunError> {
-        session.lock(options.lock_wait, on_wait).await?;
-        session.ensure_tables().await?;
-        let tables = session.tables();
-        let graph = self.graph();
-        let current = if purge {
-            Vec::new()
-        } else {
-            let state = self.state(session).await?;
-            self.refuse_dirty(session, &state)?;
-            state.heads
-        };
-        let target = graph.resolve(target, Some(&current))?;
-        let before = graph.ancestors(&current);
-        let after = graph.ancestors(&target.0);
-        let mut pieces = vec![Piece::bookkeeping(
-            "clear the version table",
-            tables.delete_all_rows(),
-        )];
-        for &h in &target.0 {
-            pieces.push(Piece::bookkeeping(
-                "update the version table",
-                tables.insert_row(graph.revisions()[h].id.as_str(), None),
-            ));
-        }
-        for &i in graph.topological_order() {
-            let action = match (before[i], after[i]) {
-                (false, true) => Action::Stamp,
-                (true, false) => Action::Unstamp,
-                _ => continue,
+        let result: Result<_, RunError> = async {
+            session.lock(options.lock_wait, on_wait).await?;
+            session.ensure_tables().await?;
+            let tables = session.tables();
+            let graph = self.graph();
+            let current = if purge {
+                Vec::new()
+            } else {
+                let state = self.state(session).await?;
+                self.refuse_dirty(session, &state)?;
+                state.heads
             };
-            let revision = &graph.revisions()[i];
-            pieces.push(Piece::bookkeeping(
-                "append to the history table",
-                tables.insert_history(&HistoryEntry {
-                    revision: revision.id.as_str(),
-                    action,
-                    checksum: (action == Action::Stamp).then(|| revision.checksum.to_string()),
-                    message: Some(&revision.message),
-                    reason: None,
-                    timing: Timing::SameTransaction,
-                }),
-            ));
+            let target = graph.resolve(target, Some(&current))?;
+            let before = graph.ancestors(&current);
+            let after = graph.ancestors(&target.0);
+            let mut pieces = vec![Piece::bookkeeping(
+                "clear the version table",
+                tables.delete_all_rows(),
+            )];
+            for &h in &target.0 {
+                pieces.push(Piece::bookkeeping(
+                    "update the version table",
+                    tables.insert_row(graph.revisions()[h].id.as_str(), None),
+                ));
+            }
+            for &i in graph.topological_order() {
+                let action = match (before[i], after[i]) {
+                    (false, true) => Action::Stamp,
+                    (true, false) => Action::Unstamp,
+                    _ => continue,
+                };
+                let revision = &graph.revisions()[i];
+                pieces.push(Piece::bookkeeping(
+                    "append to the history table",
+                    tables.insert_history(&HistoryEntry {
+                        revision: revision.id.as_str(),
+                        action,
+                        checksum: (action == Action::Stamp).then(|| revision.checksum.to_string()),
+                        message: Some(&revision.message),
+                        reason: None,
+                        timing: Timing::SameTransaction,
+                    }),
+                ));
+            }
+            session.run_in_transaction(&pieces).await?;
+            Ok(ids(graph, &target.0)
+                .into_iter()
+                .map(str::to_owned)
+                .collect())
         }
-        session.run_in_transaction(&pieces).await?;
-        Ok(ids(graph, &target.0)
-            .into_iter()
-            .map(str::to_owned)
-            .collect())
+        .await;
+        release_lock(session, result).await
     }
 
     /// Settles a dirty marker after a human repaired the database.
     pub async fn resolve(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         resolution: Resolution,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
     ) -> Result<(String, Direction), RunError> {
-        session.lock(options.lock_wait, on_wait).await?;
-        let state = self.state(session).await?;
-        let Some((r, direction)) = state.dirty else {
-            return Err(RunError::NotDirty {
-                table: session.tables().describe(),
-            });
-        };
-        let graph = self.graph();
-        let tables = session.tables();
-        let revision = &graph.revisions()[r];
-        let id = revision.id.as_str();
-        // A dirty downgrade row is still an applied head; a dirty upgrade row is not.
-        let mut applied_heads = state.heads.clone();
-        if direction == Direction::Downgrade {
-            applied_heads.push(r);
+        let result: Result<_, RunError> = async {
+            session.lock(options.lock_wait, on_wait).await?;
+            let state = self.state(session).await?;
+            let Some((r, direction)) = state.dirty else {
+                return Err(RunError::NotDirty {
+                    table: session.tables().describe(),
+                });
+            };
+            let graph = self.graph();
+            let tables = session.tables();
+            let revision = &graph.revisions()[r];
+            let id = revision.id.as_str();
+            // A dirty downgrade row is still an applied head; a dirty upgrade row is not.
+            let mut applied_heads = state.heads.clone();
+            if direction == Direction::Downgrade {
+                applied_heads.push(r);
+            }
+            let mut heads = Heads::new(graph, &applied_heads);
+            let mut pieces = match (direction, resolution) {
+                // Completed by hand: record the step as if it had finished.
+                (_, Resolution::Completed) => version_updates(
+                    graph,
+                    tables,
+                    &mut heads,
+                    Step {
+                        revision: r,
+                        direction,
+                    },
+                    true,
+                ),
+                // Reverted by hand: back to the state before the step started.
+                (Direction::Upgrade, Resolution::Reverted) => vec![Piece::bookkeeping(
+                    "update the version table",
+                    tables.delete_rows(&[id]),
+                )],
+                (Direction::Downgrade, Resolution::Reverted) => vec![Piece::bookkeeping(
+                    "update the version table",
+                    tables.clear_dirty(id),
+                )],
+            };
+            let reason = match resolution {
+                Resolution::Completed => format!("{direction} completed by hand"),
+                Resolution::Reverted => format!("{direction} reverted by hand"),
+            };
+            pieces.push(Piece::bookkeeping(
+                "append to the history table",
+                tables.insert_history(&HistoryEntry {
+                    revision: id,
+                    action: Action::Resolve,
+                    checksum: (direction == Direction::Upgrade
+                        && resolution == Resolution::Completed)
+                        .then(|| revision.checksum.to_string()),
+                    message: Some(&revision.message),
+                    reason: Some(&reason),
+                    timing: Timing::SameTransaction,
+                }),
+            ));
+            session.run_in_transaction(&pieces).await?;
+            Ok((id.to_owned(), direction))
         }
-        let mut heads = Heads::new(graph, &applied_heads);
-        let mut pieces = match (direction, resolution) {
-            // Completed by hand: record the step as if it had finished.
-            (_, Resolution::Completed) => version_updates(
-                graph,
-                tables,
-                &mut heads,
-                Step {
-                    revision: r,
-                    direction,
-                },
-                true,
-            ),
-            // Reverted by hand: back to the state before the step started.
-            (Direction::Upgrade, Resolution::Reverted) => vec![Piece::bookkeeping(
-                "update the version table",
-                tables.delete_rows(&[id]),
-            )],
-            (Direction::Downgrade, Resolution::Reverted) => vec![Piece::bookkeeping(
-                "update the version table",
-                tables.clear_dirty(id),
-            )],
-        };
-        let reason = match resolution {
-            Resolution::Completed => format!("{direction} completed by hand"),
-            Resolution::Reverted => format!("{direction} reverted by hand"),
-        };
-        pieces.push(Piece::bookkeeping(
-            "append to the history table",
-            tables.insert_history(&HistoryEntry {
-                revision: id,
-                action: Action::Resolve,
-                checksum: (direction == Direction::Upgrade && resolution == Resolution::Completed)
-                    .then(|| revision.checksum.to_string()),
-                message: Some(&revision.message),
-                reason: Some(&reason),
-                timing: Timing::SameTransaction,
-            }),
-        ));
-        session.run_in_transaction(&pieces).await?;
-        Ok((id.to_owned(), direction))
+        .await;
+        release_lock(session, result).await
     }
 
     /// Accepts a deliberate edit of an applied revision: records its new checksum, who
     /// and why.
     pub async fn rehash_applied(
         &self,
-        session: &Session,
+        session: &Session<'_>,
         target: &str,
         reason: &str,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
     ) -> Result<String, RunError> {
-        if reason.trim().is_empty() {
-            return Err(RunError::Usage(
-                "--reason is empty; say why the applied revision was edited".into(),
-            ));
+        let result: Result<_, RunError> = async {
+            if reason.trim().is_empty() {
+                return Err(RunError::Usage(
+                    "--reason is empty; say why the applied revision was edited".into(),
+                ));
+            }
+            session.lock(options.lock_wait, on_wait).await?;
+            let state = self.state(session).await?;
+            let graph = self.graph();
+            let Target(found) = graph.resolve(target, Some(&state.heads))?;
+            let [r] = found[..] else {
+                return Err(RunError::Usage(format!(
+                    "`{target}` names {} revisions; name exactly one",
+                    found.len()
+                )));
+            };
+            let revision = &graph.revisions()[r];
+            if !graph.ancestors(&state.heads)[r] {
+                return Err(RunError::NotApplied {
+                    id: revision.id.to_string(),
+                });
+            }
+            let piece = Piece::bookkeeping(
+                "append to the history table",
+                session.tables().insert_history(&HistoryEntry {
+                    revision: revision.id.as_str(),
+                    action: Action::Rehash,
+                    checksum: Some(revision.checksum.to_string()),
+                    message: Some(&revision.message),
+                    reason: Some(reason),
+                    timing: Timing::SameTransaction,
+                }),
+            );
+            session.run_in_transaction(&[piece]).await?;
+            Ok(revision.id.to_string())
         }
-        session.lock(options.lock_wait, on_wait).await?;
-        let state = self.state(session).await?;
-        let graph = self.graph();
-        let Target(found) = graph.resolve(target, Some(&state.heads))?;
-        let [r] = found[..] else {
-            return Err(RunError::Usage(format!(
-                "`{target}` names {} revisions; name exactly one",
-                found.len()
-            )));
-        };
-        let revision = &graph.revisions()[r];
-        if !graph.ancestors(&state.heads)[r] {
-            return Err(RunError::NotApplied {
-                id: revision.id.to_string(),
-            });
-        }
-        let piece = Piece::bookkeeping(
-            "append to the history table",
-            session.tables().insert_history(&HistoryEntry {
-                revision: revision.id.as_str(),
-                action: Action::Rehash,
-                checksum: Some(revision.checksum.to_string()),
-                message: Some(&revision.message),
-                reason: Some(reason),
-                timing: Timing::SameTransaction,
-            }),
-        );
-        session.run_in_transaction(&[piece]).await?;
-        Ok(revision.id.to_string())
+        .await;
+        release_lock(session, result).await
     }
 
     /// The SQL a run from `from` (base when `None`) to `to` would send, for review.
@@ -937,4 +979,17 @@ fn report(graph: &RevisionGraph, step: Step, elapsed: Duration, transactional: b
         duration_ms: elapsed.as_millis(),
         transactional,
     }
+}
+
+/// Gives back the advisory lock a run took, whatever the run's outcome, so that a
+/// connection lent by the application returns to its pool without it. The run's own
+/// error wins over a failure to release.
+async fn release_lock<T>(
+    session: &Session<'_>,
+    result: Result<T, RunError>,
+) -> Result<T, RunError> {
+    let released = session.unlock().await;
+    let value = result?;
+    released?;
+    Ok(value)
 }

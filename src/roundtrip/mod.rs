@@ -240,7 +240,7 @@ impl RoundTripReport {
 /// A round-trip test of one database.
 pub struct RoundTrip<'a> {
     migrator: &'a Migrator,
-    session: &'a Session,
+    session: &'a Session<'a>,
     /// Taken out while an inspection runs (the round trip's methods take `&self`).
     tracker: std::sync::Mutex<Option<Tracker>>,
     inspections: std::sync::Mutex<InspectionCounts>,
@@ -261,7 +261,7 @@ impl<'a> RoundTrip<'a> {
     /// (see [`Tracker`]).
     pub async fn new(
         migrator: &'a Migrator,
-        session: &'a Session,
+        session: &'a Session<'a>,
         run: RunOptions,
     ) -> Result<RoundTrip<'a>, RoundTripError> {
         let tables = session.tables();

@@ -12,6 +12,7 @@ mod diff_golden;
 mod diff_property;
 #[cfg(feature = "docker")]
 mod docker;
+mod embedded;
 mod example_chain;
 mod fleet;
 mod import;

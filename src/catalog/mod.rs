@@ -30,7 +30,7 @@ mod stamp;
 
 pub use incremental::{Inspection, Scope, Tracker};
 pub use model::*;
-pub(crate) use order::{reference_order, words};
+pub(crate) use order::reference_order;
 
 pub(crate) use render::{
     attribute_line, cast_types, column_line, column_settings, create_index_sql, create_policy,

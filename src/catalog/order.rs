@@ -1,46 +1,10 @@
-//! Ordering by references: the words of SQL text, and a stable topological order of
-//! items by the names their text mentions. Used by the diff engine inside its phases and
+//! Ordering by references: a stable topological order of items by the names their
+//! text mentions (the words of [`crate::sql::words`]). Used by the diff engine inside its phases and
 //! by the canonical dump, which must load in the order it is printed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The identifiers and words of SQL text, unquoted (`"My Type"` gives `My Type`): what
-/// [`reference_order`] looks names up in. Generous like [`mentions`]: words inside
-/// string literals count too, and a false positive only orders two changes needlessly.
-pub(crate) fn words(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            let mut ident = String::new();
-            while let Some(c) = chars.next() {
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        chars.next();
-                        ident.push('"');
-                    } else {
-                        break;
-                    }
-                } else {
-                    ident.push(c);
-                }
-            }
-            out.insert(ident);
-        } else if c.is_alphanumeric() || c == '_' {
-            let mut word = String::from(c);
-            while let Some(&c) = chars.peek() {
-                if c.is_alphanumeric() || c == '_' || c == '$' {
-                    word.push(c);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.insert(word);
-        }
-    }
-    out
-}
+use crate::sql::words::words;
 
 /// `items` reordered so that each comes after the items defining a name its text
 /// mentions (see [`words`]), and otherwise in the given order; on a cycle (a false

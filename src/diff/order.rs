@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::function_header;
 use super::*;
+pub(super) use crate::catalog::reference_order;
 use crate::catalog::{qn, render_composite, render_domain, render_range, Block};
-pub(super) use crate::catalog::{reference_order, words};
+pub(super) use crate::sql::words::words;
 
 /// Whether a routine has a SQL-standard body (`BEGIN ATOMIC`): PostgreSQL parses it at
 /// creation, so what it reads must exist then, and records what it uses in pg_depend.

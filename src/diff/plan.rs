@@ -8,6 +8,7 @@ use crate::catalog::{parents_first, qn, render_composite, render_domain, render_
 use crate::sql::quote_ident;
 
 use super::order::*;
+use crate::sql::words::mentions;
 
 #[path = "objects.rs"]
 mod objects;
@@ -136,18 +137,6 @@ fn by_name<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> BTreeMap<K, &T> {
 /// `by_name` with keys borrowed from the items (no clones on large schemas).
 fn by_ref<'s, T, K: Ord + 's>(items: &'s [T], key: impl Fn(&'s T) -> K) -> BTreeMap<K, &'s T> {
     items.iter().map(|item| (key(item), item)).collect()
-}
-
-/// Whether `text` mentions the identifier `ident` (as printed by `quote_ident`) as a whole
-/// word. Deliberately generous: a false positive only recreates one view too many.
-pub(super) fn mentions(text: &str, name: &str) -> bool {
-    let ident = quote_ident(name);
-    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$' || c == '"';
-    text.match_indices(&ident).any(|(start, _)| {
-        let before = text[..start].chars().next_back();
-        let after = text[start + ident.len()..].chars().next();
-        !before.is_some_and(is_word) && !after.is_some_and(is_word)
-    })
 }
 
 /// The multirange type PostgreSQL creates with range type `range` (14+): `multi` before

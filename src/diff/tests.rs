@@ -1027,18 +1027,6 @@ fn unsupported_differences_are_reported_not_dropped() {
         .starts_with("-- retort: not generated: table public.t"));
 }
 
-#[test]
-fn mentions_matches_whole_identifiers_only() {
-    assert!(plan_mentions("FROM public.users u", "users"));
-    assert!(!plan_mentions("FROM public.users_archive", "users"));
-    assert!(!plan_mentions("FROM public.my_users", "users"));
-    assert!(plan_mentions("FROM public.\"User Data\"", "User Data"));
-}
-
-fn plan_mentions(text: &str, name: &str) -> bool {
-    super::plan::mentions(text, name)
-}
-
 // ---------------------------------------------------------------------------
 // Round trip against a real server
 // ---------------------------------------------------------------------------
@@ -1415,13 +1403,4 @@ fn reference_order_keeps_independent_changes_in_place() {
         })
         .collect();
     assert_eq!(names, ["public.c", "public.a", "public.b", "public.d"]);
-}
-
-#[test]
-fn words_unquote_identifiers_and_keep_plain_words() {
-    let found = order::words(r#"SELECT "My ""Odd"" Type".x, $1 FROM public.t_1 WHERE a$b"#);
-    for word in ["SELECT", "My \"Odd\" Type", "x", "public", "t_1", "a$b"] {
-        assert!(found.contains(word), "{word} missing from {found:?}");
-    }
-    assert!(!found.contains("$1"));
 }

@@ -5,7 +5,6 @@
 //! then, so concurrent runs see each other's work and apply each revision once.
 //! Each revision commits together with its version-table update and history row.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use super::Migrator;
 use crate::db::session::Piece;
 use crate::db::version::{Action, HistoryEntry, Timing, VersionTables};
 use crate::db::{DbError, Session};
-use crate::graph::{GraphError, RevisionGraph, Step, Target};
+use crate::graph::{AppliedHeads, GraphError, HeadChange, RevisionGraph, Step, Target};
 use crate::revision::Revision;
 use crate::sql::quote_literal;
 use crate::sql::split;
@@ -165,54 +164,6 @@ pub enum Resolution {
     Completed,
     /// None of them are.
     Reverted,
-}
-
-/// The heads of an applied set, maintained step by step (no full recomputation).
-struct Heads<'g> {
-    graph: &'g RevisionGraph,
-    applied: Vec<bool>,
-    heads: BTreeSet<usize>,
-}
-
-impl<'g> Heads<'g> {
-    fn new(graph: &'g RevisionGraph, heads: &[usize]) -> Heads<'g> {
-        Heads {
-            graph,
-            applied: graph.ancestors(heads),
-            heads: heads.iter().copied().collect(),
-        }
-    }
-
-    /// Applies `step`; returns the version rows to delete and to insert.
-    fn apply(&mut self, step: Step) -> (Vec<usize>, Vec<usize>) {
-        let r = step.revision;
-        match step.direction {
-            Direction::Upgrade => {
-                let removed: Vec<usize> = self
-                    .graph
-                    .requires(r)
-                    .iter()
-                    .copied()
-                    .filter(|p| self.heads.remove(p))
-                    .collect();
-                self.applied[r] = true;
-                self.heads.insert(r);
-                (removed, vec![r])
-            }
-            Direction::Downgrade => {
-                self.applied[r] = false;
-                self.heads.remove(&r);
-                let mut added = Vec::new();
-                for &p in self.graph.requires(r) {
-                    let still_required = self.graph.required_by(p).iter().any(|&c| self.applied[c]);
-                    if self.applied[p] && !still_required && self.heads.insert(p) {
-                        added.push(p);
-                    }
-                }
-                (vec![r], added)
-            }
-        }
-    }
 }
 
 fn ids<'a>(graph: &'a RevisionGraph, indices: &[usize]) -> Vec<&'a str> {
@@ -481,7 +432,7 @@ impl Migrator {
     ) -> Result<Vec<StepReport>, RunError> {
         let graph = self.graph();
         let tables = session.tables();
-        let mut heads = Heads::new(graph, &state.heads);
+        let mut heads = AppliedHeads::new(graph, &state.heads);
         let mut reports = Vec::with_capacity(steps.len());
         if options.single_transaction {
             if let Some(step) = steps
@@ -530,7 +481,7 @@ impl Migrator {
     async fn run_outside_transaction(
         &self,
         session: &Session<'_>,
-        heads: &mut Heads<'_>,
+        heads: &mut AppliedHeads<'_>,
         step: Step,
         options: &RunOptions,
     ) -> Result<(), RunError> {
@@ -655,7 +606,7 @@ impl Migrator {
             if direction == Direction::Downgrade {
                 applied_heads.push(r);
             }
-            let mut heads = Heads::new(graph, &applied_heads);
+            let mut heads = AppliedHeads::new(graph, &applied_heads);
             let mut pieces = match (direction, resolution) {
                 // Completed by hand: record the step as if it had finished.
                 (_, Resolution::Completed) => version_updates(
@@ -795,7 +746,7 @@ impl Migrator {
         }
         out.push_str("COMMIT;\n\n");
         let _ = writeln!(out, "SELECT pg_advisory_lock({});\n", tables.lock_key());
-        let mut heads = Heads::new(graph, &current);
+        let mut heads = AppliedHeads::new(graph, &current);
         let single = options.single_transaction;
         if single {
             out.push_str("BEGIN;\n");
@@ -887,7 +838,7 @@ fn script_of(revision: &Revision, direction: Direction) -> &crate::revision::Scr
 fn step_pieces<'a>(
     graph: &'a RevisionGraph,
     tables: &VersionTables,
-    heads: &mut Heads<'_>,
+    heads: &mut AppliedHeads<'_>,
     step: Step,
 ) -> Vec<Piece<'a>> {
     let revision = &graph.revisions()[step.revision];
@@ -909,7 +860,7 @@ fn step_pieces<'a>(
 fn bookkeeping(
     graph: &RevisionGraph,
     tables: &VersionTables,
-    heads: &mut Heads<'_>,
+    heads: &mut AppliedHeads<'_>,
     step: Step,
     row_dirty: bool,
     timing: Timing,
@@ -936,11 +887,11 @@ fn bookkeeping(
 fn version_updates(
     graph: &RevisionGraph,
     tables: &VersionTables,
-    heads: &mut Heads<'_>,
+    heads: &mut AppliedHeads<'_>,
     step: Step,
     row_dirty: bool,
 ) -> Vec<Piece<'static>> {
-    let (removed, added) = heads.apply(step);
+    let HeadChange { removed, added } = heads.apply(step);
     let mut pieces = Vec::new();
     if !removed.is_empty() {
         pieces.push(Piece::bookkeeping(

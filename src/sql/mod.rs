@@ -1,10 +1,12 @@
 //! SQL text, without a database: quoting of identifiers and literals (the one place SQL
-//! text is built from names) and, in [`split`], splitting scripts into statements.
+//! text is built from names), in [`split`], splitting scripts into statements, and in
+//! [`words`], the identifiers a text mentions.
 //!
 //! Every statement retort writes (generated revisions, dumps, its own bookkeeping) quotes
 //! names here, so a generated file quotes uniformly and a name is never spliced in raw.
 
 pub mod split;
+pub mod words;
 
 /// Keywords that must be quoted as identifiers: every keyword that is not UNRESERVED in
 /// the newest grammar retort supports (`SELECT word FROM pg_get_keywords() WHERE

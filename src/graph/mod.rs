@@ -5,6 +5,10 @@
 //! heap, so loading and validating 10,000 revisions stays O(n log n). Nothing here
 //! touches a database: "current" revisions are passed in by the caller.
 
+mod heads;
+
+pub use heads::{AppliedHeads, HeadChange};
+
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};

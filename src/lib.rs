@@ -8,6 +8,7 @@ pub mod atomic_file;
 pub mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod db;
 pub mod diff;

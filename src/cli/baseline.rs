@@ -112,7 +112,7 @@ pub(super) fn init_from_database(
         &db,
         flags,
         "head",
-        compare::LiveDb {
+        crate::compare::LiveDb {
             conn: &live,
             also_exclude: &[],
         },

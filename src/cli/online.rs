@@ -546,7 +546,7 @@ pub(crate) fn stamp(
             args,
             guard.scratch,
             rev,
-            super::compare::LiveDb {
+            crate::compare::LiveDb {
                 conn: &target.conn,
                 also_exclude: guard.also_exclude,
             },

@@ -49,6 +49,17 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
+    /// The version tables these settings name, retort's defaults for what they leave
+    /// out.
+    pub fn version_tables(&self) -> crate::db::VersionTables {
+        let defaults = crate::db::VersionTables::default();
+        crate::db::VersionTables {
+            schema: self.version_schema.clone().unwrap_or(defaults.schema),
+            version: self.version_table.clone().unwrap_or(defaults.version),
+            history: self.history_table.clone().unwrap_or(defaults.history),
+        }
+    }
+
     /// `self` with `over`'s keys taking precedence.
     fn overlaid(&self, over: &DatabaseSettings) -> DatabaseSettings {
         fn pick(a: &Option<String>, b: &Option<String>) -> Option<String> {

@@ -391,7 +391,8 @@ pub(super) fn autogenerate(
     if !out.quiet {
         let text = std::fs::read(&path)?;
         let written = crate::revision::parse_bytes(&path, &text)?;
-        let findings = crate::lint::lint_revision(&written, &super::lint::lint_config(config)?);
+        let lint_config = crate::lint::LintConfig::from_config(config)?;
+        let findings = crate::lint::lint_revision(&written, &lint_config);
         super::lint::print_to_stderr(&findings);
     }
     Ok(code)

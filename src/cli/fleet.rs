@@ -143,17 +143,14 @@ pub(super) fn fleet(
             } else {
                 Operation::Upgrade { target }
             };
-            execute(
-                out,
-                config,
-                &migrator,
-                db,
-                &select,
-                &run,
+            let job = Job {
+                select: &select,
+                run: &run,
                 operation,
                 fail_fast,
-                metrics.as_deref(),
-            )
+                metrics_path: metrics.as_deref(),
+            };
+            execute(out, config, &migrator, db, job)
         }
         FleetCommand::Stamp {
             rev,
@@ -168,17 +165,14 @@ pub(super) fn fleet(
                 );
             }
             migrator.graph().resolve(&rev, None)?;
-            execute(
-                out,
-                config,
-                &migrator,
-                db,
-                &select,
-                &run,
-                Operation::Stamp { revision: rev },
-                false,
-                None,
-            )
+            let job = Job {
+                select: &select,
+                run: &run,
+                operation: Operation::Stamp { revision: rev },
+                fail_fast: false,
+                metrics_path: None,
+            };
+            execute(out, config, &migrator, db, job)
         }
         FleetCommand::Status { select, events } => {
             status(out, config, &migrator, db, &select, events.as_deref())
@@ -258,18 +252,29 @@ fn run_options(
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One fleet command's work: which targets, how, and where its metrics go.
+struct Job<'a> {
+    select: &'a Select,
+    run: &'a RunFlags,
+    operation: Operation,
+    fail_fast: bool,
+    metrics_path: Option<&'a Path>,
+}
+
 fn execute(
     out: &Output,
     config: &Config,
     migrator: &Migrator,
     db: &DbArgs,
-    select: &Select,
-    run: &RunFlags,
-    operation: Operation,
-    fail_fast: bool,
-    metrics_path: Option<&Path>,
+    job: Job<'_>,
 ) -> anyhow::Result<u8> {
+    let Job {
+        select,
+        run,
+        operation,
+        fail_fast,
+        metrics_path,
+    } = job;
     let runtime = online::runtime()?;
     let targets = select_targets(out, config, db, select, &runtime)?;
     if targets.is_empty() {

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context;
 use serde_json::json;
 
 use super::observe::{self, ObserveArgs};
@@ -41,45 +40,6 @@ pub(super) struct LintArgs {
     format: Format,
     #[command(flatten)]
     observe: ObserveArgs,
-}
-
-/// The `[lint]` settings of retort.toml as a [`LintConfig`]; unknown rule ids and
-/// severities are errors naming the file (a typo must not silently disable nothing).
-pub(super) fn lint_config(config: &Config) -> anyhow::Result<LintConfig> {
-    let settings = &config.lint;
-    let file = config
-        .file
-        .as_ref()
-        .map_or_else(|| "retort.toml".to_string(), |f| f.display().to_string());
-    let known = |id: &str| -> anyhow::Result<()> {
-        if lint::rule_by_id(id).is_none() {
-            let ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
-            anyhow::bail!(
-                "{file}: [lint] names an unknown rule `{id}`; the rules are: {}",
-                ids.join(", ")
-            );
-        }
-        Ok(())
-    };
-    let mut out = LintConfig::default();
-    for id in &settings.disable {
-        known(id)?;
-        out.disabled.insert(id.clone());
-    }
-    for (id, level) in &settings.severity {
-        known(id)?;
-        let severity = Severity::parse(level).with_context(|| {
-            format!(
-                "{file}: [lint.severity] {id} = {level:?}; use \"error\", \"warning\" or \"info\""
-            )
-        })?;
-        out.severities.insert(id.clone(), severity);
-    }
-    out.server_version = settings
-        .server_version
-        .map_or(0, |major| major.saturating_mul(10_000) as i32);
-    out.runner_lock_timeout = config.database.sql_lock_timeout.is_some();
-    Ok(out)
 }
 
 pub(super) fn lint(
@@ -130,7 +90,7 @@ pub(super) fn lint(
         }
         Some(rev) => vec![graph.resolve_prefix(rev)?],
     };
-    let mut lint_config = lint_config(config)?;
+    let mut lint_config = LintConfig::from_config(config)?;
     // Rules that depend on the server's version follow `[lint] server_version`, else
     // the server the revisions are pending on.
     if lint_config.server_version == 0 {

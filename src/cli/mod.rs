@@ -518,7 +518,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let target = target.unwrap_or_else(|| "head".to_owned());
             let mut args = db(None, Some(&run));
             if run.lint == LintMode::Deny {
-                args.lint_deny = Some(lint::lint_config(&config)?);
+                args.lint_deny = Some(crate::lint::LintConfig::from_config(&config)?);
             }
             online::migrate(
                 &out,

@@ -9,9 +9,9 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
-use crate::config::{parse_duration, Config, DatabaseSettings, UrlSource};
+use crate::config::{Config, DatabaseSettings, UrlSource};
 use crate::db::{ConnInfo, Session, VersionTables};
-use crate::migrator::{Resolution, RunOptions, StepReport};
+use crate::migrator::{Resolution, RunOptions, RunOverrides, StepReport};
 use crate::{Direction, Migrator};
 
 /// Connection flags shared by the database commands.
@@ -55,53 +55,23 @@ fn settings(
 }
 
 fn run_options(settings: &DatabaseSettings, args: &DbArgs) -> anyhow::Result<RunOptions> {
-    let lock_wait = args
-        .lock_timeout
-        .as_deref()
-        .or(settings.lock_timeout.as_deref())
-        .map(|v| parse_duration("--lock-timeout", v))
-        .transpose()?
-        .map_or(Duration::from_secs(60), Duration::from_millis);
-    // retort.toml's values were checked by Config::database; only flags are new here.
-    for (key, value) in [
-        ("--sql-lock-timeout", &args.sql_lock_timeout),
-        ("--statement-timeout", &args.statement_timeout),
-    ] {
-        if let Some(value) = value {
-            parse_duration(key, value)?;
-        }
-    }
-    let sql_lock_timeout = args
-        .sql_lock_timeout
-        .clone()
-        .or(settings.sql_lock_timeout.clone());
-    let statement_timeout = args
-        .statement_timeout
-        .clone()
-        .or(settings.statement_timeout.clone());
-    Ok(RunOptions {
-        lock_wait,
-        sql_lock_timeout,
-        statement_timeout,
+    let overrides = RunOverrides {
+        lock_wait: args.lock_timeout.clone(),
+        sql_lock_timeout: args.sql_lock_timeout.clone(),
+        statement_timeout: args.statement_timeout.clone(),
         single_transaction: args.single_transaction,
+    };
+    Ok(RunOptions {
         lint_deny: args.lint_deny.clone(),
+        ..RunOptions::from_settings(settings, &overrides)?
     })
-}
-
-fn tables(settings: &DatabaseSettings) -> VersionTables {
-    let defaults = VersionTables::default();
-    VersionTables {
-        schema: settings.version_schema.clone().unwrap_or(defaults.schema),
-        version: settings.version_table.clone().unwrap_or(defaults.version),
-        history: settings.history_table.clone().unwrap_or(defaults.history),
-    }
 }
 
 /// The version tables' names from retort.toml (and the chosen environment), without
 /// resolving a database URL: test-migration runs on databases of its own.
 pub(super) fn version_tables(config: &Config, args: &DbArgs) -> anyhow::Result<VersionTables> {
     let (settings, _, _) = settings(config, args)?;
-    Ok(tables(&settings))
+    Ok(settings.version_tables())
 }
 
 pub(super) fn target(config: &Config, args: &DbArgs) -> anyhow::Result<Target> {
@@ -109,7 +79,7 @@ pub(super) fn target(config: &Config, args: &DbArgs) -> anyhow::Result<Target> {
     let conn = ConnInfo::from_env(url.as_deref())?;
     Ok(Target {
         conn,
-        tables: tables(&settings),
+        tables: settings.version_tables(),
         options: run_options(&settings, args)?,
         source,
     })
@@ -329,7 +299,7 @@ pub(crate) fn migrate(
             );
         }
         let script = migrator.offline_script(
-            &tables(&settings),
+            &settings.version_tables(),
             from,
             to,
             direction,

@@ -17,9 +17,10 @@ use super::online::{runtime, version_tables, DbArgs};
 use super::scratch::{interrupted, with_scratch, Interrupted, ScratchFlags};
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::Config;
-use crate::db::{ConnInfo, Session, VersionTables};
-use crate::migrator::RunOptions;
-use crate::roundtrip::{self, Outcome, RevisionResult, RoundTrip, RoundTripReport, TestOptions};
+use crate::db::{ConnInfo, VersionTables};
+use crate::roundtrip::{
+    self, Outcome, RevisionResult, RoundTripReport, TestEvent, TestOptions, TestPlan,
+};
 use crate::scratch::restore::{self, DumpInfo, RestoreReport};
 use crate::scratch::{self, ScratchDb, ScratchServer};
 use crate::Migrator;
@@ -140,7 +141,14 @@ pub(super) fn test_migration(
                 database: Some(conn.describe()),
                 prepared: None,
             };
-            let work = test_on(out, &migrator, &conn, tables, args, source, None, started);
+            let setup = TestSetup {
+                migrator: &migrator,
+                tables,
+                args,
+                server: None,
+                started,
+            };
+            let work = test_on(out, setup, &conn, source);
             return tokio::select! {
                 result = work => result,
                 signal = interrupted() => Err(Interrupted(signal).into()),
@@ -226,17 +234,14 @@ async fn on_scratch(
         source.dump = Some(info);
         source.restore = Some(report);
     }
-    let result = test_on(
-        out,
+    let setup = TestSetup {
         migrator,
-        db.conn(),
         tables,
         args,
-        source,
-        Some(server),
+        server: Some(server),
         started,
-    )
-    .await;
+    };
+    let result = test_on(out, setup, db.conn(), source).await;
     // Drop it now rather than at shutdown, so a shared server is tidy even if the
     // shutdown that follows is cut short.
     let dropped = server.drop_database(&db).await;
@@ -245,101 +250,95 @@ async fn on_scratch(
     Ok(code)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where and how a test runs, besides its database.
+struct TestSetup<'a> {
+    migrator: &'a Migrator,
+    tables: VersionTables,
+    args: &'a TestArgs,
+    server: Option<&'a ScratchServer>,
+    started: Instant,
+}
+
 async fn test_on(
     out: &Output,
-    migrator: &Migrator,
+    setup: TestSetup<'_>,
     conn: &ConnInfo,
-    tables: VersionTables,
-    args: &TestArgs,
     mut source: SourceView,
-    server: Option<&ScratchServer>,
-    started: Instant,
 ) -> anyhow::Result<u8> {
-    let session = Session::open(conn, tables).await?;
-    let mut trip = RoundTrip::new(migrator, &session, RunOptions::default()).await?;
-    // retort's own tests (the real-world corpus) check every incremental inspection
-    // against a whole one.
-    if std::env::var_os("RETORT_VERIFY_INSPECTIONS").is_some_and(|v| v == "1") {
-        trip = trip.verify_inspections(true);
-    }
-    // A second backend halves the wait for each inspection on a multi-core server; the
-    // test goes on without it when the server refuses one more connection.
-    if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
-        match conn.connect("retort test-migration (inspection)").await {
-            Ok(client) => trip = trip.with_inspection_connections(vec![client]),
-            Err(e) if out.verbose => {
-                eprintln!("inspecting on one connection only: {e}");
-            }
-            Err(_) => {}
-        }
-    }
+    let args = setup.args;
     let (from, to) = split_range(args.range.as_deref());
-    if let Some(from) = from {
-        source.prepared = Some(trip.move_to(from).await?);
-    }
-    let state = migrator.state(&session).await?;
-    if from.is_none()
-        && source.kind == "dump"
-        && !state.initialized
-        && !out.quiet
-        && !trip.schema().await?.is_empty()
-    {
-        eprintln!(
-            "warning: the restored database has no {} table, so it counts as base and every \
-             revision is pending; if production is already at a revision, test from there \
-             with -r REV:head",
-            session.tables().describe()
-        );
-    }
-    let edited = migrator.edited_applied(&session, &state).await?;
-    if !edited.is_empty() && !out.quiet {
-        eprintln!("warning: applied revisions changed since they ran (the test uses the files):");
-        for e in &edited {
-            eprintln!("  {e}");
-        }
-    }
-    let revisions = trip.pending(to).await?;
-    let graph = migrator.graph();
-    let range: Vec<String> = revisions
-        .iter()
-        .map(|&r| graph.revisions()[r].id.to_string())
-        .collect();
     let human = !out.json && !out.quiet;
-    if revisions.is_empty() {
-        if !out.json {
-            outln!("nothing to test: {} is already at {to}", session.target());
-        }
-    } else if human {
-        eprintln!(
-            "testing {} revision(s), {} → {}, {}",
-            revisions.len(),
-            range.first().map_or("", String::as_str),
-            range.last().map_or("", String::as_str),
-            if args.keep_going {
-                "each on its own (upgrade, downgrade, compare, upgrade again), going on after failures"
-            } else if args.each {
-                "each on its own (upgrade, downgrade, compare, upgrade again)"
-            } else {
-                "as one range (upgrade all, downgrade all, compare)"
+    let plan = TestPlan {
+        migrator: setup.migrator,
+        conn,
+        tables: setup.tables,
+        from,
+        to,
+        options: TestOptions {
+            each: args.each || args.keep_going,
+            keep_going: args.keep_going,
+            strict: args.strict,
+        },
+        // retort's own tests (the real-world corpus) check every incremental
+        // inspection against a whole one.
+        verify_inspections: std::env::var_os("RETORT_VERIFY_INSPECTIONS").is_some_and(|v| v == "1"),
+        check_unversioned: source.kind == "dump" && !out.quiet,
+        second_connection: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+    };
+    let mut on_event = |event: TestEvent<'_>| match event {
+        TestEvent::OneInspectionConnection(error) => {
+            if out.verbose {
+                eprintln!("inspecting on one connection only: {error}");
             }
-        );
-        print_header();
-    }
-    let mut printer = |result: &RevisionResult| {
-        if human {
-            print_row(result);
+        }
+        TestEvent::UnversionedSchema { table } => eprintln!(
+            "warning: the restored database has no {table} table, so it counts as base and \
+             every revision is pending; if production is already at a revision, test from \
+             there with -r REV:head"
+        ),
+        TestEvent::Edited(edited) => {
+            if !out.quiet {
+                eprintln!(
+                    "warning: applied revisions changed since they ran (the test uses the files):"
+                );
+                for e in edited {
+                    eprintln!("  {e}");
+                }
+            }
+        }
+        TestEvent::Testing(range) => {
+            if human {
+                eprintln!(
+                    "testing {} revision(s), {} → {}, {}",
+                    range.len(),
+                    range.first().map_or("", String::as_str),
+                    range.last().map_or("", String::as_str),
+                    if args.keep_going {
+                        "each on its own (upgrade, downgrade, compare, upgrade again), going on after failures"
+                    } else if args.each {
+                        "each on its own (upgrade, downgrade, compare, upgrade again)"
+                    } else {
+                        "as one range (upgrade all, downgrade all, compare)"
+                    }
+                );
+                print_header();
+            }
+        }
+        TestEvent::Revision(result) => {
+            if human {
+                print_row(result);
+            }
         }
     };
-    let options = TestOptions {
-        each: args.each || args.keep_going,
-        keep_going: args.keep_going,
-        strict: args.strict,
-    };
-    let report = trip.test(&revisions, options, &mut printer).await?;
+    let run = roundtrip::test_database(plan, &mut on_event).await?;
+    source.prepared = run.prepared;
+    if run.range.is_empty() && !out.json {
+        outln!("nothing to test: {} is already at {to}", run.target);
+    }
+    let report = run.report;
     let passed = report.passed();
     if let Some(file) = report_file(args)? {
-        let xml = roundtrip::to_junit(&report, started.elapsed().as_millis());
+        let xml = roundtrip::to_junit(&report, setup.started.elapsed().as_millis());
         crate::atomic_file::write(file, xml.as_bytes())
             .with_context(|| format!("cannot write the JUnit report to {}", file.display()))?;
         if human {
@@ -349,20 +348,20 @@ async fn test_on(
     if out.json {
         let view = TestView {
             passed,
-            scratch: server.map(|s| ScratchView {
+            scratch: setup.server.map(|s| ScratchView {
                 provider: s.provider().to_string(),
                 version: s.version().text.clone(),
                 major: s.version().major(),
                 description: s.describe(),
             }),
             source,
-            range,
+            range: run.range,
             report,
-            total_ms: started.elapsed().as_millis(),
+            total_ms: setup.started.elapsed().as_millis(),
         };
         outln!("{}", serde_json::to_string(&view)?);
-    } else if !revisions.is_empty() {
-        print_summary(out, &report, started);
+    } else if !run.range.is_empty() {
+        print_summary(out, &report, setup.started);
     }
     Ok(if passed { EXIT_OK } else { EXIT_CHECK_FAILED })
 }

@@ -130,6 +130,16 @@ struct Planner<'a> {
     defaults_before_columns: BTreeMap<(QualifiedName, String), Option<String>>,
 }
 
+/// How one kind of table child (triggers, policies) is dropped and added.
+struct ChildChanges<D, A> {
+    /// The phases its drops and its additions belong to.
+    phases: (Phase, Phase),
+    drop: D,
+    add: A,
+    /// `trigger`, `policy`: names the object in the set of those created afresh.
+    kind: &'static str,
+}
+
 fn by_name<T, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> BTreeMap<K, &T> {
     items.iter().map(|item| (key(item), item)).collect()
 }
@@ -1665,10 +1675,12 @@ impl<'a> Planner<'a> {
             &to,
             |a, b| a.definition == b.definition && a.enabled == b.enabled,
             |t| forced.contains(&t.definition),
-            (Phase::DropTriggers, Phase::AddTriggers),
-            |(table, name)| Change::DropTrigger { table, name },
-            |t| Change::AddTrigger(t.clone()),
-            "trigger",
+            ChildChanges {
+                phases: (Phase::DropTriggers, Phase::AddTriggers),
+                drop: |(table, name)| Change::DropTrigger { table, name },
+                add: |t: &Trigger| Change::AddTrigger(t.clone()),
+                kind: "trigger",
+            },
         );
     }
 
@@ -1695,28 +1707,32 @@ impl<'a> Planner<'a> {
                 &a == b
             },
             |p| forced.contains(&key(p)),
-            (Phase::DropPolicies, Phase::AddPolicies),
-            |(table, name)| Change::DropPolicy { table, name },
-            |p| Change::AddPolicy(p.clone()),
-            "policy",
+            ChildChanges {
+                phases: (Phase::DropPolicies, Phase::AddPolicies),
+                drop: |(table, name)| Change::DropPolicy { table, name },
+                add: |p: &Policy| Change::AddPolicy(p.clone()),
+                kind: "policy",
+            },
         );
     }
 
     /// Triggers and policies: keyed by (table, name), recreated when changed or when their
     /// table is reshaped, left alone when their table is dropped (they go with it) unless
     /// `forced` (they name a replaced function or a recreated enum: always dropped first).
-    #[allow(clippy::too_many_arguments)]
     fn table_children<T>(
         &mut self,
         from: &BTreeMap<(QualifiedName, String), &T>,
         to: &BTreeMap<(QualifiedName, String), &T>,
         same: impl Fn(&T, &T) -> bool,
         forced: impl Fn(&T) -> bool,
-        (drop_phase, add_phase): (Phase, Phase),
-        drop: impl Fn((QualifiedName, String)) -> Change,
-        add: impl Fn(&T) -> Change,
-        kind: &str,
+        changes: ChildChanges<impl Fn((QualifiedName, String)) -> Change, impl Fn(&T) -> Change>,
     ) {
+        let ChildChanges {
+            phases: (drop_phase, add_phase),
+            drop,
+            add,
+            kind,
+        } = changes;
         for (key, old) in from.iter().rev() {
             let table_kept = self.to_tables.contains_key(&key.0);
             let keep = to.get(key).is_some_and(|new| {

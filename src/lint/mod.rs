@@ -31,6 +31,58 @@ pub struct LintConfig {
     pub runner_lock_timeout: bool,
 }
 
+/// A `[lint]` section of retort.toml that names what does not exist.
+#[derive(Debug, thiserror::Error)]
+pub enum LintConfigError {
+    #[error("{file}: [lint] names an unknown rule `{id}`; the rules are: {}", rules::RULES.iter().map(|r| r.id).collect::<Vec<_>>().join(", "))]
+    UnknownRule { file: String, id: String },
+    #[error("{file}: [lint.severity] {id} = {level:?}; use \"error\", \"warning\" or \"info\"")]
+    BadSeverity {
+        file: String,
+        id: String,
+        level: String,
+    },
+}
+
+impl LintConfig {
+    /// The `[lint]` settings of `config` (and its `sql_lock_timeout`); unknown rule ids
+    /// and severities are errors naming the file (a typo must not silently disable
+    /// nothing).
+    pub fn from_config(config: &crate::config::Config) -> Result<LintConfig, LintConfigError> {
+        let settings = &config.lint;
+        let file = config
+            .file
+            .as_ref()
+            .map_or_else(|| "retort.toml".to_string(), |f| f.display().to_string());
+        let known = |id: &str| match rule_by_id(id) {
+            Some(_) => Ok(()),
+            None => Err(LintConfigError::UnknownRule {
+                file: file.clone(),
+                id: id.to_owned(),
+            }),
+        };
+        let mut out = LintConfig::default();
+        for id in &settings.disable {
+            known(id)?;
+            out.disabled.insert(id.clone());
+        }
+        for (id, level) in &settings.severity {
+            known(id)?;
+            let severity = Severity::parse(level).ok_or_else(|| LintConfigError::BadSeverity {
+                file: file.clone(),
+                id: id.clone(),
+                level: level.clone(),
+            })?;
+            out.severities.insert(id.clone(), severity);
+        }
+        out.server_version = settings
+            .server_version
+            .map_or(0, |major| major.saturating_mul(10_000) as i32);
+        out.runner_lock_timeout = config.database.sql_lock_timeout.is_some();
+        Ok(out)
+    }
+}
+
 /// One finding, placed in its file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {

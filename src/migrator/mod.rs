@@ -21,7 +21,9 @@ pub use observe::{
     relation_sizes, HeldLock, LockTaken, Relation, RelationSize, RevisionObservation,
     StatementObservation,
 };
-pub use online::{DbState, EditedRevision, Resolution, RunError, RunOptions, StepReport};
+pub use online::{
+    DbState, EditedRevision, Resolution, RunError, RunOptions, RunOverrides, StepReport,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigratorError {

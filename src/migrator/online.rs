@@ -122,6 +122,61 @@ pub struct RunOptions {
     pub lint_deny: Option<crate::lint::LintConfig>,
 }
 
+/// What a caller says about a run on top of retort.toml (the command line's flags):
+/// each value, when given, wins over the settings'.
+#[derive(Debug, Clone, Default)]
+pub struct RunOverrides {
+    /// How long to wait for another run's lock (a PostgreSQL duration).
+    pub lock_wait: Option<String>,
+    /// `lock_timeout` inside each revision.
+    pub sql_lock_timeout: Option<String>,
+    /// `statement_timeout` inside each revision.
+    pub statement_timeout: Option<String>,
+    /// All pending revisions in one transaction.
+    pub single_transaction: bool,
+}
+
+impl RunOptions {
+    /// The run options of `settings` (retort.toml, its environment already overlaid)
+    /// with `overrides` on top. The settings' durations were checked when they were
+    /// read; the overrides' are checked here, each error naming its flag.
+    pub fn from_settings(
+        settings: &crate::config::DatabaseSettings,
+        overrides: &RunOverrides,
+    ) -> Result<RunOptions, crate::config::ConfigError> {
+        use crate::config::parse_duration;
+        let lock_wait = overrides
+            .lock_wait
+            .as_deref()
+            .or(settings.lock_timeout.as_deref())
+            .map(|v| parse_duration("--lock-timeout", v))
+            .transpose()?
+            .map_or(Duration::from_secs(60), Duration::from_millis);
+        for (key, value) in [
+            ("--sql-lock-timeout", &overrides.sql_lock_timeout),
+            ("--statement-timeout", &overrides.statement_timeout),
+        ] {
+            if let Some(value) = value {
+                parse_duration(key, value)?;
+            }
+        }
+        Ok(RunOptions {
+            lock_wait,
+            sql_lock_timeout: overrides
+                .sql_lock_timeout
+                .clone()
+                .or(settings.sql_lock_timeout.clone()),
+            statement_timeout: overrides
+                .statement_timeout
+                .clone()
+                .or(settings.statement_timeout.clone()),
+            single_transaction: overrides.single_transaction,
+            #[cfg(feature = "lint")]
+            lint_deny: None,
+        })
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {

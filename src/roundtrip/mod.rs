@@ -21,8 +21,10 @@ use crate::db::Session;
 use crate::migrator::{RunError, RunOptions};
 use crate::{Direction, Migrator, Step};
 
+mod database;
 mod junit;
 
+pub use database::{test_database, TestEvent, TestPlan, TestRun};
 pub use junit::to_junit;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,8 @@ pub enum RoundTripError {
     Run(#[from] RunError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
 }
 
 impl From<crate::graph::GraphError> for RoundTripError {
@@ -44,6 +48,7 @@ impl RoundTripError {
         match self {
             RoundTripError::Run(e) => e.exit_code(),
             RoundTripError::Catalog(_) => 3,
+            RoundTripError::Db(e) => e.exit_code(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod diff;
+pub mod dump;
 pub mod embed;
 pub mod fleet;
 pub mod graph;

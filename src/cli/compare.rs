@@ -17,8 +17,9 @@ use crate::catalog::{self, InspectOptions, Schema};
 use crate::config::Config;
 use crate::db::{ConnInfo, Session, VersionTables};
 use crate::diff::Rename;
+use crate::dump;
 use crate::migrator::RunOptions;
-use crate::scratch::{restore, ScratchDb, ScratchServer};
+use crate::scratch::{ScratchDb, ScratchServer};
 use crate::{diff, models, Migrator, NewRevision};
 
 /// Where a schema comes from.
@@ -196,10 +197,9 @@ async fn load_source(
         }
         Source::Dump(path) => {
             let programs = crate::scratch::client_programs(server.bin_dir())?;
-            let info = restore::inspect_dump(path, &programs)?;
+            let info = dump::inspect_dump(path, &programs)?;
             let conn = db.conn().clone();
-            tokio::task::spawn_blocking(move || restore::restore(&info, &conn, &programs))
-                .await??;
+            tokio::task::spawn_blocking(move || dump::restore(&info, &conn, &programs)).await??;
         }
         Source::Database(_) => {}
     }

@@ -18,9 +18,9 @@ use super::scratch::{interrupted, with_scratch, Interrupted, ScratchFlags};
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::db::{ConnInfo, Session, VersionTables};
+use crate::dump::{self, ClientPrograms, DumpInfo, RestoreReport};
 use crate::migrator::RunOptions;
 use crate::roundtrip::{self, Outcome, RevisionResult, RoundTrip, RoundTripReport, TestOptions};
-use crate::scratch::restore::{self, DumpInfo, RestoreReport};
 use crate::scratch::{self, ScratchDb, ScratchServer};
 use crate::Migrator;
 
@@ -175,9 +175,9 @@ fn report_file(args: &TestArgs) -> anyhow::Result<Option<&Path>> {
 
 /// Reads the dump's format and versions before any server starts, so a bad file fails
 /// fast. The client programs found here are replaced by the scratch server's own later.
-fn inspect_dump(path: &Path) -> anyhow::Result<(DumpInfo, scratch::ClientPrograms)> {
+fn inspect_dump(path: &Path) -> anyhow::Result<(DumpInfo, ClientPrograms)> {
     let programs = scratch::client_programs(None)?;
-    let info = restore::inspect_dump(path, &programs)?;
+    let info = dump::inspect_dump(path, &programs)?;
     Ok((info, programs))
 }
 
@@ -187,7 +187,7 @@ async fn on_scratch(
     server: &ScratchServer,
     tables: VersionTables,
     args: &TestArgs,
-    dump: Option<(DumpInfo, scratch::ClientPrograms)>,
+    dump: Option<(DumpInfo, ClientPrograms)>,
     started: Instant,
 ) -> anyhow::Result<u8> {
     let db: ScratchDb = server.create_database("test").await?;
@@ -207,7 +207,7 @@ async fn on_scratch(
         let conn = db.conn().clone();
         let restore_info = info.clone();
         let report =
-            tokio::task::spawn_blocking(move || restore::restore(&restore_info, &conn, &programs))
+            tokio::task::spawn_blocking(move || dump::restore(&restore_info, &conn, &programs))
                 .await
                 .context("the restore task failed")??;
         if !out.quiet && !out.json {
@@ -531,7 +531,7 @@ pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> any
             target.describe()
         );
     }
-    let report = restore::restore(&info, &target, &programs)?;
+    let report = dump::restore(&info, &target, &programs)?;
     if out.json {
         outln!("{}", serde_json::to_string(&report)?);
     } else if !out.quiet {

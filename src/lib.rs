@@ -12,6 +12,7 @@ pub mod compare;
 pub mod config;
 pub mod db;
 pub mod diff;
+pub mod dump;
 pub mod embed;
 pub mod fleet;
 pub mod graph;

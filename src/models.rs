@@ -26,7 +26,7 @@ use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
 use crate::db::{describe_pg_error, write_caret};
-use crate::scratch::restore::is_noise;
+use crate::dump::is_noise;
 use crate::sql::split;
 
 #[derive(Debug, thiserror::Error)]

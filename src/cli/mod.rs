@@ -400,7 +400,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if let Some(e) = error.downcast_ref::<crate::roundtrip::RoundTripError>() {
         return e.exit_code();
     }
-    if let Some(e) = error.downcast_ref::<crate::scratch::restore::RestoreError>() {
+    if let Some(e) = error.downcast_ref::<crate::dump::RestoreError>() {
         return e.exit_code();
     }
     if error

@@ -12,8 +12,8 @@ use super::scratch::{with_scratch, ScratchFlags};
 use super::Output;
 use crate::config::{Config, UrlSource};
 use crate::db::{ConnInfo, Session, VersionTables};
+use crate::dump::{self, ClientPrograms, DumpInfo};
 use crate::migrator::{relation_sizes, RelationSize, RevisionObservation, RunOptions};
-use crate::scratch::restore::{self, DumpInfo};
 use crate::scratch::{self, ScratchServer};
 use crate::Migrator;
 
@@ -73,7 +73,7 @@ pub(super) fn observe(
     let dump = match &args.from_dump {
         Some(path) => {
             let programs = scratch::client_programs(None)?;
-            Some((restore::inspect_dump(path, &programs)?, programs))
+            Some((dump::inspect_dump(path, &programs)?, programs))
         }
         None => None,
     };
@@ -120,7 +120,7 @@ async fn on_scratch(
     migrator: &Migrator,
     server: &ScratchServer,
     tables: VersionTables,
-    dump: Option<(DumpInfo, scratch::ClientPrograms)>,
+    dump: Option<(DumpInfo, ClientPrograms)>,
     selected: &[usize],
     mut sizes: Option<Sizes>,
 ) -> anyhow::Result<Observed> {
@@ -138,7 +138,7 @@ async fn on_scratch(
             }
             let conn = db.conn().clone();
             let path = info.path.clone();
-            tokio::task::spawn_blocking(move || restore::restore(&info, &conn, &programs))
+            tokio::task::spawn_blocking(move || dump::restore(&info, &conn, &programs))
                 .await
                 .context("the restore task failed")??;
             let state = migrator.state(&session).await?;

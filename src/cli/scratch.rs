@@ -5,7 +5,7 @@
 use clap::ValueEnum;
 
 use super::Output;
-use crate::scratch::restore::DumpInfo;
+use crate::dump::DumpInfo;
 use crate::scratch::{Provider, ScratchError, ScratchOptions, ScratchServer};
 
 /// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).

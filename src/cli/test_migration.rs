@@ -18,10 +18,10 @@ use super::scratch::{interrupted, with_scratch, Interrupted, ScratchFlags};
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::db::{ConnInfo, VersionTables};
+use crate::dump::{self, ClientPrograms, DumpInfo, RestoreReport};
 use crate::roundtrip::{
     self, Outcome, RevisionResult, RoundTripReport, TestEvent, TestOptions, TestPlan,
 };
-use crate::scratch::restore::{self, DumpInfo, RestoreReport};
 use crate::scratch::{self, ScratchDb, ScratchServer};
 use crate::Migrator;
 
@@ -183,9 +183,9 @@ fn report_file(args: &TestArgs) -> anyhow::Result<Option<&Path>> {
 
 /// Reads the dump's format and versions before any server starts, so a bad file fails
 /// fast. The client programs found here are replaced by the scratch server's own later.
-fn inspect_dump(path: &Path) -> anyhow::Result<(DumpInfo, scratch::ClientPrograms)> {
+fn inspect_dump(path: &Path) -> anyhow::Result<(DumpInfo, ClientPrograms)> {
     let programs = scratch::client_programs(None)?;
-    let info = restore::inspect_dump(path, &programs)?;
+    let info = dump::inspect_dump(path, &programs)?;
     Ok((info, programs))
 }
 
@@ -195,7 +195,7 @@ async fn on_scratch(
     server: &ScratchServer,
     tables: VersionTables,
     args: &TestArgs,
-    dump: Option<(DumpInfo, scratch::ClientPrograms)>,
+    dump: Option<(DumpInfo, ClientPrograms)>,
     started: Instant,
 ) -> anyhow::Result<u8> {
     let db: ScratchDb = server.create_database("test").await?;
@@ -215,7 +215,7 @@ async fn on_scratch(
         let conn = db.conn().clone();
         let restore_info = info.clone();
         let report =
-            tokio::task::spawn_blocking(move || restore::restore(&restore_info, &conn, &programs))
+            tokio::task::spawn_blocking(move || dump::restore(&restore_info, &conn, &programs))
                 .await
                 .context("the restore task failed")??;
         if !out.quiet && !out.json {
@@ -530,7 +530,7 @@ pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> any
             target.describe()
         );
     }
-    let report = restore::restore(&info, &target, &programs)?;
+    let report = dump::restore(&info, &target, &programs)?;
     if out.json {
         outln!("{}", serde_json::to_string(&report)?);
     } else if !out.quiet {

@@ -7,8 +7,9 @@ use std::time::Instant;
 use super::{expressions, CompareError, Context, Event, SchemaRead, Source};
 use crate::catalog::{self, InspectOptions, Schema};
 use crate::db::{ConnInfo, Session};
+use crate::dump;
 use crate::migrator::RunOptions;
-use crate::scratch::{restore, ScratchDb, ScratchServer};
+use crate::scratch::{ScratchDb, ScratchServer};
 use crate::{diff, models};
 
 /// A side ready to inspect: a live database, or a scratch database it was loaded into.
@@ -55,10 +56,9 @@ pub(super) async fn load_source(
         }
         Source::Dump(path) => {
             let programs = crate::scratch::client_programs(server.bin_dir())?;
-            let info = restore::inspect_dump(path, &programs)?;
+            let info = dump::inspect_dump(path, &programs)?;
             let conn = db.conn().clone();
-            tokio::task::spawn_blocking(move || restore::restore(&info, &conn, &programs))
-                .await??;
+            tokio::task::spawn_blocking(move || dump::restore(&info, &conn, &programs)).await??;
         }
         Source::Database(_) => {}
     }

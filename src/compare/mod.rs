@@ -53,7 +53,7 @@ pub enum CompareError {
     Scratch(#[from] crate::scratch::ScratchError),
     /// Boxed: a restore failure carries its whole report, and it is the rare case.
     #[error(transparent)]
-    Restore(Box<crate::scratch::restore::RestoreError>),
+    Restore(Box<crate::dump::RestoreError>),
     #[error(transparent)]
     Models(#[from] crate::models::ModelsError),
     #[error(transparent)]
@@ -72,8 +72,8 @@ pub enum CompareError {
     Panicked(&'static str),
 }
 
-impl From<crate::scratch::restore::RestoreError> for CompareError {
-    fn from(e: crate::scratch::restore::RestoreError) -> CompareError {
+impl From<crate::dump::RestoreError> for CompareError {
+    fn from(e: crate::dump::RestoreError) -> CompareError {
         CompareError::Restore(Box::new(e))
     }
 }

@@ -13,7 +13,8 @@ use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ClientPrograms, ScratchError};
+use super::ScratchError;
+use crate::dump::ClientPrograms;
 
 /// Where Debian-style packages put each major version's programs.
 const VERSIONED_ROOT: &str = "/usr/lib/postgresql";

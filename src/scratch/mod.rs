@@ -13,11 +13,10 @@ mod binaries;
 mod docker;
 mod local;
 pub(crate) use local::tail;
-pub mod restore;
 
 use std::fmt;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Mutex;
 
@@ -143,14 +142,6 @@ impl ServerVersion {
             text: row.get(1),
         })
     }
-}
-
-/// Client programs (`psql`, `pg_restore`, `pg_dump`) to load dumps with, ideally of the
-/// scratch server's own version.
-#[derive(Debug, Clone)]
-pub struct ClientPrograms {
-    pub psql: PathBuf,
-    pub pg_restore: PathBuf,
 }
 
 enum Backend {

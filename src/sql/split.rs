@@ -15,6 +15,9 @@ pub struct Statement<'a> {
     pub sql: &'a str,
     /// Byte offset of `sql` in the input.
     pub offset: usize,
+    /// Byte offset just past the statement's terminating `;`, or the end of the input
+    /// when the input ends first.
+    pub end: usize,
 }
 
 /// Splits `text` into statements in order.
@@ -24,18 +27,68 @@ pub fn split(text: &str) -> Vec<Statement<'_>> {
         .into_iter()
         .filter_map(|piece| match piece {
             Piece::Sql(statement) => Some(statement),
-            Piece::Meta(_) => None,
+            Piece::Meta(_) | Piece::CopyData(_) => None,
         })
         .collect()
 }
 
-/// One piece of a script written for psql: an SQL statement or a meta-command.
+/// One piece of a script written for psql: an SQL statement, a meta-command, or the
+/// rows of a `COPY ... FROM stdin`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece<'a> {
     /// A statement for the server.
     Sql(Statement<'a>),
     /// A command for psql itself.
     Meta(MetaCommand<'a>),
+    /// The rows psql feeds to the `COPY ... FROM stdin` before them.
+    CopyData(CopyData<'a>),
+}
+
+/// The rows after a `COPY ... FROM stdin;`, which psql passes to the server as they are:
+/// they are not SQL, so no quote, `;` or backslash in them means anything until a line
+/// holding only `\.` (see [`ends_copy_data`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyData<'a> {
+    /// The rows, from the start of the line after the COPY to the end of the line
+    /// before the `\.` (or to the end of the input).
+    pub data: &'a str,
+    /// Byte offset of `data` in the input.
+    pub offset: usize,
+    /// Byte offset just past the `\.` line (its line ending included), or the end of
+    /// the input.
+    pub end: usize,
+    /// Byte offset of the COPY statement the rows are for.
+    pub copy_offset: usize,
+    /// Whether a `\.` line ended the rows; the input ended first otherwise.
+    pub terminated: bool,
+}
+
+/// Whether `line` (with or without its `\n` or `\r\n`) is the `\.` that ends the rows
+/// of a `COPY ... FROM stdin`, as psql recognises it.
+pub fn ends_copy_data(line: &str) -> bool {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    line == "\\."
+}
+
+/// Whether a statement is a `COPY ... FROM stdin`, after which psql reads rows from the
+/// script. psql learns it from the server's answer; a script splitter can only go by
+/// the words: COPY first, and FROM directly followed by STDIN.
+fn is_copy_from_stdin(sql: &str) -> bool {
+    let mut words = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '"'))
+        .filter(|w| !w.is_empty());
+    if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("copy")) {
+        return false;
+    }
+    let mut after_from = false;
+    for word in words {
+        if after_from && word.eq_ignore_ascii_case("stdin") {
+            return true;
+        }
+        after_from = word.eq_ignore_ascii_case("from");
+    }
+    false
 }
 
 /// A psql meta-command (`\restrict KEY`, `\connect DB`), which runs to the end of its
@@ -54,9 +107,14 @@ pub struct MetaCommand<'a> {
     pub in_statement: bool,
 }
 
-/// Splits `text` the way psql reads a script: statements as [`split`] finds them, and
-/// a backslash outside quotes and comments starts a meta-command that takes the rest of
-/// the line. Plain dumps (`pg_dump -Fp`) are such scripts.
+/// Splits `text` the way psql reads a script: statements as [`split`] finds them, a
+/// backslash outside quotes and comments starts a meta-command that takes the rest of
+/// the line, and a `COPY ... FROM stdin;` is followed by rows up to a `\.` line. Plain
+/// dumps (`pg_dump -Fp`) are such scripts.
+///
+/// The rows start on the first line that begins with no statement under way after the
+/// COPY's `;` (pg_dump puts nothing after it on its line). A COPY whose rows the input
+/// never ends still gets a (possibly empty) [`CopyData`], with `terminated` false.
 pub fn split_psql(text: &str) -> Vec<Piece<'_>> {
     Splitter::new(text, true).run()
 }
@@ -128,6 +186,9 @@ struct Splitter<'a> {
     atomic_depth: usize,
     /// The previous token was the keyword BEGIN, so an ATOMIC now opens a body.
     after_begin: bool,
+    /// Byte offset of a `COPY ... FROM stdin` that ended and whose rows have not
+    /// started yet (psql mode only).
+    copy_pending: Option<usize>,
 }
 
 impl<'a> Splitter<'a> {
@@ -141,6 +202,7 @@ impl<'a> Splitter<'a> {
             paren_depth: 0,
             atomic_depth: 0,
             after_begin: false,
+            copy_pending: None,
         }
     }
 
@@ -154,6 +216,9 @@ impl<'a> Splitter<'a> {
         while let Some(b) = self.at(pos) {
             let next = self.at(pos + 1);
             pos = match b {
+                b'\n' if self.start.is_none() && self.copy_pending.is_some() => {
+                    self.copy_data(pos + 1)
+                }
                 _ if is_space(b) => pos + 1,
                 b'-' if next == Some(b'-') => self.skip_line_comment(pos + 2),
                 b'/' if next == Some(b'*') => match self.skip_block_comment(pos + 2) {
@@ -166,7 +231,7 @@ impl<'a> Splitter<'a> {
                     }
                 },
                 b';' if self.paren_depth == 0 && self.atomic_depth == 0 => {
-                    self.finish(pos);
+                    self.finish(pos, pos + 1);
                     pos + 1
                 }
                 b'\\' if self.psql => self.meta(pos),
@@ -191,8 +256,49 @@ impl<'a> Splitter<'a> {
                 }
             };
         }
-        self.finish(len);
+        self.finish(len, len);
+        if let Some(copy_offset) = self.copy_pending.take() {
+            self.pieces.push(Piece::CopyData(CopyData {
+                data: "",
+                offset: len,
+                end: len,
+                copy_offset,
+                terminated: false,
+            }));
+        }
         self.pieces
+    }
+
+    /// The rows of the pending COPY, from `start` (a line start) through the `\.` line.
+    fn copy_data(&mut self, start: usize) -> usize {
+        let Some(copy_offset) = self.copy_pending.take() else {
+            return start;
+        };
+        let len = self.bytes.len();
+        let mut line_start = start;
+        let (data_end, end, terminated) = loop {
+            if line_start >= len {
+                break (len, len, false);
+            }
+            let line_end = self
+                .text
+                .get(line_start..)
+                .and_then(|rest| rest.find('\n'))
+                .map_or(len, |i| line_start + i + 1);
+            let line = self.text.get(line_start..line_end).unwrap_or_default();
+            if ends_copy_data(line) {
+                break (line_start, line_end, true);
+            }
+            line_start = line_end;
+        };
+        self.pieces.push(Piece::CopyData(CopyData {
+            data: self.text.get(start..data_end).unwrap_or_default(),
+            offset: start,
+            end,
+            copy_offset,
+            terminated,
+        }));
+        end
     }
 
     /// A meta-command at the backslash `pos`: its name runs to the first whitespace,
@@ -222,16 +328,24 @@ impl<'a> Splitter<'a> {
         self.after_begin = false;
     }
 
-    fn finish(&mut self, end: usize) {
+    /// Ends the statement under way at `at` (its `;`, or the end of the text); `end` is
+    /// just past the terminator.
+    fn finish(&mut self, at: usize, end: usize) {
         if let Some(start) = self.start.take() {
             let sql = self
                 .text
-                .get(start..end)
+                .get(start..at)
                 .unwrap_or_default()
                 .trim_end_matches(|c: char| u8::try_from(c).is_ok_and(is_space));
             if !sql.is_empty() {
-                self.pieces
-                    .push(Piece::Sql(Statement { sql, offset: start }));
+                if self.psql && at < self.bytes.len() && is_copy_from_stdin(sql) {
+                    self.copy_pending = Some(start);
+                }
+                self.pieces.push(Piece::Sql(Statement {
+                    sql,
+                    offset: start,
+                    end,
+                }));
             }
         }
         self.paren_depth = 0;
@@ -471,6 +585,14 @@ mod tests {
             .into_iter()
             .map(|piece| match piece {
                 Piece::Sql(s) => format!("{}@{}", s.sql, s.offset),
+                Piece::CopyData(c) => format!(
+                    "rows {:?}@{}..{} for @{}{}",
+                    c.data,
+                    c.offset,
+                    c.end,
+                    c.copy_offset,
+                    if c.terminated { "" } else { " (unterminated)" }
+                ),
                 Piece::Meta(m) => format!(
                     "\\{} {}@{}{}",
                     m.name,
@@ -513,6 +635,98 @@ mod tests {
                 "DO $$ \\z $$@37"
             ]
         );
+    }
+
+    #[test]
+    fn psql_mode_passes_copy_rows_through_as_they_are() {
+        let dump = "COPY public.t (id, s) FROM stdin;\n\
+                    1\ta;b\n\
+                    2\tit's \"x\n\
+                    3\t$$ /* -- \\N\n\
+                    \\.\n\
+                    SELECT 1;\n";
+        assert_eq!(
+            psql_parts(dump),
+            [
+                "COPY public.t (id, s) FROM stdin@0",
+                "rows \"1\\ta;b\\n2\\tit's \\\"x\\n3\\t$$ /* -- \\\\N\\n\"@34..67 for @0",
+                "SELECT 1@67",
+            ]
+        );
+        // Read as SQL, the `;` of the first row would end a statement and the quote of
+        // the second would swallow the rest.
+        assert_eq!(split(dump).len(), 3);
+    }
+
+    #[test]
+    fn psql_mode_copy_rows_with_crlf_and_without_an_end() {
+        let dump =
+            "copy t from STDIN;\r\na\r\n\\.\r\nCOPY u FROM stdin WITH (FORMAT csv);\r\n\"x;\r\n";
+        assert_eq!(
+            psql_parts(dump),
+            [
+                "copy t from STDIN@0",
+                "rows \"a\\r\\n\"@20..27 for @0",
+                "COPY u FROM stdin WITH (FORMAT csv)@27",
+                "rows \"\\\"x;\\r\\n\"@65..70 for @27 (unterminated)",
+            ]
+        );
+        // Ending the text on the COPY still says that rows were due.
+        assert_eq!(
+            psql_parts("COPY t FROM stdin;"),
+            [
+                "COPY t FROM stdin@0",
+                "rows \"\"@18..18 for @0 (unterminated)"
+            ]
+        );
+        // `\.` without a line ending at the very end ends the rows too.
+        assert_eq!(
+            psql_parts("COPY t FROM stdin;\n1\n\\."),
+            ["COPY t FROM stdin@0", "rows \"1\\n\"@19..23 for @0"]
+        );
+    }
+
+    #[test]
+    fn psql_mode_only_copy_from_stdin_has_rows() {
+        assert_eq!(
+            psql_parts("COPY t TO stdout;\nCOPY t FROM '/x';\n\\.\n"),
+            ["COPY t TO stdout@0", "COPY t FROM '/x'@18", "\\. @36"]
+        );
+        // Rows begin on the line after the one the COPY ends on.
+        assert_eq!(
+            psql_parts("COPY t FROM stdin; -- rows follow\nx;y\n\\.\nSELECT 2;"),
+            [
+                "COPY t FROM stdin@0",
+                "rows \"x;y\\n\"@34..41 for @0",
+                "SELECT 2@41"
+            ]
+        );
+    }
+
+    #[test]
+    fn psql_mode_end_marker_inside_a_dollar_quote_ends_nothing() {
+        let dump = "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$\n\
+                    SELECT 'COPY t FROM stdin;'\n\
+                    \\.\n\
+                    $$;\n\
+                    \\connect other\n";
+        assert_eq!(
+            psql_parts(dump),
+            [
+                "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$\nSELECT 'COPY t FROM stdin;'\n\\.\n$$@0",
+                "\\connect other@87",
+            ]
+        );
+    }
+
+    #[test]
+    fn end_marker_is_a_line_of_its_own() {
+        assert!(ends_copy_data("\\."));
+        assert!(ends_copy_data("\\.\n"));
+        assert!(ends_copy_data("\\.\r\n"));
+        assert!(!ends_copy_data("\\. \n"));
+        assert!(!ends_copy_data(" \\.\n"));
+        assert!(!ends_copy_data("\\.x"));
     }
 
     #[test]
@@ -928,7 +1142,11 @@ mod tests {
             );
             assert!(!s.sql.is_empty(), "{text:?}");
             assert_eq!(s.sql.trim(), s.sql, "{text:?}");
-            end = s.offset + s.sql.len();
+            assert!(
+                s.end >= s.offset + s.sql.len() && s.end <= text.len(),
+                "{text:?}"
+            );
+            end = s.end;
         }
     }
 
@@ -952,13 +1170,17 @@ mod tests {
                 expected.extend(split(snippet).into_iter().map(|s| Statement {
                     sql: s.sql,
                     offset: base + s.offset,
+                    end: base + s.end,
                 }));
                 text.push_str(snippet);
             }
             let statements = split(&text);
             check_invariants(&text, &statements);
-            let got: Vec<_> = statements.iter().map(|s| (s.sql, s.offset)).collect();
-            let want: Vec<_> = expected.iter().map(|s| (s.sql, s.offset)).collect();
+            let got: Vec<_> = statements
+                .iter()
+                .map(|s| (s.sql, s.offset, s.end))
+                .collect();
+            let want: Vec<_> = expected.iter().map(|s| (s.sql, s.offset, s.end)).collect();
             assert_eq!(got, want, "{text:?}");
             // Every truncation is some unterminated construct: no panic, same invariants.
             for (cut, _) in text.char_indices() {

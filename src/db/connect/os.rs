@@ -5,19 +5,30 @@
 use std::path::{Path, PathBuf};
 
 /// The user's home, as libpq finds it: `HOME`, else the passwd entry's.
-pub(super) fn home_dir(
-    env: &dyn Fn(&str) -> Option<String>,
-    passwd_home: impl FnOnce() -> Option<PathBuf>,
-) -> Option<PathBuf> {
+pub(super) fn home_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     env("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
         .or_else(passwd_home)
 }
 
-/// The passwd entry (name, home) of the effective user, like libpq's getpwuid(geteuid()).
-/// /proc/self is owned by the effective uid; without /proc (not Linux) this gives None.
-pub(super) fn passwd_entry() -> Option<(String, PathBuf)> {
+/// The operating-system user name, libpq's default user: the effective user's account
+/// name (getpwuid(geteuid()), as libpq), else `USER` or `LOGNAME` for an effective uid
+/// without an account (a container run with an arbitrary uid).
+pub(super) fn os_user(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    whoami::username()
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| env("USER").filter(|u| !u.is_empty()))
+        .or_else(|| env("LOGNAME").filter(|u| !u.is_empty()))
+}
+
+/// The home directory in the effective user's passwd entry, which libpq uses when `HOME`
+/// is unset. Read here rather than through `std::env::home_dir`, which would consult the
+/// process's `HOME` and so override the `env` given to `ConnInfo::parse`; whoami does
+/// not give the home. /proc/self is owned by the effective uid; without /proc (not
+/// Linux) this gives None.
+pub(super) fn passwd_home() -> Option<PathBuf> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -26,7 +37,7 @@ pub(super) fn passwd_entry() -> Option<(String, PathBuf)> {
         passwd.lines().find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
             let matches = fields.len() >= 6 && fields[2].parse::<u32>().ok()? == uid;
-            matches.then(|| (fields[0].to_string(), PathBuf::from(fields[5])))
+            matches.then(|| PathBuf::from(fields[5]))
         })
     }
     #[cfg(not(unix))]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::{ChannelBinding, TargetSessionAttrs};
 
-use super::os::{default_socket_dir, home_dir, passwd_entry};
+use super::os::{default_socket_dir, home_dir, os_user};
 use super::parse::{parse_conninfo, parse_url, Origin, Setting, Settings, KEYS, URL_HINT};
 use super::service::apply_service;
 use super::{
@@ -188,8 +188,7 @@ impl ConnInfo {
     }
 
     fn build(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Result<ConnInfo, ConnectError> {
-        let passwd = passwd_entry();
-        let home = home_dir(env, || passwd.as_ref().map(|(_, home)| home.clone()));
+        let home = home_dir(env);
         let default_socket_dir = default_socket_dir();
 
         let hostaddr = match s.get("hostaddr") {
@@ -241,17 +240,12 @@ impl ConnInfo {
 
         let user = match s.get("user") {
             Some(setting) => setting.value.clone(),
-            None => passwd
-                .as_ref()
-                .map(|(name, _)| name.clone())
-                .or_else(|| env("USER").filter(|u| !u.is_empty()))
-                .or_else(|| env("LOGNAME").filter(|u| !u.is_empty()))
-                .ok_or_else(|| {
-                    settings_error(
-                        "no user name given and the operating system user is unknown",
-                        "give one: user in the URL (postgres://USER@host/db), user=..., or PGUSER",
-                    )
-                })?,
+            None => os_user(env).ok_or_else(|| {
+                settings_error(
+                    "no user name given and the operating system user is unknown",
+                    "give one: user in the URL (postgres://USER@host/db), user=..., or PGUSER",
+                )
+            })?,
         };
         let dbname = s
             .get("dbname")

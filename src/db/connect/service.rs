@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::os::{home_dir, passwd_entry};
+use super::os::home_dir;
 use super::parse::{Origin, Setting, Settings, KEYS};
 use super::{settings_error, ConnectError};
 
@@ -13,8 +13,7 @@ use super::{settings_error, ConnectError};
 fn service_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     let user_file = match env("PGSERVICEFILE").filter(|f| !f.is_empty()) {
         Some(file) => Some(PathBuf::from(file)),
-        None => home_dir(env, || passwd_entry().map(|(_, home)| home))
-            .map(|home| home.join(".pg_service.conf")),
+        None => home_dir(env).map(|home| home.join(".pg_service.conf")),
     };
     let sysconf = env("PGSYSCONFDIR")
         .filter(|d| !d.is_empty())

@@ -391,6 +391,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<scratch::Interrupted>().is_some() {
         return scratch::EXIT_INTERRUPTED;
     }
+    if let Some(e) = error.downcast_ref::<crate::migrator::ObserveError>() {
+        return e.exit_code();
+    }
     if let Some(e) = error.downcast_ref::<crate::compare::CompareError>() {
         return e.exit_code();
     }

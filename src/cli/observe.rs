@@ -2,19 +2,17 @@
 //! replayed, or a restored dump) and prints the locks and rewrites each statement
 //! really caused, with the sizes of the relations involved where they are known.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
+use std::path::PathBuf;
 
 use super::online::{self, DbArgs};
 use super::scratch::{with_scratch, ScratchFlags};
 use super::Output;
 use crate::config::{Config, UrlSource};
-use crate::db::{ConnInfo, Session, VersionTables};
-use crate::dump::{self, ClientPrograms, DumpInfo};
-use crate::migrator::{relation_sizes, RelationSize, RevisionObservation, RunOptions};
-use crate::scratch::{self, ScratchServer};
+use crate::dump;
+use crate::migrator::{
+    read_relation_sizes, DumpToObserveOn, ObserveEvent, Observed, RelationSizes,
+};
+use crate::scratch;
 use crate::Migrator;
 
 #[derive(Debug, clap::Args)]
@@ -37,22 +35,6 @@ impl ObserveArgs {
     }
 }
 
-/// Where the sizes printed beside each relation came from.
-pub(super) struct Sizes {
-    pub from: String,
-    pub by_name: HashMap<String, RelationSize>,
-}
-
-/// What `--observe` found.
-pub(super) struct Observed {
-    pub revisions: Vec<RevisionObservation>,
-    pub sizes: Option<Sizes>,
-    /// Selected revisions the restored dump had already applied.
-    pub skipped: Vec<String>,
-    /// Where a restored dump without version table was taken to stand (stamped).
-    pub assumed_at: Vec<String>,
-}
-
 pub(super) fn observe(
     out: &Output,
     config: &Config,
@@ -73,28 +55,49 @@ pub(super) fn observe(
     let dump = match &args.from_dump {
         Some(path) => {
             let programs = scratch::client_programs(None)?;
-            Some((dump::inspect_dump(path, &programs)?, programs))
+            Some(DumpToObserveOn {
+                info: dump::inspect_dump(path, &programs)?,
+                programs,
+            })
         }
         None => None,
     };
-    let want_major = dump.as_ref().and_then(|(info, _)| info.server_major());
-    let info = dump.as_ref().map(|(info, _)| info.clone());
+    let want_major = dump.as_ref().and_then(|d| d.info.server_major());
+    let info = dump.as_ref().map(|d| d.info.clone());
+    let human = !out.quiet && !out.json;
+    let mut on_event = |event: ObserveEvent<'_>| match event {
+        ObserveEvent::Restoring { path, database } => {
+            if human {
+                eprintln!("restoring {} into {database}...", path.display());
+            }
+        }
+        ObserveEvent::AssumedAt {
+            path,
+            table,
+            ids,
+            first,
+        } => {
+            if human {
+                eprintln!(
+                    "{} has no {table} table: taken to be at {} (the parent of {first})",
+                    path.display(),
+                    ids.join(", "),
+                );
+            }
+        }
+        ObserveEvent::Observing(id) => {
+            if human {
+                eprintln!("observing {id}...");
+            }
+        }
+    };
     online::runtime()?.block_on(async {
         let mut sizes = None;
         if let Some(conn) = &source_sizes {
-            match read_sizes(conn).await {
-                Ok(by_name) => {
-                    sizes = Some(Sizes {
-                        from: conn.describe(),
-                        by_name,
-                    })
-                }
+            match read_relation_sizes(conn).await {
+                Ok(read) => sizes = Some(read),
                 Err(e) if !out.quiet => {
-                    eprintln!(
-                        "warning: no relation sizes from {}: {}",
-                        conn.describe(),
-                        super::describe_error(&e)
-                    )
+                    eprintln!("warning: no relation sizes from {}: {e}", conn.describe())
                 }
                 Err(_) => {}
             }
@@ -104,126 +107,18 @@ pub(super) fn observe(
             &args.scratch,
             want_major,
             info.as_ref(),
-            async |server| on_scratch(out, migrator, server, tables, dump, selected, sizes).await,
+            async |server| {
+                Ok(migrator
+                    .observe_in_scratch(server, tables, dump, selected, sizes, &mut on_event)
+                    .await?)
+            },
         )
         .await
     })
 }
 
-async fn read_sizes(conn: &ConnInfo) -> anyhow::Result<HashMap<String, RelationSize>> {
-    let client = conn.connect("retort lint --observe").await?;
-    Ok(relation_sizes(&client).await?)
-}
-
-async fn on_scratch(
-    out: &Output,
-    migrator: &Migrator,
-    server: &ScratchServer,
-    tables: VersionTables,
-    dump: Option<(DumpInfo, ClientPrograms)>,
-    selected: &[usize],
-    mut sizes: Option<Sizes>,
-) -> anyhow::Result<Observed> {
-    let db = server.create_database("observe").await?;
-    let result = async {
-        let session = Session::open(db.conn(), tables).await?;
-        let graph = migrator.graph();
-        let mut skipped = Vec::new();
-        let mut assumed_at = Vec::new();
-        let mut todo: Vec<usize> = selected.to_vec();
-        if let Some((info, found)) = dump {
-            let programs = scratch::client_programs(server.bin_dir()).unwrap_or(found);
-            if !out.quiet && !out.json {
-                eprintln!("restoring {} into {}...", info.path.display(), db.name());
-            }
-            let conn = db.conn().clone();
-            let path = info.path.clone();
-            tokio::task::spawn_blocking(move || dump::restore(&info, &conn, &programs))
-                .await
-                .context("the restore task failed")??;
-            let state = migrator.state(&session).await?;
-            if !state.initialized {
-                assumed_at =
-                    stamp_before(out, migrator, &session, todo.first().copied(), &path).await?;
-            }
-            let state = migrator.state(&session).await?;
-            let applied = graph.ancestors(&state.heads);
-            let (done, pending): (Vec<usize>, Vec<usize>) = todo.iter().partition(|&&r| applied[r]);
-            skipped = done
-                .iter()
-                .map(|&r| graph.revision(r).id.to_string())
-                .collect();
-            todo = pending;
-            if sizes.is_none() {
-                let client = db.conn().connect("retort lint --observe").await?;
-                sizes = Some(Sizes {
-                    from: format!("the restored {}", path.display()),
-                    by_name: relation_sizes(&client).await?,
-                });
-            }
-        }
-        let mut revisions = Vec::new();
-        for &r in &todo {
-            if !out.quiet && !out.json {
-                eprintln!("observing {}...", graph.revision(r).id);
-            }
-            revisions.push(migrator.observe(&session, db.conn(), r).await?);
-        }
-        Ok::<_, anyhow::Error>(Observed {
-            revisions,
-            sizes,
-            skipped,
-            assumed_at,
-        })
-    }
-    .await;
-    let dropped = server.drop_database(&db).await;
-    let observed = result?;
-    dropped?;
-    Ok(observed)
-}
-
-/// A restored dump without version table is taken to be at the parent of the first
-/// revision observed (the state production is in before it runs). Returns the
-/// revisions it was stamped at.
-async fn stamp_before(
-    out: &Output,
-    migrator: &Migrator,
-    session: &Session<'_>,
-    first: Option<usize>,
-    path: &Path,
-) -> anyhow::Result<Vec<String>> {
-    let graph = migrator.graph();
-    let Some(first) = first else {
-        return Ok(Vec::new());
-    };
-    let parents = graph.requires(first);
-    if parents.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = parents
-        .iter()
-        .map(|&p| graph.revision(p).id.to_string())
-        .collect();
-    for id in &ids {
-        migrator
-            .stamp(session, id, false, &RunOptions::default(), |_| {})
-            .await?;
-    }
-    if !out.quiet && !out.json {
-        eprintln!(
-            "{} has no {} table: taken to be at {} (the parent of {})",
-            path.display(),
-            session.tables().describe(),
-            ids.join(", "),
-            graph.revision(first).id
-        );
-    }
-    Ok(ids)
-}
-
 /// `1.2 GB, ~3,400,000 rows` for a relation whose size is known.
-fn size_note(sizes: Option<&Sizes>, name: &str) -> Option<String> {
+fn size_note(sizes: Option<&RelationSizes>, name: &str) -> Option<String> {
     let size = sizes?.by_name.get(name)?;
     let rows = if size.rows >= 0.0 {
         format!(", ~{} rows", group(size.rows.round() as u64))
@@ -260,7 +155,7 @@ fn group(n: u64) -> String {
     out
 }
 
-fn relation_text(sizes: Option<&Sizes>, name: &str, kind: &str) -> String {
+fn relation_text(sizes: Option<&RelationSizes>, name: &str, kind: &str) -> String {
     match size_note(sizes, name) {
         Some(note) => format!("{name} ({kind}, {note})"),
         None => format!("{name} ({kind})"),

@@ -15,11 +15,15 @@ use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script}
 use crate::sum::{self, Mismatch, SumError, SumFile};
 
 mod observe;
+mod observe_scratch;
 mod online;
 
 pub use observe::{
     relation_sizes, HeldLock, LockTaken, Relation, RelationSize, RevisionObservation,
     StatementObservation,
+};
+pub use observe_scratch::{
+    read_relation_sizes, DumpToObserveOn, ObserveError, ObserveEvent, Observed, RelationSizes,
 };
 pub use online::{
     DbState, EditedRevision, Resolution, RunError, RunOptions, RunOverrides, StepReport,

@@ -11,7 +11,6 @@ use super::compare::{self, AutogenerateArgs};
 use super::online::{runtime, DbArgs};
 use super::scratch::ScratchFlags;
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
-use crate::catalog::{self, InspectOptions};
 use crate::config::{self, Config};
 use crate::db::{ConnInfo, VersionTables};
 use crate::{migrator, Migrator, NewRevision};
@@ -35,28 +34,13 @@ pub(super) fn init_from_database(
     // (a database adopted again, say), and so do other migration tools' (bookkeeping
     // that stays with the database, not schema for every new environment).
     let tables = VersionTables::default();
-    let (schema, tool_tables) = runtime()?.block_on(async {
-        let client = live.connect("retort init").await?;
-        let tool_tables = crate::import::applied::find_tool_tables(&client).await?;
-        let options = InspectOptions {
-            exclude_tables: tables
-                .as_exclusions()
-                .into_iter()
-                .chain(
-                    tool_tables
-                        .iter()
-                        .map(|t| (t.schema.clone(), t.name.clone())),
-                )
-                .collect(),
-            ..InspectOptions::default()
-        };
-        let schema = catalog::inspect_shared(&client, &[], &options).await?.0;
-        anyhow::Ok((schema, tool_tables))
-    })?;
+    let (schema, tool_tables) =
+        runtime()?.block_on(crate::compare::inspect_database(&live, &tables))?;
     if !out.quiet && !out.json {
         for table in &tool_tables {
             eprintln!(
-                "left out {table}: another migration tool's version table (bookkeeping, not                  schema; `retort import TOOL` converts that tool's history instead)"
+                "left out {table}: another migration tool's version table (bookkeeping, not \
+                 schema; `retort import TOOL` converts that tool's history instead)"
             );
         }
     }

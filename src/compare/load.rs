@@ -8,6 +8,7 @@ use super::{expressions, CompareError, Context, Event, SchemaRead, Source};
 use crate::catalog::{self, InspectOptions, Schema};
 use crate::db::{ConnInfo, Session};
 use crate::dump;
+use crate::import::applied::ToolTable;
 use crate::migrator::RunOptions;
 use crate::scratch::{ScratchDb, ScratchServer};
 use crate::{diff, models};
@@ -83,20 +84,34 @@ pub(super) async fn inspect_loaded(
         loaded.conn.connect("retort inspect"),
         loaded.conn.connect("retort inspect")
     )?;
+    let (options, _) = options_leaving_out_tool_tables(&client, exclude_tables).await?;
+    let (schema, version) = catalog::inspect_shared(&client, &[&helper], &options).await?;
+    Ok((schema, started.elapsed().as_millis(), version))
+}
+
+/// Inspection options that leave out `exclude_tables` and every other migration
+/// tool's version table found in the database, with the tool tables found.
+pub(super) async fn options_leaving_out_tool_tables(
+    client: &tokio_postgres::Client,
+    exclude_tables: &[(String, String)],
+) -> Result<(InspectOptions, Vec<ToolTable>), CompareError> {
     // Other migration tools' version tables are bookkeeping wherever they are found (a
     // database still run by Alembic, models dumped from it): never schema to compare,
     // and never something for autogenerate to drop.
-    let tool_tables = crate::import::applied::find_tool_tables(&client).await?;
+    let tool_tables = crate::import::applied::find_tool_tables(client).await?;
     let options = InspectOptions {
         exclude_tables: exclude_tables
             .iter()
             .cloned()
-            .chain(tool_tables.into_iter().map(|t| (t.schema, t.name)))
+            .chain(
+                tool_tables
+                    .iter()
+                    .map(|t| (t.schema.clone(), t.name.clone())),
+            )
             .collect(),
         ..InspectOptions::default()
     };
-    let (schema, version) = catalog::inspect_shared(&client, &[&helper], &options).await?;
-    Ok((schema, started.elapsed().as_millis(), version))
+    Ok((options, tool_tables))
 }
 
 /// Makes the expressions both sides have comparable: when some are spelled

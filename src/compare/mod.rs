@@ -25,7 +25,9 @@ use crate::diff::{self, Rename};
 use crate::graph::GraphError;
 use crate::scratch::ScratchServer;
 use crate::Migrator;
-use load::{inspect_loaded, load_source, settle_expressions, Loaded};
+use load::{
+    inspect_loaded, load_source, options_leaving_out_tool_tables, settle_expressions, Loaded,
+};
 
 /// The forms a side can take, for errors about one.
 const FORMS: &str = "a side is `models`, `models:DIR`, a postgres:// URL, `dump:FILE` (or an \
@@ -399,6 +401,20 @@ pub async fn chain_differs_from(
         &source.describe(),
         &live.conn.describe(),
     ))
+}
+
+/// The schema of a live database as a project adopting it would keep it: retort's
+/// version tables (`tables`) and every other migration tool's left out. Returns the
+/// other tools' tables found, so the caller can say what was left out.
+pub async fn inspect_database(
+    conn: &ConnInfo,
+    tables: &VersionTables,
+) -> Result<(Schema, Vec<crate::import::applied::ToolTable>), CompareError> {
+    let client = conn.connect("retort inspect").await?;
+    let (options, tool_tables) =
+        options_leaving_out_tool_tables(&client, &tables.as_exclusions()).await?;
+    let schema = catalog::inspect_shared(&client, &[], &options).await?.0;
+    Ok((schema, tool_tables))
 }
 
 #[cfg(test)]

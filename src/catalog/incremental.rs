@@ -38,7 +38,9 @@ pub enum Scope {
 /// One inspection's result.
 #[derive(Debug, Clone)]
 pub struct Inspection {
+    /// The whole schema as it is now, equal to what a whole inspection reads.
     pub schema: Schema,
+    /// How much of it was read from the database; the rest is the last schema's.
     pub scope: Scope,
 }
 

@@ -56,16 +56,22 @@ pub struct InspectOptions {
     pub exclude_tables: Vec<(String, String)>,
 }
 
+/// Why reading the catalog failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// A catalog query failed (or returned a value of an unexpected type).
     #[error("reading the schema failed in the catalog query for {query}: {message}")]
     Query {
+        /// The query's name: the kind of object it reads (`columns`, `indexes`, ...) or the
+        /// step (`begin snapshot`, `export snapshot`, ...).
         query: &'static str,
+        /// The server's error message alone when it sent one, else the client's error text.
         message: String,
+        /// The error as tokio-postgres reported it.
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The statement opening the snapshot returned no `server_version_num` row.
     #[error("reading the schema failed: the server did not report server_version_num")]
     Version,
     /// An incremental inspection disagreed with a whole one (only checked when asked:
@@ -74,7 +80,14 @@ pub enum CatalogError {
         "the incremental inspection ({scope}) differs from a whole inspection; this is a \
          bug in retort, please report it with this diff:\n{diff}"
     )]
-    Incremental { scope: String, diff: String },
+    Incremental {
+        /// The incremental inspection's [`Scope`], as `Debug` prints it.
+        scope: String,
+        /// The unified diff from the whole inspection's dump to the incremental one's (a
+        /// note instead when the dumps agree and only the models differ).
+        diff: String,
+    },
+    /// The server is older than PostgreSQL 12; holds its `server_version_num`.
     #[error(
         "reading the schema needs PostgreSQL 12 or newer; this server is version {0} \
          (server_version_num)"

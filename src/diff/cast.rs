@@ -33,6 +33,7 @@ pub enum CastPath {
     Direct,
     /// Through another type first: `USING col::through::to` (`through[]` for arrays).
     Via {
+        /// The intermediate type as SQL spells it (`text`, `jsonb`), without `[]`.
         through: &'static str,
         /// Values the second step rejects, when some can fail although the types agree.
         fails_on: Option<&'static str>,

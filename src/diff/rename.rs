@@ -17,11 +17,20 @@ use crate::sql::words::replace_identifier;
 /// What a [`Rename`] renames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenameKind {
+    /// `table:`: `ALTER TABLE ... RENAME TO`, and `SET SCHEMA` when the schema changes
+    /// (the only kind that can move); names PostgreSQL derived from the old table name
+    /// (`users_pkey`, `users_id_seq`, ...) follow when the target has the new form.
     Table,
+    /// `column:TABLE.OLD=NEW`: `ALTER TABLE ... RENAME COLUMN`.
     Column,
+    /// `index:`: `ALTER INDEX ... RENAME TO`.
     Index,
+    /// `constraint:TABLE.OLD=NEW`: `ALTER TABLE ... RENAME CONSTRAINT`.
     Constraint,
+    /// `type:` (also spelled `enum:` or `domain:`): an enum, domain, composite or range
+    /// type, `ALTER TYPE` or `ALTER DOMAIN ... RENAME TO`.
     Type,
+    /// `sequence:`: `ALTER SEQUENCE ... RENAME TO`.
     Sequence,
 }
 
@@ -43,22 +52,40 @@ impl RenameKind {
 /// the table and `old`/`new` hold the bare names in their `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rename {
+    /// What kind of object is renamed.
     pub kind: RenameKind,
+    /// The table of a column or constraint, by its name when this rename runs (after any
+    /// earlier table rename); `None` for the other kinds.
     pub table: Option<QualifiedName>,
+    /// The name before the rename, as the starting (`from`) schema has it.
     pub old: QualifiedName,
+    /// The name after the rename, as the target (`to`) schema has it.
     pub new: QualifiedName,
 }
 
+/// Why a `--rename` declaration was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RenameError {
+    /// The declaration does not parse as `KIND:OLD=NEW`.
     #[error(
         "--rename {spec}: {reason}; write KIND:OLD=NEW, e.g. table:users=people, \
          column:users.email=email_address, index:users_email_idx=people_email_idx, \
          constraint:users.users_email_key=people_email_key, type:status=state"
     )]
-    Syntax { spec: String, reason: String },
+    Syntax {
+        /// The declaration as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The old name is not in the starting schema, or the new one not in the target.
     #[error("--rename {spec}: {detail}")]
-    NotFound { spec: String, detail: String },
+    NotFound {
+        /// The declaration, as [`Rename`]'s `Display` writes it.
+        spec: String,
+        /// Which name is missing on which side.
+        detail: String,
+    },
 }
 
 impl fmt::Display for Rename {

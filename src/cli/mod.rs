@@ -50,6 +50,7 @@ pub const EXIT_INPUT: u8 = 2;
     long_about = "Schema migrations for PostgreSQL.\n\nRevision files in versions/ (NNNN_hex12_slug.sql) each hold upgrade SQL and the downgrade SQL that undoes it; their down_revision headers chain them into a graph, as in Alembic. retort generates, inspects and checks that graph.\n\nExit codes: 0 ok, 1 a check failed, 2 usage or input error, 3 database error, 4 lock not acquired.",
     after_help = "Targets (wherever a revision is expected): head, heads, base, a full id, a unique prefix of the id or of its hex part, +N / -N, <id>+N."
 )]
+/// The command line's arguments (see `retort --help`).
 pub struct Cli {
     /// Directory of revision files [default: from retort.toml, else ./versions]
     #[arg(long, global = true, value_name = "DIR", env = "RETORT_VERSIONS")]

@@ -29,39 +29,68 @@ pub use online::{
     DbState, EditedRevision, Resolution, RunError, RunOptions, RunOverrides, StepReport,
 };
 
+/// Why an offline operation (loading the chain, writing a revision, a merge, the sum)
+/// failed. Nothing is written when one is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum MigratorError {
+    /// A revision file is malformed, or the graph is not valid.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// `retort.sum` cannot be read, written or parsed.
     #[error(transparent)]
     Sum(#[from] SumError),
+    /// `retort.sum` does not match the revision files.
     #[error("{} disagrees with the revision files:\n  {}\nrun `retort verify --files` for details; `retort rehash` records deliberate edits", path.display(), mismatches.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     SumOutOfDate {
+        /// The sum file (for an embedded chain, as named in the macro call).
         path: PathBuf,
+        /// Every difference found.
         mismatches: Vec<Mismatch>,
     },
+    /// `new-migration` or `merge` was given an empty message.
     #[error("the message is empty; describe the change, e.g. -m \"add user email\"")]
     EmptyMessage,
+    /// A merge was asked for with fewer than two heads.
     #[error("a merge needs at least two revisions to join, and {}", if heads.is_empty() { "there are none".to_owned() } else { format!("there is only {}", heads.join(", ")) })]
-    NothingToMerge { heads: Vec<String> },
+    NothingToMerge {
+        /// The heads there are (none or one).
+        heads: Vec<String>,
+    },
+    /// A merge named a revision and one of its own descendants.
     #[error("cannot merge {ancestor} with {descendant}: {descendant} already builds on {ancestor}; merge heads only (see `retort heads`)")]
     MergeOfAncestor {
+        /// The revision named that the other builds on.
         ancestor: String,
+        /// The revision named that builds on it.
         descendant: String,
     },
+    /// The file to write is already there.
     #[error("{} already exists; refusing to overwrite it", path.display())]
-    Exists { path: PathBuf },
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Writing a file failed.
     #[error("cannot write {}: {source}", path.display())]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// `--head` named a revision other revisions already build on, without `--splice`.
     #[error(
         "{id} is not a head revision (the heads: {}); a revision on top of it starts a new \
          branch. Say so with `--head {id} --splice`, or build on a head",
         heads.join(", ")
     )]
-    NotAHead { id: String, heads: Vec<String> },
+    NotAHead {
+        /// The revision named.
+        id: String,
+        /// The heads there are.
+        heads: Vec<String>,
+    },
+    /// The operating system gave no random bytes for a new revision id.
     #[error("cannot get random bytes for a revision id: {0}")]
     Random(String),
 }
@@ -69,26 +98,33 @@ pub enum MigratorError {
 /// Options of `new-migration`.
 #[derive(Debug, Clone, Default)]
 pub struct NewRevision {
+    /// `-m`: the revision's message (its `-- message:` header and the file's slug).
     pub message: String,
     /// Parent to build on when there are several heads (`base` starts a new root).
     pub head: Option<String>,
     /// Allow `head` to name a revision that is not a head (a new branch from it).
     pub splice: bool,
+    /// Revisions (ids or prefixes) it depends on besides its parent (`-- depends_on:`).
     pub depends_on: Vec<String>,
+    /// Branch labels it starts (`-- branch_labels:`).
     pub branch_labels: Vec<String>,
     /// Initial SQL (empty sections when `None`).
     pub upgrade_sql: Option<String>,
+    /// Initial downgrade SQL (an empty section when `None`).
     pub downgrade_sql: Option<String>,
     /// Write the section with `transaction:false` (statements that cannot run, or
     /// cannot see each other's effects, inside one transaction).
     pub upgrade_outside_transaction: bool,
+    /// The same for the downgrade section.
     pub downgrade_outside_transaction: bool,
 }
 
 /// A revision file just written.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// Its id.
     pub id: RevisionId,
+    /// Where it was written.
     pub path: PathBuf,
 }
 
@@ -145,10 +181,12 @@ impl Migrator {
         Ok(migrator)
     }
 
+    /// The validated revision graph.
     pub fn graph(&self) -> &RevisionGraph {
         &self.graph
     }
 
+    /// Where `retort.sum` is: in the versions directory.
     pub fn sum_path(&self) -> PathBuf {
         sum::path_in(self.graph.dir())
     }

@@ -24,11 +24,15 @@ use crate::Direction;
 /// What one revision's upgrade did, statement by statement.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RevisionObservation {
+    /// The revision's id.
     pub revision: String,
+    /// Its message.
     pub message: String,
+    /// Its file.
     pub path: PathBuf,
     /// `false` for a `transaction:false` upgrade: it ran for real and locks were sampled.
     pub transactional: bool,
+    /// Each statement of the upgrade, in order.
     pub statements: Vec<StatementObservation>,
 }
 
@@ -37,9 +41,11 @@ pub struct RevisionObservation {
 pub struct StatementObservation {
     /// Line and column of the statement in the revision file.
     pub line: usize,
+    /// See `line`.
     pub column: usize,
     /// The statement's first line, for display.
     pub sql: String,
+    /// How long it ran on the scratch database, in milliseconds.
     pub duration_ms: u128,
     /// Relation locks the statement took that the transaction did not hold yet; in a
     /// transactional section each is held until COMMIT.
@@ -52,8 +58,10 @@ pub struct StatementObservation {
     pub rewritten: Vec<Relation>,
 }
 
+/// A lock on a relation, as pg_locks showed it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct LockTaken {
+    /// The relation locked.
     pub relation: Relation,
     /// PostgreSQL's SQL name of the mode: `ACCESS EXCLUSIVE`, `SHARE`, ...
     pub mode: String,
@@ -82,11 +90,14 @@ impl LockTaken {
 /// A lock an earlier statement took, with that statement's line in the file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct HeldLock {
+    /// The lock.
     #[serde(flatten)]
     pub lock: LockTaken,
+    /// The line of the statement that took it.
     pub since_line: usize,
 }
 
+/// A relation a statement locked or rewrote.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Relation {
     /// `schema.name`, quoted where needed.

@@ -91,13 +91,22 @@ pub struct DumpToObserveOn {
 /// What the pipeline reports while it runs.
 pub enum ObserveEvent<'a> {
     /// Restoring `path` into scratch database `database`.
-    Restoring { path: &'a Path, database: &'a str },
+    Restoring {
+        /// The dump.
+        path: &'a Path,
+        /// The scratch database's name.
+        database: &'a str,
+    },
     /// The restored dump has no version table (`table`); it was stamped at `ids`,
     /// the parents of `first`, the first revision observed.
     AssumedAt {
+        /// The dump.
         path: &'a Path,
+        /// The version table it lacks, schema-qualified.
         table: String,
+        /// The revisions it was stamped at.
         ids: &'a [String],
+        /// The first revision observed.
         first: &'a str,
     },
     /// About to observe this revision.

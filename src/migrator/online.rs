@@ -20,42 +20,73 @@ use crate::sql::quote_literal;
 use crate::sql::split;
 use crate::Direction;
 
+/// Why a run on a database (upgrade, downgrade, stamp, resolve, ...) stopped. A
+/// transactional revision that failed left nothing behind.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The database refused or the connection failed (the statement is located).
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The target does not resolve, or the plan cannot be made.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A `transaction:false` section stopped half-way before; a human must settle it.
     #[error(
         "{table} is marked dirty: the {direction} of {revision} runs outside a transaction and \
          stopped half-way. Repair the database by hand, then run `retort resolve --completed` \
          (its effects are all there now) or `retort resolve --reverted` (none of them are)"
     )]
     Dirty {
+        /// The version table, schema-qualified.
         table: String,
+        /// The revision that stopped.
         revision: String,
+        /// Which of its sections.
         direction: Direction,
     },
+    /// The version table names revisions the files do not have.
     #[error(
         "the database records {} which {} not in {}: it was migrated from other files (another \
          branch or a newer checkout?). Update your checkout, or `retort stamp REV --purge` if the \
          record is wrong", ids.join(", "), if ids.len() == 1 { "is" } else { "are" }, dir
     )]
-    UnknownApplied { ids: Vec<String>, dir: String },
+    UnknownApplied {
+        /// The unknown ids.
+        ids: Vec<String>,
+        /// The versions directory.
+        dir: String,
+    },
+    /// Applied revisions' files changed since they ran.
     #[error(
         "applied revisions changed since they ran:\n  {}\nrevert the edits, or accept them with \
          `retort rehash-applied REV --reason TEXT`", edited.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
     )]
-    Edited { edited: Vec<EditedRevision> },
+    Edited {
+        /// Each changed revision.
+        edited: Vec<EditedRevision>,
+    },
+    /// `--single-transaction` with a revision that cannot run in one.
     #[error(
         "{id} has a transaction:false section, which cannot run inside --single-transaction; \
          run without --single-transaction"
     )]
-    NonTransactionalInSingle { id: String },
+    NonTransactionalInSingle {
+        /// The revision.
+        id: String,
+    },
+    /// `resolve` with nothing to resolve.
     #[error("nothing is dirty in {table}; `retort resolve` only settles a half-run revision")]
-    NotDirty { table: String },
+    NotDirty {
+        /// The version table, schema-qualified.
+        table: String,
+    },
+    /// The revision named is not applied.
     #[error("{id} is not applied to this database (see `retort current`)")]
-    NotApplied { id: String },
+    NotApplied {
+        /// The revision.
+        id: String,
+    },
+    /// `upgrade --lint deny` found errors in the revisions to run; nothing ran.
     #[error(
         "lint found {} error(s) in the revisions to run, so nothing ran:\n  {}\nfix them, or \
          accept one knowingly with `-- retort:ignore RULE reason` above its statement \
@@ -64,7 +95,11 @@ pub enum RunError {
         findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
     )]
     #[cfg(feature = "lint")]
-    LintDenied { findings: Vec<crate::lint::Finding> },
+    LintDenied {
+        /// The error-severity findings not ignored.
+        findings: Vec<crate::lint::Finding>,
+    },
+    /// The request itself is wrong (the message says how).
     #[error("{0}")]
     Usage(String),
 }
@@ -91,9 +126,13 @@ impl RunError {
 /// An applied revision whose file no longer matches the checksum recorded when it ran.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EditedRevision {
+    /// Its id.
     pub revision: String,
+    /// Its file.
     pub path: String,
+    /// The checksum recorded when it ran (`sha256:<hex>`).
     pub recorded: String,
+    /// The checksum of the file now.
     pub file: String,
 }
 
@@ -114,7 +153,9 @@ pub struct RunOptions {
     pub lock_wait: Duration,
     /// `SET LOCAL lock_timeout` for each revision (PostgreSQL syntax: `5s`, `500ms`).
     pub sql_lock_timeout: Option<String>,
+    /// `SET LOCAL statement_timeout` for each revision (PostgreSQL syntax).
     pub statement_timeout: Option<String>,
+    /// All the run's revisions in one transaction (none may be `transaction:false`).
     pub single_transaction: bool,
     /// Lint the planned upgrades first and refuse to run when an error-severity
     /// finding remains (`upgrade --lint deny`).
@@ -193,11 +234,17 @@ impl Default for RunOptions {
 /// One step done.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepReport {
+    /// The revision's id.
     pub revision: String,
+    /// Upgrade or downgrade.
     pub direction: Direction,
+    /// The revision's message.
     pub message: String,
+    /// Its file.
     pub path: String,
+    /// Wall time of the step, bookkeeping included, in milliseconds.
     pub duration_ms: u128,
+    /// Whether it ran in a transaction (false for a `transaction:false` section).
     pub transactional: bool,
 }
 

@@ -5,25 +5,55 @@
 
 use std::path::{Path, PathBuf};
 
+/// The configuration file's name, searched for from the current directory upwards.
 pub const FILE_NAME: &str = "retort.toml";
 
+/// Why the configuration could not be loaded, or a database could not be chosen from it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `retort.toml` exists but could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The configuration file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// `retort.toml` is not valid TOML, or has an unknown key or a value of the wrong type.
     #[error("{}: {message}; see the commented example written by `retort init`", path.display())]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// The TOML parser's message, on one line.
+        message: String,
+    },
+    /// The current directory could not be determined (e.g. it was deleted).
     #[error("cannot determine the current directory: {0}")]
     CurrentDir(std::io::Error),
+    /// `--env`/`RETORT_ENV` names an environment with no `[env.NAME]` table.
     #[error("environment `{name}` is not defined{}; define it as [env.{name}] in retort.toml", match file { Some(f) => format!(" in {}", f.display()), None => " (there is no retort.toml)".to_owned() })]
-    UnknownEnv { name: String, file: Option<PathBuf> },
+    UnknownEnv {
+        /// The environment name asked for.
+        name: String,
+        /// The `retort.toml` searched; `None` when there is none.
+        file: Option<PathBuf>,
+    },
+    /// An environment's `database_url_env` names a variable that is not set.
     #[error("environment `{env}` takes its URL from ${var}, which is not set; export it (or put it in .env)")]
-    MissingUrlVar { env: String, var: String },
+    MissingUrlVar {
+        /// The environment (`(top level)` for the file's top-level settings).
+        env: String,
+        /// The unset variable's name.
+        var: String,
+    },
+    /// A timeout setting is not a PostgreSQL duration (see [`parse_duration`]).
     #[error("{key} = {value:?} is not a PostgreSQL duration; use e.g. \"500ms\", \"5s\", \"2min\", \"1h\"")]
-    BadDuration { key: String, value: String },
+    BadDuration {
+        /// The setting (`lock_timeout`, `sql_lock_timeout` or `statement_timeout`).
+        key: String,
+        /// The value as written.
+        value: String,
+    },
 }
 
 /// Database settings; every key may also appear under `[env.NAME]`, where it wins.
@@ -144,21 +174,31 @@ pub struct LintSettings {
 pub struct Config {
     /// The `retort.toml` in use, if any.
     pub file: Option<PathBuf>,
+    /// The revision files' directory: `versions` in `retort.toml`, relative to the file's
+    /// directory [default: `versions`].
     pub versions_dir: PathBuf,
+    /// The model schema's directory: `models` in `retort.toml`, relative to the file's
+    /// directory [default: `models`].
     pub models_dir: PathBuf,
     /// Top-level database settings.
     pub database: DatabaseSettings,
     /// Named environments (`[env.prod]`).
     pub envs: std::collections::BTreeMap<String, DatabaseSettings>,
+    /// The `[lint]` table.
     pub lint: LintSettings,
 }
 
 /// Where the database URL came from (said in verbose output; never the URL itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UrlSource {
+    /// `--database-url` on the command line.
     Flag,
+    /// The `[env.NAME]` table chosen by `--env` or `RETORT_ENV` (its `database_url` or
+    /// `database_url_env`); holds NAME.
     Env(String),
+    /// The `DATABASE_URL` environment variable.
     DatabaseUrlVar,
+    /// The top-level `database_url` or `database_url_env` of `retort.toml`.
     ConfigFile,
     /// Nothing given: libpq's PG* variables and defaults decide.
     Libpq,
@@ -197,6 +237,8 @@ impl Config {
         Ok(config)
     }
 
+    /// Reads the `retort.toml` at `path`; relative paths in it are resolved from its
+    /// directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),

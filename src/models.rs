@@ -29,29 +29,43 @@ use crate::db::{describe_pg_error, write_caret};
 use crate::dump::is_noise;
 use crate::sql::split;
 
+/// Why the models could not be read or loaded into the database.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsError {
+    /// The models directory could not be listed.
     #[error("cannot read the models in {}: {source}", dir.display())]
     ReadDir {
+        /// The models directory.
         dir: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A model file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The model file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The models directory holds no `.sql` file.
     #[error(
         "{} holds no .sql files; put the desired schema there as CREATE statements \
          (`retort init` writes an example), or point retort.toml's `models` at them",
         dir.display()
     )]
-    Empty { dir: PathBuf },
+    Empty {
+        /// The models directory.
+        dir: PathBuf,
+    },
+    /// PostgreSQL rejected a model statement.
     #[error("{0}")]
     Statement(Box<ModelFailure>),
     /// A psql meta-command (or psql-fed COPY data) that a model load cannot honour.
     #[error("{0}")]
     MetaCommand(Box<MetaFailure>),
+    /// A database error not tied to a statement (or a client error), described by
+    /// [`describe_pg_error`].
     #[error("loading the models failed: {0}")]
     Query(String),
 }
@@ -69,13 +83,22 @@ impl ModelsError {
 /// A model statement PostgreSQL rejected, located in its file.
 #[derive(Debug)]
 pub struct ModelFailure {
+    /// The model file.
     pub path: PathBuf,
+    /// 1-based line of the error position (the statement's start when PostgreSQL gives
+    /// none).
     pub line: usize,
+    /// 1-based column of that position, in characters.
     pub column: usize,
+    /// That line of the file, for showing under a caret.
     pub line_text: String,
+    /// The SQLSTATE (e.g. `42P01`).
     pub code: String,
+    /// PostgreSQL's primary message.
     pub message: String,
+    /// PostgreSQL's DETAIL, if it sent one.
     pub detail: Option<String>,
+    /// PostgreSQL's HINT, if it sent one.
     pub hint: Option<String>,
 }
 

@@ -42,6 +42,7 @@ impl RevisionId {
         RevisionId(format!("{number:04}_{hex}"))
     }
 
+    /// The id as written in headers and file names (`0018_a8cd0dc08805`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -71,7 +72,9 @@ impl fmt::Display for RevisionId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    /// Run the `-- migrate:upgrade` section.
     Upgrade,
+    /// Run the `-- migrate:downgrade` section, undoing the upgrade.
     Downgrade,
 }
 
@@ -87,6 +90,8 @@ impl fmt::Display for Direction {
 /// The SQL of one section and where it starts in the file, so errors can point at a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
+    /// The section's SQL, without its marker line and without leading and trailing
+    /// blank lines; empty when the section has no SQL.
     pub sql: String,
     /// Line (1-based) of the first line of `sql` in the file.
     pub line: usize,
@@ -95,6 +100,7 @@ pub struct Script {
 }
 
 impl Script {
+    /// A transactional script with no SQL (line 0), for revisions built in code.
     pub fn empty() -> Script {
         Script {
             sql: String::new(),
@@ -103,6 +109,7 @@ impl Script {
         }
     }
 
+    /// Whether the section holds only whitespace: running it is a no-op.
     pub fn is_empty(&self) -> bool {
         self.sql.trim().is_empty()
     }
@@ -111,18 +118,31 @@ impl Script {
 /// A parsed revision file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revision {
+    /// From the `-- revision:` header line; the file name must begin with it.
     pub id: RevisionId,
+    /// From `-- down_revision:` (comma-separated): the parents. Empty for a base
+    /// revision, two or more for a merge.
     pub down_revisions: Vec<RevisionId>,
+    /// From `-- message:`; empty when the key is absent.
     pub message: String,
+    /// From `-- created:` (RFC 3339 with its offset); `None` when the key is absent.
     pub created: Option<DateTime<FixedOffset>>,
+    /// From `-- depends_on:` (comma-separated): revisions that must be applied first
+    /// without being parents; empty when absent.
     pub depends_on: Vec<RevisionId>,
+    /// From `-- branch_labels:` (comma-separated; letters, digits, `_`, `-`, `.`); empty
+    /// when absent.
     pub branch_labels: Vec<String>,
     /// The revision of another tool this one was imported from (`retort import`).
     pub source: Option<Source>,
+    /// The `-- migrate:upgrade` section (required, may be empty).
     pub upgrade: Script,
     /// `None`: no downgrade section, the revision is irreversible.
     pub downgrade: Option<Script>,
+    /// The file the revision was read from (for embedded revisions, the embedded
+    /// directory joined with the file name).
     pub path: PathBuf,
+    /// Hash of the file's text (see [`Checksum::of`]), as recorded in `retort.sum`.
     pub checksum: Checksum,
     /// Line of each header key, for errors found later (missing parent, ...).
     pub header_lines: HeaderLines,
@@ -147,20 +167,26 @@ impl fmt::Display for Source {
 /// Where each header key was found (0 when absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeaderLines {
+    /// Line of `-- revision:`.
     pub revision: usize,
+    /// Line of `-- down_revision:`.
     pub down_revision: usize,
+    /// Line of `-- depends_on:`, 0 when the key is absent.
     pub depends_on: usize,
 }
 
 impl Revision {
+    /// Whether the revision has no parent (empty `down_revision`): a root of the DAG.
     pub fn is_base(&self) -> bool {
         self.down_revisions.is_empty()
     }
 
+    /// Whether the revision merges two or more parents.
     pub fn is_merge(&self) -> bool {
         self.down_revisions.len() > 1
     }
 
+    /// Whether the revision has a `-- migrate:downgrade` section, so it can be downgraded.
     pub fn is_reversible(&self) -> bool {
         self.downgrade.is_some()
     }
@@ -169,45 +195,113 @@ impl Revision {
 /// What went wrong in a revision file. Each message says what to do about it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParseErrorKind {
+    /// The file is empty or only whitespace.
     #[error("the file is empty; a revision needs a header (`-- revision: ...`) and a `-- migrate:upgrade` section (create one with `retort new-migration -m MESSAGE`)")]
     Empty,
+    /// The bytes are not UTF-8 (reported on the line of the first invalid byte).
     #[error("the file is not valid UTF-8 (invalid byte at column {column}); save it as UTF-8")]
-    NotUtf8 { column: usize },
+    NotUtf8 {
+        /// 1-based byte column of the first invalid byte on its line.
+        column: usize,
+    },
+    /// Lines that are neither blank nor header lines come before the header.
     #[error("text before the header; the file must begin with the `-- revision: ...` header lines (move this line into a `-- migrate:` section or delete it)")]
     TextBeforeHeader,
+    /// No `-- key: value` header at the top of the file.
     #[error("no header: the file must begin with `-- revision: <id>` and `-- down_revision: <ids>` lines")]
     NoHeader,
+    /// A header key not in [`HEADER_KEYS`].
     #[error("unknown header key `{key}`{suggestion}")]
-    UnknownKey { key: String, suggestion: String },
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// `; did you mean ...` or the list of known keys, appended to the message.
+        suggestion: String,
+    },
+    /// A header key set twice.
     #[error("duplicate header key `{key}` (first set on line {first}); keep one")]
-    DuplicateKey { key: String, first: usize },
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// Line where the key was first set.
+        first: usize,
+    },
+    /// A required header key (`revision` or `down_revision`) is absent.
     #[error("missing required header key `{key}`; add a line `-- {key}: {hint}`")]
     MissingKey {
+        /// The missing key.
         key: &'static str,
+        /// What to write after the key, e.g. `<id>`.
         hint: &'static str,
     },
+    /// A value that is not shaped like a revision id (`NNNN_hex12`).
     #[error("`{value}` is not a revision id; ids look like `0018_a8cd0dc08805` (4+ digits, `_`, 12 lowercase hex digits)")]
-    BadId { value: String },
+    BadId {
+        /// The offending value as written.
+        value: String,
+    },
+    /// The same id listed twice in `down_revision` or `depends_on`.
     #[error("`{value}` is listed twice in `{key}`; list each revision once")]
-    RepeatedId { key: &'static str, value: String },
+    RepeatedId {
+        /// The header key holding the list.
+        key: &'static str,
+        /// The repeated id.
+        value: String,
+    },
+    /// The file name does not begin with the id of the `revision:` line.
     #[error("the file name must begin with the revision id `{id}` (e.g. `{id}_slug.sql`); rename the file or fix the `revision:` line")]
-    IdMismatch { id: String },
+    IdMismatch {
+        /// The id from the `revision:` line.
+        id: String,
+    },
+    /// `created:` is not an RFC 3339 timestamp.
     #[error("`created: {value}` is not an RFC 3339 timestamp ({reason}); write e.g. `2026-11-22T10:00:00+00:00`")]
-    BadCreated { value: String, reason: String },
+    BadCreated {
+        /// The value as written.
+        value: String,
+        /// chrono's parse error.
+        reason: String,
+    },
+    /// A branch label with characters other than letters, digits, `_`, `-` and `.`.
     #[error("`{value}` is not a valid branch label; use letters, digits, `_`, `-` and `.`")]
-    BadBranchLabel { value: String },
+    BadBranchLabel {
+        /// The offending label.
+        value: String,
+    },
+    /// `source:` is not exactly two words, `TOOL ID`.
     #[error("`{value}` is not a source; write `-- source: TOOL ID` (the tool and its own revision id, e.g. `alembic 451aebb31d03`), as `retort import` does")]
-    BadSource { value: String },
+    BadSource {
+        /// The value as written.
+        value: String,
+    },
+    /// A second `-- migrate:upgrade` or `-- migrate:downgrade` marker.
     #[error(
         "second `-- migrate:{section}` section (the first is on line {first}); merge them into one"
     )]
-    DuplicateSection { section: &'static str, first: usize },
+    DuplicateSection {
+        /// `upgrade` or `downgrade`.
+        section: &'static str,
+        /// Line of the first marker of that section.
+        first: usize,
+    },
+    /// A `-- migrate:NAME` marker other than `upgrade` and `downgrade`.
     #[error("unknown section marker `-- migrate:{name}`{suggestion}")]
-    UnknownSection { name: String, suggestion: String },
+    UnknownSection {
+        /// The section name as written.
+        name: String,
+        /// `; did you mean ...` or the list of known sections, appended to the message.
+        suggestion: String,
+    },
+    /// Text after a section marker other than `transaction:false` (or `transaction:true`).
     #[error("unknown section option `{option}`; the only option is `transaction:false`")]
-    UnknownSectionOption { option: String },
+    UnknownSectionOption {
+        /// The options text as written.
+        option: String,
+    },
+    /// A non-comment line between the header and the first section marker.
     #[error("SQL outside a section; put it below `-- migrate:upgrade` or `-- migrate:downgrade`")]
     SqlOutsideSection,
+    /// The file has no `-- migrate:upgrade` section.
     #[error("no `-- migrate:upgrade` section; add one (it may be empty)")]
     MissingUpgrade,
 }
@@ -238,17 +332,25 @@ impl ParseErrorKind {
     }
 }
 
+/// Why a revision file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RevisionError {
+    /// The file was read but is not a valid revision.
     #[error("{}:{line}: {kind}", path.display())]
     Parse {
+        /// The revision file.
         path: PathBuf,
+        /// 1-based line the error is about.
         line: usize,
+        /// What is wrong, with the fix in its message.
         kind: ParseErrorKind,
     },
+    /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The revision file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
 }

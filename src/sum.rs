@@ -14,28 +14,47 @@ use retort_sum::SumLine;
 use crate::graph::RevisionGraph;
 use crate::revision::{Checksum, RevisionId};
 
+/// The sum file's name inside a versions directory: `retort.sum`.
 pub const FILE_NAME: &str = retort_sum::SUM_FILE_NAME;
 
 const PREAMBLE: &str = "# retort.sum: checksums of the revision files and the current heads.\n# Written by `retort new-migration`, `merge` and `rehash`; do not edit by hand.\n# A git conflict here means two branches added revisions: resolve it with\n# `retort rehash` and then `retort merge -m MESSAGE`.\n";
 
+/// Why the sum file could not be read, parsed or written.
 #[derive(Debug, thiserror::Error)]
 pub enum SumError {
+    /// The sum file exists but could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The sum file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The sum file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
+        /// The sum file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file holds a git conflict marker (`<<<<<<<`, `=======`, `>>>>>>>`).
     #[error("{}:{line}: unresolved git conflict marker; two branches added revisions. Run `retort rehash` to rewrite the file from the revisions present, then `retort merge -m MESSAGE` to join the heads", path.display())]
-    Conflict { path: PathBuf, line: usize },
+    Conflict {
+        /// The sum file.
+        path: PathBuf,
+        /// 1-based line of the marker.
+        line: usize,
+    },
+    /// A line that is not `<id> sha256:<hex>`, `heads: <ids>`, a `#` comment or blank, or
+    /// that names an invalid revision id.
     #[error("{}:{line}: malformed line `{text}`; expected `<id> sha256:<hex>` or `heads: <ids>`; run `retort rehash` to rewrite the file", path.display())]
     Malformed {
+        /// The sum file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// The line, trimmed.
         text: String,
     },
 }
@@ -43,7 +62,10 @@ pub enum SumError {
 /// The parsed contents of a sum file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SumFile {
+    /// Each revision id with the checksum of its file (`<id> sha256:<hex>` lines).
     pub checksums: BTreeMap<RevisionId, Checksum>,
+    /// The ids of the `heads:` line, in the order read (or, from
+    /// [`of_graph`](Self::of_graph), topological order).
     pub heads: Vec<RevisionId>,
 }
 
@@ -52,18 +74,36 @@ pub struct SumFile {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Mismatch {
     /// A revision file the sum does not list.
-    Added { id: String, path: PathBuf },
+    Added {
+        /// Id of the revision the sum does not list.
+        id: String,
+        /// Its file.
+        path: PathBuf,
+    },
     /// A revision file whose checksum changed.
-    Edited { id: String, path: PathBuf },
+    Edited {
+        /// Id of the edited revision.
+        id: String,
+        /// Its file.
+        path: PathBuf,
+    },
     /// A revision the sum lists but no file holds.
-    Removed { id: String },
+    Removed {
+        /// The revision id recorded in the sum.
+        id: String,
+    },
     /// The recorded heads differ from the graph's.
     Heads {
+        /// The ids on the sum's `heads:` line, sorted by (number, id).
         recorded: Vec<String>,
+        /// The heads of the revision files, sorted by (number, id).
         actual: Vec<String>,
     },
     /// No sum file at all.
-    Missing { path: PathBuf },
+    Missing {
+        /// Where the sum file was expected.
+        path: PathBuf,
+    },
 }
 
 impl std::fmt::Display for Mismatch {
@@ -93,6 +133,7 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+/// Where the sum file of `versions_dir` lives: `versions_dir/retort.sum`.
 pub fn path_in(versions_dir: &Path) -> PathBuf {
     versions_dir.join(FILE_NAME)
 }
@@ -129,6 +170,7 @@ impl SumFile {
         SumFile::parse(path, &text).map(Some)
     }
 
+    /// Parses the text of a sum file; `path` is only for error messages.
     pub fn parse(path: &Path, text: &str) -> Result<SumFile, SumError> {
         let mut sum = SumFile::default();
         for (index, line) in text.lines().enumerate() {

@@ -6,9 +6,9 @@
 //! Each source is loaded (when it is not a live database) into a database of a scratch
 //! server the caller started, and inspected as soon as it is loaded, so the two sides
 //! load and inspect concurrently. Expressions that the two sides spell differently
-//! although they mean the same are settled by one more trip through the server (see
-//! [`expressions`]). Nothing here prints: what happens on the way is reported through
-//! an [`Event`] callback, and every result carries its timings.
+//! although they mean the same are settled by one more trip through the server (module
+//! `expressions`). Nothing here prints: what happens on the way is reported through an
+//! [`Event`] callback, and every result carries its timings.
 
 mod autogenerate;
 mod expressions;
@@ -37,39 +37,55 @@ const FORMS: &str = "a side is `models`, `models:DIR`, a postgres:// URL, `dump:
 /// exit code it keeps.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
+    /// A `models` side names a directory that does not exist (holds the path).
     #[error("no models directory {}; {FORMS}", .0.display())]
     NoModels(PathBuf),
+    /// A `dump:` side names a file that does not exist (holds the path).
     #[error("no dump file {}; {FORMS}", .0.display())]
     NoDump(PathBuf),
+    /// A `rev:` side names no revision of the chain.
     #[error("{0}; {FORMS}")]
     UnknownRevision(GraphError),
+    /// A side is a revision, but no chain was given in the [`Context`].
     #[error("a side is a revision of the chain, and no chain was given")]
     NoChain,
+    /// A side must be loaded into a scratch database, but no scratch server was given.
     #[error("a side needs a scratch database, and no scratch server was started")]
     NoScratchServer,
+    /// The chain could not be loaded or checked.
     #[error(transparent)]
     Migrator(#[from] crate::migrator::MigratorError),
+    /// Upgrading a scratch database to a `rev:` side failed.
     #[error(transparent)]
     Run(#[from] crate::migrator::RunError),
+    /// The scratch server failed.
     #[error(transparent)]
     Scratch(#[from] crate::scratch::ScratchError),
     /// Boxed: a restore failure carries its whole report, and it is the rare case.
     #[error(transparent)]
     Restore(Box<crate::dump::RestoreError>),
+    /// A `models` side failed to load.
     #[error(transparent)]
     Models(#[from] crate::models::ModelsError),
+    /// A side's database could not be connected to.
     #[error(transparent)]
     Connect(#[from] crate::db::ConnectError),
+    /// A query on a side's database failed.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+    /// Reading a side's catalog failed.
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
+    /// Reading another tool's version table failed.
     #[error(transparent)]
     ToolTables(#[from] crate::import::applied::AppliedError),
+    /// A `--rename` is malformed or names an object the schemas do not have.
     #[error(transparent)]
     Rename(#[from] diff::RenameError),
+    /// The blocking task restoring a dump side panicked or was cancelled.
     #[error("a restore task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A diff thread panicked; holds which direction (`downgrade`).
     #[error("the {0} diff panicked")]
     Panicked(&'static str),
 }
@@ -195,26 +211,44 @@ pub enum Event {
     /// Model files were loaded; `skipped` summarises the statements left out (a
     /// dump's role noise), when there were any.
     ModelsLoaded {
+        /// The models directory.
         dir: PathBuf,
+        /// Model files loaded.
         files: usize,
+        /// Statements run.
         statements: usize,
+        /// What was left out, e.g. statements naming roles the scratch server lacks; `None`
+        /// when nothing was.
         skipped: Option<String>,
     },
     /// A side was loaded and inspected.
     SourceRead {
+        /// The side as [`Source::describe`] says it (`models in DIR`, `dump FILE`,
+        /// `user@host:port/db`, ...).
         source: String,
+        /// Time to load the side into its scratch database, in milliseconds (0 for a live
+        /// database).
         load_ms: u128,
+        /// Time to read its catalog, in milliseconds.
         inspect_ms: u128,
     },
     /// Differently spelled definitions were settled by creating sides again.
     ExpressionsSettled {
+        /// Definitions that differed only in spelling before settling.
         differing: usize,
+        /// Sides created again (1 or 2).
         loads: usize,
+        /// Wall time of the settling, in milliseconds.
         ms: u128,
     },
     /// Settling failed (an extension the scratch server lacks, a newer server's
     /// syntax): the definitions are compared as read.
-    SettleFailed { differing: usize, error: String },
+    SettleFailed {
+        /// Definitions still differing in spelling.
+        differing: usize,
+        /// Why the side could not be created again.
+        error: String,
+    },
     /// A dropped and an added object that may be one object renamed.
     RenameHint(String),
 }

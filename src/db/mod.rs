@@ -15,18 +15,31 @@ pub use version::{VersionRow, VersionTables};
 /// A failed statement of a revision file, located in the file.
 #[derive(Debug)]
 pub struct StatementFailure {
+    /// The revision's id.
     pub revision: String,
+    /// Which section of the revision was running.
     pub direction: crate::revision::Direction,
+    /// The revision file.
     pub path: PathBuf,
+    /// 1-based line in the file of PostgreSQL's error position (the statement's start when
+    /// it gives none).
     pub line: usize,
+    /// 1-based column of that position, in characters.
     pub column: usize,
     /// The file's line at `line`, for the caret display.
     pub line_text: String,
+    /// The SQLSTATE (e.g. `42P01`).
     pub code: String,
+    /// PostgreSQL's primary message.
     pub message: String,
+    /// PostgreSQL's DETAIL, if it sent one.
     pub detail: Option<String>,
+    /// PostgreSQL's HINT, if it sent one.
     pub hint: Option<String>,
+    /// PostgreSQL's CONTEXT (where in a function or `DO` block), if it sent one.
     pub context: Option<String>,
+    /// Whether the section ran in a transaction, so nothing of it was kept; `false` for
+    /// `transaction:false`, which leaves the database dirty.
     pub transactional: bool,
 }
 
@@ -86,34 +99,52 @@ pub fn write_caret(
     write!(f, "  {} | {pad}^", " ".repeat(number.len()))
 }
 
+/// Why talking to the database failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// No connection could be opened.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// A statement of retort's own failed (not one of a revision file).
     #[error("could not {action}: {}", describe_pg_error(.source))]
     Query {
+        /// What retort was doing, phrased to follow "could not" (`take the advisory lock`).
         action: String,
+        /// The client or server error.
         source: tokio_postgres::Error,
     },
+    /// A statement of a revision file failed; located in the file.
     #[error("{0}")]
     Statement(Box<StatementFailure>),
+    /// Another session held the advisory lock of the version table longer than the lock
+    /// wait.
     #[error(
         "another retort run holds the lock on {table} ({holder}); waited {waited}. \
          Wait for it to finish, or raise --lock-timeout"
     )]
     LockTimeout {
+        /// The version table, `schema.table`.
         table: String,
+        /// Who holds the lock: pid, user, host, application and connection time, from
+        /// `pg_stat_activity`.
         holder: String,
+        /// How long this run waited, e.g. `60s`.
         waited: String,
     },
+    /// The connection closed under a statement.
     #[error("the connection to the database was lost while {action}: {source}")]
     Lost {
+        /// What retort was doing, phrased to follow "could not".
         action: String,
+        /// The client error.
         source: tokio_postgres::Error,
     },
 }
 
 impl DbError {
+    /// Wraps an error of retort's own statement `action` (phrased to follow "could not"):
+    /// [`Lost`](DbError::Lost) when the connection has closed, else
+    /// [`Query`](DbError::Query).
     pub fn query(action: &str, source: tokio_postgres::Error) -> DbError {
         if source.is_closed() {
             return DbError::Lost {

@@ -27,9 +27,13 @@ pub enum Origin<'a> {
     Bookkeeping(&'static str),
     /// A statement of a revision file: `offset` is its byte offset in `script.sql`.
     Revision {
+        /// The revision.
         revision: &'a Revision,
+        /// Which section.
         direction: Direction,
+        /// The section's script.
         script: &'a Script,
+        /// Byte offset of the statement in `script.sql`.
         offset: usize,
     },
 }
@@ -37,11 +41,15 @@ pub enum Origin<'a> {
 /// One statement to send.
 #[derive(Debug, Clone)]
 pub struct Piece<'a> {
+    /// The SQL text sent.
     pub sql: String,
+    /// Where it comes from, to locate an error.
     pub origin: Origin<'a>,
 }
 
 impl<'a> Piece<'a> {
+    /// One of retort's own statements; `what` says what it does, phrased to follow "could
+    /// not" (`commit`).
     pub fn bookkeeping(what: &'static str, sql: String) -> Piece<'a> {
         Piece {
             sql,
@@ -151,6 +159,7 @@ impl<'c> Session<'c> {
         &self.client
     }
 
+    /// The names of the version tables this session uses.
     pub fn tables(&self) -> &VersionTables {
         &self.tables
     }
@@ -266,10 +275,12 @@ impl<'c> Session<'c> {
             .map_err(|e| DbError::query("create the version tables", e))
     }
 
+    /// The version table's rows; `None` when the table does not exist yet.
     pub async fn rows(&self) -> Result<Option<Vec<VersionRow>>, DbError> {
         version::read_rows(&self.client, &self.tables).await
     }
 
+    /// The latest history row of every revision that has one.
     pub async fn latest_history(&self) -> Result<Vec<LatestHistory>, DbError> {
         version::read_latest_history(&self.client, &self.tables).await
     }

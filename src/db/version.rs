@@ -19,7 +19,9 @@ use crate::sql::{quote_ident, quote_literal};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// The revision's upgrade section ran.
     Upgrade,
+    /// The revision's downgrade section ran.
     Downgrade,
     /// The revision was marked applied without running its SQL.
     Stamp,
@@ -32,6 +34,8 @@ pub enum Action {
 }
 
 impl Action {
+    /// The value stored in the history table's `direction` column (`upgrade`, `stamp`,
+    /// ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Upgrade => "upgrade",
@@ -56,6 +60,7 @@ impl From<crate::revision::Direction> for Action {
 /// One row of the version table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRow {
+    /// The revision's id (a head of the applied revisions).
     pub revision: String,
     /// `Some(direction)` while a non-transactional section is (or was left) half-run.
     pub dirty: Option<crate::revision::Direction>,
@@ -69,7 +74,9 @@ pub enum Timing {
     SameTransaction,
     /// Measured by the client, for steps that ran outside that transaction.
     Measured {
+        /// When the step started (client clock).
         started_at: DateTime<Utc>,
+        /// How long the step took, in milliseconds.
         duration_ms: i64,
     },
 }
@@ -77,19 +84,29 @@ pub enum Timing {
 /// One history row to append.
 #[derive(Debug, Clone)]
 pub struct HistoryEntry<'a> {
+    /// The revision's id.
     pub revision: &'a str,
+    /// What happened; stored in the `direction` column.
     pub action: Action,
+    /// The revision file's checksum (`sha256:<hex>`) when the row vouches for its content;
+    /// `None` for unstamps and resolutions that revert.
     pub checksum: Option<String>,
+    /// The revision's `message:` header.
     pub message: Option<&'a str>,
+    /// Why a human did it (`resolve`, `rehash-applied`); `None` for runs.
     pub reason: Option<&'a str>,
+    /// How `started_at` and `duration_ms` are filled.
     pub timing: Timing,
 }
 
 /// Where the version tables live; names are quoted wherever they are used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionTables {
+    /// The schema of both tables (`version_schema` in `retort.toml`) [default: `public`].
     pub schema: String,
+    /// The version table's name (`version_table`) [default: `retort_version`].
     pub version: String,
+    /// The history table's name (`history_table`) [default: `retort_history`].
     pub history: String,
 }
 
@@ -211,6 +228,7 @@ impl VersionTables {
         )
     }
 
+    /// `SELECT revision, dirty` from the version table, ordered by revision.
     pub fn select_rows(&self) -> String {
         Query::select()
             .columns([alias("revision"), alias("dirty")])
@@ -229,6 +247,8 @@ impl VersionTables {
         )
     }
 
+    /// `INSERT` of a version row; `dirty` is the direction of a half-run non-transactional
+    /// section.
     pub fn insert_row(&self, revision: &str, dirty: Option<crate::revision::Direction>) -> String {
         let dirty = dirty.map(|d| d.to_string());
         Query::insert()
@@ -238,6 +258,7 @@ impl VersionTables {
             .to_string(PostgresQueryBuilder)
     }
 
+    /// `DELETE` of the version rows of `revisions`.
     pub fn delete_rows(&self, revisions: &[&str]) -> String {
         Query::delete()
             .from_table(self.version_ref())
@@ -245,12 +266,14 @@ impl VersionTables {
             .to_string(PostgresQueryBuilder)
     }
 
+    /// `DELETE` of every version row.
     pub fn delete_all_rows(&self) -> String {
         Query::delete()
             .from_table(self.version_ref())
             .to_string(PostgresQueryBuilder)
     }
 
+    /// `UPDATE` clearing the dirty marker of `revision`'s row.
     pub fn clear_dirty(&self, revision: &str) -> String {
         Query::update()
             .table(self.version_ref())
@@ -259,6 +282,7 @@ impl VersionTables {
             .to_string(PostgresQueryBuilder)
     }
 
+    /// `UPDATE` marking `revision`'s row dirty in `direction`.
     pub fn set_dirty(&self, revision: &str, direction: crate::revision::Direction) -> String {
         Query::update()
             .table(self.version_ref())
@@ -267,6 +291,8 @@ impl VersionTables {
             .to_string(PostgresQueryBuilder)
     }
 
+    /// `INSERT` of a history row; `applied_by` is the session user `@` the client address,
+    /// `tool_version` this retort's version.
     pub fn insert_history(&self, entry: &HistoryEntry<'_>) -> String {
         let (started_at, duration_ms) = match entry.timing {
             Timing::SameTransaction => (
@@ -313,10 +339,15 @@ impl VersionTables {
 /// The latest history row of one revision.
 #[derive(Debug, Clone)]
 pub struct LatestHistory {
+    /// The revision's id.
     pub revision: String,
+    /// The `direction` column: an [`Action`] name (`upgrade`, `stamp`, ...).
     pub action: String,
+    /// The `checksum` column (`sha256:<hex>`), if recorded.
     pub checksum: Option<String>,
+    /// `started_at` as text (PostgreSQL's `timestamptz` output).
     pub at: String,
+    /// `applied_by`: the session user `@` the client address (`local` for a socket).
     pub by: String,
 }
 

@@ -45,8 +45,11 @@ pub enum RestoreError {
     /// The file is missing, unreadable, or not a dump that can be loaded.
     #[error("cannot use {} as a dump: {problem}; {hint}", .path.display())]
     Input {
+        /// The dump as given.
         path: PathBuf,
+        /// What is wrong with it.
         problem: String,
+        /// What to do about it.
         hint: String,
     },
     /// The archive was written by a pg_dump newer than the pg_restore at hand.
@@ -61,11 +64,13 @@ pub enum RestoreError {
         )
     )]
     TooNew {
+        /// The dump as given.
         path: PathBuf,
         /// The archive format version, e.g. "1.16".
         archive_version: String,
         /// The pg_dump version written in the archive's header, when it could be read.
         made_by: Option<String>,
+        /// The pg_restore that cannot read it.
         pg_restore: PathBuf,
         /// What `pg_restore --version` says, e.g. "15.18".
         pg_restore_version: Option<String>,
@@ -77,8 +82,11 @@ pub enum RestoreError {
         .program.display()
     )]
     Program {
+        /// The program (`pg_restore` or `psql`), as it was run.
         program: PathBuf,
+        /// What it was run for, e.g. `restoring dump.sql`.
         action: String,
+        /// The error starting it.
         source: io::Error,
     },
     /// The program gave up (no connection, lost connection, unreadable archive data)
@@ -90,9 +98,13 @@ pub enum RestoreError {
         .program.display()
     )]
     Failed {
+        /// The program (`pg_restore` or `psql`), as it was run.
         program: PathBuf,
+        /// What it was run for, e.g. `restoring dump.sql`.
         action: String,
+        /// The database it restored into.
         database: String,
+        /// Its exit status, e.g. `exit status 1`.
         status: String,
         /// The relevant end of the program's stderr.
         output: String,
@@ -100,8 +112,11 @@ pub enum RestoreError {
     /// Statements failed for reasons other than missing roles.
     #[error("{}", errors_message(.path, .database, .program, .total, .shown, .skipped))]
     Errors {
+        /// The dump as given.
         path: PathBuf,
+        /// The database it was restored into.
         database: String,
+        /// The program (`pg_restore` or `psql`) that ran the statements.
         program: PathBuf,
         /// Real errors in all, including those not shown and those the program counted
         /// but whose messages could not be parsed.
@@ -241,6 +256,7 @@ impl std::fmt::Display for DumpFormat {
 pub struct DumpInfo {
     /// The dump as given: a file, or the directory of a directory-format dump.
     pub path: PathBuf,
+    /// Plain SQL (run with psql) or one of pg_dump's archive formats (run with pg_restore).
     pub format: DumpFormat,
     /// The version of the server the dump was taken from, e.g. "15.18".
     pub server_version: Option<String>,
@@ -295,6 +311,7 @@ pub struct RestoreFailure {
 pub struct RestoreReport {
     /// The statements left out as role noise.
     pub skipped: Vec<Skipped>,
+    /// Wall time of the restore, in milliseconds.
     pub duration_ms: u128,
 }
 

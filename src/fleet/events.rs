@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 pub struct Event {
     /// RFC 3339, UTC, milliseconds.
     pub ts: String,
+    /// What happened; serialized flattened, with its name in the `event` field.
     #[serde(flatten)]
     pub kind: EventKind,
 }
 
 impl Event {
+    /// Stamps `kind` with the current time.
     pub fn now(kind: EventKind) -> Event {
         Event {
             ts: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -34,69 +36,109 @@ impl Event {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
+    /// The run begins.
     RunStart {
+        /// Number of targets in the run.
         targets: usize,
+        /// Targets running at the same time.
         concurrency: usize,
+        /// The revision target of the operation (`head`, an id, ...) as given.
         revision: String,
+        /// Whether the run only plans (`--dry-run`).
         dry_run: bool,
     },
     /// A target begins; again, with a higher `attempt`, after a retry.
     TargetStart {
+        /// The target's name.
         target: String,
+        /// `user@host:port/db` (and schema), safe to print.
         database: String,
+        /// 0 for the first attempt, then 1, 2, ... for retries.
         attempt: u32,
     },
     /// The revisions the target needs (before they run; with `--dry-run`, instead).
     TargetPlan {
+        /// The target's name.
         target: String,
+        /// Ids of the revisions to apply, in order.
         revisions: Vec<String>,
     },
     /// Another run holds the target's lock; this one waits (up to --lock-timeout).
     LockWait {
+        /// The target's name.
         target: String,
+        /// Who holds the lock: pid, user, host, application and connection time, from
+        /// `pg_stat_activity`.
         holder: String,
     },
+    /// A revision begins on a target.
     StepStart {
+        /// The target's name.
         target: String,
+        /// The revision's id.
         revision: String,
     },
+    /// A revision committed on a target.
     StepFinish {
+        /// The target's name.
         target: String,
+        /// The revision's id.
         revision: String,
+        /// How long the revision took, in milliseconds.
         duration_ms: u64,
     },
     /// A transient failure; the target is tried again after `delay_ms`.
     Retry {
+        /// The target's name.
         target: String,
+        /// The attempt that failed (1 for the first).
         attempt: u32,
+        /// The wait before the next attempt, in milliseconds.
         delay_ms: u64,
+        /// The failure's message.
         error: String,
     },
     /// A permanent failure (or transient ones past `--retries`); the run goes on.
     TargetFailed {
+        /// The target's name.
         target: String,
         /// The revision that was running, when one was.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         revision: Option<String>,
+        /// Attempts made, the failing one included.
         attempts: u32,
+        /// Wall time of the target over all attempts and retry delays, in milliseconds.
         duration_ms: u64,
+        /// The failure's message.
         error: String,
     },
+    /// The target reached its goal.
     TargetDone {
+        /// The target's name.
         target: String,
+        /// Revisions applied (over all attempts); 0 for a dry run or a stamp.
         steps: usize,
+        /// Wall time of the target over all attempts and retry delays, in milliseconds.
         duration_ms: u64,
+        /// Ids of the version table's heads at the end (empty at base).
         heads: Vec<String>,
     },
     /// Not started: `--fail-fast` after a failure.
     TargetSkipped {
+        /// The target's name.
         target: String,
+        /// Why it was not started.
         reason: String,
     },
+    /// The run is over.
     RunFinish {
+        /// Targets that ended done.
         done: usize,
+        /// Targets that failed.
         failed: usize,
+        /// Targets never started.
         skipped: usize,
+        /// Wall time of the whole run, in milliseconds.
         duration_ms: u64,
     },
 }
@@ -119,10 +161,13 @@ impl EventKind {
     }
 }
 
+/// The `--events` file could not be opened or written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {}: {source}", path.display())]
 pub struct WriteError {
+    /// The events file.
     pub path: PathBuf,
+    /// The I/O error.
     pub source: std::io::Error,
 }
 
@@ -133,6 +178,7 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// Opens `path` for appending, creating it when missing.
     pub fn open(path: &Path) -> Result<EventLog, WriteError> {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -209,6 +255,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counters for a run over `targets` targets, all pending.
     pub fn new(targets: usize) -> Metrics {
         Metrics {
             pending: targets,
@@ -216,6 +263,7 @@ impl Metrics {
         }
     }
 
+    /// Updates the counters with one event.
     pub fn observe(&mut self, kind: &EventKind) {
         match kind {
             EventKind::TargetStart { attempt: 0, .. } => {
@@ -249,6 +297,7 @@ impl Metrics {
         }
     }
 
+    /// The metrics in Prometheus' text exposition format, ready for the `--metrics` file.
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str(

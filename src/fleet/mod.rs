@@ -27,23 +27,42 @@ pub use events::{Event, EventKind, EventLog, Metrics};
 pub use retry::Backoff;
 pub use targets::FleetTarget;
 
+/// Why a fleet's targets could not be listed, or a fleet-wide step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
+    /// The `--targets` file could not be read.
     #[error("cannot read the targets file {}: {source}; give another with --targets FILE, or use --targets-query / --schemas", path.display())]
     ReadTargets {
+        /// The targets file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The targets file is not valid TOML or a target in it is invalid.
     #[error("{}:{line}: {message}", path.display())]
     TargetsFile {
+        /// The targets file.
         path: PathBuf,
+        /// 1-based line of the problem (of the target's `[[targets]]` header when the
+        /// problem is in one of its values).
         line: usize,
+        /// What is wrong.
         message: String,
     },
+    /// `--targets-query` returned unusable rows (missing columns, null or duplicate names,
+    /// bad URLs); the message names the row or target.
     #[error("{0}")]
     Query(String),
+    /// `--only` names targets that are not defined.
     #[error("no target is named {}; {known} target(s) are defined (`retort fleet status` lists them)", names.join(", "))]
-    UnknownTargets { names: Vec<String>, known: usize },
+    UnknownTargets {
+        /// The names that match no target.
+        names: Vec<String>,
+        /// How many targets are defined.
+        known: usize,
+    },
+    /// The control database (for `--targets-query` or `--schemas`) could not be reached or
+    /// queried.
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -62,21 +81,32 @@ impl FleetError {
 #[derive(Debug, Clone)]
 pub enum Operation {
     /// Upgrade to a revision target (`head`, an id, ...).
-    Upgrade { target: String },
+    Upgrade {
+        /// A revision target as `retort upgrade` takes it (`head`, an id, a prefix, ...).
+        target: String,
+    },
     /// Say which revisions an upgrade to `target` would run; change nothing.
-    DryRun { target: String },
+    DryRun {
+        /// A revision target as `retort upgrade` takes it.
+        target: String,
+    },
     /// Record `revision` in the version table without running SQL (new tenants).
-    Stamp { revision: String },
+    Stamp {
+        /// A revision target resolving to the revision to record.
+        revision: String,
+    },
 }
 
 /// Settings of a fleet run.
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
+    /// What to do to each target.
     pub operation: Operation,
     /// Targets running at the same time (at least 1).
     pub concurrency: usize,
     /// Further attempts after a transient failure.
     pub retries: u32,
+    /// Delays between attempts of one target after transient failures.
     pub backoff: Backoff,
     /// Start no new target after the first failure.
     pub fail_fast: bool,
@@ -84,10 +114,13 @@ pub struct FleetOptions {
     pub run: RunOptions,
 }
 
+/// How a target's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetState {
+    /// The operation finished (for a dry run: the plan was computed).
     Done,
+    /// The operation failed permanently, or transiently more times than `retries` allows.
     Failed,
     /// Never started (`--fail-fast`).
     Skipped,
@@ -96,16 +129,23 @@ pub enum TargetState {
 /// How one target ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetOutcome {
+    /// The target's name, as in the targets file or query.
     pub name: String,
     /// `user@host:port/db` (and schema): safe to print.
     pub database: String,
+    /// How the target's run ended.
     pub state: TargetState,
     /// Revisions applied (over all attempts); planned ones for a dry run.
     pub revisions: Vec<String>,
     /// The version table's heads at the end (empty when unknown or at base).
     pub heads: Vec<String>,
+    /// Attempts made (1 unless transient failures were retried; 0 when skipped).
     pub attempts: u32,
+    /// Wall time of the target over all attempts and retry delays, in milliseconds; 0 when
+    /// skipped.
     pub duration_ms: u64,
+    /// The last attempt's error message; `None` when done. For a skipped target, why it was
+    /// skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The revision running when the target failed.
@@ -119,11 +159,14 @@ pub struct TargetOutcome {
 /// The whole run, targets in the order given.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetReport {
+    /// One outcome per target, in the order the targets were given.
     pub targets: Vec<TargetOutcome>,
+    /// Wall time of the whole run, in milliseconds.
     pub duration_ms: u64,
 }
 
 impl FleetReport {
+    /// How many targets ended in `state`.
     pub fn count(&self, state: TargetState) -> usize {
         self.targets.iter().filter(|t| t.state == state).count()
     }
@@ -399,12 +442,16 @@ async fn attempt(
 /// One target as `fleet status` sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetStatus {
+    /// The target's name, as in the targets file or query.
     pub name: String,
+    /// `user@host:port/db` (and schema), safe to print: no URL or password.
     pub database: String,
     /// The applied heads (empty: at base).
     pub heads: Vec<String>,
     /// Revisions of the chain not applied yet.
     pub behind: usize,
+    /// `"<direction> of <id>"` when a revision was left half-applied (a dirty version
+    /// table); `None` when clean.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirty: Option<String>,
     /// Why the target could not be read, when it could not.

@@ -79,11 +79,15 @@ pub fn is_transient(error: &RunError) -> bool {
 /// failed together (one server restarting) from all coming back in the same instant.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
+    /// The wait before the first retry (before jitter).
     pub base: Duration,
+    /// The longest wait, whatever the attempt (before jitter).
     pub max: Duration,
 }
 
 impl Backoff {
+    /// The wait before the next attempt once `attempt + 1` attempts have failed (0 after
+    /// the first failure): random between half and all of `min(base * 2^attempt, max)`.
     pub fn delay(&self, attempt: u32) -> Duration {
         let full = self
             .base

@@ -19,7 +19,11 @@ pub struct FleetTarget {
     /// The target's own version tables (inside its schema for a schema target), hence
     /// its own advisory lock.
     pub tables: VersionTables,
+    /// The schema a schema target lives in (`schema` in the targets file or query, or the
+    /// matched schema of `--schemas`); `None` for a whole database.
     pub schema: Option<String>,
+    /// Labels that `--label` filters select on (`labels` in the targets file, a `text[]`
+    /// column of the query); empty for `--schemas` targets.
     pub labels: Vec<String>,
 }
 

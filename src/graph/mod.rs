@@ -15,45 +15,96 @@ use std::path::{Path, PathBuf};
 
 use crate::revision::{self, Direction, Revision, RevisionError, RevisionId};
 
+/// Why a versions directory does not form a valid revision DAG, or a target or plan cannot
+/// be resolved in it.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
+    /// A revision file could not be read or parsed.
     #[error(transparent)]
     Revision(#[from] RevisionError),
+    /// The versions directory could not be listed.
     #[error("cannot read the versions directory {}: {source}; create it with `retort init` or point --versions at it", path.display())]
     ReadDir {
+        /// The versions directory.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// Two revision files declare the same `revision:` id.
     #[error("{}:{line}: duplicate revision id `{id}`, also defined in {}; give one of them a new id (`retort new-migration` makes unique ids)", path.display(), other.display())]
     DuplicateId {
+        /// The id both files declare.
         id: String,
+        /// The second file declaring the id (the later one in load order).
         path: PathBuf,
+        /// Line of its `revision:` header.
         line: usize,
+        /// The file that declared the id first.
         other: PathBuf,
     },
+    /// A `down_revision` or `depends_on` entry names a revision that has no file.
     #[error("{}:{line}: {key} `{id}` does not exist in {}; fix the id or restore the missing revision file", path.display(), dir.display())]
     MissingRevision {
+        /// `down_revision` or `depends_on`.
         key: &'static str,
+        /// The id that was not found.
         id: String,
+        /// The revision file naming it.
         path: PathBuf,
+        /// Line of that header key in the file.
         line: usize,
+        /// The versions directory that was searched.
         dir: PathBuf,
     },
+    /// `down_revision`/`depends_on` lines form a loop.
     #[error("revision cycle: {}; a revision cannot be its own ancestor, fix the down_revision/depends_on lines of these files", cycle.join(" -> "))]
-    Cycle { cycle: Vec<String> },
+    Cycle {
+        /// The ids around the loop, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A target matches no revision.
     #[error("{}", unknown_target(target, hint))]
-    UnknownTarget { target: String, hint: String },
+    UnknownTarget {
+        /// The target as given.
+        target: String,
+        /// Appended to the message: the accepted target forms, or that the directory is
+        /// empty.
+        hint: String,
+    },
+    /// A target prefix matches more than one revision.
     #[error("`{target}` is ambiguous; it matches: {}. Give more characters", candidates.join(", "))]
     AmbiguousTarget {
+        /// The prefix as given.
         target: String,
+        /// The matching revisions, in topological order, each `id (message)` when it has a
+        /// message.
         candidates: Vec<String>,
     },
+    /// `head` (or an operation needing one head) was asked for, but the graph has several
+    /// heads.
     #[error("there are {} heads ({}); {hint}", heads.len(), heads.join(", "))]
-    MultipleHeads { heads: Vec<String>, hint: String },
+    MultipleHeads {
+        /// Ids of the heads, in topological order.
+        heads: Vec<String>,
+        /// What to do instead, appended to the message.
+        hint: String,
+    },
+    /// A relative target (`+N`, `-N`, `<id>+N`) cannot be resolved.
     #[error("`{target}`: {reason}")]
-    BadRelative { target: String, reason: String },
+    BadRelative {
+        /// The target as given.
+        target: String,
+        /// Why it cannot be resolved.
+        reason: String,
+    },
+    /// A downgrade plan passes through a revision without a `-- migrate:downgrade` section.
     #[error("cannot downgrade through {id} ({}): it has no `-- migrate:downgrade` section, so it is irreversible; add a downgrade section if it can be undone", path.display())]
-    Irreversible { id: String, path: PathBuf },
+    Irreversible {
+        /// The irreversible revision.
+        id: String,
+        /// Its file.
+        path: PathBuf,
+    },
 }
 
 fn unknown_target(target: &str, hint: &str) -> String {
@@ -67,7 +118,9 @@ pub struct Target(pub Vec<usize>);
 /// One revision to run, in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
+    /// Index of the revision in the [`RevisionGraph`].
     pub revision: usize,
+    /// Whether to run its upgrade or its downgrade section.
     pub direction: Direction,
 }
 
@@ -231,22 +284,28 @@ impl RevisionGraph {
         })
     }
 
+    /// The versions directory the graph was loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The number of revisions.
     pub fn len(&self) -> usize {
         self.revisions.len()
     }
 
+    /// Whether the directory holds no revisions.
     pub fn is_empty(&self) -> bool {
         self.revisions.is_empty()
     }
 
+    /// The revision at `index` (panics when out of range).
     pub fn revision(&self, index: usize) -> &Revision {
         &self.revisions[index]
     }
 
+    /// All revisions, indexed as everywhere in the graph (sorted by file path when
+    /// [`load`](Self::load)ed).
     pub fn revisions(&self) -> &[Revision] {
         &self.revisions
     }
@@ -256,10 +315,13 @@ impl RevisionGraph {
         self.by_id.get(id).copied()
     }
 
+    /// The revisions named by `down_revision` of the revision at `index` (not
+    /// `depends_on`).
     pub fn parents(&self, index: usize) -> &[usize] {
         &self.parents[index]
     }
 
+    /// The revisions whose `down_revision` names the revision at `index`.
     pub fn children(&self, index: usize) -> &[usize] {
         &self.children[index]
     }

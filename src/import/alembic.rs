@@ -17,28 +17,51 @@ use super::{ForeignHistory, ForeignRevision, ForeignScript, Note, Tool};
 
 const HELPER: &str = include_str!("alembic_helper.py");
 
+/// Why an Alembic history could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum AlembicError {
+    /// The path given is not an `alembic.ini`, a directory holding one, or a script
+    /// directory with `env.py`.
     #[error("{} is not an Alembic project; give its alembic.ini, the directory holding alembic.ini, or the script directory (the one with env.py)", path.display())]
-    NoConfig { path: PathBuf },
+    NoConfig {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The Python interpreter could not be started.
     #[error("cannot run {python}: {source}; give the interpreter of the environment where `alembic` works with --python (e.g. .venv/bin/python)")]
     Python {
+        /// The interpreter, as given.
         python: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The interpreter cannot import `alembic`.
     #[error("{message}; give the interpreter of the environment where `alembic` works with --python (e.g. .venv/bin/python)")]
-    NoAlembic { message: String },
+    NoAlembic {
+        /// The helper's message, naming the interpreter and the import error.
+        message: String,
+    },
+    /// The helper exited with an error while Alembic read the history.
     #[error("Alembic could not read the history of {} ({python} exited with {status}):\n{stderr}", config.display())]
     Failed {
+        /// The `alembic.ini` (or script directory), canonicalized.
         config: PathBuf,
+        /// The interpreter, as given.
         python: String,
+        /// The helper's exit status.
         status: String,
+        /// The last 30 lines of its standard error.
         stderr: String,
     },
+    /// The helper's output is not the JSON expected (the serde error).
     #[error("the Alembic helper's output does not parse ({0}); please report this with your Alembic version")]
     Output(String),
+    /// Alembic found no revision.
     #[error("{} holds no Alembic revisions", config.display())]
-    Empty { config: PathBuf },
+    Empty {
+        /// The `alembic.ini` (or script directory), canonicalized.
+        config: PathBuf,
+    },
 }
 
 #[derive(Deserialize)]

@@ -19,7 +19,9 @@ use crate::sql::quote_ident;
 /// The tool's version table as found in the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolTable {
+    /// The schema it was found in.
     pub schema: String,
+    /// The table's name (the tool's default, or as given with `--tool-table`).
     pub name: String,
 }
 
@@ -32,6 +34,7 @@ impl fmt::Display for ToolTable {
 /// What the tool's table says is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolState {
+    /// Where the state was read from.
     pub table: ToolTable,
     /// Alembic: the heads. The other tools: every applied version.
     pub applied: Vec<String>,
@@ -39,50 +42,92 @@ pub struct ToolState {
     pub baseline: Option<String>,
 }
 
+/// Why the tool's version table cannot be matched to an imported revision.
 #[derive(Debug, thiserror::Error)]
 pub enum AppliedError {
+    /// The tool's version table was not found.
     #[error("no {table} table in the database (looked up through the search_path); give its place with --tool-table SCHEMA.TABLE if {tool} was configured to keep it elsewhere")]
-    NoTable { tool: Tool, table: String },
+    NoTable {
+        /// The tool asked for.
+        tool: Tool,
+        /// The table looked for, as given (`[schema.]name`) or the tool's default name.
+        table: String,
+    },
+    /// The table has the columns another tool's version table has.
     #[error("{table} has the columns of {other}'s table, not {tool}'s; did you mean --from-tool {other}?")]
     OtherTool {
+        /// The tool asked for.
         tool: Tool,
+        /// The tool the columns belong to.
         other: Tool,
+        /// The table read.
         table: ToolTable,
     },
+    /// The table holds no applied migration.
     #[error("{table} records no applied migration; nothing to stamp (run `retort upgrade` to apply the chain)")]
-    NothingApplied { table: ToolTable },
+    NothingApplied {
+        /// The table read.
+        table: ToolTable,
+    },
+    /// The last migration failed or was left dirty, so its effects may be half applied.
     #[error("{table} marks version {version} as {state}: its effects may be half applied. Settle it with {tool} first ({fix}), then stamp")]
     Dirty {
+        /// The tool.
         tool: Tool,
+        /// The table read.
         table: ToolTable,
+        /// The version as the table records it.
         version: String,
+        /// How the table marks it, e.g. `dirty` or `failed (success = false)`.
         state: &'static str,
+        /// How the tool's users settle it.
         fix: &'static str,
     },
+    /// The table records versions no imported revision's `-- source:` header names.
     #[error("{table} records {tool} version(s) {versions} that no imported revision comes from (no `-- source: {tool} ...` header); import the history again from the tool's current files")]
     NotImported {
+        /// The tool.
         tool: Tool,
+        /// The table read.
         table: ToolTable,
+        /// The versions, comma-separated.
         versions: String,
     },
+    /// The table's current version implies earlier versions of the imported chain it does
+    /// not record.
     #[error("{table} is at {tool} version {current} but does not record {missing}, which come before it in the imported chain; apply them with {tool} first, or stamp a revision by hand with `retort stamp REV`")]
     Gap {
+        /// The tool.
         tool: Tool,
+        /// The table read.
         table: ToolTable,
+        /// The current version.
         current: String,
+        /// The versions before it that are not recorded, comma-separated.
         missing: String,
     },
+    /// A recorded version that is not shaped like one of the tool's versions.
     #[error("{table} has a version `{value}` that is not a {tool} version")]
     BadVersion {
+        /// The tool.
         tool: Tool,
+        /// The table read.
         table: ToolTable,
+        /// The value as recorded.
         value: String,
     },
+    /// No revision of the versions directory has a `-- source:` header naming the tool.
     #[error("the versions directory holds no revision imported from {tool}; import the history first with `retort import {tool} SOURCE`")]
-    NoImportedRevisions { tool: Tool },
+    NoImportedRevisions {
+        /// The tool asked for.
+        tool: Tool,
+    },
+    /// Reading the table failed.
     #[error("reading {table}: {source}")]
     Query {
+        /// The table, as given or the tool's default name.
         table: String,
+        /// The database error.
         source: tokio_postgres::Error,
     },
 }

@@ -3,9 +3,10 @@
 //! An importer reads a history (Alembic's script directory, or the SQL files of Flyway,
 //! dbmate, golang-migrate, goose and sqlx) into a [`ForeignHistory`]: every revision
 //! with its own id, its parents and both directions' SQL, plus a note for everything
-//! that could not be converted. [`write`] then gives each one a retort id and writes the
-//! chain and its `retort.sum`. The tool's id is kept in each file's `-- source:` header,
-//! which is how `stamp --from-tool` finds the revision a database is at.
+//! that could not be converted. [`write`](fn@write) then gives each one a retort id and
+//! writes the chain and its `retort.sum`. The tool's id is kept in each file's
+//! `-- source:` header, which is how `stamp --from-tool` finds the revision a database
+//! is at.
 
 pub mod alembic;
 pub mod applied;
@@ -21,11 +22,17 @@ pub use write::{write, WriteError, Written};
 /// A migration tool whose history retort imports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tool {
+    /// Alembic (Python revisions, rendered to SQL offline by Alembic itself).
     Alembic,
+    /// Flyway (`V<version>__<description>.sql`).
     Flyway,
+    /// dbmate (`<version>_<name>.sql` with `-- migrate:up`/`-- migrate:down`).
     Dbmate,
+    /// golang-migrate (`<version>_<title>.up.sql` and `.down.sql`).
     GolangMigrate,
+    /// goose (`<version>_<name>.sql` with `-- +goose Up`/`Down`).
     Goose,
+    /// sqlx (`<version>_<description>.sql`, or `.up.sql` and `.down.sql`).
     Sqlx,
 }
 
@@ -52,6 +59,7 @@ impl Tool {
         }
     }
 
+    /// The tool whose [`name`](Self::name) is `name`; `None` for any other spelling.
     pub fn from_name(name: &str) -> Option<Tool> {
         Tool::ALL.into_iter().find(|t| t.name() == name)
     }
@@ -83,7 +91,9 @@ impl fmt::Display for Tool {
 /// A history as another tool keeps it, in an order where parents come first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForeignHistory {
+    /// The tool the history is in.
     pub tool: Tool,
+    /// Every revision, parents before children.
     pub revisions: Vec<ForeignRevision>,
     /// What could not be converted, for a person to look at.
     pub notes: Vec<Note>,
@@ -98,8 +108,13 @@ pub struct ForeignRevision {
     pub parents: Vec<String>,
     /// Ids that must be applied first without being parents (Alembic's `depends_on`).
     pub depends_on: Vec<String>,
+    /// Alembic's `branch_labels`; empty for the SQL-file tools.
     pub branch_labels: Vec<String>,
+    /// The revision's description: Alembic's docstring, or the file name's description with
+    /// `_` as spaces (`<tool> <id>` when it has none).
     pub message: String,
+    /// The SQL that applies the revision; empty when it could not be converted (see a
+    /// blocking [`Note`]).
     pub upgrade: ForeignScript,
     /// `None`: the tool has no way back from this revision (irreversible).
     pub downgrade: Option<ForeignScript>,
@@ -110,6 +125,7 @@ pub struct ForeignRevision {
 /// The SQL of one direction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignScript {
+    /// The direction's SQL, as the tool would run it (for Alembic, as rendered offline).
     pub sql: String,
     /// `false` when the tool runs it outside a transaction.
     pub transactional: bool,
@@ -122,6 +138,7 @@ pub struct Note {
     pub origin: String,
     /// 1-based line in `origin`, when known.
     pub line: Option<usize>,
+    /// What was not converted, or the caveat.
     pub message: String,
     /// `true` when the revision's SQL is incomplete: the written revision refuses to run
     /// until a person writes what is missing.
@@ -142,36 +159,60 @@ impl fmt::Display for Note {
 pub struct SourceFile {
     /// Path relative to the directory given, with `/` separators.
     pub name: String,
+    /// The file's full text.
     pub text: String,
 }
 
 /// Why a history could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// A directory or file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The directory or file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A `.sql` file is not UTF-8.
     #[error("{}: {name} is not UTF-8 text; save it as UTF-8", dir.display())]
-    NotUtf8 { dir: PathBuf, name: String },
+    NotUtf8 {
+        /// The migration directory given.
+        dir: PathBuf,
+        /// The file, relative to `dir`.
+        name: String,
+    },
+    /// No migration of the tool was found in the directory.
     #[error("no {tool} migrations in {}: {hint}", dir.display())]
     Empty {
+        /// The tool whose migrations were looked for.
         tool: Tool,
+        /// The directory searched.
         dir: PathBuf,
+        /// How that tool names its migration files.
         hint: &'static str,
     },
+    /// Two files define the same version.
     #[error("{tool} version {version} is defined twice: {first} and {second}; the tool itself refuses such a directory, keep one")]
     DuplicateVersion {
+        /// The tool.
         tool: Tool,
+        /// The version both files define.
         version: String,
+        /// The first file (relative name).
         first: String,
+        /// The second file (relative name).
         second: String,
     },
+    /// A migration file the tool itself would refuse (e.g. a goose annotation out of
+    /// place).
     #[error("{file}:{line}: {message}")]
     Malformed {
+        /// The file, relative to the migration directory.
         file: String,
+        /// 1-based line of the problem.
         line: usize,
+        /// What is wrong.
         message: String,
     },
 }

@@ -17,49 +17,79 @@ use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script,
 use crate::sql::quote_literal;
 use crate::sum::{self, SumError, SumFile};
 
-/// One revision file written by [`write`].
+/// One revision file written by [`write`](fn@write).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The other tool's id.
     pub source: String,
+    /// The retort id given to it (derived from a hash of the tool's id).
     pub id: RevisionId,
+    /// The file written, in the versions directory.
     pub path: PathBuf,
     /// Whether the revision refuses to run until a person completes it.
     pub incomplete: bool,
 }
 
+/// Why an imported history could not be written; whatever was written is removed again.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// The versions directory already holds `.sql` files or a `retort.sum`.
     #[error("{} already holds {count} revision file(s) or a retort.sum; import into an empty versions directory (a new project, or `--versions NEW_DIR`)", dir.display())]
-    NotEmpty { dir: PathBuf, count: usize },
+    NotEmpty {
+        /// The versions directory.
+        dir: PathBuf,
+        /// How many `.sql` files it holds (0 when only `retort.sum` is there).
+        count: usize,
+    },
+    /// A revision names a parent or dependency that is not earlier in the history.
     #[error("{tool} revision {id} ({origin}) names {parent} as its {role}, which is not in the history (or comes after it); the history is incomplete")]
     UnknownParent {
+        /// The tool's name.
         tool: String,
+        /// The tool's id of the revision.
         id: String,
+        /// The file (or files) the revision came from.
         origin: String,
+        /// The tool's id of the missing revision.
         parent: String,
+        /// `parent` or `dependency (depends_on)`.
         role: &'static str,
     },
+    /// Two revisions of the history have the same tool id.
     #[error("{tool} revision {id} is defined twice ({first} and {second})")]
     Duplicate {
+        /// The tool's name.
         tool: String,
+        /// The tool id.
         id: String,
+        /// The file of the first revision.
         first: String,
+        /// The file of the second revision.
         second: String,
     },
+    /// A tool id that is empty or holds whitespace, so cannot go into a `-- source:`
+    /// header.
     #[error("{tool} revision id `{id}` ({origin}) cannot be recorded in a `-- source:` header: it must be one word")]
     BadId {
+        /// The tool's name.
         tool: String,
+        /// The id as read.
         id: String,
+        /// The file (or files) the revision came from.
         origin: String,
     },
+    /// A file or the versions directory could not be created or written.
     #[error("cannot write {}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The written revisions do not load (a bug in the import).
     #[error("the imported revisions do not load as a chain (a bug in the import; please report it): {0}")]
     Graph(#[from] GraphError),
+    /// The `retort.sum` could not be written.
     #[error(transparent)]
     Sum(#[from] SumError),
 }

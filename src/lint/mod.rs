@@ -22,7 +22,9 @@ pub use rules::{rule_by_id, Rule, Severity, RULES};
 /// Which rules run and how loud they are (`[lint]` in retort.toml).
 #[derive(Debug, Clone, Default)]
 pub struct LintConfig {
+    /// Rule ids that do not run (`[lint] disable`).
     pub disabled: BTreeSet<String>,
+    /// Severities overriding the rules' defaults (`[lint.severity]`).
     pub severities: BTreeMap<String, Severity>,
     /// `server_version_num` of the servers the revisions run on (0: unknown).
     pub server_version: i32,
@@ -34,12 +36,22 @@ pub struct LintConfig {
 /// A `[lint]` section of retort.toml that names what does not exist.
 #[derive(Debug, thiserror::Error)]
 pub enum LintConfigError {
+    /// `disable` or `[lint.severity]` names a rule id that does not exist.
     #[error("{file}: [lint] names an unknown rule `{id}`; the rules are: {}", rules::RULES.iter().map(|r| r.id).collect::<Vec<_>>().join(", "))]
-    UnknownRule { file: String, id: String },
+    UnknownRule {
+        /// The `retort.toml` (`retort.toml` when there is none).
+        file: String,
+        /// The unknown rule id.
+        id: String,
+    },
+    /// A `[lint.severity]` level other than `error`, `warning` or `info`.
     #[error("{file}: [lint.severity] {id} = {level:?}; use \"error\", \"warning\" or \"info\"")]
     BadSeverity {
+        /// The `retort.toml` (`retort.toml` when there is none).
         file: String,
+        /// The rule id.
         id: String,
+        /// The level as written.
         level: String,
     },
 }
@@ -86,13 +98,19 @@ impl LintConfig {
 /// One finding, placed in its file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// The rule's id (see [`RULES`]).
     pub rule: &'static str,
+    /// The rule's severity after `[lint.severity]` overrides.
     pub severity: Severity,
+    /// What was found in this statement.
     pub message: String,
+    /// The revision's id.
     pub revision: String,
+    /// The revision file.
     pub path: PathBuf,
     /// 1-based line and column of the statement in the file.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
     /// `upgrade` or `downgrade`.
     pub section: &'static str,

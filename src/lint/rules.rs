@@ -7,12 +7,17 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing; never fails `retort lint`.
     Info,
+    /// Likely to hurt in production; reported, but does not fail `retort lint`.
     Warning,
+    /// Makes `retort lint` exit 1, and `upgrade --lint deny` refuse the revision, unless
+    /// ignored.
     Error,
 }
 
 impl Severity {
+    /// The lowercase name used in retort.toml and output (`info`, `warning`, `error`).
     pub fn name(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -21,6 +26,7 @@ impl Severity {
         }
     }
 
+    /// Parses a severity name; also accepts `warn` and `deny`.
     pub fn parse(text: &str) -> Option<Severity> {
         match text {
             "info" => Some(Severity::Info),
@@ -34,10 +40,15 @@ impl Severity {
 /// One rule: what it finds, why that hurts in production, what to do instead.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Rule {
+    /// Stable id, used in retort.toml, `-- retort:ignore` and `--explain` (`syntax-error`).
     pub id: &'static str,
+    /// Default severity, unless `[lint.severity]` overrides it.
     pub severity: Severity,
+    /// One line: what the rule finds.
     pub summary: &'static str,
+    /// Why that hurts in production.
     pub why: &'static str,
+    /// What to do instead.
     pub instead: &'static str,
 }
 
@@ -59,6 +70,7 @@ const fn rule(
 
 use Severity::{Error, Info, Warning};
 
+/// Every rule, as `retort lint --explain` lists them.
 pub const RULES: &[Rule] = &[
     rule(
         "syntax-error",

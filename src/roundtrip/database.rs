@@ -38,7 +38,10 @@ pub enum TestEvent<'r> {
     OneInspectionConnection(String),
     /// The database has no version table but has a schema: every revision counts as
     /// pending (a restored dump of a database not run by retort, say).
-    UnversionedSchema { table: String },
+    UnversionedSchema {
+        /// The version table looked for, `schema.table`.
+        table: String,
+    },
     /// Applied revisions whose files changed since they ran (the test uses the files).
     Edited(&'r [EditedRevision]),
     /// About to test these revisions (ids, oldest first).

@@ -27,12 +27,18 @@ mod junit;
 pub use database::{test_database, TestEvent, TestPlan, TestRun};
 pub use junit::to_junit;
 
+/// Why a round-trip test could not run to its end (a revision failing is a result, not an
+/// error).
 #[derive(Debug, thiserror::Error)]
 pub enum RoundTripError {
+    /// Running the chain failed outside a revision's SQL (loading, locking, the version
+    /// tables).
     #[error(transparent)]
     Run(#[from] RunError),
+    /// Reading the catalog failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The database failed.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
 }
@@ -44,6 +50,8 @@ impl From<crate::graph::GraphError> for RoundTripError {
 }
 
 impl RoundTripError {
+    /// The exit code ARCHITECTURE.md assigns: the wrapped error's own, 3 for a catalog
+    /// failure.
     pub fn exit_code(&self) -> u8 {
         match self {
             RoundTripError::Run(e) => e.exit_code(),
@@ -132,12 +140,17 @@ impl Outcome {
 /// One revision's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevisionResult {
+    /// The revision's id.
     pub revision: String,
+    /// The revision's `message:` header.
     pub message: String,
+    /// The revision file's path, as text.
     pub path: String,
+    /// What became of it.
     pub outcome: Outcome,
     /// The upgrade's duration (the first one, in a stairway).
     pub upgrade_ms: Option<u128>,
+    /// The downgrade's duration, in milliseconds; `None` when it did not run.
     pub downgrade_ms: Option<u128>,
     /// The second upgrade's duration, after the downgrade (stairway only).
     pub again_ms: Option<u128>,
@@ -149,6 +162,8 @@ pub struct RevisionResult {
     /// The error that made it fail (with file:line:column).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A short sentence on what went wrong (`the downgrade failed`, ...); `None` when it
+    /// passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -195,14 +210,18 @@ pub struct RoundTripReport {
     pub each: bool,
     /// Whether `order-only` counts as a failure.
     pub strict: bool,
+    /// One result per tested revision, oldest first.
     pub revisions: Vec<RevisionResult>,
     /// Whole-range mode: the diff between before and after, when they differ.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// Total of the upgrades' durations, in milliseconds.
     pub upgrade_ms: u128,
+    /// Total of the downgrades' durations, in milliseconds.
     pub downgrade_ms: u128,
     /// Second upgrades (stairway).
     pub again_ms: u128,
+    /// Total time spent inspecting and comparing schemas, in milliseconds.
     pub check_ms: u128,
     /// How the schema checks read the schema: whole inspections, and inspections that
     /// read again only the relations a step changed (or nothing, when none did).
@@ -212,14 +231,18 @@ pub struct RoundTripReport {
 /// How many inspections of each scope a run made.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct InspectionCounts {
+    /// Inspections that read the whole schema.
     pub whole: usize,
+    /// Inspections that read again only the relations a step changed.
     pub scoped: usize,
+    /// Inspections skipped because a step changed no relation.
     pub unchanged: usize,
     /// Relations read again, over all scoped inspections.
     pub relations_read: usize,
 }
 
 impl RoundTripReport {
+    /// Whether no revision failed (`order-only` counting as a failure when `strict`).
     pub fn passed(&self) -> bool {
         !self
             .revisions
@@ -227,6 +250,7 @@ impl RoundTripReport {
             .any(|r| r.outcome.is_failure(self.strict))
     }
 
+    /// The revisions that failed (`order-only` included when `strict`).
     pub fn failures(&self) -> impl Iterator<Item = &RevisionResult> {
         self.revisions
             .iter()

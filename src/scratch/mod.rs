@@ -30,37 +30,70 @@ use crate::sql::{quote_ident, quote_literal};
 /// Every scratch database's name starts with this; nothing else is ever dropped.
 pub const PREFIX: &str = "retort_scratch_";
 
+/// Why a scratch server could not be started or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScratchError {
+    /// `--scratch auto` found no provider that works.
     #[error(
         "no scratch PostgreSQL is available:\n  {}\nget one of: a server you may create databases on (`--scratch-url URL` or \
          RETORT_SCRATCH_URL), the PostgreSQL server binaries (`apt-get install postgresql`, or \
          initdb and postgres on PATH), or Docker with a build of retort that has the `docker` \
          feature", tried.join("\n  ")
     )]
-    NoProvider { tried: Vec<String> },
+    NoProvider {
+        /// Why each provider was not used, one `provider: reason` line each.
+        tried: Vec<String>,
+    },
+    /// The scratch server did not accept a connection.
     #[error("the scratch server at {target}: {source}")]
     Connect {
+        /// Which server, e.g. `the scratch cluster on 127.0.0.1:PORT` or `--scratch-url`.
         target: String,
+        /// The connection error.
         source: ConnectError,
     },
+    /// A statement on the scratch server failed.
     #[error("scratch server: cannot {action}: {message}")]
-    Query { action: String, message: String },
+    Query {
+        /// What retort was doing, phrased to follow "cannot".
+        action: String,
+        /// PostgreSQL's code, message, detail and hint, or the client error.
+        message: String,
+    },
+    /// A PostgreSQL program (`initdb`, `postgres`, `psql`, `pg_restore`, ...) was not
+    /// found.
     #[error("{program} not found (looked in {looked}); install PostgreSQL (`apt-get install postgresql` for the server programs, `postgresql-client` for psql and pg_restore) or put the programs on PATH")]
-    ProgramNotFound { program: String, looked: String },
+    ProgramNotFound {
+        /// The program's name.
+        program: String,
+        /// The directories searched.
+        looked: String,
+    },
+    /// A file-system or process operation failed.
     #[error("cannot {what}: {source}")]
     Io {
+        /// What retort was doing, phrased to follow "cannot".
         what: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The private cluster did not come up.
     #[error("the scratch cluster did not start: {what}\n{log}")]
-    Start { what: String, log: String },
+    Start {
+        /// What failed (the watchdog stopped, no connection in time, ...).
+        what: String,
+        /// The end of the server's (or watchdog's) output, or what to do when it never ran.
+        log: String,
+    },
+    /// The Docker engine or container failed; holds the message.
     #[error("docker: {0}")]
     Docker(String),
+    /// A drop of a database not named [`PREFIX`]`*` was refused; holds its name.
     #[error(
         "refusing to drop database {0:?}: retort only drops databases it created, named {PREFIX}*"
     )]
     Unguarded(String),
+    /// The provider chosen with `--scratch` cannot be used, and why.
     #[error("--scratch {0} is not available: {1}")]
     Unavailable(Provider, String),
     /// A signal arrived while the server was starting; what had been started is gone.
@@ -105,6 +138,7 @@ impl fmt::Display for Provider {
 /// What to start.
 #[derive(Debug, Clone, Default)]
 pub struct ScratchOptions {
+    /// Where the scratch databases come from [default: `Auto`].
     pub provider: Provider,
     /// The existing server's URL (maintenance database), for `Server` and `Auto`.
     pub server_url: Option<String>,
@@ -123,6 +157,7 @@ pub struct ServerVersion {
 }
 
 impl ServerVersion {
+    /// The major version: `server_version_num / 10000` (150018 → 15).
     pub fn major(&self) -> u32 {
         self.num / 10000
     }
@@ -172,6 +207,7 @@ pub struct ScratchDb {
 }
 
 impl ScratchDb {
+    /// The database's name, starting with [`PREFIX`].
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -337,6 +373,7 @@ impl ScratchServer {
         )
     }
 
+    /// The server's version.
     pub fn version(&self) -> &ServerVersion {
         &self.version
     }

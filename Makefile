@@ -41,6 +41,8 @@ lint: deps
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
 	# The library as a service embeds it: no command line, no linter.
 	$(CARGO) clippy --quiet --lib --no-default-features -- -D warnings
+	# The API documentation: every public item documented, every link resolved.
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps --workspace
 
 # The database tests need TEST_DATABASE_URL: start a private server, run everything,
 # and stop the server whatever the outcome. The server's programs go first on PATH, so
@@ -53,7 +55,8 @@ test: lint
 	export PATH="$$(scripts/pg-local.sh bin):$$PATH"; \
 	filter="$$(scripts/test-filter.sh "$$url")"; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --workspace --no-fail-fast -E "$$filter"; \
+		TEST_DATABASE_URL="$$url" $(CARGO) nextest run --workspace --no-fail-fast -E "$$filter" \
+			&& $(CARGO) test --quiet --doc --workspace; \
 	else \
 		echo "cargo-nextest not found; using cargo test" >&2; \
 		TEST_DATABASE_URL="$$url" $(CARGO) test --workspace --no-fail-fast -- \

@@ -139,10 +139,9 @@ pub(super) fn lint(
     Ok(if failing { EXIT_CHECK_FAILED } else { EXIT_OK })
 }
 
-/// The revisions not yet applied to the configured database, oldest first; `None` when
-/// no database is configured (libpq defaults alone do not count: CI has none).
-/// The revisions not yet applied to the configured database, and its
-/// `server_version_num`; None when no database is configured.
+/// The revisions not yet applied to the configured database, oldest first, and its
+/// `server_version_num`; `None` when no database is configured (libpq defaults alone
+/// do not count: CI has none).
 fn pending(
     out: &Output,
     config: &Config,
@@ -155,12 +154,7 @@ fn pending(
     }
     let (state, version) = online::in_session(&target, out, async |session| {
         let state = migrator.state(session).await?;
-        let version: i32 = session
-            .client()
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await?
-            .get(0);
-        Ok((state, version))
+        Ok((state, session.server_version().await?))
     })?;
     let graph = migrator.graph();
     let heads = graph.resolve("heads", Some(&state.heads))?;

@@ -510,18 +510,7 @@ pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> any
             }
             return Ok(conn.clone());
         };
-        let quoted = crate::sql::quote_ident(name);
-        if args.replace {
-            client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-                .await
-                .with_context(|| format!("cannot drop database {name}"))?;
-        }
-        client
-            .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
-            .await
-            .map_err(|e| crate::db::DbError::query(&format!("create database {name}"), e))?;
-        anyhow::Ok(conn.with_dbname(name))
+        Ok(crate::db::create_database(&client, &conn, name, args.replace).await?)
     })?;
     if !out.quiet {
         eprintln!(

@@ -168,6 +168,30 @@ impl DbError {
     }
 }
 
+/// Creates database `name` (from `template0`) on the server `client` is connected to,
+/// dropping it first (terminating its sessions) when `replace` is set, and returns the
+/// connection info of the new database (`server` with its name). For `restore-dump
+/// --into`: a local copy of production, never a database retort picks by itself.
+pub async fn create_database(
+    client: &tokio_postgres::Client,
+    server: &ConnInfo,
+    name: &str,
+    replace: bool,
+) -> Result<ConnInfo, DbError> {
+    let quoted = crate::sql::quote_ident(name);
+    if replace {
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            .await
+            .map_err(|e| DbError::query(&format!("drop database {name}"), e))?;
+    }
+    client
+        .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
+        .await
+        .map_err(|e| DbError::query(&format!("create database {name}"), e))?;
+    Ok(server.with_dbname(name))
+}
+
 /// PostgreSQL's code, message, detail and hint of an error, or the client error.
 pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {

@@ -280,6 +280,16 @@ impl<'c> Session<'c> {
         version::read_rows(&self.client, &self.tables).await
     }
 
+    /// The server's `server_version_num` (e.g. 150004 for 15.4).
+    pub async fn server_version(&self) -> Result<i32, DbError> {
+        Ok(self
+            .client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| DbError::query("read the server version", e))?
+            .get(0))
+    }
+
     /// The latest history row of every revision that has one.
     pub async fn latest_history(&self) -> Result<Vec<LatestHistory>, DbError> {
         version::read_latest_history(&self.client, &self.tables).await

@@ -85,31 +85,13 @@ impl<'g> AppliedHeads<'g> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use super::*;
-    use crate::revision::{Checksum, HeaderLines, Revision, RevisionId, Script};
+    use crate::revision::Revision;
 
     fn rev(id: &str, parents: &[&str], depends_on: &[&str]) -> Revision {
-        let ids = |list: &[&str]| {
-            list.iter()
-                .map(|p| RevisionId::parse(p).expect("id"))
-                .collect()
-        };
-        Revision {
-            id: RevisionId::parse(id).expect("id"),
-            down_revisions: ids(parents),
-            message: format!("m{id}"),
-            created: None,
-            depends_on: ids(depends_on),
-            branch_labels: Vec::new(),
-            source: None,
-            upgrade: Script::empty(),
-            downgrade: Some(Script::empty()),
-            path: PathBuf::from(format!("{id}.sql")),
-            checksum: Checksum::of(id),
-            header_lines: HeaderLines::default(),
-        }
+        super::super::tests::revision(id, parents, depends_on)
     }
 
     const A: &str = "0001_aaaaaaaaaaaa";

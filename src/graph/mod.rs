@@ -685,15 +685,22 @@ mod tests {
     use crate::revision::{Checksum, HeaderLines, Script};
 
     fn rev(id: &str, parents: &[&str]) -> Revision {
+        revision(id, parents, &[])
+    }
+
+    /// A revision with empty sections, for graph tests here and in `heads`.
+    pub(super) fn revision(id: &str, parents: &[&str], depends_on: &[&str]) -> Revision {
+        let ids = |list: &[&str]| {
+            list.iter()
+                .map(|p| RevisionId::parse(p).expect("id"))
+                .collect()
+        };
         Revision {
             id: RevisionId::parse(id).expect("id"),
-            down_revisions: parents
-                .iter()
-                .map(|p| RevisionId::parse(p).expect("parent"))
-                .collect(),
+            down_revisions: ids(parents),
             message: format!("m{id}"),
             created: None,
-            depends_on: Vec::new(),
+            depends_on: ids(depends_on),
             branch_labels: Vec::new(),
             source: None,
             upgrade: Script::empty(),

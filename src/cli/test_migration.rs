@@ -7,6 +7,7 @@
 //! databases and cluster are always removed before the process exits.
 
 use std::io::{self, IsTerminal, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use super::scratch::{interrupted, with_scratch, Interrupted, ScratchFlags};
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::db::{ConnInfo, VersionTables};
-use crate::dump::{self, ClientPrograms, DumpInfo, RestoreReport};
+use crate::dump::{self, ClientPrograms, DumpInfo, RestoreJobs, RestoreReport};
 use crate::roundtrip::{
     self, Outcome, RevisionResult, RoundTripReport, TestEvent, TestOptions, TestPlan,
 };
@@ -32,6 +33,10 @@ pub(super) struct TestArgs {
     /// Owners and privileges are not restored, so missing roles are no error.
     #[arg(long, value_name = "FILE")]
     from_dump: Option<PathBuf>,
+    /// pg_restore jobs for --from-dump [default: 1 for a dump under 32 MiB (mostly
+    /// schema), else one per core, at most 8]
+    #[arg(long, value_name = "N", requires = "from_dump")]
+    restore_jobs: Option<NonZeroUsize>,
     /// Revisions to test, FROM:TO (either side may be empty) [default: from the
     /// database's current revision to head]
     #[arg(short = 'r', long = "rev-range", value_name = "FROM:TO")]
@@ -214,14 +219,17 @@ async fn on_scratch(
         }
         let conn = db.conn().clone();
         let restore_info = info.clone();
-        let report =
-            tokio::task::spawn_blocking(move || dump::restore(&restore_info, &conn, &programs))
-                .await
-                .context("the restore task failed")??;
+        let jobs = restore_jobs(args.restore_jobs);
+        let report = tokio::task::spawn_blocking(move || {
+            dump::restore(&restore_info, &conn, &programs, jobs)
+        })
+        .await
+        .context("the restore task failed")??;
         if !out.quiet && !out.json {
             eprintln!(
-                "restored in {} ms{}",
+                "restored in {} ms{}{}",
                 report.duration_ms,
+                jobs_note(&report),
                 skipped_note(&report, if out.verbose { ":" } else { " (-v lists them)" })
             );
             if out.verbose {
@@ -471,6 +479,10 @@ pub(super) struct RestoreArgs {
     /// into the --database-url database itself, which must then be empty)
     #[arg(long, value_name = "DBNAME")]
     into: Option<String>,
+    /// pg_restore jobs (custom and directory archives) [default: 1 for a dump under 32
+    /// MiB (mostly schema), else one per core, at most 8]
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<NonZeroUsize>,
     /// With --into: drop the database first when it exists
     #[arg(long, requires = "into")]
     replace: bool,
@@ -519,15 +531,16 @@ pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> any
             target.describe()
         );
     }
-    let report = dump::restore(&info, &target, &programs)?;
+    let report = dump::restore(&info, &target, &programs, restore_jobs(args.jobs))?;
     if out.json {
         outln!("{}", serde_json::to_string(&report)?);
     } else if !out.quiet {
         outln!(
-            "restored {} into {} in {} ms{}",
+            "restored {} into {} in {} ms{}{}",
             args.file.display(),
             target.describe(),
             report.duration_ms,
+            jobs_note(&report),
             skipped_note(&report, "")
         );
         if out.verbose {
@@ -537,6 +550,19 @@ pub(super) fn restore_dump(out: &Output, db: &DbArgs, args: &RestoreArgs) -> any
         }
     }
     Ok(EXIT_OK)
+}
+
+fn restore_jobs(given: Option<NonZeroUsize>) -> RestoreJobs {
+    given.map_or(RestoreJobs::Auto, RestoreJobs::Exactly)
+}
+
+/// " (N pg_restore jobs)" when the restore ran in parallel.
+fn jobs_note(report: &RestoreReport) -> String {
+    if report.jobs > 1 {
+        format!(" ({} pg_restore jobs)", report.jobs)
+    } else {
+        String::new()
+    }
 }
 
 /// "; N statement(s) skipped: ..." after a restore's summary (empty when none were).

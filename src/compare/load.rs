@@ -59,7 +59,10 @@ pub(super) async fn load_source(
             let programs = crate::scratch::client_programs(server.bin_dir())?;
             let info = dump::inspect_dump(path, &programs)?;
             let conn = db.conn().clone();
-            tokio::task::spawn_blocking(move || dump::restore(&info, &conn, &programs)).await??;
+            tokio::task::spawn_blocking(move || {
+                dump::restore(&info, &conn, &programs, dump::RestoreJobs::Auto)
+            })
+            .await??;
         }
         Source::Database(_) => {}
     }

@@ -3,6 +3,7 @@
 
 use super::stderr::Reported;
 use super::{RestoreFailure, Skipped};
+use crate::sql::quote_ident;
 
 /// How many real errors a [`RestoreError::Errors`] shows; the rest are only counted.
 pub(super) const SHOWN_ERRORS: usize = 5;
@@ -52,6 +53,16 @@ pub(super) struct Outcome {
     pub(super) shown: Vec<RestoreFailure>,
 }
 
+impl Outcome {
+    /// Adds a later pass's outcome to this one.
+    pub(super) fn absorb(&mut self, later: Outcome) {
+        self.skipped.extend(later.skipped);
+        self.real_total += later.real_total;
+        let room = SHOWN_ERRORS.saturating_sub(self.shown.len());
+        self.shown.extend(later.shown.into_iter().take(room));
+    }
+}
+
 /// Sorts reported failures into noise and real errors. `counted` is the program's own
 /// error count (pg_restore's summary): failures it counted beyond those parsed are real,
 /// since nothing says they are noise.
@@ -63,10 +74,12 @@ pub(super) fn classify(records: Vec<Reported>, counted: usize) -> Outcome {
         shown: Vec::new(),
     };
     for record in records {
+        let noise = is_noise(&record.server_message, &record.statement)
+            || comments_on_skipped_policy(&record, &outcome.skipped);
         let location = record
             .location
             .unwrap_or_else(|| "(no location)".to_owned());
-        if is_noise(&record.server_message, &record.statement) {
+        if noise {
             outcome.skipped.push(Skipped {
                 location,
                 message: record.server_message,
@@ -87,9 +100,70 @@ pub(super) fn classify(records: Vec<Reported>, counted: usize) -> Outcome {
     outcome
 }
 
+/// A comment on a policy whose `CREATE POLICY` was skipped (it named a missing role)
+/// fails because the policy is not there: that failure follows from the noise and is
+/// noise too. The policy is recognised the way pg_dump writes its name (quoted only when
+/// needed).
+fn comments_on_skipped_policy(record: &Reported, skipped: &[Skipped]) -> bool {
+    let Some(name) = record
+        .server_message
+        .strip_prefix("policy \"")
+        .and_then(|rest| rest.split_once("\" for table \""))
+        .map(|(name, _)| name)
+    else {
+        return false;
+    };
+    let statement = record.statement.trim_start();
+    if !statement
+        .get(..18)
+        .is_some_and(|start| start.eq_ignore_ascii_case("COMMENT ON POLICY "))
+    {
+        return false;
+    }
+    let created = format!("CREATE POLICY {} ON ", quote_ident(name));
+    skipped.iter().any(|s| s.statement.starts_with(&created))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reported(server_message: &str, statement: &str) -> Reported {
+        Reported {
+            location: Some("TOC entry 1".to_owned()),
+            line: None,
+            message: server_message.to_owned(),
+            server_message: server_message.to_owned(),
+            detail: Vec::new(),
+            statement: statement.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_comment_on_a_skipped_policy_is_noise_and_no_other_is() {
+        let records = vec![
+            reported(
+                "role \"gone\" does not exist",
+                "CREATE POLICY \"P 1\" ON public.t TO gone USING (true);",
+            ),
+            reported(
+                "policy \"P 1\" for table \"t\" does not exist",
+                "COMMENT ON POLICY \"P 1\" ON public.t IS 'x';",
+            ),
+            // Another policy's comment: its policy was never skipped, so this is real.
+            reported(
+                "policy \"q\" for table \"t\" does not exist",
+                "COMMENT ON POLICY q ON public.t IS 'y';",
+            ),
+        ];
+        let outcome = classify(records, 3);
+        assert_eq!(outcome.skipped.len(), 2, "{outcome:?}");
+        assert_eq!(outcome.real_total, 1);
+        assert_eq!(
+            outcome.shown[0].statement,
+            "COMMENT ON POLICY q ON public.t IS 'y';"
+        );
+    }
 
     #[test]
     fn noise_is_only_roles_and_privilege_statements() {

@@ -20,16 +20,20 @@
 //! - `stderr.rs`: parsing what the programs report about failed statements;
 //! - `locate.rs`: finding a plain dump's failed statements by the lines psql names,
 //!   with the statement splitter's psql mode ([`crate::sql::split::split_psql`]);
-//! - `classify.rs`: noise or real.
+//! - `classify.rs`: noise or real;
+//! - `toc.rs`: how many pg_restore jobs, and which entries wait for a serial pass after
+//!   the parallel one (so that role noise is never reported by workers at once).
 
 mod classify;
 mod format;
 mod locate;
 mod run;
 mod stderr;
+mod toc;
 
 use std::fmt::Write as _;
 use std::io;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 pub(crate) use classify::is_noise;
@@ -89,6 +93,18 @@ pub enum RestoreError {
         /// The error starting it.
         source: io::Error,
     },
+    /// A temporary file for the restore (pg_restore's list of entries) could not be
+    /// written.
+    #[error(
+        "cannot write a temporary file to {action}: {source}; check that the temporary \
+         directory (TMPDIR, else /tmp) is writable and has space"
+    )]
+    TempFile {
+        /// What the file was for.
+        action: String,
+        /// The error writing it.
+        source: io::Error,
+    },
     /// The program gave up (no connection, lost connection, unreadable archive data)
     /// instead of going on past failed statements.
     #[error(
@@ -135,6 +151,7 @@ impl RestoreError {
         match self {
             RestoreError::Input { .. } | RestoreError::TooNew { .. } => 2,
             RestoreError::Program { .. }
+            | RestoreError::TempFile { .. }
             | RestoreError::Failed { .. }
             | RestoreError::Errors { .. } => 3,
         }
@@ -238,6 +255,12 @@ impl DumpFormat {
     pub(crate) fn is_archive(self) -> bool {
         self != DumpFormat::Plain
     }
+
+    /// Whether pg_restore can restore it with parallel jobs (not from tar, and plain SQL
+    /// is psql's).
+    fn restores_in_parallel(self) -> bool {
+        matches!(self, DumpFormat::Custom | DumpFormat::Directory)
+    }
 }
 
 impl std::fmt::Display for DumpFormat {
@@ -306,6 +329,19 @@ pub struct RestoreFailure {
     pub statement: String,
 }
 
+/// How many `pg_restore` jobs (parallel connections) a restore uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RestoreJobs {
+    /// One job for a dump that is mostly schema (under 32 MiB), whose DDL one connection
+    /// runs fastest; one per core (at most 8) for a custom or directory archive with
+    /// more data, whose tables load and index in parallel.
+    #[default]
+    Auto,
+    /// This many, for custom and directory archives (tar archives and plain SQL always
+    /// restore with one).
+    Exactly(NonZeroUsize),
+}
+
 /// The outcome of a successful restore.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RestoreReport {
@@ -313,6 +349,8 @@ pub struct RestoreReport {
     pub skipped: Vec<Skipped>,
     /// Wall time of the restore, in milliseconds.
     pub duration_ms: u128,
+    /// The pg_restore jobs used (1 for plain SQL through psql).
+    pub jobs: usize,
 }
 
 /// `text` cut to `max` characters, with an ellipsis when cut.

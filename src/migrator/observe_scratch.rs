@@ -145,8 +145,10 @@ impl Migrator {
                 });
                 let programs = scratch::client_programs(server.bin_dir()).unwrap_or(programs);
                 let conn = db.conn().clone();
-                tokio::task::spawn_blocking(move || dump::restore(&info, &conn, &programs))
-                    .await??;
+                tokio::task::spawn_blocking(move || {
+                    dump::restore(&info, &conn, &programs, dump::RestoreJobs::Auto)
+                })
+                .await??;
                 let state = self.state(&session).await?;
                 if !state.initialized {
                     observed.assumed_at = self

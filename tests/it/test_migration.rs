@@ -331,9 +331,17 @@ fn a_custom_format_dump_with_a_missing_owner_role_restores_and_tests_cleanly() {
             .is_some_and(|m| m.contains("does not exist"))),
         "the policy naming the missing role is reported as skipped: {skipped:?}"
     );
-    // And the human output says so without failing.
-    let run = on_server(&project, &["--from-dump", &dump_text]).ok();
+    // A small dump restores with one job unless told otherwise.
+    assert_eq!(json["source"]["restore"]["jobs"], 1);
+    // And the human output says so without failing, also from a parallel restore (the
+    // policy then restores in the serial pass after it).
+    let run = on_server(
+        &project,
+        &["--from-dump", &dump_text, "--restore-jobs", "2"],
+    )
+    .ok();
     assert!(run.stderr.contains("skipped"), "{}", run.stderr);
+    assert!(run.stderr.contains("(2 pg_restore jobs)"), "{}", run.stderr);
 }
 
 /// A dump is restored into a private cluster of the major it was taken from (here the
@@ -629,10 +637,13 @@ fn restore_dump_loads_a_production_dump_into_a_fresh_local_database() {
             &target.url,
             "-v",
             "restore-dump",
+            "-j",
+            "2",
             &dump.to_string_lossy(),
         ])
         .ok();
     assert!(run.stdout.contains("skipped"), "{}", run.stdout);
+    assert!(run.stdout.contains("(2 pg_restore jobs)"), "{}", run.stdout);
     assert_eq!(
         target.texts("SELECT revision FROM retort_version"),
         vec![rev_id(1)]

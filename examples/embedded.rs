@@ -12,7 +12,7 @@
 //! no command line, no SQL linter, no libclang to build.
 
 use retort::db::{Session, VersionTables};
-use retort::migrator::RunOptions;
+use retort::migrator::{RunEvent, RunOptions};
 use retort::{EmbeddedMigrations, Migrator};
 
 static MIGRATIONS: EmbeddedMigrations = retort::embed_migrations!("examples/embedded/versions");
@@ -38,7 +38,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "head",
             &RunOptions::default(),
             |holder| eprintln!("embedded: another instance is migrating ({holder}); waiting"),
-            &mut |step| println!("embedded: applied {} ({})", step.revision, step.message),
+            &mut |event| match event {
+                RunEvent::Step(step) => {
+                    println!("embedded: applied {} ({})", step.revision, step.message)
+                }
+                // A lock the revision needs is held (a long query on its table): it was
+                // rolled back and is retried shortly, never queueing the application.
+                RunEvent::LockWait(wait) => eprintln!("embedded: {wait}"),
+            },
         )
         .await?;
     println!(

@@ -49,7 +49,8 @@ pub enum ConfigError {
     /// A timeout setting is not a PostgreSQL duration (see [`parse_duration`]).
     #[error("{key} = {value:?} is not a PostgreSQL duration; use e.g. \"500ms\", \"5s\", \"2min\", \"1h\"")]
     BadDuration {
-        /// The setting (`lock_timeout`, `sql_lock_timeout` or `statement_timeout`).
+        /// The setting (`lock_timeout`, `sql_lock_timeout`, `lock_retry_timeout` or
+        /// `statement_timeout`).
         key: String,
         /// The value as written.
         value: String,
@@ -72,8 +73,11 @@ pub struct DatabaseSettings {
     pub history_table: Option<String>,
     /// How long a run waits for another run's lock [default: 60s].
     pub lock_timeout: Option<String>,
-    /// `SET LOCAL lock_timeout` inside each revision.
+    /// `SET LOCAL lock_timeout` inside each revision [default: 2s; `0` waits forever].
     pub sql_lock_timeout: Option<String>,
+    /// How long a revision whose locks were not granted within `sql_lock_timeout` is
+    /// rolled back and tried again [default: 5min; `0` tries once].
+    pub lock_retry_timeout: Option<String>,
     /// `SET LOCAL statement_timeout` inside each revision.
     pub statement_timeout: Option<String>,
 }
@@ -103,6 +107,7 @@ impl DatabaseSettings {
             history_table: pick(&self.history_table, &over.history_table),
             lock_timeout: pick(&self.lock_timeout, &over.lock_timeout),
             sql_lock_timeout: pick(&self.sql_lock_timeout, &over.sql_lock_timeout),
+            lock_retry_timeout: pick(&self.lock_retry_timeout, &over.lock_retry_timeout),
             statement_timeout: pick(&self.statement_timeout, &over.statement_timeout),
         }
     }
@@ -147,6 +152,7 @@ struct ConfigFile {
     history_table: Option<String>,
     lock_timeout: Option<String>,
     sql_lock_timeout: Option<String>,
+    lock_retry_timeout: Option<String>,
     statement_timeout: Option<String>,
     #[serde(default)]
     env: std::collections::BTreeMap<String, DatabaseSettings>,
@@ -261,6 +267,7 @@ impl Config {
                 history_table: file.history_table,
                 lock_timeout: file.lock_timeout,
                 sql_lock_timeout: file.sql_lock_timeout,
+                lock_retry_timeout: file.lock_retry_timeout,
                 statement_timeout: file.statement_timeout,
             },
             envs: file.env,
@@ -293,6 +300,7 @@ impl Config {
         for (key, value) in [
             ("lock_timeout", &settings.lock_timeout),
             ("sql_lock_timeout", &settings.sql_lock_timeout),
+            ("lock_retry_timeout", &settings.lock_retry_timeout),
             ("statement_timeout", &settings.statement_timeout),
         ] {
             if let Some(value) = value {

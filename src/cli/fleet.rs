@@ -98,9 +98,14 @@ pub(super) struct RunFlags {
     /// How long to wait for another run's lock on a target's version table [default: 60s]
     #[arg(long, value_name = "DURATION")]
     lock_timeout: Option<String>,
-    /// `SET LOCAL lock_timeout` in each revision, e.g. 5s [default: from retort.toml]
+    /// `SET LOCAL lock_timeout` in each revision, e.g. 5s; 0 waits forever [default: from
+    /// retort.toml, else 2s]
     #[arg(long, value_name = "DURATION")]
     sql_lock_timeout: Option<String>,
+    /// How long to keep retrying a revision whose locks were not granted within
+    /// --sql-lock-timeout; 0 tries once [default: from retort.toml, else 5min]
+    #[arg(long, value_name = "DURATION")]
+    lock_retry_timeout: Option<String>,
     /// `SET LOCAL statement_timeout` in each revision, e.g. 10min
     #[arg(long, value_name = "DURATION")]
     statement_timeout: Option<String>,
@@ -240,6 +245,7 @@ fn run_options(
     let mut args = db.clone();
     args.lock_timeout.clone_from(&run.lock_timeout);
     args.sql_lock_timeout.clone_from(&run.sql_lock_timeout);
+    args.lock_retry_timeout.clone_from(&run.lock_retry_timeout);
     args.statement_timeout.clone_from(&run.statement_timeout);
     let options = online::target(config, &args)?.options;
     let base = Duration::from_millis(parse_duration("--retry-base", &run.retry_base)?);

@@ -94,9 +94,15 @@ struct RunArgs {
     single_transaction: bool,
     #[command(flatten)]
     lock: LockArgs,
-    /// `SET LOCAL lock_timeout` in each revision, e.g. 5s [default: from retort.toml]
+    /// `SET LOCAL lock_timeout` in each revision, e.g. 5s; 0 waits forever [default: from
+    /// retort.toml, else 2s]
     #[arg(long, value_name = "DURATION")]
     sql_lock_timeout: Option<String>,
+    /// How long to keep retrying (rolled back, jittered backoff) a revision whose locks
+    /// were not granted within --sql-lock-timeout, then exit 4 naming the blocking
+    /// session; 0 tries once [default: from retort.toml, else 5min]
+    #[arg(long, value_name = "DURATION")]
+    lock_retry_timeout: Option<String>,
     /// `SET LOCAL statement_timeout` in each revision, e.g. 10min
     #[arg(long, value_name = "DURATION")]
     statement_timeout: Option<String>,
@@ -469,6 +475,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             .or(run.map(|r| &r.lock))
             .and_then(|l| l.lock_timeout.clone()),
         sql_lock_timeout: run.and_then(|r| r.sql_lock_timeout.clone()),
+        lock_retry_timeout: run.and_then(|r| r.lock_retry_timeout.clone()),
         statement_timeout: run.and_then(|r| r.statement_timeout.clone()),
         single_transaction: run.is_some_and(|r| r.single_transaction),
         lint_deny: None,

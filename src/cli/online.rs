@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::{Config, DatabaseSettings, UrlSource};
 use crate::db::{ConnInfo, Session, VersionTables};
-use crate::migrator::{Resolution, RunOptions, RunOverrides, StepReport};
+use crate::migrator::{Resolution, RunEvent, RunOptions, RunOverrides};
 use crate::{Direction, Migrator};
 
 /// Connection flags shared by the database commands.
@@ -21,6 +21,7 @@ pub(crate) struct DbArgs {
     pub env: Option<String>,
     pub lock_timeout: Option<String>,
     pub sql_lock_timeout: Option<String>,
+    pub lock_retry_timeout: Option<String>,
     pub statement_timeout: Option<String>,
     pub single_transaction: bool,
     /// `upgrade --lint deny`: the lint configuration to refuse errors with.
@@ -58,6 +59,7 @@ fn run_options(settings: &DatabaseSettings, args: &DbArgs) -> anyhow::Result<Run
     let overrides = RunOverrides {
         lock_wait: args.lock_timeout.clone(),
         sql_lock_timeout: args.sql_lock_timeout.clone(),
+        lock_retry_timeout: args.lock_retry_timeout.clone(),
         statement_timeout: args.statement_timeout.clone(),
         single_transaction: args.single_transaction,
     };
@@ -147,9 +149,21 @@ fn on_wait(out: &Output) -> impl FnOnce(&str) + '_ {
 }
 
 /// Prints each committed step as it happens: a line, or a JSON object per line.
-fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(&StepReport) + 'o {
+fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(RunEvent<'_>) + 'o {
     let terminal = io::stdout().is_terminal();
-    move |step: &StepReport| {
+    move |event: RunEvent<'_>| {
+        let step = match event {
+            RunEvent::Step(step) => step,
+            RunEvent::LockWait(wait) => {
+                // Said on stderr (a deploy log keeps it), and on the live line until the
+                // next attempt's step finishes.
+                live.waiting(wait);
+                if !out.quiet {
+                    live.suspend(|| eprintln!("waiting: {wait}"));
+                }
+                return;
+            }
+        };
         // The next step is named first, so the line redrawn after this one is current.
         live.next();
         live.suspend(|| {
@@ -226,6 +240,20 @@ impl LiveStep {
                 bar.reset_elapsed();
             }
             None => bar.finish_and_clear(),
+        }
+    }
+
+    /// Says on the live line what the running step waits for, and on whom.
+    fn waiting(&self, wait: &crate::migrator::LockWait) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{} {}: waiting for locks (attempt {}, {}), next try in {:.1}s",
+                wait.direction,
+                wait.revision,
+                wait.attempt,
+                crate::migrator::describe_blockers(&wait.blockers),
+                wait.retry_in.as_secs_f64()
+            ));
         }
     }
 

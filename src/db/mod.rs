@@ -1,6 +1,7 @@
 //! Everything that talks to PostgreSQL: connecting (URL, libpq environment, TLS), the
 //! version tables, the session lock and running revision SQL.
 
+pub mod blockers;
 pub mod connect;
 pub mod session;
 pub mod version;
@@ -8,6 +9,7 @@ pub mod version;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use blockers::Blocker;
 pub use connect::{ConnInfo, ConnectError};
 pub use session::{Piece, Session};
 pub use version::{VersionRow, VersionTables};

@@ -20,11 +20,11 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::db::{DbError, Session};
-use crate::migrator::{RunError, RunOptions, StepReport};
+use crate::migrator::{RunError, RunEvent, RunOptions};
 use crate::Migrator;
 
+pub use crate::migrator::Backoff;
 pub use events::{Event, EventKind, EventLog, Metrics};
-pub use retry::Backoff;
 pub use targets::FleetTarget;
 
 /// Why a fleet's targets could not be listed, or a fleet-wide step failed.
@@ -414,14 +414,20 @@ async fn attempt(
                 *running.borrow_mut() = revision;
             };
             start_next(&mut next);
-            let mut on_step = |step: &StepReport| {
-                applied.push(step.revision.clone());
-                shared.send(EventKind::StepFinish {
+            let mut on_step = |event: RunEvent<'_>| match event {
+                RunEvent::Step(step) => {
+                    applied.push(step.revision.clone());
+                    shared.send(EventKind::StepFinish {
+                        target: name.clone(),
+                        revision: step.revision.clone(),
+                        duration_ms: u64::try_from(step.duration_ms).unwrap_or(u64::MAX),
+                    });
+                    start_next(&mut next);
+                }
+                RunEvent::LockWait(wait) => shared.send(EventKind::LockWait {
                     target: name.clone(),
-                    revision: step.revision.clone(),
-                    duration_ms: u64::try_from(step.duration_ms).unwrap_or(u64::MAX),
-                });
-                start_next(&mut next);
+                    holder: wait.to_string(),
+                }),
             };
             let on_wait = |holder: &str| {
                 shared.send(EventKind::LockWait {

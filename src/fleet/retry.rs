@@ -7,8 +7,6 @@
 //! same way on every attempt, so it is permanent. Retrying is safe because each revision
 //! commits with its version-table row: a new attempt starts where the last one stopped.
 
-use std::time::Duration;
-
 use crate::db::{ConnectError, DbError};
 use crate::migrator::RunError;
 
@@ -74,69 +72,9 @@ pub fn is_transient(error: &RunError) -> bool {
     }
 }
 
-/// Exponential backoff with jitter: attempt `n` (0-based) waits a random time between
-/// half and all of `base * 2^n`, capped at `max`. The randomness keeps many targets that
-/// failed together (one server restarting) from all coming back in the same instant.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    /// The wait before the first retry (before jitter).
-    pub base: Duration,
-    /// The longest wait, whatever the attempt (before jitter).
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// The wait before the next attempt once `attempt + 1` attempts have failed (0 after
-    /// the first failure): random between half and all of `min(base * 2^attempt, max)`.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let full = self
-            .base
-            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
-            .min(self.max);
-        let half = full / 2;
-        half + half.mul_f64(unit_random())
-    }
-}
-
-/// A number in [0, 1) from the operating system's generator; the clock's nanoseconds
-/// when that fails (jitter only needs to differ between targets, not be secret).
-fn unit_random() -> f64 {
-    let mut bytes = [0u8; 4];
-    let value = match getrandom::fill(&mut bytes) {
-        Ok(()) => u32::from_le_bytes(bytes),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos()),
-    };
-    f64::from(value) / (f64::from(u32::MAX) + 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_within_jitter_and_caps() {
-        let backoff = Backoff {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        for attempt in 0..4 {
-            let full = Duration::from_millis(100 << attempt);
-            for _ in 0..50 {
-                let d = backoff.delay(attempt);
-                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-            }
-        }
-        for _ in 0..50 {
-            assert!(backoff.delay(30) <= Duration::from_secs(1));
-            assert!(backoff.delay(30) >= Duration::from_millis(500));
-        }
-        // Jitter: fifty draws are not all the same.
-        let draws: std::collections::BTreeSet<Duration> =
-            (0..50).map(|_| backoff.delay(2)).collect();
-        assert!(draws.len() > 1);
-    }
 
     #[test]
     fn classifies_sqlstates() {

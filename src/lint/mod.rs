@@ -29,7 +29,8 @@ pub struct LintConfig {
     /// `server_version_num` of the servers the revisions run on (0: unknown).
     pub server_version: i32,
     /// The runner sets `lock_timeout` in every revision (`sql_lock_timeout` in
-    /// retort.toml), so `missing-lock-timeout` has nothing to say.
+    /// retort.toml, 2s unless set to 0) and retries the revision when a lock is not
+    /// granted, so `missing-lock-timeout` has nothing to say.
     pub runner_lock_timeout: bool,
 }
 
@@ -90,7 +91,9 @@ impl LintConfig {
         out.server_version = settings
             .server_version
             .map_or(0, |major| major.saturating_mul(10_000) as i32);
-        out.runner_lock_timeout = config.database.sql_lock_timeout.is_some();
+        out.runner_lock_timeout = config.database.sql_lock_timeout.as_deref().is_none_or(|t| {
+            crate::config::parse_duration("sql_lock_timeout", t).is_ok_and(|ms| ms > 0)
+        });
         Ok(out)
     }
 }

@@ -14,10 +14,14 @@ use crate::graph::{GraphError, RevisionGraph};
 use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script};
 use crate::sum::{self, Mismatch, SumError, SumFile};
 
+mod lock_retry;
 mod observe;
 mod observe_scratch;
 mod online;
 
+pub use lock_retry::{
+    describe_blockers, Backoff, LockWait, DEFAULT_LOCK_RETRY, DEFAULT_SQL_LOCK_TIMEOUT,
+};
 pub use observe::{
     relation_sizes, HeldLock, LockTaken, Relation, RelationSize, RevisionObservation,
     StatementObservation,
@@ -26,7 +30,7 @@ pub use observe_scratch::{
     read_relation_sizes, DumpToObserveOn, ObserveError, ObserveEvent, Observed, RelationSizes,
 };
 pub use online::{
-    DbState, EditedRevision, Resolution, RunError, RunOptions, RunOverrides, StepReport,
+    DbState, EditedRevision, Resolution, RunError, RunEvent, RunOptions, RunOverrides, StepReport,
 };
 
 /// Why an offline operation (loading the chain, writing a revision, a merge, the sum)
@@ -447,10 +451,15 @@ models = "models"
 # version_table = "retort_version"
 # history_table = "retort_history"
 
-# How long a run waits for another run's lock (exit 4 after), and the
-# lock_timeout / statement_timeout set inside each revision's transaction.
+# How long a run waits for another run's lock (exit 4 after).
 # lock_timeout = "60s"
-# sql_lock_timeout = "5s"
+# Each revision runs with this lock_timeout, so that a lock it waits for never
+# queues the application's queries for longer; when a lock is not granted in
+# time the revision is rolled back and tried again (jittered backoff) for up to
+# lock_retry_timeout, then the run fails (exit 4) naming the blocking session.
+# "0" turns either off.
+# sql_lock_timeout = "2s"
+# lock_retry_timeout = "5min"
 # statement_timeout = "15min"
 
 # Named environments override any key above.

@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::lock_retry::{
+    describe_blockers, retry_locks, Attempt, LockWait, DEFAULT_LOCK_RETRY, DEFAULT_SQL_LOCK_TIMEOUT,
+};
 use super::Migrator;
 use crate::db::session::Piece;
 use crate::db::version::{Action, HistoryEntry, Timing, VersionTables};
-use crate::db::{DbError, Session};
+use crate::db::{Blocker, DbError, Session, StatementFailure};
 use crate::graph::{AppliedHeads, GraphError, HeadChange, RevisionGraph, Step, Target};
 use crate::revision::Revision;
 use crate::sql::quote_literal;
@@ -99,9 +102,62 @@ pub enum RunError {
         /// The error-severity findings not ignored.
         findings: Vec<crate::lint::Finding>,
     },
+    /// A revision's locks were not granted within `sql_lock_timeout` on any attempt
+    /// until the lock retry timeout was spent (or the statement cannot be retried).
+    #[error("{}", lock_not_granted_message(.failure, .lock_timeout, *.attempts, .waited, .blockers, *.not_retried))]
+    LockNotGranted {
+        /// The statement that waited, located in its file.
+        failure: Box<StatementFailure>,
+        /// The `lock_timeout` of each attempt, as configured.
+        lock_timeout: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// Time spent on them, waits included.
+        waited: Duration,
+        /// Who held the locks at the last attempt, as far as the server tells.
+        blockers: Vec<Blocker>,
+        /// Why the statement was not retried, when it could not be.
+        not_retried: Option<&'static str>,
+    },
     /// The request itself is wrong (the message says how).
     #[error("{0}")]
     Usage(String),
+}
+
+fn lock_not_granted_message(
+    failure: &StatementFailure,
+    lock_timeout: &str,
+    attempts: u32,
+    waited: &Duration,
+    blockers: &[Blocker],
+    not_retried: Option<&str>,
+) -> String {
+    let tries = match not_retried {
+        Some(why) => format!("not retried: {why}"),
+        None => format!(
+            "lock_timeout {lock_timeout} expired on each of {attempts} attempt(s) over {:.1}s",
+            waited.as_secs_f64()
+        ),
+    };
+    let state = if failure.transactional {
+        "Nothing of the revision was kept."
+    } else {
+        "The statement left nothing, but the section runs outside a transaction: the \
+         statements before it ran and the version table is marked dirty. Once the lock can \
+         be had, run the rest of the section by hand and `retort resolve --completed`, or undo \
+         what ran and `retort resolve --reverted`."
+    };
+    format!(
+        "{}:{}:{}: the {} of {} could not get its locks ({tries}); {}. {state} End or wait for \
+         the blocking session (`SELECT pg_terminate_backend(PID)` ends one) and run again, or \
+         allow longer with --lock-retry-timeout",
+        failure.path.display(),
+        failure.line,
+        failure.column,
+        failure.direction,
+        failure.revision,
+        describe_blockers(blockers)
+    )
 }
 
 impl RunError {
@@ -113,6 +169,7 @@ impl RunError {
             #[cfg(feature = "lint")]
             RunError::LintDenied { .. } => 1,
             RunError::Dirty { .. } => 3,
+            RunError::LockNotGranted { .. } => 4,
             RunError::Graph(_)
             | RunError::UnknownApplied { .. }
             | RunError::NonTransactionalInSingle { .. }
@@ -151,8 +208,13 @@ impl std::fmt::Display for EditedRevision {
 pub struct RunOptions {
     /// How long to wait for another run's lock.
     pub lock_wait: Duration,
-    /// `SET LOCAL lock_timeout` for each revision (PostgreSQL syntax: `5s`, `500ms`).
+    /// `SET LOCAL lock_timeout` for each revision (PostgreSQL syntax: `5s`, `500ms`; `0`
+    /// waits forever) [default: 2s].
     pub sql_lock_timeout: Option<String>,
+    /// How long a revision whose locks were not granted within `sql_lock_timeout` is
+    /// rolled back and tried again (jittered backoff) before the run fails; zero tries
+    /// once [default: 5 minutes].
+    pub lock_retry_for: Duration,
     /// `SET LOCAL statement_timeout` for each revision (PostgreSQL syntax).
     pub statement_timeout: Option<String>,
     /// All the run's revisions in one transaction (none may be `transaction:false`).
@@ -171,6 +233,8 @@ pub struct RunOverrides {
     pub lock_wait: Option<String>,
     /// `lock_timeout` inside each revision.
     pub sql_lock_timeout: Option<String>,
+    /// How long to retry a revision whose locks were not granted.
+    pub lock_retry_timeout: Option<String>,
     /// `statement_timeout` inside each revision.
     pub statement_timeout: Option<String>,
     /// All pending revisions in one transaction.
@@ -193,6 +257,18 @@ impl RunOptions {
             .map(|v| parse_duration("--lock-timeout", v))
             .transpose()?
             .map_or(Duration::from_secs(60), Duration::from_millis);
+        let lock_retry_for = overrides
+            .lock_retry_timeout
+            .as_deref()
+            .map(|v| parse_duration("--lock-retry-timeout", v))
+            .or_else(|| {
+                settings
+                    .lock_retry_timeout
+                    .as_deref()
+                    .map(|v| parse_duration("lock_retry_timeout", v))
+            })
+            .transpose()?
+            .map_or(DEFAULT_LOCK_RETRY, Duration::from_millis);
         for (key, value) in [
             ("--sql-lock-timeout", &overrides.sql_lock_timeout),
             ("--statement-timeout", &overrides.statement_timeout),
@@ -203,10 +279,14 @@ impl RunOptions {
         }
         Ok(RunOptions {
             lock_wait,
-            sql_lock_timeout: overrides
-                .sql_lock_timeout
-                .clone()
-                .or(settings.sql_lock_timeout.clone()),
+            sql_lock_timeout: Some(
+                overrides
+                    .sql_lock_timeout
+                    .clone()
+                    .or(settings.sql_lock_timeout.clone())
+                    .unwrap_or_else(|| DEFAULT_SQL_LOCK_TIMEOUT.to_owned()),
+            ),
+            lock_retry_for,
             statement_timeout: overrides
                 .statement_timeout
                 .clone()
@@ -222,7 +302,8 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             lock_wait: Duration::from_secs(60),
-            sql_lock_timeout: None,
+            sql_lock_timeout: Some(DEFAULT_SQL_LOCK_TIMEOUT.to_owned()),
+            lock_retry_for: DEFAULT_LOCK_RETRY,
             statement_timeout: None,
             single_transaction: false,
             #[cfg(feature = "lint")]
@@ -246,6 +327,16 @@ pub struct StepReport {
     pub duration_ms: u128,
     /// Whether it ran in a transaction (false for a `transaction:false` section).
     pub transactional: bool,
+}
+
+/// What a run tells its caller while it works.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEvent<'a> {
+    /// A step committed.
+    Step(&'a StepReport),
+    /// A revision's (or, outside a transaction, a statement's) lock was not granted in
+    /// time: it was rolled back and runs again after the wait this says.
+    LockWait(&'a LockWait),
 }
 
 /// What the version table says.
@@ -383,14 +474,15 @@ impl Migrator {
     }
 
     /// Upgrades to `target` (`head` by default at the CLI). `on_wait` hears who holds
-    /// the lock when another run does; `on_step` hears of each committed step.
+    /// the lock when another run does; `on_event` hears of each committed step and of
+    /// each revision waiting to retry for its locks.
     pub async fn upgrade(
         &self,
         session: &Session<'_>,
         target: &str,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
-        on_step: &mut dyn FnMut(&StepReport),
+        on_event: &mut dyn FnMut(RunEvent<'_>),
     ) -> Result<Vec<StepReport>, RunError> {
         let result: Result<_, RunError> = async {
             let state = self.begin_run(session, options, on_wait).await?;
@@ -401,7 +493,7 @@ impl Migrator {
             let steps = self.plan_run(&state.heads, Direction::Upgrade, target)?;
             #[cfg(feature = "lint")]
             self.refuse_lint_errors(&steps, options)?;
-            self.run_steps(session, &state, &steps, options, on_step)
+            self.run_steps(session, &state, &steps, options, on_event)
                 .await
         }
         .await;
@@ -437,12 +529,12 @@ impl Migrator {
         target: &str,
         options: &RunOptions,
         on_wait: impl FnOnce(&str),
-        on_step: &mut dyn FnMut(&StepReport),
+        on_event: &mut dyn FnMut(RunEvent<'_>),
     ) -> Result<Vec<StepReport>, RunError> {
         let result: Result<_, RunError> = async {
             let state = self.begin_run(session, options, on_wait).await?;
             let steps = self.plan_run(&state.heads, Direction::Downgrade, target)?;
-            self.run_steps(session, &state, &steps, options, on_step)
+            self.run_steps(session, &state, &steps, options, on_event)
                 .await
         }
         .await;
@@ -485,7 +577,7 @@ impl Migrator {
         session: &Session<'_>,
         steps: &[Step],
         options: &RunOptions,
-        on_step: &mut dyn FnMut(&StepReport),
+        on_event: &mut dyn FnMut(RunEvent<'_>),
     ) -> Result<Vec<StepReport>, RunError> {
         let result: Result<_, RunError> = async {
             let state = self.begin_run(session, options, |_| {}).await?;
@@ -517,7 +609,7 @@ impl Migrator {
                 }
                 applied[r] = step.direction == Direction::Upgrade;
             }
-            self.run_steps(session, &state, steps, options, on_step)
+            self.run_steps(session, &state, steps, options, on_event)
                 .await
         }
         .await;
@@ -530,7 +622,7 @@ impl Migrator {
         state: &DbState,
         steps: &[Step],
         options: &RunOptions,
-        on_step: &mut dyn FnMut(&StepReport),
+        on_event: &mut dyn FnMut(RunEvent<'_>),
     ) -> Result<Vec<StepReport>, RunError> {
         let graph = self.graph();
         let tables = session.tables();
@@ -550,11 +642,11 @@ impl Migrator {
             for &step in steps {
                 pieces.extend(step_pieces(graph, tables, &mut heads, step));
             }
-            session.run_in_transaction(&pieces).await?;
+            retry_locks(session, options, Attempt::Transaction(&pieces), on_event).await?;
             let elapsed = started.elapsed();
             for &step in steps {
                 let report = report(graph, step, elapsed, true);
-                on_step(&report);
+                on_event(RunEvent::Step(&report));
                 reports.push(report);
             }
             return Ok(reports);
@@ -566,13 +658,13 @@ impl Migrator {
             if script.transactional {
                 let mut pieces = timeouts(options, true);
                 pieces.extend(step_pieces(graph, tables, &mut heads, step));
-                session.run_in_transaction(&pieces).await?;
+                retry_locks(session, options, Attempt::Transaction(&pieces), on_event).await?;
             } else {
-                self.run_outside_transaction(session, &mut heads, step, options)
+                self.run_outside_transaction(session, &mut heads, step, options, on_event)
                     .await?;
             }
             let report = report(graph, step, started.elapsed(), script.transactional);
-            on_step(&report);
+            on_event(RunEvent::Step(&report));
             reports.push(report);
         }
         Ok(reports)
@@ -586,6 +678,7 @@ impl Migrator {
         heads: &mut AppliedHeads<'_>,
         step: Step,
         options: &RunOptions,
+        on_event: &mut dyn FnMut(RunEvent<'_>),
     ) -> Result<(), RunError> {
         let graph = self.graph();
         let tables = session.tables();
@@ -604,11 +697,16 @@ impl Migrator {
             session.run_alone(&piece).await?;
         }
         for piece in Piece::of_script(revision, step.direction, script) {
-            session.run_alone(&piece).await?;
+            retry_locks(session, options, Attempt::Alone(&piece), on_event).await?;
         }
+        // Only what retort set: a connection lent by the application keeps its own
+        // settings.
         if options.sql_lock_timeout.is_some() || options.statement_timeout.is_some() {
             session
-                .run_alone(&Piece::bookkeeping("reset timeouts", "RESET ALL".into()))
+                .run_alone(&Piece::bookkeeping(
+                    "reset timeouts",
+                    "RESET lock_timeout; RESET statement_timeout".into(),
+                ))
                 .await?;
         }
         let timing = Timing::Measured {
@@ -842,6 +940,20 @@ impl Migrator {
             steps.len(),
             Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
         );
+        if let Some(timeout) = options
+            .sql_lock_timeout
+            .as_deref()
+            .filter(|t| crate::config::parse_duration("sql_lock_timeout", t).is_ok_and(|ms| ms > 0))
+        {
+            let _ = writeln!(
+                out,
+                "-- Each revision runs with lock_timeout {timeout}, so that it never queues the\n\
+                 -- application behind a lock it waits for. Should the script stop on a lock\n\
+                 -- timeout (that revision rolled back, the ones before it committed), make a\n\
+                 -- new script from the revision the database is at and run that later;\n\
+                 -- `retort upgrade` retries such a revision by itself.\n"
+            );
+        }
         out.push_str("BEGIN;\n");
         for statement in tables.create_statements() {
             let _ = writeln!(out, "{statement};");

@@ -378,7 +378,7 @@ impl<'a> RoundTrip<'a> {
     /// there; any other is migrated there. Returns what was done, for the report.
     pub async fn move_to(&self, from: &str) -> Result<String, RoundTripError> {
         let state = self.migrator.state(self.session).await?;
-        let mut quiet = |_: &crate::migrator::StepReport| {};
+        let mut quiet = |_: crate::migrator::RunEvent<'_>| {};
         if !state.initialized && !self.schema().await?.is_empty() {
             self.migrator
                 .stamp(self.session, from, false, &self.run, |_| {})

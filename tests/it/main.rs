@@ -18,6 +18,7 @@ mod fleet;
 mod import;
 mod lint;
 mod lint_observe;
+mod lock_retry;
 mod malformed;
 mod models_dump;
 mod runner;

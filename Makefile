@@ -27,7 +27,8 @@ CARGO ?= cargo
 RETORT_DEBUG := target/debug/retort
 
 .PHONY: deps build demo test lint bench local-start local-stop db/new_migration db/new_migration_auto db/migrate db/schema \
-	db/dump db/local/load-schema db/test_migration check-docker test-docker test-real test-matrix
+	db/dump db/local/load-schema db/test_migration check-docker test-docker test-real test-matrix \
+	fuzz fuzz-ci
 
 # Building needs libclang besides Rust (for the pg_query parser); installed when missing.
 deps:
@@ -41,6 +42,8 @@ lint: deps
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
 	# The library as a service embeds it: no command line, no linter.
 	$(CARGO) clippy --quiet --lib --no-default-features -- -D warnings
+	# The fuzz targets' entry points (fuzz/ builds them on nightly).
+	$(CARGO) clippy --quiet --lib --no-default-features --features fuzzing -- -D warnings
 	# The API documentation: every public item documented, every link resolved.
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps --workspace
 
@@ -68,6 +71,15 @@ demo: build
 
 bench: deps
 	scripts/bench.sh
+
+# Every input retort reads under libFuzzer (nightly, cargo-fuzz installed on first use):
+# FUZZ_SECONDS per target (default 600); `make fuzz-ci`: 10 s each with a fixed seed.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci: deps
+	scripts/fuzz.sh --ci
 
 local-start:
 	@scripts/pg-local.sh start

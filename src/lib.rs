@@ -78,6 +78,9 @@ pub mod diff;
 pub mod dump;
 pub mod embed;
 pub mod fleet;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod import;
 #[cfg(feature = "lint")]

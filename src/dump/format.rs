@@ -67,7 +67,7 @@ fn read_start(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn detect_format(path: &Path) -> Result<DumpFormat, RestoreError> {
+pub(crate) fn detect_format(path: &Path) -> Result<DumpFormat, RestoreError> {
     let meta = std::fs::metadata(path).map_err(|e| io_problem(path, "read it", &e))?;
     if meta.is_dir() {
         if path.join("toc.dat").is_file() {
@@ -139,7 +139,9 @@ fn looks_binary(bytes: &[u8]) -> bool {
 
 /// Versions of a plain dump from pg_dump's header comments, after refusing dumps that
 /// would restore somewhere else than the target database.
-fn plain_versions(path: &Path) -> Result<(Option<String>, Option<String>), RestoreError> {
+pub(crate) fn plain_versions(
+    path: &Path,
+) -> Result<(Option<String>, Option<String>), RestoreError> {
     let file = File::open(path).map_err(|e| io_problem(path, "read it", &e))?;
     let mut reader = BufReader::new(file);
     let mut server = None;
@@ -277,7 +279,7 @@ fn archive_header_bytes(path: &Path, format: DumpFormat) -> Option<Vec<u8>> {
 
 /// What the header of a pg_dump archive says.
 #[derive(Debug, PartialEq, Eq)]
-struct ArchiveHeader {
+pub(crate) struct ArchiveHeader {
     /// Major, minor and revision of the archive format.
     version: (u8, u8, u8),
     server_version: Option<String>,
@@ -286,7 +288,7 @@ struct ArchiveHeader {
 
 /// Parses the archive header the way pg_restore's `ReadHead` does, to name the pg_dump
 /// that wrote an archive this pg_restore cannot read.
-fn parse_archive_header(bytes: &[u8]) -> Option<ArchiveHeader> {
+pub(crate) fn parse_archive_header(bytes: &[u8]) -> Option<ArchiveHeader> {
     struct Reader<'a> {
         bytes: &'a [u8],
         at: usize,

@@ -25,7 +25,7 @@
 //!   the parallel one (so that role noise is never reported by workers at once).
 
 mod classify;
-mod format;
+pub(crate) mod format;
 mod locate;
 mod run;
 mod stderr;

@@ -29,9 +29,9 @@
 mod open;
 mod os;
 mod parse;
-mod pgpass;
+pub(crate) mod pgpass;
 mod resolve;
-mod service;
+pub(crate) mod service;
 #[cfg(test)]
 mod tests;
 mod tls;

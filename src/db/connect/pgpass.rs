@@ -8,7 +8,7 @@ use super::{ConnInfo, Host, PasswordFrom, Secret};
 /// Splits a `.pgpass` line into its fields, honouring `\` escapes. Returns, per field,
 /// the unescaped text and whether it was exactly an unescaped `*` (the wildcard).
 /// libpq ends the password at an unescaped ':' too, so a sixth field is dropped.
-pub(super) fn pgpass_fields(line: &str) -> Vec<(String, bool)> {
+pub(crate) fn pgpass_fields(line: &str) -> Vec<(String, bool)> {
     let mut fields = Vec::new();
     let mut current = String::new();
     let mut escaped_any = false;
@@ -34,7 +34,7 @@ pub(super) fn pgpass_fields(line: &str) -> Vec<(String, bool)> {
 
 /// Outcome of reading the password file.
 #[derive(Debug, PartialEq, Eq)]
-enum PassFileLookup {
+pub(crate) enum PassFileLookup {
     Found(String),
     NotFound,
     /// The file exists but was not read; the text says why (shown to the user).
@@ -44,7 +44,13 @@ enum PassFileLookup {
 /// libpq's lookup: the first line `host:port:db:user:password` whose four first fields
 /// match (each literally or `*`). The file is ignored unless it is a plain file without
 /// group or world permissions, as libpq does, so a leaked password file is not trusted.
-fn lookup_passfile(path: &Path, host: &str, port: u16, dbname: &str, user: &str) -> PassFileLookup {
+pub(crate) fn lookup_passfile(
+    path: &Path,
+    host: &str,
+    port: u16,
+    dbname: &str,
+    user: &str,
+) -> PassFileLookup {
     let Ok(meta) = std::fs::metadata(path) else {
         return PassFileLookup::NotFound;
     };

@@ -25,11 +25,14 @@ fn service_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
 }
 
 /// One `key=value` line of a service: its line number, key and value.
-type ServiceLine = (usize, String, String);
+pub(crate) type ServiceLine = (usize, String, String);
 
 /// The lines of section `[name]` of a service file; None when the file does not exist
 /// or has no such section.
-fn read_service(path: &Path, name: &str) -> Result<Option<Vec<ServiceLine>>, ConnectError> {
+pub(crate) fn read_service(
+    path: &Path,
+    name: &str,
+) -> Result<Option<Vec<ServiceLine>>, ConnectError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

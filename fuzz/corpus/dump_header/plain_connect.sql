@@ -1,0 +1,2 @@
+-- Dumped from database version 16.1
+\connect other

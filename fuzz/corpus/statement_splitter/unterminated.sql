@@ -1,0 +1,1 @@
+SELECT 'open string; SELECT $$ body

@@ -1,0 +1,4 @@
+#![no_main]
+//! `retort::fuzzing::revision_file` on arbitrary bytes: it must return, never panic.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| retort::fuzzing::revision_file(data));

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::{Config, DatabaseSettings, UrlSource};
 use crate::db::{ConnInfo, Session, VersionTables};
-use crate::migrator::{Resolution, RunEvent, RunOptions, RunOverrides};
+use crate::migrator::{Resolution, RunEvent, RunOptions, RunOverrides, StateFinding};
 use crate::{Direction, Migrator};
 
 /// Connection flags shared by the database commands.
@@ -407,6 +407,41 @@ struct CurrentView<'a> {
     heads: Vec<HeadView<'a>>,
     dirty: Option<DirtyView<'a>>,
     pending: usize,
+    /// Where the version table and the history disagree (rows edited by hand).
+    findings: Vec<StateFinding>,
+    /// Other tools' version tables in the database (`schema.table`).
+    other_tools: Vec<String>,
+}
+
+/// What `current` and `verify` say about the version tables besides the state: the
+/// disagreements with the history, and other tools' version tables.
+async fn diagnose(
+    migrator: &Migrator,
+    session: &Session<'_>,
+    state: &crate::migrator::DbState,
+) -> anyhow::Result<(Vec<StateFinding>, Vec<String>)> {
+    let findings = migrator.diagnose_state(session, state).await?;
+    let other_tools = crate::import::applied::find_tool_tables(session.client())
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok((findings, other_tools))
+}
+
+/// Says on stderr what [`diagnose`] found: `level` is `warning` or `error`.
+fn print_diagnosis(level: &str, findings: &[StateFinding], other_tools: &[String]) {
+    for finding in findings {
+        eprintln!("{level}: {finding}");
+    }
+    if !other_tools.is_empty() {
+        eprintln!(
+            "note: this database also has {}, another migration tool's version table: if that \
+             tool still migrates this database, two tools now do. Retire it (and see `retort \
+             stamp --from-tool`), or leave the table: retort never reads or changes it",
+            other_tools.join(", ")
+        );
+    }
 }
 
 #[derive(Serialize)]
@@ -434,14 +469,15 @@ pub(crate) fn current(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
-    let (state, history) = in_session(&target, out, async |session| {
+    let (state, history, (findings, other_tools)) = in_session(&target, out, async |session| {
         let state = migrator.state(session).await?;
         let history = if state.initialized && (out.verbose || out.json) {
             session.latest_history().await?
         } else {
             Vec::new()
         };
-        anyhow::Ok((state, history))
+        let diagnosis = diagnose(&migrator, session, &state).await?;
+        anyhow::Ok((state, history, diagnosis))
     })?;
     let graph = migrator.graph();
     let graph_heads = graph.heads();
@@ -472,6 +508,8 @@ pub(crate) fn current(
             direction,
         }),
         pending,
+        findings,
+        other_tools,
     };
     if out.json {
         outln!("{}", serde_json::to_string_pretty(&view)?);
@@ -510,6 +548,7 @@ pub(crate) fn current(
             view.pending
         );
     }
+    print_diagnosis("warning", &view.findings, &view.other_tools);
     Ok(EXIT_OK)
 }
 
@@ -592,7 +631,7 @@ pub(crate) fn verify(
 ) -> anyhow::Result<u8> {
     let migrator = Migrator::open(versions)?;
     let target = target(config, args)?;
-    let (edited, applied) = in_session(&target, out, async |session| {
+    let (edited, applied, (findings, other_tools)) = in_session(&target, out, async |session| {
         let state = migrator.state(session).await?;
         let edited = migrator.edited_applied(session, &state).await?;
         let applied = migrator
@@ -601,24 +640,30 @@ pub(crate) fn verify(
             .iter()
             .filter(|a| **a)
             .count();
-        anyhow::Ok((edited, applied))
+        let diagnosis = diagnose(&migrator, session, &state).await?;
+        anyhow::Ok((edited, applied, diagnosis))
     })?;
+    let ok = edited.is_empty() && findings.is_empty();
     if out.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "applied": applied, "edited": edited })
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "applied": applied,
+                "edited": edited,
+                "findings": findings,
+                "other_tools": other_tools,
+            }))?
         );
     } else {
+        print_diagnosis("error", &findings, &other_tools);
         for e in &edited {
             outln!("edited:  {e}");
         }
-        if edited.is_empty() {
+        if ok {
             if !out.quiet {
                 outln!("ok: {applied} applied revision(s) match their files");
             }
-        } else {
+        } else if !edited.is_empty() {
             eprintln!(
                 "error: {} applied revision(s) changed since they ran; revert the edits, or accept them \
                  with `retort rehash-applied REV --reason TEXT`",
@@ -626,11 +671,7 @@ pub(crate) fn verify(
             );
         }
     }
-    Ok(if edited.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_CHECK_FAILED
-    })
+    Ok(if ok { EXIT_OK } else { EXIT_CHECK_FAILED })
 }
 
 pub(crate) fn resolve(

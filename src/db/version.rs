@@ -147,6 +147,11 @@ impl VersionTables {
         format!("{}.{}", self.schema, self.version)
     }
 
+    /// The history table's `schema.table` for messages.
+    pub fn describe_history(&self) -> String {
+        format!("{}.{}", self.schema, self.history)
+    }
+
     /// The advisory-lock key of this version table: runs against different version
     /// tables (tenant schemas, say) do not block each other.
     pub fn lock_key(&self) -> i64 {
@@ -242,6 +247,18 @@ impl VersionTables {
         format!(
             "SELECT DISTINCT ON (revision) revision, direction, checksum, started_at::text, applied_by \
              FROM {}.{} ORDER BY revision, id DESC",
+            quote_ident(&self.schema),
+            quote_ident(&self.history)
+        )
+    }
+
+    /// The latest row of every revision among those that change whether it is applied
+    /// (not `rehash`): revision, direction and reason (which says what a `resolve`
+    /// settled).
+    pub fn select_latest_state_history(&self) -> String {
+        format!(
+            "SELECT DISTINCT ON (revision) revision, direction, reason \
+             FROM {}.{} WHERE direction <> 'rehash' ORDER BY revision, id DESC",
             quote_ident(&self.schema),
             quote_ident(&self.history)
         )

@@ -680,7 +680,7 @@ fn find_cycle(revisions: &[Revision], requires: &[Vec<usize>], missing: &[usize]
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::revision::{Checksum, HeaderLines, Script};
 
@@ -689,7 +689,7 @@ mod tests {
     }
 
     /// A revision with empty sections, for graph tests here and in `heads`.
-    pub(super) fn revision(id: &str, parents: &[&str], depends_on: &[&str]) -> Revision {
+    pub(crate) fn revision(id: &str, parents: &[&str], depends_on: &[&str]) -> Revision {
         let ids = |list: &[&str]| {
             list.iter()
                 .map(|p| RevisionId::parse(p).expect("id"))

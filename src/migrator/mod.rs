@@ -14,11 +14,13 @@ use crate::graph::{GraphError, RevisionGraph};
 use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script};
 use crate::sum::{self, Mismatch, SumError, SumFile};
 
+mod diagnose;
 mod lock_retry;
 mod observe;
 mod observe_scratch;
 mod online;
 
+pub use diagnose::StateFinding;
 pub use lock_retry::{
     describe_blockers, Backoff, LockWait, DEFAULT_LOCK_RETRY, DEFAULT_SQL_LOCK_TIMEOUT,
 };

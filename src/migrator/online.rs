@@ -119,6 +119,16 @@ pub enum RunError {
         /// Why the statement was not retried, when it could not be.
         not_retried: Option<&'static str>,
     },
+    /// The version table and the history disagree in a way that would make a run apply
+    /// revisions again or plan from a wrong head (rows edited by hand).
+    #[error(
+        "the version tables were edited by hand, so nothing ran:\n  {}",
+        findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    )]
+    StateMismatch {
+        /// What disagrees, and what to do about each.
+        findings: Vec<super::StateFinding>,
+    },
     /// The request itself is wrong (the message says how).
     #[error("{0}")]
     Usage(String),
@@ -170,6 +180,7 @@ impl RunError {
             RunError::LintDenied { .. } => 1,
             RunError::Dirty { .. } => 3,
             RunError::LockNotGranted { .. } => 4,
+            RunError::StateMismatch { .. } => 3,
             RunError::Graph(_)
             | RunError::UnknownApplied { .. }
             | RunError::NonTransactionalInSingle { .. }
@@ -470,6 +481,10 @@ impl Migrator {
         session.ensure_tables().await?;
         let state = self.state(session).await?;
         self.refuse_dirty(session, &state)?;
+        let findings = self.diagnose_state(session, &state).await?;
+        if findings.iter().any(super::StateFinding::blocks_runs) {
+            return Err(RunError::StateMismatch { findings });
+        }
         Ok(state)
     }
 
@@ -740,7 +755,15 @@ impl Migrator {
                 state.heads
             };
             let target = graph.resolve(target, Some(&current))?;
-            let before = graph.ancestors(&current);
+            // --purge starts from what the history says is applied (the rows being
+            // replaced cannot be trusted), so that the history keeps agreeing with the
+            // version table: what it recorded as applied and the target leaves out is
+            // recorded as unstamped.
+            let before = if purge {
+                self.applied_by_history(session).await?
+            } else {
+                graph.ancestors(&current)
+            };
             let after = graph.ancestors(&target.0);
             let mut pieces = vec![Piece::bookkeeping(
                 "clear the version table",

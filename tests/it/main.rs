@@ -24,4 +24,5 @@ mod models_dump;
 mod runner;
 mod sum_git;
 mod support;
+mod tampered;
 mod test_migration;

@@ -252,7 +252,7 @@ impl Config {
         })?;
         let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: parse_message(&text, &e),
         })?;
         let root = path.parent().unwrap_or(Path::new("."));
         Ok(Config {
@@ -339,6 +339,46 @@ impl Config {
     }
 }
 
+/// The TOML parser's message with where it applies, on one line. Not the parser's own
+/// `Display`: that quotes the offending line, which may be a `database_url` holding a
+/// password.
+fn parse_message(text: &str, error: &toml::de::Error) -> String {
+    let message = toml_message(error);
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// A TOML error's message on one line, without the string value a type error quotes
+/// (`invalid type: string "postgres://u:secret@h/db", expected a map`): it may be a URL
+/// holding a password. Also for the fleet's targets file.
+pub(crate) fn toml_message(error: &toml::de::Error) -> String {
+    const STRING: &str = "string \"";
+    let message = error.message().trim_end().replace('\n', " ");
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(at) = rest.find(STRING) {
+        out.push_str(&rest[..at + STRING.len() - 2]);
+        // The value is written escaped (Debug): it ends at the first unescaped quote.
+        let value = &rest[at + STRING.len()..];
+        let mut escaped = false;
+        let end = value.char_indices().find_map(|(i, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close.then_some(i + 1)
+        });
+        rest = end.map_or("", |end| &value[end..]);
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,5 +452,36 @@ mod tests {
         std::fs::write(&path, "version = \"x\"\n").expect("write");
         let err = Config::load(&path).expect_err("unknown key");
         assert!(err.to_string().contains("version"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_place_but_never_quote_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &path,
+            "versions = \"v\"\ndatabase_url = \"postgres://u:hunter2secret@h/db\" x\n",
+        )
+        .expect("write");
+        let err = Config::load(&path).expect_err("bad toml").to_string();
+        assert!(err.contains("line 2, column 50"), "{err}");
+        assert!(!err.contains("hunter2secret"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_leave_the_string_value_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &path,
+            "[env]\nprod = \"postgres://u:hunter2\\\"secret@h/db\"\nversions = \"v\"\n",
+        )
+        .expect("write");
+        let err = Config::load(&path).expect_err("bad type").to_string();
+        assert!(
+            err.contains("line 2, column 8: invalid type: string, expected"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2") && !err.contains("secret"), "{err}");
     }
 }

@@ -45,6 +45,25 @@ fn settings(
     match dotenvy::dotenv() {
         Ok(_) => {}
         Err(e) if e.not_found() => {}
+        // dotenvy's message quotes the whole line, which may be a URL with a password:
+        // name the variable only.
+        Err(dotenvy::Error::LineParse(line, at)) => {
+            let name = line
+                .split_once('=')
+                .map(|(key, _)| key.trim().trim_start_matches("export ").trim())
+                .filter(|key| {
+                    !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                });
+            return Err(anyhow::anyhow!(
+                "cannot read .env: cannot parse {} (at character {}; the line is not shown, as \
+                 it may hold a password); fix or remove the file",
+                name.map_or_else(|| "a line".to_owned(), |n| format!("the line setting {n}")),
+                at + 1
+            ));
+        }
         Err(e) => {
             return Err(anyhow::anyhow!(
                 "cannot read .env: {e}; fix or remove the file"

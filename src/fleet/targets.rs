@@ -108,7 +108,8 @@ pub fn load_file(
     };
     let file: TargetsFile = toml::from_str(&text).map_err(|e| {
         let line = e.span().map_or(1, |span| line_of(&text, span.start));
-        bad(line, e.message().trim_end().replace('\n', " "))
+        // Not e.message() as it is: a type error quotes the value, maybe a URL.
+        bad(line, crate::config::toml_message(&e))
     })?;
     // The line of each `[[targets]]` header, in order, to point at an entry whose values
     // are wrong (serde has no spans for values that parsed as TOML).

@@ -22,6 +22,7 @@ mod lock_retry;
 mod malformed;
 mod models_dump;
 mod runner;
+mod secrets;
 mod sum_git;
 mod support;
 mod tampered;

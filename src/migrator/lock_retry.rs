@@ -350,67 +350,13 @@ pub(super) fn retry_safety(sql: &str) -> RetrySafety {
     RetrySafety::DropInvalidIndex { name, table }
 }
 
-/// The leading tokens of a statement: words, double-quoted identifiers (quotes kept)
-/// and single punctuation characters; comments skipped. Enough for the statement heads
-/// [`retry_safety`] reads.
+/// The tokens of a statement up to its first parenthesis (comments skipped): enough for
+/// the statement heads [`retry_safety`] reads.
 fn tokens(sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_whitespace() {
-            continue;
-        }
-        if c == '-' && chars.peek() == Some(&'-') {
-            for c in chars.by_ref() {
-                if c == '\n' {
-                    break;
-                }
-            }
-        } else if c == '/' && chars.peek() == Some(&'*') {
-            chars.next();
-            let mut last = ' ';
-            for c in chars.by_ref() {
-                if last == '*' && c == '/' {
-                    break;
-                }
-                last = c;
-            }
-        } else if c == '"' {
-            let mut ident = String::from('"');
-            while let Some(c) = chars.next() {
-                ident.push(c);
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        ident.push('"');
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-            }
-            out.push(ident);
-        } else if c.is_alphanumeric() || c == '_' {
-            let mut word = String::from(c);
-            while let Some(&c) = chars.peek() {
-                if c.is_alphanumeric() || c == '_' || c == '$' {
-                    word.push(c);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.push(word);
-        } else if c == '(' {
-            // The heads read never go past the first parenthesis.
-            break;
-        } else {
-            out.push(c.to_string());
-        }
-        if out.len() > 16 {
-            break;
-        }
-    }
-    out
+    crate::sql::words::tokens(sql, true)
+        .take_while(|t| t != "(")
+        .take(17)
+        .collect()
 }
 
 /// `"My Index"` → `My Index`; a bare word folds to lower case, as PostgreSQL does.

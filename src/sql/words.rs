@@ -9,27 +9,71 @@ use super::quote_ident;
 
 /// The identifiers and words of SQL text, unquoted (`"My Type"` gives `My Type`): what the
 /// reference order of changes looks names up in. Generous like [`mentions`]: words inside
-/// string literals count too, and a false positive only orders two changes needlessly.
+/// string literals and comments count too, and a false positive only orders two changes
+/// needlessly.
 pub fn words(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+    tokens(text, false)
+        .filter_map(|token| match token.strip_prefix('"') {
+            Some(quoted) => Some(
+                quoted
+                    .strip_suffix('"')
+                    .unwrap_or(quoted)
+                    .replace("\"\"", "\""),
+            ),
+            None => token
+                .starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                .then_some(token),
+        })
+        .collect()
+}
+
+/// The tokens of SQL text: double-quoted identifiers as written (quotes included, `""`
+/// kept), words (letters, digits, `_`, and `$` after the first character), and every
+/// other character on its own; whitespace skipped, and `--` and `/* */` comments too
+/// when `skip_comments` is set. Lexical only: string literals are not told apart, which
+/// suits reading a statement's head (`CREATE INDEX CONCURRENTLY name ON table`).
+pub fn tokens(text: &str, skip_comments: bool) -> impl Iterator<Item = String> + '_ {
     let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    std::iter::from_fn(move || loop {
+        let c = chars.next()?;
+        if c.is_whitespace() {
+            continue;
+        }
+        if skip_comments && c == '-' && chars.peek() == Some(&'-') {
+            for c in chars.by_ref() {
+                if c == '\n' {
+                    break;
+                }
+            }
+            continue;
+        }
+        if skip_comments && c == '/' && chars.peek() == Some(&'*') {
+            chars.next();
+            let mut last = ' ';
+            for c in chars.by_ref() {
+                if last == '*' && c == '/' {
+                    break;
+                }
+                last = c;
+            }
+            continue;
+        }
         if c == '"' {
-            let mut ident = String::new();
+            let mut ident = String::from('"');
             while let Some(c) = chars.next() {
+                ident.push(c);
                 if c == '"' {
                     if chars.peek() == Some(&'"') {
-                        chars.next();
                         ident.push('"');
+                        chars.next();
                     } else {
                         break;
                     }
-                } else {
-                    ident.push(c);
                 }
             }
-            out.insert(ident);
-        } else if c.is_alphanumeric() || c == '_' {
+            return Some(ident);
+        }
+        if c.is_alphanumeric() || c == '_' {
             let mut word = String::from(c);
             while let Some(&c) = chars.peek() {
                 if c.is_alphanumeric() || c == '_' || c == '$' {
@@ -39,10 +83,10 @@ pub fn words(text: &str) -> BTreeSet<String> {
                     break;
                 }
             }
-            out.insert(word);
+            return Some(word);
         }
-    }
-    out
+        return Some(c.to_string());
+    })
 }
 
 /// Whether `text` mentions the identifier `ident` (as printed by `quote_ident`) as a whole
@@ -114,6 +158,32 @@ mod tests {
             assert!(found.contains(word), "{word} missing from {found:?}");
         }
         assert!(!found.contains("$1"));
+    }
+
+    #[test]
+    fn tokens_keep_quotes_and_may_skip_comments() {
+        let head: Vec<String> = tokens(
+            "-- why\nCREATE /* c */ INDEX \"My \"\"Idx\" ON s.t (c)",
+            true,
+        )
+        .collect();
+        assert_eq!(
+            head,
+            [
+                "CREATE",
+                "INDEX",
+                "\"My \"\"Idx\"",
+                "ON",
+                "s",
+                ".",
+                "t",
+                "(",
+                "c",
+                ")"
+            ]
+        );
+        let all: Vec<String> = tokens("a -- b", false).collect();
+        assert_eq!(all, ["a", "-", "-", "b"]);
     }
 
     #[test]

@@ -8,31 +8,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{admin_url, write_revision, Project, Rev, Run, TestDb};
-
-/// A linear chain of `n` revisions; revision i creates table t<i> (unqualified, so it
-/// lands in the search_path's first schema) after `extra` SQL.
-fn chain(project: &Project, n: u32, extra: &str) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
-    for i in 1..=n {
-        let parents: Vec<&str> = ids.last().map(String::as_str).into_iter().collect();
-        let up = format!(
-            "{extra}CREATE TABLE t{i} (id int PRIMARY KEY);\nINSERT INTO t{i} VALUES ({i});"
-        );
-        ids.push(write_revision(
-            &project.versions(),
-            &Rev {
-                number: i,
-                parents: &parents,
-                message: &format!("create t{i}"),
-                upgrade: &up,
-                downgrade: Some(&format!("DROP TABLE t{i};")),
-                non_transactional: false,
-            },
-        ));
-    }
-    ids
-}
+use crate::support::table_chain as chain;
+use crate::support::{admin_url, Project, Run, TestDb};
 
 fn target_name(i: usize) -> String {
     format!("db{i:02}")

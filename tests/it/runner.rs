@@ -11,9 +11,7 @@ use crate::support::{
 
 /// Runs retort in `project` against `db`.
 fn run(project: &Project, db: &TestDb, args: &[&str]) -> Run {
-    let mut all = vec!["--database-url", db.url.as_str()];
-    all.extend_from_slice(args);
-    project.run(&all)
+    project.run_on(db, args)
 }
 
 fn version_rows(db: &TestDb) -> Vec<String> {
@@ -47,24 +45,7 @@ fn example_project() -> Project {
 
 /// A linear chain of `n` revisions, each creating table t<i>.
 fn table_chain(project: &Project, n: u32) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
-    for i in 1..=n {
-        let parents: Vec<&str> = ids.last().map(String::as_str).into_iter().collect();
-        let up = format!("CREATE TABLE t{i} (id int PRIMARY KEY);\nINSERT INTO t{i} VALUES ({i});");
-        let down = format!("DROP TABLE t{i};");
-        ids.push(write_revision(
-            &project.versions(),
-            &Rev {
-                number: i,
-                parents: &parents,
-                message: &format!("create t{i}"),
-                upgrade: &up,
-                downgrade: Some(&down),
-                non_transactional: false,
-            },
-        ));
-    }
-    ids
+    crate::support::table_chain(project, n, "")
 }
 
 #[test]

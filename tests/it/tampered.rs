@@ -3,31 +3,15 @@
 //! each time saying what disagrees and which command settles it. Nothing is repaired
 //! silently.
 
-use crate::support::{rev_id, write_revision, Project, Rev, Run, TestDb};
+use crate::support::{rev_id, table_chain, Project, Run, TestDb};
 
 fn run(project: &Project, db: &TestDb, args: &[&str]) -> Run {
-    let mut all = vec!["--database-url", db.url.as_str()];
-    all.extend_from_slice(args);
-    project.run(&all)
+    project.run_on(db, args)
 }
 
 /// Three revisions, each creating a table, applied.
 fn applied_chain(project: &Project, db: &TestDb) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
-    for i in 1..=3 {
-        let parents: Vec<&str> = ids.last().map(String::as_str).into_iter().collect();
-        ids.push(write_revision(
-            &project.versions(),
-            &Rev {
-                number: i,
-                parents: &parents,
-                message: &format!("create t{i}"),
-                upgrade: &format!("CREATE TABLE t{i} (id int);"),
-                downgrade: Some(&format!("DROP TABLE t{i};")),
-                non_transactional: false,
-            },
-        ));
-    }
+    let ids = table_chain(project, 3, "");
     run(project, db, &["upgrade"]).ok();
     ids
 }

@@ -88,6 +88,13 @@ impl Project {
         Run::from(retort(self.path()).args(args).output().expect("run retort"))
     }
 
+    /// Runs `retort --database-url DB ARGS`.
+    pub fn run_on(&self, db: &TestDb, args: &[&str]) -> Run {
+        let mut all = vec!["--database-url", db.url.as_str()];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
     /// Runs `new-migration` and returns the path it printed.
     pub fn new_migration(&self, message: &str, extra: &[&str]) -> PathBuf {
         let mut args = vec!["new-migration", "-m", message];
@@ -126,6 +133,31 @@ pub fn rev_id(number: u32) -> String {
         "{number:04}_{:012x}",
         (u64::from(number) * 0x9e37_79b9_7f4a + 0xabc) & 0xffff_ffff_ffff
     )
+}
+
+/// Writes a linear chain of `n` revisions and returns their ids: revision i creates table
+/// t<i> (unqualified, so it lands in the search_path's first schema) after `extra` SQL,
+/// inserts one row, and drops the table on the way down.
+pub fn table_chain(project: &Project, n: u32, extra: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for i in 1..=n {
+        let parents: Vec<&str> = ids.last().map(String::as_str).into_iter().collect();
+        let up = format!(
+            "{extra}CREATE TABLE t{i} (id int PRIMARY KEY);\nINSERT INTO t{i} VALUES ({i});"
+        );
+        ids.push(write_revision(
+            &project.versions(),
+            &Rev {
+                number: i,
+                parents: &parents,
+                message: &format!("create t{i}"),
+                upgrade: &up,
+                downgrade: Some(&format!("DROP TABLE t{i};")),
+                non_transactional: false,
+            },
+        ));
+    }
+    ids
 }
 
 /// Writes a revision file into `versions` and returns its id.

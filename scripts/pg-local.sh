@@ -11,6 +11,11 @@
 #   scripts/pg-local.sh bin      print the directory of the server's programs (exit 1 if
 #                                no server is running): put it first on PATH so that
 #                                psql, pg_dump and retort's scratch servers match it
+#   scripts/pg-local.sh crash    stop the server the way a crash would (`pg_ctl stop -m
+#                                immediate`: connections cut, no checkpoint), keeping
+#                                its data and state for `restart` (fault tests)
+#   scripts/pg-local.sh restart  start a crashed (or stopped) server again on the same
+#                                data directory and port; it recovers from its WAL
 #
 # PG_MAJOR=N (13 to 18) runs that major instead of the installed PostgreSQL: its
 # programs are fetched by scripts/pg-binaries.sh on first use, and its state is kept
@@ -44,7 +49,7 @@ log() { printf 'pg-local: %s\n' "$*" >&2; }
 die() { printf 'pg-local: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    printf 'usage: [PG_MAJOR=N] %s start|stop|url|status|ca|bin\n' "$(basename -- "$0")" >&2
+    printf 'usage: [PG_MAJOR=N] %s start|stop|url|status|ca|bin|crash|restart\n' "$(basename -- "$0")" >&2
     exit 2
 }
 
@@ -365,6 +370,24 @@ stop_and_remove() {
     esac
 }
 
+cmd_crash() {
+    load_state || die "no server state in $STATE_FILE"
+    PG_USER="$ST_USER"
+    log "crashing server in $ST_DIR (immediate shutdown)"
+    as_server_user "$ST_DIR" "$ST_BIN/pg_ctl" -D "$ST_DIR/data" stop -m immediate -w -t 30 >&2
+}
+
+cmd_restart() {
+    load_state || die "no server state in $STATE_FILE"
+    PG_USER="$ST_USER"
+    if ! state_running; then
+        log "restarting server in $ST_DIR on port $ST_PORT"
+        as_server_user "$ST_DIR" "$ST_BIN/pg_ctl" -D "$ST_DIR/data" -l "$ST_DIR/server.log" \
+            -w -t 60 start >&2 3>&- 8<&- || die "could not restart (see $ST_DIR/server.log)"
+    fi
+    url_for "$ST_PORT" >&3
+}
+
 cmd_start() {
     if load_state; then
         if state_running; then
@@ -525,7 +548,7 @@ cmd_stop() {
 
 [[ $# -eq 1 ]] || usage
 case "$1" in
-    start | stop | url | status | ca | bin) ;;
+    start | stop | url | status | ca | bin | crash | restart) ;;
     -h | --help | help) usage ;;
     *) usage ;;
 esac
@@ -545,4 +568,6 @@ case "$1" in
     status) cmd_status ;;
     ca) cmd_ca ;;
     bin) cmd_bin ;;
+    crash) cmd_crash ;;
+    restart) cmd_restart ;;
 esac

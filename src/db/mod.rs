@@ -67,20 +67,40 @@ impl fmt::Display for StatementFailure {
         if let Some(context) = &self.context {
             write!(f, "\n  context: {}", context.replace('\n', "\n    "))?;
         }
-        if self.transactional {
-            write!(
+        match (self.transactional, server_gone(&self.code)) {
+            (true, true) => write!(
+                f,
+                "\nthe server closed the connection (shut down, crashed or cut off): the \
+                 revision's transaction never committed, so nothing of it was kept. Run again \
+                 once the server accepts connections; the revisions recorded before it are not \
+                 run again"
+            ),
+            (false, true) => write!(
+                f,
+                "\nthe server closed the connection during a section that runs outside a \
+                 transaction (transaction:false): the statements before this one stay applied \
+                 and the version table marks the revision dirty. Once the server is back, check \
+                 which of the section's statements took effect, run `retort resolve \
+                 --completed` or `retort resolve --reverted`, then run again"
+            ),
+            (true, false) => write!(
                 f,
                 "\nthe revision was rolled back: nothing of it was kept. Fix the file and run again"
-            )
-        } else {
-            write!(
+            ),
+            (false, false) => write!(
                 f,
                 "\nthis section runs outside a transaction (transaction:false), so the statements \
                  before this one stay applied and the database is marked dirty. Repair it by hand, \
                  then run `retort resolve --completed` or `retort resolve --reverted`"
-            )
+            ),
         }
     }
+}
+
+/// SQLSTATEs of a server that went away: connection exceptions (class 08) and the
+/// shutdown / crash / not-yet-ready codes 57P01-57P03.
+pub fn server_gone(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 /// Writes `  N | the line` and a caret under `column` (1-based, in characters).
@@ -134,7 +154,12 @@ pub enum DbError {
         waited: String,
     },
     /// The connection closed under a statement.
-    #[error("the connection to the database was lost while {action}: {source}")]
+    #[error(
+        "the connection to the database was lost (could not {action}): {source}. A revision \
+         commits together with its version row, so the database holds it whole or not at all: \
+         once the server accepts connections, `retort current` shows where it stands, and \
+         running again goes on from there"
+    )]
     Lost {
         /// What retort was doing, phrased to follow "could not".
         action: String,

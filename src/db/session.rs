@@ -343,7 +343,31 @@ fn locate(piece: &Piece<'_>, error: tokio_postgres::Error, transactional: bool) 
         } => (revision, direction, script, offset),
     };
     let Some(db) = error.as_db_error() else {
-        return DbError::query(&format!("run {direction} of {}", revision.id), error);
+        if !error.is_closed() {
+            return DbError::query(&format!("run {direction} of {}", revision.id), error);
+        }
+        // The connection closed under the statement without a word from the server (a
+        // crash, a cut network): located like a server error, under connection_failure.
+        let (line, column) = split::line_column(&script.sql, offset);
+        return DbError::Statement(Box::new(StatementFailure {
+            revision: revision.id.to_string(),
+            direction,
+            path: revision.path.clone(),
+            line: script.line + line - 1,
+            column,
+            line_text: script
+                .sql
+                .split('\n')
+                .nth(line - 1)
+                .unwrap_or("")
+                .to_owned(),
+            code: "08006".to_owned(),
+            message: format!("the connection was lost: {error}"),
+            detail: None,
+            hint: None,
+            context: None,
+            transactional,
+        }));
     };
     let within = match db.position() {
         Some(ErrorPosition::Original(position)) => {

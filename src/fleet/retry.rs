@@ -14,11 +14,7 @@ use crate::migrator::RunError;
 /// 08), serialization_failure, deadlock_detected, lock_not_available, and the server's
 /// admin_shutdown / crash_shutdown / cannot_connect_now (class 57P0x).
 fn transient_sqlstate(code: &str) -> bool {
-    code.starts_with("08")
-        || matches!(
-            code,
-            "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
-        )
+    crate::db::server_gone(code) || matches!(code, "40001" | "40P01" | "55P03")
 }
 
 fn transient_pg(error: &tokio_postgres::Error) -> bool {

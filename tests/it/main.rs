@@ -23,6 +23,7 @@ mod malformed;
 mod models_dump;
 mod runner;
 mod secrets;
+mod server_faults;
 mod sum_git;
 mod support;
 mod tampered;

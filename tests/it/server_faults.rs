@@ -1,0 +1,266 @@
+//! The server dying under a run: stopped with `pg_ctl stop -m immediate` (what a crash
+//! or an OOM kill looks like to a client) during a transactional revision and during a
+//! `transaction:false` section. Each run ends with exit 3 and a message that says the
+//! connection was lost and what state the database is in; after the restart, a rerun
+//! (after `resolve` for the dirty case) completes with each revision applied once.
+//!
+//! Each test runs its own cluster (`scripts/pg-local.sh` with a private state file), so
+//! crashing it disturbs no other test.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{repo_root, retort, write_revision, Project, Rev, Run};
+
+/// A private cluster, stopped and removed when dropped.
+struct Cluster {
+    state: PathBuf,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state");
+        let url = pg_local(&state, "start");
+        let cluster = Cluster {
+            state,
+            url,
+            _dir: dir,
+        };
+        // pg-local.sh tunes for speed (synchronous_commit = off), which lets a crash
+        // lose commits already acknowledged; a production server keeps them.
+        cluster.psql("ALTER SYSTEM SET synchronous_commit = on");
+        cluster.psql("SELECT pg_reload_conf()");
+        cluster
+    }
+
+    fn crash(&self) {
+        pg_local(&self.state, "crash");
+    }
+
+    fn restart(&self) {
+        pg_local(&self.state, "restart");
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        let output = Command::new(crate::support::pg_program("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.url,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            output.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Waits until a session runs `pg_sleep` (the revision is inside its slow statement).
+    fn wait_for_sleep(&self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            let sleeping = self.psql(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()",
+            );
+            if sleeping != "0" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the revision never reached its pg_sleep");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("scripts/pg-local.sh"))
+            .arg("stop")
+            .env("RETORT_PG_STATE", &self.state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn pg_local(state: &PathBuf, command: &str) -> String {
+    let output = Command::new(repo_root().join("scripts/pg-local.sh"))
+        .arg(command)
+        .env("RETORT_PG_STATE", state)
+        .output()
+        .expect("scripts/pg-local.sh");
+    assert!(
+        output.status.success(),
+        "pg-local.sh {command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn spawn_upgrade(project: &Project, url: &str) -> Child {
+    retort(project.path())
+        .args(["--database-url", url, "upgrade"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn retort")
+}
+
+/// Three revisions; the second's upgrade is slow (`sleepy`), and runs outside a
+/// transaction when `non_transactional`.
+fn chain(project: &Project, sleepy: &str, non_transactional: bool) -> Vec<String> {
+    let first = write_revision(
+        &project.versions(),
+        &Rev {
+            number: 1,
+            parents: &[],
+            message: "create a",
+            upgrade: "CREATE TABLE a (id int);",
+            downgrade: Some("DROP TABLE a;"),
+            non_transactional: false,
+        },
+    );
+    let second = write_revision(
+        &project.versions(),
+        &Rev {
+            number: 2,
+            parents: &[&first],
+            message: "slow",
+            upgrade: sleepy,
+            downgrade: None,
+            non_transactional,
+        },
+    );
+    let third = write_revision(
+        &project.versions(),
+        &Rev {
+            number: 3,
+            parents: &[&second],
+            message: "create d",
+            upgrade: "CREATE TABLE d (id int);",
+            downgrade: Some("DROP TABLE d;"),
+            non_transactional: false,
+        },
+    );
+    vec![first, second, third]
+}
+
+fn history(cluster: &Cluster) -> String {
+    cluster.psql(
+        "SELECT string_agg(direction || ' ' || revision, ', ' ORDER BY id) FROM retort_history",
+    )
+}
+
+#[test]
+fn a_server_crash_during_a_transactional_revision_keeps_nothing_of_it() {
+    let cluster = Cluster::start();
+    let project = Project::new();
+    let ids = chain(
+        &project,
+        "CREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\nSELECT pg_sleep(30);",
+        false,
+    );
+    let child = spawn_upgrade(&project, &cluster.url);
+    cluster.wait_for_sleep();
+    cluster.crash();
+    let run = Run::from(child.wait_with_output().expect("retort")).fails_with(3);
+    eprintln!("{}", run.stderr);
+    assert!(
+        run.stderr.contains("the server closed the connection")
+            && run.stderr.contains("nothing of it was kept")
+            && run.stderr.contains(&format!("{}_slow.sql:", ids[1])),
+        "{}",
+        run.stderr
+    );
+    cluster.restart();
+    assert_eq!(
+        cluster.psql("SELECT string_agg(revision, ',') FROM retort_version"),
+        ids[0]
+    );
+    assert_eq!(
+        cluster.psql("SELECT to_regclass('b') IS NULL"),
+        "t",
+        "b was rolled back"
+    );
+    // The rerun completes: the sleep is gone from the file (an operator would wait).
+    std::fs::write(
+        crate::support::revision_path(&project.versions(), &ids[1]),
+        std::fs::read_to_string(crate::support::revision_path(&project.versions(), &ids[1]))
+            .expect("read")
+            .replace("SELECT pg_sleep(30);", "SELECT 1;"),
+    )
+    .expect("write");
+    project.run(&["rehash"]).ok();
+    project
+        .run(&["--database-url", &cluster.url, "upgrade"])
+        .ok();
+    assert_eq!(
+        history(&cluster),
+        format!("upgrade {}, upgrade {}, upgrade {}", ids[0], ids[1], ids[2])
+    );
+}
+
+#[test]
+fn a_server_crash_during_a_non_transactional_section_leaves_it_dirty_to_resolve() {
+    let cluster = Cluster::start();
+    let project = Project::new();
+    let ids = chain(
+        &project,
+        "CREATE TABLE b (id int);\nSELECT pg_sleep(30);\nCREATE TABLE c (id int);",
+        true,
+    );
+    let child = spawn_upgrade(&project, &cluster.url);
+    cluster.wait_for_sleep();
+    cluster.crash();
+    let run = Run::from(child.wait_with_output().expect("retort")).fails_with(3);
+    assert!(
+        run.stderr.contains(
+            "the server closed the connection during a section that runs outside a transaction"
+        ) && run.stderr.contains("retort resolve --completed"),
+        "{}",
+        run.stderr
+    );
+    cluster.restart();
+    let url = cluster.url.as_str();
+    let current = project.run(&["--database-url", url, "current"]).ok();
+    assert!(
+        current.stdout.contains(&format!("{} DIRTY", ids[1])),
+        "{}",
+        current.stdout
+    );
+    // Runs refuse until a human settles it.
+    project
+        .run(&["--database-url", url, "upgrade"])
+        .fails_with(3);
+    // What took effect: b, not c. The operator finishes the section by hand.
+    assert_eq!(
+        cluster.psql("SELECT to_regclass('b') IS NOT NULL AND to_regclass('c') IS NULL"),
+        "t"
+    );
+    cluster.psql("CREATE TABLE c (id int)");
+    project
+        .run(&["--database-url", url, "resolve", "--completed"])
+        .ok();
+    project.run(&["--database-url", url, "upgrade"]).ok();
+    assert_eq!(
+        cluster.psql("SELECT string_agg(revision, ',') FROM retort_version"),
+        ids[2]
+    );
+    assert_eq!(
+        history(&cluster),
+        format!("upgrade {}, resolve {}, upgrade {}", ids[0], ids[1], ids[2])
+    );
+}

@@ -454,7 +454,7 @@ fn single_transaction_is_all_or_nothing() {
 
 /// Waits until no other session is connected to the test database, so a killed
 /// client's server backend has finished (committed or rolled back) its work.
-fn wait_for_backends(db: &TestDb) {
+pub(crate) fn wait_for_backends(db: &TestDb) {
     let query = format!(
         "SELECT count(*)::text FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
         db.name
@@ -470,7 +470,7 @@ fn wait_for_backends(db: &TestDb) {
 
 /// Everything agrees: the version row names revision k, tables t1..tk exist with their
 /// rows and no others, and history holds exactly the upgrades minus downgrades.
-fn assert_consistent(db: &TestDb, ids: &[String]) -> usize {
+pub(crate) fn assert_consistent(db: &TestDb, ids: &[String]) -> usize {
     // Killed before the version tables were even created: then nothing else exists.
     let created = db.texts("SELECT (to_regclass('retort_version') IS NOT NULL)::text");
     if created == ["false"] {
@@ -516,15 +516,13 @@ fn assert_consistent(db: &TestDb, ids: &[String]) -> usize {
     at
 }
 
-#[test]
-fn killing_upgrade_at_random_moments_never_leaves_a_half_applied_revision() {
-    let project = Project::new();
-    let db = TestDb::new("runner_crash");
-    let n = 40;
+/// A linear chain of `n` revisions, each creating table t<i> and filling it with 3,000
+/// rows in several statements (the shape [`assert_consistent`] checks), so that faults
+/// land inside revisions too.
+pub(crate) fn filled_chain(project: &Project, n: u32) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     for i in 1..=n {
         let parents: Vec<&str> = ids.last().map(String::as_str).into_iter().collect();
-        // Several statements with real work, so kills land inside revisions too.
         let up = format!(
             "CREATE TABLE t{i} (id int PRIMARY KEY, payload text);\n\
              INSERT INTO t{i} SELECT g, md5(g::text) FROM generate_series(1, 1500) g;\n\
@@ -543,6 +541,15 @@ fn killing_upgrade_at_random_moments_never_leaves_a_half_applied_revision() {
             },
         ));
     }
+    ids
+}
+
+#[test]
+fn killing_upgrade_at_random_moments_never_leaves_a_half_applied_revision() {
+    let project = Project::new();
+    let db = TestDb::new("runner_crash");
+    let n = 40;
+    let ids = filled_chain(&project, n);
     // A fixed-seed generator: the trial delays are reproducible.
     let mut seed: u64 = 0x5eed_1234;
     let mut next = move |bound: u64| {

@@ -264,3 +264,143 @@ fn a_server_crash_during_a_non_transactional_section_leaves_it_dirty_to_resolve(
         format!("upgrade {}, resolve {}, upgrade {}", ids[0], ids[1], ids[2])
     );
 }
+
+/// A TCP proxy in front of the test server that cuts each connection once `budget`
+/// bytes have passed (both directions counted); `None` never cuts. Returns its port
+/// and the bytes that passed through it.
+fn cutting_proxy(
+    upstream: std::net::SocketAddr,
+    budget: Option<u64>,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let port = listener.local_addr().expect("proxy address").port();
+    let passed = Arc::new(AtomicU64::new(0));
+    let total = Arc::clone(&passed);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            let used = Arc::new(AtomicU64::new(0));
+            for (mut from, mut to) in [
+                (client.try_clone(), server.try_clone()),
+                (server.try_clone(), client.try_clone()),
+            ]
+            .into_iter()
+            .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+            {
+                let used = Arc::clone(&used);
+                let total = Arc::clone(&total);
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 8192];
+                    loop {
+                        let n = match from.read(&mut buffer) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let before = used.fetch_add(n as u64, Ordering::SeqCst);
+                        let allowed =
+                            budget.map_or(n as u64, |b| b.saturating_sub(before).min(n as u64));
+                        let allowed = usize::try_from(allowed).unwrap_or(n);
+                        if to.write_all(&buffer[..allowed]).is_err() {
+                            break;
+                        }
+                        total.fetch_add(allowed as u64, Ordering::SeqCst);
+                        if allowed < n {
+                            break;
+                        }
+                    }
+                    let _ = from.shutdown(Shutdown::Both);
+                    let _ = to.shutdown(Shutdown::Both);
+                });
+            }
+        }
+    });
+    (port, passed)
+}
+
+/// The connection cut at random points of the protocol (startup, queries, results,
+/// COMMIT): every run ends with exit 0 or 3, never a panic, and leaves each revision
+/// whole or absent with the history agreeing; a last run without the proxy completes,
+/// each revision applied once.
+#[test]
+fn connections_cut_at_random_points_never_leave_a_half_applied_revision() {
+    use crate::runner::{assert_consistent, filled_chain, wait_for_backends};
+
+    let project = Project::new();
+    let db = crate::support::TestDb::new("faults_cut");
+    let n = 8;
+    let ids = filled_chain(&project, n);
+    let (host_port, rest) = db
+        .url
+        .strip_prefix("postgres://postgres@")
+        .and_then(|r| r.split_once('/'))
+        .expect("a postgres://postgres@host:port/db URL");
+    let upstream: std::net::SocketAddr = host_port.parse().expect("host:port");
+    let through =
+        |port: u16| format!("postgres://postgres@127.0.0.1:{port}/{rest}?sslmode=disable");
+    // How many bytes a whole upgrade and downgrade take, to cut within them.
+    let (port, passed) = cutting_proxy(upstream, None);
+    let url = through(port);
+    project.run(&["--database-url", &url, "upgrade"]).ok();
+    project
+        .run(&["--database-url", &url, "downgrade", "base"])
+        .ok();
+    let whole = passed.load(std::sync::atomic::Ordering::SeqCst) / 2;
+    assert!(whole > 1_000, "only {whole} bytes for {n} revisions");
+    wait_for_backends(&db);
+
+    let mut seed: u64 = 0xc0ff_ee11;
+    let mut next = move |bound: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % bound
+    };
+    let mut cut_runs = 0;
+    for trial in 0..30 {
+        let at = assert_consistent(&db, &ids);
+        let args: &[&str] = if at == n as usize || (trial % 4 == 3 && at > 0) {
+            &["downgrade", "base"]
+        } else {
+            &["upgrade"]
+        };
+        let budget = next(whole);
+        let (port, _) = cutting_proxy(upstream, Some(budget));
+        let url = through(port);
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        let run = project.run(&all);
+        let code = run.code;
+        assert!(
+            code == 0 || code == 3,
+            "trial {trial} ({} cut after {budget} bytes): exit {code}\n{}",
+            args[0],
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        if code == 3 {
+            cut_runs += 1;
+            assert!(
+                run.stderr.contains("connection"),
+                "trial {trial}: a cut connection must be named:\n{}",
+                run.stderr
+            );
+        }
+        wait_for_backends(&db);
+        let at = assert_consistent(&db, &ids);
+        eprintln!(
+            "trial {trial}: {} cut after {budget} bytes: exit {code}, at {at}",
+            args[0]
+        );
+    }
+    assert!(cut_runs >= 15, "only {cut_runs} runs were cut");
+    project.run(&["--database-url", &db.url, "upgrade"]).ok();
+    assert_eq!(assert_consistent(&db, &ids), n as usize);
+}

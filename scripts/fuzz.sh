@@ -69,9 +69,9 @@ for target in "${targets[@]}"; do
         >"../target/fuzz-$target.log" 2>&1; then
         failed+=("$target")
         log "$target: FAILED; the input is in fuzz/artifacts/$target/, the log in target/fuzz-$target.log:"
-        grep -E 'panicked|ERROR: |Test unit written' "../target/fuzz-$target.log" | head -5 >&2 || true
+        grep -a -E 'panicked|ERROR: |Test unit written' "../target/fuzz-$target.log" | head -5 >&2 || true
     else
-        grep -E '^stat::number_of_executed_units|^stat::new_units_added' "../target/fuzz-$target.log" |
+        grep -a -E '^stat::number_of_executed_units|^stat::new_units_added' "../target/fuzz-$target.log" |
             sed "s/^/fuzz: $target: /" >&2 || true
     fi
 done

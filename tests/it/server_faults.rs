@@ -37,6 +37,12 @@ impl Cluster {
         cluster
     }
 
+    /// The URL of database `name` on this cluster.
+    fn database_url(&self, name: &str) -> String {
+        let (server, _) = self.url.rsplit_once('/').expect("a URL with a database");
+        format!("{server}/{name}")
+    }
+
     fn crash(&self) {
         pg_local(&self.state, "crash");
     }
@@ -403,4 +409,75 @@ fn connections_cut_at_random_points_never_leave_a_half_applied_revision() {
     assert!(cut_runs >= 15, "only {cut_runs} runs were cut");
     project.run(&["--database-url", &db.url, "upgrade"]).ok();
     assert_eq!(assert_consistent(&db, &ids), n as usize);
+}
+
+/// The server crashes under a fleet run of four databases and comes back a second later:
+/// the fleet's retries carry every target to head, every revision applied once per
+/// target.
+#[test]
+fn a_server_crash_under_a_fleet_run_is_retried_and_each_revision_applied_once() {
+    let cluster = Cluster::start();
+    let project = Project::new();
+    let ids = crate::support::table_chain(&project, 4, "SELECT pg_sleep(0.4);\n");
+    let mut targets = String::new();
+    for i in 0..4 {
+        cluster.psql(&format!("CREATE DATABASE tenant{i}"));
+        let url = cluster.database_url(&format!("tenant{i}"));
+        targets.push_str(&format!(
+            "[[targets]]\nname = \"tenant{i}\"\nurl = \"{url}\"\n\n"
+        ));
+    }
+    std::fs::write(project.path().join("targets.toml"), targets).expect("targets.toml");
+    let child = retort(project.path())
+        .args([
+            "fleet",
+            "upgrade",
+            "--concurrency",
+            "4",
+            "--retries",
+            "6",
+            "--retry-base",
+            "500ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the fleet");
+    cluster.wait_for_sleep();
+    cluster.crash();
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.restart();
+    let run = Run::from(child.wait_with_output().expect("the fleet"));
+    eprintln!("{}\n{}", run.stdout, run.stderr);
+    // Six retries (0.5 s doubling) outlast a restart: the run itself finishes.
+    let run = run.ok();
+    assert!(run.stderr.contains("failed, retrying in"), "{}", run.stderr);
+    assert!(run.stdout.contains("4 done, 0 failed"), "{}", run.stdout);
+    // And a rerun has nothing to do.
+    let again = project
+        .run(&["fleet", "upgrade", "--concurrency", "4"])
+        .ok();
+    assert!(!again.stdout.contains("upgraded ("), "{}", again.stdout);
+    for i in 0..4 {
+        let url = cluster.database_url(&format!("tenant{i}"));
+        let output = Command::new(crate::support::pg_program("psql"))
+            .args([
+                "-X",
+                "-At",
+                "-d",
+                &url,
+                "-c",
+                "SELECT string_agg(direction || ' ' || revision, ', ' ORDER BY id) FROM retort_history",
+            ])
+            .output()
+            .expect("psql");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            ids.iter()
+                .map(|id| format!("upgrade {id}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "tenant{i}"
+        );
+    }
 }

@@ -171,6 +171,16 @@ fn lock_not_granted_message(
 }
 
 impl RunError {
+    /// Whether the run stopped because the server or the connection went away (a
+    /// crash, a restart, a cut network), not because of what a revision does.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            RunError::Db(DbError::Statement(failure)) => crate::db::server_gone(&failure.code),
+            RunError::Db(DbError::Lost { .. } | DbError::Connect(_)) => true,
+            _ => false,
+        }
+    }
+
     /// ARCHITECTURE.md's exit codes: 1 a check failed, 2 input, 3 database, 4 lock.
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -443,9 +443,17 @@ impl<'a> RoundTrip<'a> {
     }
 
     /// Runs one step; `Err` carries the failure's text (file:line for SQL errors).
-    async fn step(&self, r: usize, direction: Direction) -> Result<u128, String> {
+    /// Runs one step: `Ok(Ok(ms))`, or `Ok(Err(message))` when the revision failed (a
+    /// verdict on it). A server or connection that went away is no verdict on any
+    /// revision: it stops the whole test as an error.
+    async fn step(
+        &self,
+        r: usize,
+        direction: Direction,
+    ) -> Result<Result<u128, String>, RoundTripError> {
         let started = Instant::now();
-        self.migrator
+        let run = self
+            .migrator
             .run_exact(
                 self.session,
                 &[Step {
@@ -455,9 +463,12 @@ impl<'a> RoundTrip<'a> {
                 &self.run,
                 &mut |_| {},
             )
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(ms(started))
+            .await;
+        match run {
+            Ok(_) => Ok(Ok(ms(started))),
+            Err(e) if e.is_connection_lost() => Err(e.into()),
+            Err(e) => Ok(Err(e.to_string())),
+        }
     }
 
     /// The database's schema now, with its canonical dump; adds the time taken to `check`.
@@ -540,7 +551,7 @@ impl<'a> RoundTrip<'a> {
             let id = graph.revisions()[r].id.to_string();
             let mut result = self.result(r, Outcome::Ok);
             let mut check = std::mem::take(&mut carried_check);
-            match self.step(r, Direction::Upgrade).await {
+            match self.step(r, Direction::Upgrade).await? {
                 Ok(t) => result.upgrade_ms = Some(t),
                 Err(e) => {
                     // Nothing later can be tested: every later revision builds on this one.
@@ -611,7 +622,7 @@ impl<'a> RoundTrip<'a> {
         result: &mut RevisionResult,
         check: &mut u128,
     ) -> Result<Option<Snapshot>, RoundTripError> {
-        match self.step(r, Direction::Downgrade).await {
+        match self.step(r, Direction::Downgrade).await? {
             Ok(t) => result.downgrade_ms = Some(t),
             Err(e) => {
                 result.fail(Outcome::DowngradeFailed, e, "the downgrade failed");
@@ -635,7 +646,7 @@ impl<'a> RoundTrip<'a> {
                 result.differ(diff, "the downgrade does not restore the schema");
             }
         }
-        match self.step(r, Direction::Upgrade).await {
+        match self.step(r, Direction::Upgrade).await? {
             Ok(t) => result.again_ms = Some(t),
             Err(e) => {
                 if result.outcome == Outcome::Differs {
@@ -797,7 +808,7 @@ impl<'a> RoundTrip<'a> {
             } else {
                 "no `-- migrate:downgrade` section: upgraded, not round-tripped".into()
             });
-            match self.step(r, Direction::Upgrade).await {
+            match self.step(r, Direction::Upgrade).await? {
                 Ok(t) => result.upgrade_ms = Some(t),
                 Err(e) => {
                     result.fail(Outcome::UpgradeFailed, e, "the upgrade failed");
@@ -827,7 +838,7 @@ impl<'a> RoundTrip<'a> {
             .collect();
         let mut failed = None;
         for (k, &r) in tested.iter().enumerate() {
-            match self.step(r, Direction::Upgrade).await {
+            match self.step(r, Direction::Upgrade).await? {
                 Ok(t) => results[k].upgrade_ms = Some(t),
                 Err(e) => {
                     results[k].fail(Outcome::UpgradeFailed, e, "the upgrade failed");
@@ -838,7 +849,7 @@ impl<'a> RoundTrip<'a> {
         }
         if failed.is_none() {
             for (k, &r) in tested.iter().enumerate().rev() {
-                match self.step(r, Direction::Downgrade).await {
+                match self.step(r, Direction::Downgrade).await? {
                     Ok(t) => results[k].downgrade_ms = Some(t),
                     Err(e) => {
                         results[k].fail(Outcome::DowngradeFailed, e, "the downgrade failed");

@@ -96,6 +96,17 @@ pub enum ScratchError {
     /// The provider chosen with `--scratch` cannot be used, and why.
     #[error("--scratch {0} is not available: {1}")]
     Unavailable(Provider, String),
+    /// A scratch database could not be dropped because the server went away.
+    #[error(
+        "the scratch database {name} is left on the server ({reason}): once the server is \
+         back, drop it with `DROP DATABASE {name}` (a later run never reuses it)"
+    )]
+    LeftBehind {
+        /// The database's name.
+        name: String,
+        /// Why the drop failed.
+        reason: String,
+    },
     /// A signal arrived while the server was starting; what had been started is gone.
     #[error("interrupted by {0} while the scratch server was starting; nothing was left behind")]
     Interrupted(&'static str),
@@ -466,10 +477,16 @@ impl ScratchServer {
                 quote_literal(name)
             )
         };
-        self.admin
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| ScratchError::query(&format!("drop database {name}"), &e))
+        self.admin.batch_execute(&sql).await.map_err(|e| {
+            if e.is_closed() || e.code().is_some_and(|c| crate::db::server_gone(c.code())) {
+                ScratchError::LeftBehind {
+                    name: name.to_owned(),
+                    reason: describe_pg_error(&e),
+                }
+            } else {
+                ScratchError::query(&format!("drop database {name}"), &e)
+            }
+        })
     }
 
     /// Drops every database still left and stops what was started (cluster, container).

@@ -481,3 +481,55 @@ fn a_server_crash_under_a_fleet_run_is_retried_and_each_revision_applied_once() 
         );
     }
 }
+
+/// The scratch server crashes under `test-migration`: a server that went away is no
+/// verdict on any revision, so the run stops with exit 3 saying so (not "upgrade
+/// failed"), and names the scratch database it could not drop; after the restart the
+/// test passes.
+#[test]
+fn a_server_crash_under_test_migration_stops_it_without_a_verdict() {
+    let cluster = Cluster::start();
+    let project = Project::new();
+    crate::support::table_chain(&project, 3, "SELECT pg_sleep(0.5);\n");
+    let args = [
+        "test-migration",
+        "--each",
+        "--scratch",
+        "server",
+        "--scratch-url",
+        cluster.url.as_str(),
+    ];
+    let child = retort(project.path())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn test-migration");
+    cluster.wait_for_sleep();
+    cluster.crash();
+    let run = Run::from(child.wait_with_output().expect("test-migration")).fails_with(3);
+    eprintln!("{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("the server closed the connection"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("upgrade failed"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("is left on the server")
+            && run.stderr.contains("DROP DATABASE retort_scratch_"),
+        "{}",
+        run.stderr
+    );
+    cluster.restart();
+    let left = cluster.psql(
+        "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'retort_scratch_%'",
+    );
+    assert!(
+        run.stderr.contains(&left),
+        "{left} is not the database named:\n{}",
+        run.stderr
+    );
+    cluster.psql(&format!("DROP DATABASE {left}"));
+    project.run(&args).ok();
+}

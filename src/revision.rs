@@ -633,10 +633,15 @@ fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
             }
         }
     };
+    // A marker-looking line inside a string, a dollar-quoted body or a block comment is
+    // content: only lines the scanner reaches between tokens can start a section.
+    let inside_token = crate::sql::split::lines_inside_tokens(text);
     while index < lines.len() {
         let line = lines[index];
         let line_no = index + 1;
-        if let Some((name, options)) = section_line(line) {
+        let marker =
+            section_line(line).filter(|_| !inside_token.get(index).copied().unwrap_or(false));
+        if let Some((name, options)) = marker {
             let section = match name {
                 "upgrade" => Section::Upgrade,
                 "downgrade" => Section::Downgrade,
@@ -804,6 +809,28 @@ mod tests {
     }
 
     const NAME: &str = "versions/0018_a8cd0dc08805_add_user_email.sql";
+
+    #[test]
+    fn section_markers_inside_literals_and_bodies_are_content() {
+        let text = "-- revision: 0001_aaaaaaaaaaaa\n-- down_revision:\n\n-- migrate:upgrade\n\
+                    INSERT INTO notes VALUES ('a\n-- migrate:downgrade\nb;');\n\
+                    CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $body$\n\
+                    -- migrate:downgrade transaction:false\nSELECT 'x' $body$;\n\
+                    /* a comment\n-- migrate:upgrade\n*/\n\
+                    SELECT \"odd\n-- migrate:downgrade\" FROM t;\n\n\
+                    -- migrate:downgrade\nDROP TABLE notes;\n";
+        let r = parse("0001_aaaaaaaaaaaa_x.sql", text).expect("parses");
+        assert_eq!(
+            r.upgrade.sql.matches("-- migrate:").count(),
+            4,
+            "{}",
+            r.upgrade.sql
+        );
+        assert!(r.upgrade.transactional);
+        let down = r.downgrade.expect("a downgrade");
+        assert_eq!(down.sql, "DROP TABLE notes;");
+        assert_eq!(down.line, 18);
+    }
 
     #[test]
     fn parses_the_design_example() {

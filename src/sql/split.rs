@@ -119,6 +119,35 @@ pub fn split_psql(text: &str) -> Vec<Piece<'_>> {
     Splitter::new(text, true).run()
 }
 
+/// For each line of `text` (split at `\n`), whether it begins inside a token the scanner
+/// reads across lines: a string literal, a quoted identifier, a dollar-quoted body or a
+/// block comment. Such a line is content, whatever it looks like (a `-- migrate:` line
+/// inside a function body is no section marker).
+pub fn lines_inside_tokens(text: &str) -> Vec<bool> {
+    let mut splitter = Splitter::new(text, false);
+    splitter.multiline = Some(Vec::new());
+    splitter.scan();
+    let mut spans = splitter
+        .multiline
+        .unwrap_or_default()
+        .into_iter()
+        .peekable();
+    let mut inside = Vec::new();
+    let mut offset = 0;
+    for line in text.split('\n') {
+        while spans.peek().is_some_and(|&(_, end)| end <= offset) {
+            spans.next();
+        }
+        inside.push(
+            spans
+                .peek()
+                .is_some_and(|&(start, end)| start < offset && offset < end),
+        );
+        offset += line.len() + 1;
+    }
+    inside
+}
+
 /// 1-based (line, column) of a byte offset in `text`; the column counts characters
 /// (not bytes) from the start of the line, 1-based. Offsets past the end clamp to the end.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -189,6 +218,9 @@ struct Splitter<'a> {
     /// Byte offset of a `COPY ... FROM stdin` that ended and whose rows have not
     /// started yet (psql mode only).
     copy_pending: Option<usize>,
+    /// When recording: the spans of the tokens read across a line break (string
+    /// literals, quoted identifiers, dollar-quoted bodies, block comments).
+    multiline: Option<Vec<(usize, usize)>>,
 }
 
 impl<'a> Splitter<'a> {
@@ -203,6 +235,7 @@ impl<'a> Splitter<'a> {
             atomic_depth: 0,
             after_begin: false,
             copy_pending: None,
+            multiline: None,
         }
     }
 
@@ -211,10 +244,16 @@ impl<'a> Splitter<'a> {
     }
 
     fn run(mut self) -> Vec<Piece<'a>> {
+        self.scan();
+        self.pieces
+    }
+
+    fn scan(&mut self) {
         let len = self.bytes.len();
         let mut pos = 0;
         while let Some(b) = self.at(pos) {
             let next = self.at(pos + 1);
+            let start = pos;
             pos = match b {
                 b'\n' if self.start.is_none() && self.copy_pending.is_some() => {
                     self.copy_data(pos + 1)
@@ -255,6 +294,15 @@ impl<'a> Splitter<'a> {
                     }
                 }
             };
+            if let Some(spans) = self.multiline.as_mut() {
+                if self
+                    .bytes
+                    .get(start..pos)
+                    .is_some_and(|t| t.contains(&b'\n'))
+                {
+                    spans.push((start, pos));
+                }
+            }
         }
         self.finish(len, len);
         if let Some(copy_offset) = self.copy_pending.take() {
@@ -266,7 +314,6 @@ impl<'a> Splitter<'a> {
                 terminated: false,
             }));
         }
-        self.pieces
     }
 
     /// The rows of the pending COPY, from `start` (a line start) through the `\.` line.

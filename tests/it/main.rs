@@ -15,6 +15,7 @@ mod docker;
 mod embedded;
 mod example_chain;
 mod fleet;
+mod hostile;
 mod import;
 mod lint;
 mod lint_observe;

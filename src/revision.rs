@@ -204,6 +204,13 @@ pub enum ParseErrorKind {
         /// 1-based byte column of the first invalid byte on its line.
         column: usize,
     },
+    /// The file holds a NUL byte, which no SQL text may contain (PostgreSQL refuses it,
+    /// and it usually means a binary file or a broken encoding).
+    #[error("a NUL byte at column {column}; revision files are text: remove it (or convert the file from UTF-16)")]
+    NulByte {
+        /// 1-based byte column of the NUL on its line.
+        column: usize,
+    },
     /// Lines that are neither blank nor header lines come before the header.
     #[error("text before the header; the file must begin with the `-- revision: ...` header lines (move this line into a `-- migrate:` section or delete it)")]
     TextBeforeHeader,
@@ -312,6 +319,7 @@ impl ParseErrorKind {
         match self {
             ParseErrorKind::Empty => "empty-file",
             ParseErrorKind::NotUtf8 { .. } => "not-utf8",
+            ParseErrorKind::NulByte { .. } => "nul-byte",
             ParseErrorKind::TextBeforeHeader => "text-before-header",
             ParseErrorKind::NoHeader => "no-header",
             ParseErrorKind::UnknownKey { .. } => "unknown-key",
@@ -382,6 +390,16 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Revision, RevisionError>
             },
         )
     })?;
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+        return Err(fail(
+            line,
+            ParseErrorKind::NulByte {
+                column: at - line_start + 1,
+            },
+        ));
+    }
     let normalized = normalize_line_endings(text);
     parse_normalized(path, &normalized).map_err(|(line, kind)| fail(line, kind))
 }
@@ -809,6 +827,15 @@ mod tests {
     }
 
     const NAME: &str = "versions/0018_a8cd0dc08805_add_user_email.sql";
+
+    #[test]
+    fn a_byte_order_mark_is_ignored_like_line_endings() {
+        let with_bom = format!("\u{feff}{}", GOOD.replace('\n', "\r\n"));
+        let plain = parse("0018_a8cd0dc08805_x.sql", GOOD).expect("plain");
+        let bom = parse("0018_a8cd0dc08805_x.sql", &with_bom).expect("BOM and CRLF");
+        assert_eq!(bom.upgrade.sql, plain.upgrade.sql);
+        assert_eq!(bom.checksum, plain.checksum, "an editor's BOM is no edit");
+    }
 
     #[test]
     fn section_markers_inside_literals_and_bodies_are_content() {

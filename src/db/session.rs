@@ -10,7 +10,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use std::borrow::Cow;
+
+use futures_util::StreamExt as _;
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
@@ -41,8 +43,9 @@ pub enum Origin<'a> {
 /// One statement to send.
 #[derive(Debug, Clone)]
 pub struct Piece<'a> {
-    /// The SQL text sent.
-    pub sql: String,
+    /// The SQL text sent: borrowed from the revision's section (a file of millions of
+    /// statements is not copied), or retort's own.
+    pub sql: Cow<'a, str>,
     /// Where it comes from, to locate an error.
     pub origin: Origin<'a>,
 }
@@ -52,7 +55,7 @@ impl<'a> Piece<'a> {
     /// not" (`commit`).
     pub fn bookkeeping(what: &'static str, sql: String) -> Piece<'a> {
         Piece {
-            sql,
+            sql: Cow::Owned(sql),
             origin: Origin::Bookkeeping(what),
         }
     }
@@ -66,7 +69,7 @@ impl<'a> Piece<'a> {
         split::split(&script.sql)
             .into_iter()
             .map(move |statement| Piece {
-                sql: statement.sql.to_owned(),
+                sql: Cow::Borrowed(statement.sql),
                 origin: Origin::Revision {
                     revision,
                     direction,
@@ -76,6 +79,9 @@ impl<'a> Piece<'a> {
             })
     }
 }
+
+/// How many statements of a transaction are in flight at once.
+const PIPELINE_WINDOW: usize = 512;
 
 /// A connection to the target database plus the names of its version tables.
 ///
@@ -304,17 +310,30 @@ impl<'c> Session<'c> {
             .chain(pieces.iter())
             .chain(std::iter::once(&commit))
             .collect();
-        let results = join_all(all.iter().map(|p| self.client.batch_execute(&p.sql))).await;
-        let failed = results
-            .into_iter()
-            .zip(&all)
-            .find_map(|(result, piece)| result.err().map(|e| (e, *piece)));
+        // Pipelined within a window: the round trips overlap, and a section of millions
+        // of statements is never encoded and awaited all at once.
+        let mut results =
+            futures_util::stream::iter(all.iter().map(|p| self.client.batch_execute(&p.sql)))
+                .buffered(PIPELINE_WINDOW);
+        let mut failed = None;
+        let mut index = 0;
+        while let Some(result) = results.next().await {
+            if let Err(error) = result {
+                failed = Some((error, all[index]));
+                break;
+            }
+            index += 1;
+        }
+        // Statements of the window still in flight are answered and dropped by the
+        // connection; what was not sent yet (the COMMIT among them) never is.
+        drop(results);
         match failed {
             None => Ok(()),
             Some((error, piece)) => {
                 if !error.is_closed() {
-                    // The pipelined COMMIT already rolled back; this only covers a
-                    // failure of BEGIN or COMMIT themselves.
+                    // The window stopped before the COMMIT, or the COMMIT (sent within
+                    // it) already rolled back, or BEGIN/COMMIT failed themselves: ending
+                    // the transaction here covers all three.
                     let _ = self.client.batch_execute("ROLLBACK").await;
                 }
                 Err(locate(piece, error, true))

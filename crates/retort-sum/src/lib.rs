@@ -61,8 +61,11 @@ impl fmt::Display for Checksum {
     }
 }
 
-/// Converts `\r\n` and lone `\r` to `\n`, so a checkout on Windows has the same checksum.
+/// Converts `\r\n` and lone `\r` to `\n`, so a checkout on Windows has the same checksum,
+/// and drops a leading byte-order mark (which some Windows editors write), so the file
+/// parses and hashes as the same text.
 pub fn normalize_line_endings(text: &str) -> Cow<'_, str> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.contains('\r') {
         Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
     } else {

@@ -307,11 +307,21 @@ pub(crate) fn parse_archive_header(bytes: &[u8]) -> Option<ArchiveHeader> {
             } else {
                 false
             };
-            let mut value: i64 = 0;
-            for i in 0..self.int_size {
-                value |= i64::from(self.byte()?) << (8 * i);
+            // pg_dump writes 4-byte ints; a header claiming more than 8 is not one, and
+            // a magnitude past i64 (found by fuzzing: `-value` overflowed) is refused.
+            if self.int_size > 8 {
+                return None;
             }
-            Some(if negative { -value } else { value })
+            let mut value: u64 = 0;
+            for i in 0..self.int_size {
+                value |= u64::from(self.byte()?) << (8 * i);
+            }
+            let value = i64::try_from(value).ok()?;
+            if negative {
+                value.checked_neg()
+            } else {
+                Some(value)
+            }
         }
         fn string(&mut self) -> Option<Option<String>> {
             let len = self.int()?;
@@ -526,6 +536,17 @@ mod tests {
             bytes.extend(text.as_bytes());
         }
         bytes
+    }
+
+    /// Found by the dump_header fuzz target: an 8-byte int with the top bit set made the
+    /// sign flip overflow.
+    #[test]
+    fn headers_with_impossible_ints_are_not_archives() {
+        // Format 1.14, 8-byte ints, then the compression level: sign byte set, magnitude
+        // 2^63 (i64::MIN's).
+        let mut header = b"PGDMP\x01\x0e\x00\x08\x04\x01".to_vec();
+        header.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0x80]);
+        assert_eq!(parse_archive_header(&header), None);
     }
 
     #[test]

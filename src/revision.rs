@@ -369,7 +369,12 @@ pub fn read(path: &Path) -> Result<Revision, RevisionError> {
         path: path.to_owned(),
         source,
     })?;
-    parse_bytes(path, &bytes)
+    // The file's buffer becomes the larger section's text: a revision of millions of
+    // statements is held once, not once as the file and again as its section.
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_owned(path, text),
+        Err(e) => parse_bytes(path, e.as_bytes()),
+    }
 }
 
 /// Parses a revision from raw bytes; `path` is used for the file-name check and errors.
@@ -390,6 +395,88 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Revision, RevisionError>
             },
         )
     })?;
+    check_text(path, text)?;
+    let normalized = normalize_line_endings(text);
+    let (mut revision, sections) =
+        parse_normalized(path, &normalized).map_err(|(line, kind)| fail(line, kind))?;
+    fill_sections(&mut revision, sections, |range| {
+        normalized[range].to_owned()
+    });
+    Ok(revision)
+}
+
+/// Parses a revision whose text is owned: the larger section takes over the buffer.
+fn parse_owned(path: &Path, text: String) -> Result<Revision, RevisionError> {
+    check_text(path, &text)?;
+    let text = match normalize_line_endings(&text) {
+        // Borrowed: unchanged, or only a leading byte-order mark dropped.
+        std::borrow::Cow::Borrowed(same) => {
+            let dropped = text.len() - same.len();
+            let mut text = text;
+            text.drain(..dropped);
+            text
+        }
+        std::borrow::Cow::Owned(normalized) => normalized,
+    };
+    let (mut revision, sections) =
+        parse_normalized(path, &text).map_err(|(line, kind)| RevisionError::Parse {
+            path: path.to_owned(),
+            line,
+            kind,
+        })?;
+    let larger = sections
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().map(|r| (r.len(), i)))
+        .max()
+        .map(|(_, i)| i);
+    let mut smaller = |range: std::ops::Range<usize>| text[range].to_owned();
+    let mut scripts: [Option<String>; 2] = [None, None];
+    for (i, range) in sections.iter().enumerate() {
+        if Some(i) != larger {
+            scripts[i] = range.clone().map(&mut smaller);
+        }
+    }
+    if let Some(i) = larger {
+        if let Some(range) = sections[i].clone() {
+            let mut buffer = text;
+            buffer.truncate(range.end);
+            buffer.drain(..range.start);
+            scripts[i] = Some(buffer);
+        }
+    }
+    let [upgrade, downgrade] = scripts;
+    if let Some(sql) = upgrade {
+        revision.upgrade.sql = sql;
+    }
+    if let (Some(script), Some(sql)) = (revision.downgrade.as_mut(), downgrade) {
+        script.sql = sql;
+    }
+    Ok(revision)
+}
+
+/// Sets the sections' text from their byte ranges in the normalized file text.
+fn fill_sections(
+    revision: &mut Revision,
+    sections: [Option<std::ops::Range<usize>>; 2],
+    mut text_of: impl FnMut(std::ops::Range<usize>) -> String,
+) {
+    let [upgrade, downgrade] = sections;
+    if let Some(range) = upgrade {
+        revision.upgrade.sql = text_of(range);
+    }
+    if let (Some(script), Some(range)) = (revision.downgrade.as_mut(), downgrade) {
+        script.sql = text_of(range);
+    }
+}
+
+/// Refuses text no revision can hold (a NUL byte), naming its line and column.
+fn check_text(path: &Path, text: &str) -> Result<(), RevisionError> {
+    let fail = |line: usize, kind: ParseErrorKind| RevisionError::Parse {
+        path: path.to_owned(),
+        line,
+        kind,
+    };
     if let Some(at) = text.find('\0') {
         let line = text[..at].matches('\n').count() + 1;
         let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
@@ -400,8 +487,7 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Revision, RevisionError>
             },
         ));
     }
-    let normalized = normalize_line_endings(text);
-    parse_normalized(path, &normalized).map_err(|(line, kind)| fail(line, kind))
+    Ok(())
 }
 
 type LineError = (usize, ParseErrorKind);
@@ -477,11 +563,25 @@ enum Section {
     Downgrade,
 }
 
-fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
+/// The byte ranges of the upgrade and downgrade sections' text in `text`.
+type SectionRanges = [Option<std::ops::Range<usize>>; 2];
+
+/// Parses normalized text; the sections' `sql` is left empty and their byte ranges are
+/// returned beside, for the caller to fill from whichever buffer it owns.
+fn parse_normalized(path: &Path, text: &str) -> Result<(Revision, SectionRanges), LineError> {
     if text.trim().is_empty() {
         return Err((1, ParseErrorKind::Empty));
     }
     let lines: Vec<&str> = text.split('\n').collect();
+    let line_starts: Vec<usize> = lines
+        .iter()
+        .scan(0, |offset, line| {
+            let start = *offset;
+            *offset += line.len() + 1;
+            Some(start)
+        })
+        .collect();
+    let mut ranges: SectionRanges = [None, None];
     let mut index = 0;
     while index < lines.len() && lines[index].trim().is_empty() {
         index += 1;
@@ -628,17 +728,24 @@ fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
     let finish = |current: Option<(Section, usize, bool, usize)>,
                   end: usize,
                   upgrade: &mut Option<(usize, Script)>,
-                  downgrade: &mut Option<(usize, Script)>| {
+                  downgrade: &mut Option<(usize, Script)>,
+                  ranges: &mut SectionRanges| {
         if let Some((section, marker, transactional, start)) = current {
             let body = &lines[start..end];
             let first = body.iter().position(|l| !l.trim().is_empty());
             let last = body.iter().rposition(|l| !l.trim().is_empty());
+            let slot = usize::from(matches!(section, Section::Downgrade));
             let script = match (first, last) {
-                (Some(first), Some(last)) => Script {
-                    sql: body[first..=last].join("\n"),
-                    line: start + first + 1,
-                    transactional,
-                },
+                (Some(first), Some(last)) => {
+                    // The lines first..=last joined by `\n` are exactly this byte range.
+                    let (first, last) = (start + first, start + last);
+                    ranges[slot] = Some(line_starts[first]..line_starts[last] + lines[last].len());
+                    Script {
+                        sql: String::new(),
+                        line: first + 1,
+                        transactional,
+                    }
+                }
                 _ => Script {
                     sql: String::new(),
                     line: marker + 1,
@@ -699,7 +806,13 @@ fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
                     ))
                 }
             };
-            finish(current.take(), index, &mut upgrade, &mut downgrade);
+            finish(
+                current.take(),
+                index,
+                &mut upgrade,
+                &mut downgrade,
+                &mut ranges,
+            );
             current = Some((section, line_no, transactional, index + 1));
         } else if current.is_none() {
             let trimmed = line.trim();
@@ -709,27 +822,36 @@ fn parse_normalized(path: &Path, text: &str) -> Result<Revision, LineError> {
         }
         index += 1;
     }
-    finish(current.take(), lines.len(), &mut upgrade, &mut downgrade);
+    finish(
+        current.take(),
+        lines.len(),
+        &mut upgrade,
+        &mut downgrade,
+        &mut ranges,
+    );
     let (_, upgrade) = upgrade.ok_or((header_end_line, ParseErrorKind::MissingUpgrade))?;
 
-    Ok(Revision {
-        id,
-        down_revisions,
-        message,
-        created,
-        depends_on,
-        branch_labels,
-        source,
-        upgrade,
-        downgrade: downgrade.map(|(_, script)| script),
-        path: path.to_owned(),
-        checksum: Checksum::of(text),
-        header_lines: HeaderLines {
-            revision: revision_line,
-            down_revision: down_line,
-            depends_on: depends_line,
+    Ok((
+        Revision {
+            id,
+            down_revisions,
+            message,
+            created,
+            depends_on,
+            branch_labels,
+            source,
+            upgrade,
+            downgrade: downgrade.map(|(_, script)| script),
+            path: path.to_owned(),
+            checksum: Checksum::of(text),
+            header_lines: HeaderLines {
+                revision: revision_line,
+                down_revision: down_line,
+                depends_on: depends_line,
+            },
         },
-    })
+        ranges,
+    ))
 }
 
 fn join_ids(ids: &[RevisionId]) -> String {
@@ -827,6 +949,39 @@ mod tests {
     }
 
     const NAME: &str = "versions/0018_a8cd0dc08805_add_user_email.sql";
+
+    /// `read` hands the file's buffer to the larger section; parsing borrowed bytes copies
+    /// both. Both must give the same revision, whichever section is larger.
+    #[test]
+    fn reading_a_file_and_parsing_its_bytes_agree() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("0018_a8cd0dc08805_x.sql");
+        let big_down = GOOD.replace(
+            "ALTER TABLE users DROP COLUMN email;",
+            &"SELECT 'a much longer downgrade';\n".repeat(20),
+        );
+        let only_up = GOOD
+            .split("\n-- migrate:downgrade")
+            .next()
+            .expect("head")
+            .to_owned();
+        let empty_up = GOOD.replace("ALTER TABLE users ADD COLUMN email text;", "");
+        let cases = [
+            GOOD.to_owned(),
+            GOOD.replace('\n', "\r\n"),
+            format!("\u{feff}{GOOD}"),
+            big_down,
+            only_up,
+            empty_up,
+            "not a revision".to_owned(),
+        ];
+        for text in cases {
+            std::fs::write(&path, &text).expect("write");
+            let owned = read(&path);
+            let borrowed = parse_bytes(&path, text.as_bytes());
+            assert_eq!(format!("{owned:?}"), format!("{borrowed:?}"), "{text}");
+        }
+    }
 
     #[test]
     fn a_byte_order_mark_is_ignored_like_line_endings() {

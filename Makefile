@@ -6,6 +6,8 @@
 #   make test-docker                  the Docker scratch provider on a real engine
 #                                     (DOCKER_MAJORS=..., default 15 18)
 #   make bench                        benchmarks with ratios (scripts/bench.sh)
+#   make fuzz / fuzz-ci               every input under libFuzzer (scripts/fuzz.sh)
+#   make stress                       the fault tests 20 times in a row (scripts/stress.sh)
 #   make local-start / local-stop     a throwaway local PostgreSQL (scripts/pg-local.sh)
 #   make db/new_migration MESSAGE=... a new empty revision in versions/
 #   make db/new_migration_auto MESSAGE=...
@@ -28,7 +30,7 @@ RETORT_DEBUG := target/debug/retort
 
 .PHONY: deps build demo test lint bench local-start local-stop db/new_migration db/new_migration_auto db/migrate db/schema \
 	db/dump db/local/load-schema db/test_migration check-docker test-docker test-real test-matrix \
-	fuzz fuzz-ci
+	fuzz fuzz-ci stress
 
 # Building needs libclang besides Rust (for the pg_query parser); installed when missing.
 deps:
@@ -80,6 +82,12 @@ fuzz: deps
 
 fuzz-ci: deps
 	scripts/fuzz.sh --ci
+
+# The fault tests (dying servers, cut connections, lock retries, tampered state, hostile
+# input, secrets) STRESS_RUNS times in a row with no retries (default 20).
+STRESS_RUNS ?= 20
+stress: deps
+	scripts/stress.sh $(STRESS_RUNS)
 
 local-start:
 	@scripts/pg-local.sh start

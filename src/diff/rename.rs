@@ -110,34 +110,6 @@ impl fmt::Display for Rename {
     }
 }
 
-/// Splits `a.b` into (schema, name), `b` alone into (`public`, name). Double quotes
-/// keep dots and case: `"My Schema"."T.1"`.
-fn split_qualified(text: &str) -> Result<Vec<String>, String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut chars = text.trim().chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                current.push('"');
-            }
-            '"' => quoted = !quoted,
-            '.' if !quoted => parts.push(std::mem::take(&mut current)),
-            c => current.push(c),
-        }
-    }
-    if quoted {
-        return Err(format!("unterminated quote in {text:?}"));
-    }
-    parts.push(current);
-    if parts.iter().any(String::is_empty) {
-        return Err(format!("empty name in {text:?}"));
-    }
-    Ok(parts)
-}
-
 fn qualified(parts: &[String]) -> QualifiedName {
     match parts {
         [name] => QualifiedName::new("public".to_string(), name.clone()),
@@ -171,8 +143,8 @@ impl FromStr for Rename {
             }
         };
         let (old, new) = rest.split_once('=').ok_or_else(|| syntax("missing =NEW"))?;
-        let old = split_qualified(old).map_err(|e| syntax(&e))?;
-        let new = split_qualified(new).map_err(|e| syntax(&e))?;
+        let old = crate::sql::split_dotted(old).map_err(|e| syntax(&e))?;
+        let new = crate::sql::split_dotted(new).map_err(|e| syntax(&e))?;
         match kind {
             RenameKind::Column | RenameKind::Constraint => {
                 if old.len() < 2 || old.len() > 3 {
@@ -414,7 +386,7 @@ fn statements(from: &Schema, rename: &Rename) -> Vec<String> {
             let table = rename
                 .table
                 .as_ref()
-                .expect("columns and constraints have a table");
+                .expect("check() refuses a column or constraint rename without a table");
             let what = if rename.kind == RenameKind::Column {
                 "COLUMN"
             } else {
@@ -459,6 +431,15 @@ fn check(from: &Schema, to: &Schema, rename: &Rename) -> Result<(), RenameError>
         detail: format!("there is no {what} in the {side} schema"),
     };
     let (old, new) = (&rename.old, &rename.new);
+    // `Rename`'s fields are public: a library caller can build one without its table.
+    // Refused here, before `statements` and `apply` rely on it.
+    if matches!(rename.kind, RenameKind::Column | RenameKind::Constraint) && rename.table.is_none()
+    {
+        return Err(RenameError::Syntax {
+            spec: rename.to_string(),
+            reason: format!("a {} rename needs its table", rename.kind.word()),
+        });
+    }
     match rename.kind {
         RenameKind::Table => {
             if !from.tables.iter().any(|t| &t.name == old) {
@@ -469,7 +450,7 @@ fn check(from: &Schema, to: &Schema, rename: &Rename) -> Result<(), RenameError>
             }
         }
         RenameKind::Column => {
-            let table = rename.table.as_ref().expect("columns have a table");
+            let table = rename.table.as_ref().expect("refused above when missing");
             let has = |s: &Schema, table: &QualifiedName, column: &str| {
                 s.tables
                     .iter()
@@ -499,7 +480,7 @@ fn check(from: &Schema, to: &Schema, rename: &Rename) -> Result<(), RenameError>
             }
         }
         RenameKind::Constraint => {
-            let table = rename.table.as_ref().expect("constraints have a table");
+            let table = rename.table.as_ref().expect("refused above when missing");
             let has = |s: &Schema, name: &str| {
                 s.tables
                     .iter()
@@ -658,7 +639,10 @@ fn apply(schema: &mut Schema, rename: &Rename) {
             }
         }
         RenameKind::Column => {
-            let table_name = rename.table.as_ref().expect("columns have a table");
+            let table_name = rename
+                .table
+                .as_ref()
+                .expect("check() refuses a column rename without a table");
             let (o, n) = (&old.name, &new.name);
             for table in &mut schema.tables {
                 if &table.name == table_name {
@@ -758,7 +742,10 @@ fn apply(schema: &mut Schema, rename: &Rename) {
             }
         }
         RenameKind::Constraint => {
-            let table_name = rename.table.as_ref().expect("constraints have a table");
+            let table_name = rename
+                .table
+                .as_ref()
+                .expect("check() refuses a constraint rename without a table");
             for table in schema.tables.iter_mut().filter(|t| &t.name == table_name) {
                 for c in &mut table.constraints {
                     if c.name == old.name {
@@ -897,6 +884,24 @@ pub fn rename_hints(from: &Schema, changes: &[Change]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_or_constraint_rename_built_without_its_table_is_refused() {
+        let schema = Schema::default();
+        for kind in [RenameKind::Column, RenameKind::Constraint] {
+            let rename = Rename {
+                kind,
+                table: None,
+                old: QualifiedName::new("public".to_string(), "a".to_string()),
+                new: QualifiedName::new("public".to_string(), "b".to_string()),
+            };
+            let err = diff_with_renames(&schema, &schema, &[rename]).expect_err("no table");
+            assert!(
+                matches!(&err, RenameError::Syntax { reason, .. } if reason.contains("needs its table")),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn specs_parse_with_defaults_and_quotes() {

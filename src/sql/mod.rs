@@ -181,6 +181,35 @@ const QUOTED_KEYWORDS: &[&str] = &[
     "xmltable",
 ];
 
+/// Splits a dotted name as a person writes it on a command line or a marker line
+/// (`app.users`, `"My Schema"."T.1"`) into its parts, unquoted: double quotes keep dots
+/// and case, `""` is a quote. The error says what is wrong (an empty part, an open quote).
+pub fn split_dotted(text: &str) -> Result<Vec<String>, String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.trim().chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                current.push('"');
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    if quoted {
+        return Err(format!("unterminated quote in {text:?}"));
+    }
+    parts.push(current);
+    if parts.iter().any(String::is_empty) {
+        return Err(format!("empty name in {text:?}"));
+    }
+    Ok(parts)
+}
+
 /// Quotes an identifier only when needed, like PostgreSQL's `quote_ident` on the newest
 /// major: names made of `[a-z_][a-z0-9_]*` that are not keywords stay bare. (`$` is
 /// accepted by the lexer but `quote_ident` quotes it, and we follow the server so both

@@ -45,6 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // A lock the revision needs is held (a long query on its table): it was
                 // rolled back and is retried shortly, never queueing the application.
                 RunEvent::LockWait(wait) => eprintln!("embedded: {wait}"),
+                // Batch progress, and whatever later versions report.
+                _ => {}
             },
         )
         .await?;

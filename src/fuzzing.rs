@@ -21,6 +21,14 @@ pub fn revision_file(data: &[u8]) {
         {
             let _ = crate::sql::split::split(&script.sql);
         }
+        for batch in [&revision.upgrade_batch, &revision.downgrade_batch]
+            .into_iter()
+            .flatten()
+        {
+            // The parameters replace the placeholders in place: positions stay the file's.
+            assert_eq!(batch.bound_statement().len(), batch.statement.sql.len());
+            let _ = batch.options();
+        }
         let _ = crate::revision::parse_bytes(path, crate::revision::render(&revision).as_bytes());
     }
 }

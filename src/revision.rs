@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 pub use retort_sum::{normalize_line_endings, Checksum};
 
+pub mod batch;
+pub use batch::Batch;
+
 /// Header keys a revision file may carry, in the order `render` writes them.
 pub const HEADER_KEYS: [&str; 7] = [
     "revision",
@@ -139,6 +142,11 @@ pub struct Revision {
     pub upgrade: Script,
     /// `None`: no downgrade section, the revision is irreversible.
     pub downgrade: Option<Script>,
+    /// A `-- migrate:batch` section after the upgrade section: run in key-range batches
+    /// once the upgrade section committed.
+    pub upgrade_batch: Option<Batch>,
+    /// A `-- migrate:batch` section after the downgrade section.
+    pub downgrade_batch: Option<Batch>,
     /// The file the revision was read from (for embedded revisions, the embedded
     /// directory joined with the file name).
     pub path: PathBuf,
@@ -189,6 +197,14 @@ impl Revision {
     /// Whether the revision has a `-- migrate:downgrade` section, so it can be downgraded.
     pub fn is_reversible(&self) -> bool {
         self.downgrade.is_some()
+    }
+
+    /// The batch section of one direction, if it has one.
+    pub fn batch(&self, direction: Direction) -> Option<&Batch> {
+        match direction {
+            Direction::Upgrade => self.upgrade_batch.as_ref(),
+            Direction::Downgrade => self.downgrade_batch.as_ref(),
+        }
     }
 }
 
@@ -305,6 +321,13 @@ pub enum ParseErrorKind {
         /// The options text as written.
         option: String,
     },
+    /// A `-- migrate:batch` section that is not well formed: its options, its place, or
+    /// its statement.
+    #[error("batch section: {reason}")]
+    BadBatch {
+        /// What is wrong, and what to write.
+        reason: String,
+    },
     /// A non-comment line between the header and the first section marker.
     #[error("SQL outside a section; put it below `-- migrate:upgrade` or `-- migrate:downgrade`")]
     SqlOutsideSection,
@@ -334,6 +357,7 @@ impl ParseErrorKind {
             ParseErrorKind::DuplicateSection { .. } => "duplicate-section",
             ParseErrorKind::UnknownSection { .. } => "unknown-section",
             ParseErrorKind::UnknownSectionOption { .. } => "unknown-section-option",
+            ParseErrorKind::BadBatch { .. } => "bad-batch",
             ParseErrorKind::SqlOutsideSection => "sql-outside-section",
             ParseErrorKind::MissingUpgrade => "missing-upgrade",
         }
@@ -558,11 +582,6 @@ struct Header<'a> {
     values: [Option<(usize, &'a str)>; 7],
 }
 
-enum Section {
-    Upgrade,
-    Downgrade,
-}
-
 /// The byte ranges of the upgrade and downgrade sections' text in `text`.
 type SectionRanges = [Option<std::ops::Range<usize>>; 2];
 
@@ -722,42 +741,7 @@ fn parse_normalized(path: &Path, text: &str) -> Result<(Revision, SectionRanges)
     }
 
     // Body: comments and blank lines until the first section, then sections.
-    let mut upgrade: Option<(usize, Script)> = None;
-    let mut downgrade: Option<(usize, Script)> = None;
-    let mut current: Option<(Section, usize, bool, usize)> = None; // section, marker line, transactional, body start index
-    let finish = |current: Option<(Section, usize, bool, usize)>,
-                  end: usize,
-                  upgrade: &mut Option<(usize, Script)>,
-                  downgrade: &mut Option<(usize, Script)>,
-                  ranges: &mut SectionRanges| {
-        if let Some((section, marker, transactional, start)) = current {
-            let body = &lines[start..end];
-            let first = body.iter().position(|l| !l.trim().is_empty());
-            let last = body.iter().rposition(|l| !l.trim().is_empty());
-            let slot = usize::from(matches!(section, Section::Downgrade));
-            let script = match (first, last) {
-                (Some(first), Some(last)) => {
-                    // The lines first..=last joined by `\n` are exactly this byte range.
-                    let (first, last) = (start + first, start + last);
-                    ranges[slot] = Some(line_starts[first]..line_starts[last] + lines[last].len());
-                    Script {
-                        sql: String::new(),
-                        line: first + 1,
-                        transactional,
-                    }
-                }
-                _ => Script {
-                    sql: String::new(),
-                    line: marker + 1,
-                    transactional,
-                },
-            };
-            match section {
-                Section::Upgrade => *upgrade = Some((marker, script)),
-                Section::Downgrade => *downgrade = Some((marker, script)),
-            }
-        }
-    };
+    let mut body = Body::default();
     // A marker-looking line inside a string, a dollar-quoted body or a block comment is
     // content: only lines the scanner reaches between tokens can start a section.
     let inside_token = crate::sql::split::lines_inside_tokens(text);
@@ -767,54 +751,14 @@ fn parse_normalized(path: &Path, text: &str) -> Result<(Revision, SectionRanges)
         let marker =
             section_line(line).filter(|_| !inside_token.get(index).copied().unwrap_or(false));
         if let Some((name, options)) = marker {
-            let section = match name {
-                "upgrade" => Section::Upgrade,
-                "downgrade" => Section::Downgrade,
-                other => {
-                    return Err((
-                        line_no,
-                        ParseErrorKind::UnknownSection {
-                            name: other.to_owned(),
-                            suggestion: suggest(other, &["upgrade", "downgrade"]),
-                        },
-                    ))
-                }
-            };
-            let first = match section {
-                Section::Upgrade => upgrade.as_ref().map(|(l, _)| (*l, "upgrade")),
-                Section::Downgrade => downgrade.as_ref().map(|(l, _)| (*l, "downgrade")),
-            }
-            .or(match (&current, &section) {
-                (Some((Section::Upgrade, l, _, _)), Section::Upgrade) => Some((*l, "upgrade")),
-                (Some((Section::Downgrade, l, _, _)), Section::Downgrade) => {
-                    Some((*l, "downgrade"))
-                }
-                _ => None,
+            let section = body.open(name, options, line_no)?;
+            body.finish(index, &lines, &line_starts, text, &mut ranges);
+            body.current = Some(OpenSection {
+                section,
+                marker: line_no,
+                start: index + 1,
             });
-            if let Some((first, section)) = first {
-                return Err((line_no, ParseErrorKind::DuplicateSection { section, first }));
-            }
-            let transactional = match options {
-                "" | "transaction:true" => true,
-                "transaction:false" => false,
-                other => {
-                    return Err((
-                        line_no,
-                        ParseErrorKind::UnknownSectionOption {
-                            option: other.to_owned(),
-                        },
-                    ))
-                }
-            };
-            finish(
-                current.take(),
-                index,
-                &mut upgrade,
-                &mut downgrade,
-                &mut ranges,
-            );
-            current = Some((section, line_no, transactional, index + 1));
-        } else if current.is_none() {
+        } else if body.current.is_none() {
             let trimmed = line.trim();
             if !trimmed.is_empty() && !trimmed.starts_with("--") {
                 return Err((line_no, ParseErrorKind::SqlOutsideSection));
@@ -822,13 +766,9 @@ fn parse_normalized(path: &Path, text: &str) -> Result<(Revision, SectionRanges)
         }
         index += 1;
     }
-    finish(
-        current.take(),
-        lines.len(),
-        &mut upgrade,
-        &mut downgrade,
-        &mut ranges,
-    );
+    body.finish(lines.len(), &lines, &line_starts, text, &mut ranges);
+    let [upgrade_batch, downgrade_batch] = body.batches()?;
+    let [upgrade, downgrade] = body.scripts;
     let (_, upgrade) = upgrade.ok_or((header_end_line, ParseErrorKind::MissingUpgrade))?;
 
     Ok((
@@ -842,6 +782,8 @@ fn parse_normalized(path: &Path, text: &str) -> Result<(Revision, SectionRanges)
             source,
             upgrade,
             downgrade: downgrade.map(|(_, script)| script),
+            upgrade_batch,
+            downgrade_batch,
             path: path.to_owned(),
             checksum: Checksum::of(text),
             header_lines: HeaderLines {
@@ -852,6 +794,252 @@ fn parse_normalized(path: &Path, text: &str) -> Result<(Revision, SectionRanges)
         },
         ranges,
     ))
+}
+
+/// Which part of a revision a section marker opens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    /// `-- migrate:upgrade` or `-- migrate:downgrade`, the first of its direction.
+    Main(Direction, bool),
+    /// `-- migrate:batch`, after its direction's section.
+    Batch(Direction),
+    /// A second `-- migrate:upgrade`/`downgrade`, right after its direction's batch.
+    After(Direction, bool),
+}
+
+struct OpenSection {
+    section: Section,
+    marker: usize,
+    /// Index of the line after the marker.
+    start: usize,
+}
+
+/// A batch marker's options and the parts read so far.
+struct BatchParts {
+    marker: usize,
+    options: batch::BatchOptions,
+    statement: Option<Script>,
+    after: Option<Script>,
+}
+
+/// The sections read so far.
+#[derive(Default)]
+struct Body {
+    /// Upgrade and downgrade: the marker line and the script (its `sql` filled later
+    /// from the returned ranges).
+    scripts: [Option<(usize, Script)>; 2],
+    batches: [Option<BatchParts>; 2],
+    /// Marker line of each direction's after-batch section.
+    after_markers: [usize; 2],
+    current: Option<OpenSection>,
+}
+
+fn slot(direction: Direction) -> usize {
+    usize::from(direction == Direction::Downgrade)
+}
+
+impl Body {
+    /// The section a marker opens, or why it cannot be opened here.
+    fn open(&self, name: &str, options: &str, line_no: usize) -> Result<Section, LineError> {
+        let direction = match name {
+            "upgrade" => Some(Direction::Upgrade),
+            "downgrade" => Some(Direction::Downgrade),
+            "batch" => None,
+            other => {
+                return Err((
+                    line_no,
+                    ParseErrorKind::UnknownSection {
+                        name: other.to_owned(),
+                        suggestion: suggest(other, &["upgrade", "downgrade", "batch"]),
+                    },
+                ))
+            }
+        };
+        let current = self.current.as_ref().map(|c| (c.section, c.marker));
+        let Some(direction) = direction else {
+            let direction = match current {
+                Some((Section::Main(d, _), _)) => d,
+                Some((Section::Batch(d) | Section::After(d, _), _)) => {
+                    let first = self.batches[slot(d)].as_ref().map_or(0, |b| b.marker);
+                    return Err((
+                        line_no,
+                        ParseErrorKind::DuplicateSection {
+                            section: "batch",
+                            first,
+                        },
+                    ));
+                }
+                None => {
+                    return Err((
+                        line_no,
+                        ParseErrorKind::BadBatch {
+                            reason: "a batch section comes after the upgrade (or downgrade) section it belongs to".to_owned(),
+                        },
+                    ))
+                }
+            };
+            batch::parse_options(options)
+                .map_err(|reason| (line_no, ParseErrorKind::BadBatch { reason }))?;
+            return Ok(Section::Batch(direction));
+        };
+        let transactional = match options {
+            "" | "transaction:true" => true,
+            "transaction:false" => false,
+            other => {
+                return Err((
+                    line_no,
+                    ParseErrorKind::UnknownSectionOption {
+                        option: other.to_owned(),
+                    },
+                ))
+            }
+        };
+        let first = self.scripts[slot(direction)]
+            .as_ref()
+            .map(|(line, _)| *line)
+            .or(match current {
+                Some((Section::Main(d, _), line)) if d == direction => Some(line),
+                _ => None,
+            });
+        match (first, current) {
+            (None, _) => Ok(Section::Main(direction, transactional)),
+            (Some(_), Some((Section::Batch(d), _))) if d == direction => {
+                Ok(Section::After(direction, transactional))
+            }
+            (Some(first), _) => Err((
+                line_no,
+                ParseErrorKind::DuplicateSection {
+                    section: if direction == Direction::Upgrade {
+                        "upgrade"
+                    } else {
+                        "downgrade"
+                    },
+                    first,
+                },
+            )),
+        }
+    }
+
+    /// Closes the open section at line index `end`.
+    fn finish(
+        &mut self,
+        end: usize,
+        lines: &[&str],
+        line_starts: &[usize],
+        text: &str,
+        ranges: &mut SectionRanges,
+    ) {
+        let Some(OpenSection {
+            section,
+            marker,
+            start,
+        }) = self.current.take()
+        else {
+            return;
+        };
+        let body = &lines[start..end];
+        let first = body.iter().position(|l| !l.trim().is_empty());
+        let last = body.iter().rposition(|l| !l.trim().is_empty());
+        let range = match (first, last) {
+            // The lines first..=last joined by `\n` are exactly this byte range.
+            (Some(first), Some(last)) => {
+                let (first, last) = (start + first, start + last);
+                Some((
+                    first + 1,
+                    line_starts[first]..line_starts[last] + lines[last].len(),
+                ))
+            }
+            _ => None,
+        };
+        let line = range.as_ref().map_or(marker + 1, |(line, _)| *line);
+        match section {
+            Section::Main(direction, transactional) => {
+                if let Some((_, range)) = range {
+                    ranges[slot(direction)] = Some(range);
+                }
+                let script = Script {
+                    sql: String::new(),
+                    line,
+                    transactional,
+                };
+                self.scripts[slot(direction)] = Some((marker, script));
+            }
+            Section::Batch(direction) => {
+                let options = section_line(lines[marker - 1])
+                    .and_then(|(_, options)| batch::parse_options(options).ok());
+                if let Some(options) = options {
+                    let sql = range.map(|(_, r)| text[r].to_owned()).unwrap_or_default();
+                    self.batches[slot(direction)] = Some(BatchParts {
+                        marker,
+                        options,
+                        statement: Some(Script {
+                            sql,
+                            line,
+                            transactional: true,
+                        }),
+                        after: None,
+                    });
+                }
+            }
+            Section::After(direction, transactional) => {
+                let sql = range.map(|(_, r)| text[r].to_owned()).unwrap_or_default();
+                self.after_markers[slot(direction)] = marker;
+                if let Some(parts) = self.batches[slot(direction)].as_mut() {
+                    parts.after = Some(Script {
+                        sql,
+                        line,
+                        transactional,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The batches, checked: a statement with both placeholders, and every other
+    /// section of their direction in a transaction (the runner records progress and
+    /// the revision in transactions of its own).
+    fn batches(&mut self) -> Result<[Option<Batch>; 2], LineError> {
+        let mut out = [None, None];
+        for (i, parts) in std::mem::take(&mut self.batches).into_iter().enumerate() {
+            let Some(parts) = parts else { continue };
+            let statement = parts.statement.unwrap_or_else(Script::empty);
+            batch::check_statement(&statement.sql).map_err(|reason| {
+                (
+                    statement.line.max(parts.marker),
+                    ParseErrorKind::BadBatch { reason },
+                )
+            })?;
+            let non_transactional = self.scripts[i]
+                .as_ref()
+                .filter(|(_, script)| !script.transactional)
+                .map(|(marker, _)| *marker)
+                .or_else(|| {
+                    parts
+                        .after
+                        .as_ref()
+                        .filter(|script| !script.transactional)
+                        .map(|_| self.after_markers[i])
+                });
+            if let Some(marker) = non_transactional {
+                return Err((
+                    marker,
+                    ParseErrorKind::BadBatch {
+                        reason: "a revision with a batch section runs its other sections in transactions; move the transaction:false work into a revision of its own".to_owned(),
+                    },
+                ));
+            }
+            out[i] = Some(Batch {
+                table: parts.options.table,
+                key: parts.options.key,
+                size: parts.options.size,
+                sleep_ms: parts.options.sleep_ms,
+                line: parts.marker,
+                statement,
+                after: parts.after,
+            });
+        }
+        Ok(out)
+    }
 }
 
 fn join_ids(ids: &[RevisionId]) -> String {
@@ -891,7 +1079,7 @@ pub fn render(revision: &Revision) -> String {
     if let Some(source) = &revision.source {
         out.push_str(&format!("-- source: {source}\n"));
     }
-    let mut section = |name: &str, script: &Script| {
+    let section = |out: &mut String, name: &str, script: &Script| {
         out.push_str("\n-- migrate:");
         out.push_str(name);
         if !script.transactional {
@@ -903,9 +1091,31 @@ pub fn render(revision: &Revision) -> String {
             out.push('\n');
         }
     };
-    section("upgrade", &revision.upgrade);
+    let batch = |out: &mut String, name: &str, batch: &Batch| {
+        out.push_str("\n-- migrate:batch ");
+        out.push_str(&batch.options());
+        out.push('\n');
+        out.push_str(&batch.statement.sql);
+        out.push('\n');
+        if let Some(after) = &batch.after {
+            out.push_str("\n-- migrate:");
+            out.push_str(name);
+            out.push('\n');
+            if !after.sql.is_empty() {
+                out.push_str(&after.sql);
+                out.push('\n');
+            }
+        }
+    };
+    section(&mut out, "upgrade", &revision.upgrade);
+    if let Some(b) = &revision.upgrade_batch {
+        batch(&mut out, "upgrade", b);
+    }
     if let Some(downgrade) = &revision.downgrade {
-        section("downgrade", downgrade);
+        section(&mut out, "downgrade", downgrade);
+        if let Some(b) = &revision.downgrade_batch {
+            batch(&mut out, "downgrade", b);
+        }
     }
     out
 }
@@ -1169,5 +1379,55 @@ mod tests {
         assert_eq!(slugify("  ***  "), "revision");
         assert_eq!(slugify("Ünïcode näme"), "n_code_n_me");
         assert!(slugify(&"x".repeat(200)).len() <= 48);
+    }
+
+    const BATCHED: &str = "-- revision: 0018_a8cd0dc08805\n-- down_revision: 0017_5f1c2b3d4e6a\n-- message: add user email\n-- created: 2026-11-22T10:00:00+00:00\n\n-- migrate:upgrade\nALTER TABLE app.users ADD COLUMN email text;\n\n-- migrate:batch table=app.users key=id size=1000 sleep=50ms\nUPDATE app.users SET email = name || '@x' WHERE id >= :lo AND id < :hi;\n\n-- migrate:upgrade\nALTER TABLE app.users ALTER COLUMN email SET NOT NULL;\n\n-- migrate:downgrade\nALTER TABLE app.users DROP COLUMN email;\n";
+
+    #[test]
+    fn a_batch_section_and_the_section_after_it_parse_and_render_back() {
+        let r = parse(NAME, BATCHED).expect("parses");
+        let batch = r.upgrade_batch.as_ref().expect("a batch");
+        assert_eq!(batch.table, ["app", "users"]);
+        assert_eq!(
+            (batch.key.as_str(), batch.size, batch.sleep_ms),
+            ("id", 1000, 50)
+        );
+        assert_eq!(batch.line, 9);
+        assert_eq!(batch.statement.line, 10);
+        assert!(batch.statement.sql.contains(":lo AND id < :hi"));
+        let after = batch.after.as_ref().expect("the section after");
+        assert_eq!(after.line, 13);
+        assert_eq!(
+            after.sql,
+            "ALTER TABLE app.users ALTER COLUMN email SET NOT NULL;"
+        );
+        assert_eq!(
+            r.upgrade.sql,
+            "ALTER TABLE app.users ADD COLUMN email text;"
+        );
+        assert!(r.downgrade_batch.is_none());
+        assert_eq!(r.downgrade.as_ref().expect("down").line, 16);
+        assert_eq!(render(&r), BATCHED);
+        assert_eq!(parse(NAME, &render(&r)).expect("reparses"), r);
+    }
+
+    #[test]
+    fn misplaced_or_malformed_batch_sections_are_named() {
+        let header = "-- revision: 0018_a8cd0dc08805\n-- down_revision:\n\n";
+        let batch = "-- migrate:batch table=t key=id size=10\nUPDATE t SET c = 1 WHERE id >= :lo AND id < :hi;\n";
+        for (body, line, code, wanted) in [
+            (batch.to_string(), 4, "bad-batch", "comes after"),
+            (format!("-- migrate:upgrade\n{batch}{batch}"), 7, "duplicate-section", "batch"),
+            (format!("-- migrate:upgrade\n{batch}-- migrate:upgrade\nSELECT 1;\n-- migrate:upgrade\n"), 9, "duplicate-section", "upgrade"),
+            (format!("-- migrate:upgrade\n{batch}-- migrate:upgrade transaction:false\nSELECT 1;\n"), 7, "bad-batch", "transactions"),
+            (format!("-- migrate:upgrade transaction:false\nSELECT 1;\n{batch}"), 4, "bad-batch", "transactions"),
+            ("-- migrate:upgrade\n-- migrate:batch table=t key=id size=10\nUPDATE t SET c = 1 WHERE id >= :lo;\n".to_owned(), 6, "bad-batch", ":hi"),
+            ("-- migrate:upgrade\n-- migrate:batch table=t size=10\nSELECT 1;\n".to_owned(), 5, "bad-batch", "missing key="),
+            ("-- migrate:upgrade\n-- migrate:batches\n".to_owned(), 5, "unknown-section", "did you mean `batch`"),
+        ] {
+            let (got_line, kind) = kind(NAME, &format!("{header}{body}"));
+            assert_eq!((got_line, kind.code()), (line, code), "{body}: {kind}");
+            assert!(kind.to_string().contains(wanted), "{body}: {kind}");
+        }
     }
 }

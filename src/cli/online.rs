@@ -182,6 +182,10 @@ fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(RunEvent<
                 }
                 return;
             }
+            RunEvent::Batch(progress) => {
+                live.batch(progress);
+                return;
+            }
         };
         // The next step is named first, so the line redrawn after this one is current.
         live.next();
@@ -272,6 +276,23 @@ impl LiveStep {
                 wait.attempt,
                 crate::migrator::describe_blockers(&wait.blockers),
                 wait.retry_in.as_secs_f64()
+            ));
+        }
+    }
+
+    /// Says on the live line how far the running batch section is.
+    fn batch(&self, progress: &crate::db::BatchProgress) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{} {}: {} batches, {} rows, {:.1}% of {}.{} (next key {})",
+                progress.direction,
+                progress.revision,
+                progress.batches,
+                progress.rows,
+                progress.fraction() * 100.0,
+                progress.table,
+                progress.key,
+                progress.next.map_or("-".to_owned(), |k| k.to_string()),
             ));
         }
     }

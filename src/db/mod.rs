@@ -1,6 +1,7 @@
 //! Everything that talks to PostgreSQL: connecting (URL, libpq environment, TLS), the
 //! version tables, the session lock and running revision SQL.
 
+pub mod batch_state;
 pub mod blockers;
 pub mod connect;
 pub mod session;
@@ -9,6 +10,7 @@ pub mod version;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use batch_state::BatchProgress;
 pub use blockers::Blocker;
 pub use connect::{ConnInfo, ConnectError};
 pub use session::{Piece, Session};

@@ -341,6 +341,61 @@ impl<'c> Session<'c> {
         }
     }
 
+    /// Prepares a statement of a revision (a batch's, run many times); an error is
+    /// located in its file.
+    pub async fn prepare(&self, piece: &Piece<'_>) -> Result<tokio_postgres::Statement, DbError> {
+        self.client
+            .prepare(&piece.sql)
+            .await
+            .map_err(|error| locate(piece, error, true))
+    }
+
+    /// Runs one batch of a batched section in a transaction of its own: `timeouts`,
+    /// then `prepared` (the statement of `statement`) with `params`, then `record` with
+    /// `$1` = `end` (the key past the batch) and `$2` = the rows the statement changed.
+    /// Returns those rows; on any error the transaction is rolled back.
+    pub async fn run_bounded(
+        &self,
+        timeouts: &[Piece<'_>],
+        statement: &Piece<'_>,
+        prepared: &tokio_postgres::Statement,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        record: &Piece<'_>,
+        end: i64,
+    ) -> Result<u64, DbError> {
+        let result = async {
+            self.client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|e| DbError::query("begin a transaction", e))?;
+            for piece in timeouts {
+                self.run_alone(piece).await?;
+            }
+            let rows = self
+                .client
+                .execute(prepared, params)
+                .await
+                .map_err(|error| locate(statement, error, true))?;
+            let changed = i64::try_from(rows).unwrap_or(i64::MAX);
+            self.client
+                .execute(&*record.sql, &[&end, &changed])
+                .await
+                .map_err(|error| locate(record, error, true))?;
+            self.client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| DbError::query("commit", e))?;
+            Ok(rows)
+        }
+        .await;
+        if let Err(error) = &result {
+            if !matches!(error, DbError::Lost { .. }) {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+            }
+        }
+        result
+    }
+
     /// Runs one piece outside any transaction block.
     pub async fn run_alone(&self, piece: &Piece<'_>) -> Result<(), DbError> {
         self.client

@@ -139,6 +139,7 @@ impl VersionTables {
         vec![
             (self.schema.clone(), self.version.clone()),
             (self.schema.clone(), self.history.clone()),
+            (self.schema.clone(), self.batch_table()),
         ]
     }
 

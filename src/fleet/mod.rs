@@ -428,6 +428,8 @@ async fn attempt(
                     target: name.clone(),
                     holder: wait.to_string(),
                 }),
+                // Batch progress is not among the fleet's events yet.
+                RunEvent::Batch(_) => {}
             };
             let on_wait = |holder: &str| {
                 shared.send(EventKind::LockWait {

@@ -705,6 +705,8 @@ pub(crate) mod tests {
             source: None,
             upgrade: Script::empty(),
             downgrade: Some(Script::empty()),
+            upgrade_batch: None,
+            downgrade_batch: None,
             path: PathBuf::from(format!("{id}.sql")),
             checksum: Checksum::of(id),
             header_lines: HeaderLines::default(),

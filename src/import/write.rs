@@ -230,6 +230,8 @@ fn assign_ids(
                 line: 0,
                 transactional: d.transactional,
             }),
+            upgrade_batch: None,
+            downgrade_batch: None,
             path,
             checksum: Checksum::of(""),
             header_lines: HeaderLines::default(),

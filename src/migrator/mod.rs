@@ -14,6 +14,7 @@ use crate::graph::{GraphError, RevisionGraph};
 use crate::revision::{self, Checksum, HeaderLines, Revision, RevisionId, Script};
 use crate::sum::{self, Mismatch, SumError, SumFile};
 
+mod batch;
 mod diagnose;
 mod lock_retry;
 mod observe;
@@ -374,6 +375,8 @@ impl Migrator {
             source: None,
             upgrade: script(upgrade_sql, up_transactional),
             downgrade: Some(script(downgrade_sql, down_transactional)),
+            upgrade_batch: None,
+            downgrade_batch: None,
             path: path.clone(),
             checksum: Checksum::of(""),
             header_lines: HeaderLines::default(),

@@ -129,6 +129,30 @@ pub enum RunError {
         /// What disagrees, and what to do about each.
         findings: Vec<super::StateFinding>,
     },
+    /// A batch section cannot run on this database (its table, key or index), or one
+    /// of its batches cannot be bound.
+    #[error("{location}: batch section: {message}")]
+    Batch {
+        /// `file:line` of the batch marker or statement.
+        location: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A batch section stopped half-way, and this run would do something else first.
+    #[error(
+        "the {} of {} stopped half-way through its batches ({} batches, {} rows done; next key {}, last {}; {table}). \
+         Run `retort {}` to finish it first; to give it up instead, undo what its sections did by hand and delete its row from {table}",
+        .progress.direction, .progress.revision, .progress.batches, .progress.rows,
+        .progress.next.map_or("-".to_owned(), |k| k.to_string()),
+        .progress.last.map_or("-".to_owned(), |k| k.to_string()),
+        .progress.direction
+    )]
+    BatchUnfinished {
+        /// The batch table, schema-qualified.
+        table: String,
+        /// Where the section stopped.
+        progress: Box<crate::db::BatchProgress>,
+    },
     /// The request itself is wrong (the message says how).
     #[error("{0}")]
     Usage(String),
@@ -191,6 +215,7 @@ impl RunError {
             RunError::Dirty { .. } => 3,
             RunError::LockNotGranted { .. } => 4,
             RunError::StateMismatch { .. } => 3,
+            RunError::Batch { .. } | RunError::BatchUnfinished { .. } => 3,
             RunError::Graph(_)
             | RunError::UnknownApplied { .. }
             | RunError::NonTransactionalInSingle { .. }
@@ -352,12 +377,15 @@ pub struct StepReport {
 
 /// What a run tells its caller while it works.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum RunEvent<'a> {
     /// A step committed.
     Step(&'a StepReport),
     /// A revision's (or, outside a transaction, a statement's) lock was not granted in
     /// time: it was rolled back and runs again after the wait this says.
     LockWait(&'a LockWait),
+    /// A batch section's progress: when it starts (or resumes) and after each batch.
+    Batch(&'a crate::db::BatchProgress),
 }
 
 /// What the version table says.
@@ -388,7 +416,7 @@ fn ids<'a>(graph: &'a RevisionGraph, indices: &[usize]) -> Vec<&'a str> {
 }
 
 /// `SET LOCAL` pieces for a transaction.
-fn timeouts(options: &RunOptions, local: bool) -> Vec<Piece<'static>> {
+pub(super) fn timeouts(options: &RunOptions, local: bool) -> Vec<Piece<'static>> {
     let scope = if local { "SET LOCAL" } else { "SET" };
     let mut out = Vec::new();
     if let Some(t) = &options.sql_lock_timeout {
@@ -653,7 +681,18 @@ impl Migrator {
         let tables = session.tables();
         let mut heads = AppliedHeads::new(graph, &state.heads);
         let mut reports = Vec::with_capacity(steps.len());
+        let mut resumed = super::batch::unfinished(session, graph, steps).await?;
         if options.single_transaction {
+            if let Some(step) = steps
+                .iter()
+                .find(|s| graph.revisions()[s.revision].batch(s.direction).is_some())
+            {
+                return Err(RunError::Usage(format!(
+                    "{} has a batch section, which runs in transactions of its own, not inside \
+                     --single-transaction; run without --single-transaction",
+                    graph.revisions()[step.revision].id
+                )));
+            }
             if let Some(step) = steps
                 .iter()
                 .find(|s| !script_of(&graph.revisions()[s.revision], s.direction).transactional)
@@ -680,7 +719,18 @@ impl Migrator {
             let revision = &graph.revisions()[step.revision];
             let script = script_of(revision, step.direction);
             let started = Instant::now();
-            if script.transactional {
+            if revision.batch(step.direction).is_some() {
+                super::batch::run_batched(
+                    session,
+                    graph,
+                    &mut heads,
+                    step,
+                    resumed.take(),
+                    options,
+                    on_event,
+                )
+                .await?;
+            } else if script.transactional {
                 let mut pieces = timeouts(options, true);
                 pieces.extend(step_pieces(graph, tables, &mut heads, step));
                 retry_locks(session, options, Attempt::Transaction(&pieces), on_event).await?;
@@ -757,6 +807,8 @@ impl Migrator {
             session.ensure_tables().await?;
             let tables = session.tables();
             let graph = self.graph();
+            // A half-run batch section would be left behind by any stamp.
+            super::batch::unfinished(session, graph, &[]).await?;
             let current = if purge {
                 Vec::new()
             } else {
@@ -1026,6 +1078,20 @@ impl Migrator {
             // The section goes out verbatim (comments kept for the reviewer), then the
             // bookkeeping.
             push_script(&mut out, &script.sql);
+            if let Some(batch) = revision.batch(step.direction) {
+                if single {
+                    return Err(RunError::Usage(format!(
+                        "{} has a batch section, which runs in transactions of its own, not \
+                         inside --single-transaction; run without --single-transaction",
+                        revision.id
+                    )));
+                }
+                push_batch_plan(&mut out, batch);
+                push_timeouts(&mut out, options, true);
+                if let Some(after) = &batch.after {
+                    push_script(&mut out, &after.sql);
+                }
+            }
             if !script.transactional {
                 out.push_str("BEGIN;\n");
             }
@@ -1057,6 +1123,31 @@ fn push_timeouts(out: &mut String, options: &RunOptions, local: bool) {
     for piece in timeouts(options, local) {
         let _ = writeln!(out, "{};", piece.sql);
     }
+}
+
+/// A batch section as a commented plan: a script cannot run the loop (each batch is a
+/// transaction, and the range is read as it goes), so a reviewer reads what `retort
+/// upgrade` will do between the sections around it.
+fn push_batch_plan(out: &mut String, batch: &crate::revision::Batch) {
+    out.push_str("COMMIT;\n");
+    let _ = writeln!(
+        out,
+        "-- migrate:batch {}\n-- retort runs this statement once per range [:lo, :hi) of {}.{}, \
+         {} keys each (read from its index), one transaction per range{}:",
+        batch.options(),
+        batch.table_name(),
+        batch.key,
+        batch.size,
+        if batch.sleep_ms > 0 {
+            format!(", pausing {} ms between ranges", batch.sleep_ms)
+        } else {
+            String::new()
+        }
+    );
+    for line in batch.statement.sql.lines() {
+        let _ = writeln!(out, "--   {line}");
+    }
+    out.push_str("-- then, once the last range committed:\nBEGIN;\n");
 }
 
 /// A section verbatim, terminated so that psql ends its last statement there.
@@ -1104,7 +1195,7 @@ fn step_pieces<'a>(
 
 /// The version-table update and history row recording `step`. `row_dirty`: the step
 /// ran outside a transaction, so its row was inserted (or marked) dirty beforehand.
-fn bookkeeping(
+pub(super) fn bookkeeping(
     graph: &RevisionGraph,
     tables: &VersionTables,
     heads: &mut AppliedHeads<'_>,

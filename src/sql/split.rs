@@ -148,6 +148,33 @@ pub fn lines_inside_tokens(text: &str) -> Vec<bool> {
     inside
 }
 
+/// The `:name` placeholders of `text` (a batch statement's `:lo` and `:hi`), as the
+/// byte offset of the colon and the name: only where the scanner reads a lone `:` before
+/// an identifier, so casts (`x::int`), literals, quoted identifiers, bodies and comments
+/// never hold one.
+pub fn placeholders(text: &str) -> Vec<(usize, &str)> {
+    let mut splitter = Splitter::new(text, false);
+    splitter.colons = Some(Vec::new());
+    splitter.scan();
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    for at in splitter.colons.unwrap_or_default() {
+        let cast_before = at > 0 && bytes.get(at - 1) == Some(&b':');
+        let start = at + 1;
+        if cast_before || !bytes.get(start).copied().is_some_and(is_ident_start) {
+            continue;
+        }
+        let mut end = start + 1;
+        while bytes.get(end).copied().is_some_and(is_ident_cont) {
+            end += 1;
+        }
+        if let Some(name) = text.get(start..end) {
+            found.push((at, name));
+        }
+    }
+    found
+}
+
 /// 1-based (line, column) of a byte offset in `text`; the column counts characters
 /// (not bytes) from the start of the line, 1-based. Offsets past the end clamp to the end.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -221,6 +248,9 @@ struct Splitter<'a> {
     /// When recording: the spans of the tokens read across a line break (string
     /// literals, quoted identifiers, dollar-quoted bodies, block comments).
     multiline: Option<Vec<(usize, usize)>>,
+    /// When recording: the offsets of the `:` characters read as tokens of their own
+    /// (outside literals, quoted identifiers, bodies and comments).
+    colons: Option<Vec<usize>>,
 }
 
 impl<'a> Splitter<'a> {
@@ -236,6 +266,7 @@ impl<'a> Splitter<'a> {
             after_begin: false,
             copy_pending: None,
             multiline: None,
+            colons: None,
         }
     }
 
@@ -288,6 +319,12 @@ impl<'a> Splitter<'a> {
                         }
                         b')' => {
                             self.paren_depth = self.paren_depth.saturating_sub(1);
+                            pos + 1
+                        }
+                        b':' => {
+                            if let Some(colons) = self.colons.as_mut() {
+                                colons.push(pos);
+                            }
                             pos + 1
                         }
                         _ => pos + 1,

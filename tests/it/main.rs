@@ -2,6 +2,7 @@
 //! harness in `support` (one fresh database per test, so tests run in parallel).
 
 mod adopt;
+mod batch;
 mod catalog;
 mod catalog_incremental;
 mod catalog_inspect;

@@ -1,0 +1,186 @@
+//! The batch table beside the version tables (`retort_version_batch` by default): one
+//! row per batched section under way, saying which key range is left. A batch commits
+//! together with the update of its row, so after any interruption (Ctrl-C, `kill -9`, a
+//! lost connection) the row names the first unfinished batch; the row is deleted in the
+//! transaction that records the revision applied.
+//!
+//! Created on first use, so databases that never ran a batch do not have it.
+
+use tokio_postgres::Client;
+
+use super::{DbError, VersionTables};
+use crate::revision::{Batch, Direction};
+use crate::sql::{quote_ident, quote_literal};
+
+/// A batched section under way, as its row records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BatchProgress {
+    /// The revision.
+    pub revision: String,
+    /// Which of its directions.
+    pub direction: Direction,
+    /// The table walked, as the revision names it.
+    pub table: String,
+    /// Its key column.
+    pub key: String,
+    /// The first key of the next batch; `None` when the table had no rows.
+    pub next: Option<i64>,
+    /// The last key of the range, fixed when the section started; `None` for an empty
+    /// table.
+    pub last: Option<i64>,
+    /// The first key of the range.
+    pub first: Option<i64>,
+    /// Batches committed.
+    pub batches: i64,
+    /// Rows the committed batches changed.
+    pub rows: i64,
+    /// When the section started, as the server prints it.
+    pub started_at: String,
+    /// When the last batch committed.
+    pub updated_at: String,
+}
+
+impl BatchProgress {
+    /// Whether every batch has committed.
+    pub fn is_done(&self) -> bool {
+        match (self.next, self.last) {
+            (Some(next), Some(last)) => next > last,
+            _ => true,
+        }
+    }
+
+    /// The share of the key range done, from 0 to 1 (by keys, not rows).
+    pub fn fraction(&self) -> f64 {
+        match (self.first, self.next, self.last) {
+            (Some(first), Some(next), Some(last)) if last > first => {
+                ((next - first) as f64 / (last - first + 1) as f64).clamp(0.0, 1.0)
+            }
+            _ => 1.0,
+        }
+    }
+}
+
+impl VersionTables {
+    /// The batch table's name: the version table's with `_batch`.
+    pub fn batch_table(&self) -> String {
+        format!("{}_batch", self.version)
+    }
+
+    fn batch_ref(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.batch_table())
+        )
+    }
+
+    /// Idempotent DDL creating the batch table.
+    pub fn create_batch_statement(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+             revision text NOT NULL, \
+             direction text NOT NULL CHECK (direction IN ('upgrade', 'downgrade')), \
+             table_name text NOT NULL, \
+             key_column text NOT NULL, \
+             first_key bigint, \
+             next_key bigint, \
+             last_key bigint, \
+             batches bigint NOT NULL DEFAULT 0, \
+             rows_changed bigint NOT NULL DEFAULT 0, \
+             started_at timestamptz NOT NULL DEFAULT now(), \
+             updated_at timestamptz NOT NULL DEFAULT now(), \
+             PRIMARY KEY (revision, direction))",
+            self.batch_ref()
+        )
+    }
+
+    /// Records a batched section's key range, read from its table in the transaction
+    /// that ran the section before it: the range is fixed from then on (rows the
+    /// application adds later are its own to fill).
+    pub fn insert_batch_range(
+        &self,
+        revision: &str,
+        direction: Direction,
+        batch: &Batch,
+    ) -> String {
+        let key = quote_ident(&batch.key);
+        format!(
+            "INSERT INTO {} (revision, direction, table_name, key_column, first_key, next_key, last_key) \
+             SELECT {}, {}, {}, {}, min({key})::bigint, min({key})::bigint, max({key})::bigint FROM {}",
+            self.batch_ref(),
+            quote_literal(revision),
+            quote_literal(&direction.to_string()),
+            quote_literal(&batch.table_name()),
+            quote_literal(&batch.key),
+            batch.table_sql(),
+        )
+    }
+
+    /// Records a committed batch: `$1` the first key of the next one, `$2` the rows it
+    /// changed.
+    pub fn record_batch(&self, revision: &str, direction: Direction) -> String {
+        format!(
+            "UPDATE {} SET next_key = $1, batches = batches + 1, rows_changed = rows_changed + $2, \
+             updated_at = now() WHERE revision = {} AND direction = {}",
+            self.batch_ref(),
+            quote_literal(revision),
+            quote_literal(&direction.to_string())
+        )
+    }
+
+    /// Deletes a finished section's row (in the transaction that records the revision).
+    pub fn delete_batch(&self, revision: &str, direction: Direction) -> String {
+        format!(
+            "DELETE FROM {} WHERE revision = {} AND direction = {}",
+            self.batch_ref(),
+            quote_literal(revision),
+            quote_literal(&direction.to_string())
+        )
+    }
+}
+
+/// The rows of the batch table, oldest first; empty when the table does not exist.
+pub async fn read_batches(
+    client: &Client,
+    tables: &VersionTables,
+) -> Result<Vec<BatchProgress>, DbError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&tables.batch_ref()])
+        .await
+        .map_err(|e| DbError::query("look for the batch table", e))?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT revision, direction, table_name, key_column, first_key, next_key, last_key, \
+                 batches, rows_changed, started_at::text, updated_at::text FROM {} ORDER BY started_at",
+                tables.batch_ref()
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| DbError::query("read the batch table", e))?;
+    Ok(rows
+        .iter()
+        .map(|row| BatchProgress {
+            revision: row.get(0),
+            direction: if row.get::<_, &str>(1) == "downgrade" {
+                Direction::Downgrade
+            } else {
+                Direction::Upgrade
+            },
+            table: row.get(2),
+            key: row.get(3),
+            first: row.get(4),
+            next: row.get(5),
+            last: row.get(6),
+            batches: row.get(7),
+            rows: row.get(8),
+            started_at: row.get(9),
+            updated_at: row.get(10),
+        })
+        .collect())
+}

@@ -1,0 +1,262 @@
+//! Batch sections: a data change run over key ranges of a table, one transaction per
+//! range, resumable after any interruption, the revision recorded once when the last
+//! range committed.
+
+use std::time::Duration;
+
+use crate::support::{write_revision, Project, Rev, TestDb};
+
+/// `n` rows with gaps in their ids (every other id), a counter of how often each row
+/// was updated, and a log of the batches' transactions.
+fn events_table(db: &TestDb, n: u32) {
+    db.execute(&format!(
+        "CREATE TABLE events (id bigint PRIMARY KEY, kind text NOT NULL, touched int NOT NULL DEFAULT 0);
+         INSERT INTO events (id, kind) SELECT 2 * g, 'k' || (g % 7) FROM generate_series(1, {n}) g;
+         CREATE TABLE seen (xid bigint, rows int)"
+    ))
+    .expect("the application's table");
+}
+
+/// One revision: add a column, fill it in batches (logging each batch's transaction
+/// and row count in `seen`), then make it NOT NULL; the downgrade drops it.
+fn backfill_revision(project: &Project, options: &str, statement_tail: &str) -> String {
+    let upgrade = format!(
+        "ALTER TABLE events ADD COLUMN kind_len int;\n\n\
+         -- migrate:batch table=public.events key=id {options}\n\
+         WITH u AS (\n\
+           UPDATE events SET kind_len = length(kind), touched = touched + 1\n\
+            WHERE id >= :lo AND id < :hi{statement_tail}\n\
+           RETURNING 1)\n\
+         INSERT INTO seen SELECT txid_current(), count(*) FROM u;\n\n\
+         -- migrate:upgrade\n\
+         ALTER TABLE events ALTER COLUMN kind_len SET NOT NULL;"
+    );
+    write_revision(
+        &project.versions(),
+        &Rev {
+            number: 1,
+            parents: &[],
+            message: "backfill kind_len",
+            upgrade: &upgrade,
+            downgrade: Some("ALTER TABLE events DROP COLUMN kind_len;"),
+            non_transactional: false,
+        },
+    )
+}
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    let text = &db.texts(&format!("SELECT ({sql})::text"))[0];
+    text.parse().unwrap_or_else(|_| panic!("{sql}: {text}"))
+}
+
+#[test]
+fn a_backfill_runs_one_transaction_per_range_and_records_the_revision_once() {
+    let project = Project::new();
+    let db = TestDb::new("batch_backfill");
+    events_table(&db, 10_000);
+    let id = backfill_revision(&project, "size=1000", "");
+    project.run_on(&db, &["upgrade"]).ok();
+
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE touched <> 1"),
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE kind_len IS NULL"),
+        0
+    );
+    // 10,000 rows in ranges of 1,000 keys read from the index: ten batches, each its
+    // own transaction, none larger than the size.
+    assert_eq!(count(&db, "SELECT count(*) FROM seen"), 10);
+    assert_eq!(count(&db, "SELECT count(DISTINCT xid) FROM seen"), 10);
+    assert_eq!(count(&db, "SELECT max(rows) FROM seen"), 1000);
+    assert_eq!(count(&db, "SELECT sum(rows) FROM seen"), 10_000);
+    assert_eq!(
+        db.texts("SELECT is_nullable FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'kind_len'"),
+        ["NO"]
+    );
+    assert_eq!(
+        db.texts("SELECT revision || ' ' || direction FROM retort_history"),
+        [format!("{id} upgrade")]
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM retort_version_batch"), 0);
+
+    // The downgrade has no batch: it runs as one transaction, and the chain goes round.
+    project.run_on(&db, &["downgrade", "base"]).ok();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM information_schema.columns WHERE column_name = 'kind_len'"
+        ),
+        0
+    );
+    project.run_on(&db, &["upgrade"]).ok();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE touched <> 2"),
+        0
+    );
+}
+
+#[test]
+fn a_backfill_killed_at_random_moments_resumes_and_updates_every_row_once() {
+    let project = Project::new();
+    let db = TestDb::new("batch_kill");
+    events_table(&db, 20_000);
+    let id = backfill_revision(&project, "size=200 sleep=50ms", "");
+    let mut seed: u64 = 0x5eed_ba7c;
+    let mut next = move |bound: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % bound
+    };
+    let mut killed = 0;
+    let mut resumed_at = Vec::new();
+    for _ in 0..10 {
+        let mut child = crate::support::retort(project.path())
+            .args(["--database-url", db.url.as_str(), "upgrade"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn retort");
+        std::thread::sleep(Duration::from_millis(100 + next(300)));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("reap");
+        // The killed session's transaction is rolled back once the server notices.
+        crate::runner::wait_for_backends(&db);
+        resumed_at.push(count(&db, "SELECT coalesce(sum(rows), 0) FROM seen"));
+    }
+    // 100 batches with 50 ms pauses outlast ten runs of at most 0.4 s each.
+    assert!(
+        killed >= 8,
+        "only {killed} of 10 runs were killed mid-way: {resumed_at:?}"
+    );
+    assert!(
+        resumed_at.windows(2).all(|w| w[0] <= w[1]) && resumed_at[9] < 20_000,
+        "rows done after each kill: {resumed_at:?}"
+    );
+    project.run_on(&db, &["upgrade"]).ok();
+
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE touched <> 1"),
+        0,
+        "resumed at {resumed_at:?}"
+    );
+    assert_eq!(count(&db, "SELECT sum(rows) FROM seen"), 20_000);
+    assert_eq!(
+        db.texts("SELECT revision || ' ' || direction FROM retort_history"),
+        [format!("{id} upgrade")]
+    );
+    assert_eq!(db.texts("SELECT revision FROM retort_version"), [id]);
+}
+
+#[test]
+fn a_failed_batch_blocks_other_runs_until_the_fixed_file_finishes_it() {
+    let project = Project::new();
+    let db = TestDb::new("batch_fail");
+    events_table(&db, 5_000);
+    // The row with id 6,000 makes the statement fail (division by zero) in its batch.
+    let id = backfill_revision(&project, "size=500", " AND 1 / (id - 6000) IS NOT NULL");
+    let run = project.run_on(&db, &["upgrade"]).fails_with(3);
+    assert!(run.stderr.contains("division by zero"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("{id}_backfill_kind_len.sql:10")),
+        "{}",
+        run.stderr
+    );
+    // Batches before the failing one committed, and the row says where to go on.
+    // Ids 2, 4, ... in ranges of 500 keys: [2, 1002), ..., [5002, 6002) holds 6,000.
+    assert_eq!(
+        count(&db, "SELECT next_key FROM retort_version_batch"),
+        5_002
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE touched = 1"),
+        2_500
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM retort_version"), 0);
+
+    let run = project.run_on(&db, &["downgrade", "base"]).fails_with(3);
+    assert!(run.stderr.contains("stopped half-way"), "{}", run.stderr);
+    assert!(run.stderr.contains("retort upgrade"), "{}", run.stderr);
+    let run = project.run_on(&db, &["stamp", "head", "--force"]).fails_with(3);
+    assert!(run.stderr.contains("stopped half-way"), "{}", run.stderr);
+
+    // The revision is not applied, so its file may change: the rerun resumes.
+    backfill_revision(&project, "size=500", "");
+    project.run_on(&db, &["upgrade"]).ok();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE touched <> 1"),
+        0
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM retort_history"), 1);
+}
+
+#[test]
+fn a_key_that_cannot_be_batched_is_refused_before_anything_runs() {
+    let project = Project::new();
+    let db = TestDb::new("batch_refused");
+    db.execute(
+        "CREATE TABLE events (id bigint, code text PRIMARY KEY, kind text, touched int DEFAULT 0);
+         CREATE TABLE seen (xid bigint, rows int)",
+    )
+    .expect("tables");
+    for (key, wanted) in [
+        ("id", "no valid index of public.events begins with id"),
+        ("code", "of type text; batches walk an integer key"),
+        ("nope", "has no column nope"),
+    ] {
+        let id = backfill_revision(&project, "size=10", "");
+        let path = crate::support::revision_path(&project.versions(), &id);
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(&path, text.replace("key=id", &format!("key={key}"))).expect("write");
+        let run = project.run_on(&db, &["upgrade"]).fails_with(3);
+        assert!(run.stderr.contains(wanted), "{key}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("{id}_backfill_kind_len.sql:9")),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM information_schema.columns WHERE column_name = 'kind_len'"
+            ),
+            0,
+            "the section before the batch did not run"
+        );
+    }
+}
+
+#[test]
+fn the_sql_script_shows_the_batch_as_a_commented_plan() {
+    let project = Project::new();
+    backfill_revision(&project, "size=1000 sleep=5ms", "");
+    let run = project.run(&["upgrade", "--sql"]).ok();
+    let script = run.stdout;
+    assert!(
+        script.contains("ALTER TABLE events ADD COLUMN kind_len int;"),
+        "{script}"
+    );
+    assert!(
+        script.contains("-- migrate:batch table=public.events key=id size=1000 sleep=5ms"),
+        "{script}"
+    );
+    assert!(script.contains("pausing 5 ms"), "{script}");
+    assert!(
+        script.contains("--   WHERE id >= :lo AND id < :hi"),
+        "{script}"
+    );
+    let uncommented_placeholder = script
+        .lines()
+        .any(|l| !l.trim_start().starts_with("--") && l.contains(":lo"));
+    assert!(!uncommented_placeholder, "{script}");
+    let after = script.find("SET NOT NULL").expect("the section after");
+    let plan = script.find("-- migrate:batch").expect("the plan");
+    assert!(plan < after, "{script}");
+}

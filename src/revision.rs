@@ -1033,6 +1033,8 @@ impl Body {
                 key: parts.options.key,
                 size: parts.options.size,
                 sleep_ms: parts.options.sleep_ms,
+                target_ms: parts.options.target_ms,
+                max_lag_ms: parts.options.max_lag_ms,
                 line: parts.marker,
                 statement,
                 after: parts.after,

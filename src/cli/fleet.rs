@@ -450,6 +450,28 @@ impl Display {
                     self.line(format!("{target}: upgraded {revision} ({duration_ms} ms)"));
                 }
             }
+            EventKind::BatchProgress {
+                target,
+                revision,
+                rows,
+                fraction,
+                waiting,
+                ..
+            } => {
+                let text = format!(
+                    "{target}: {revision}: {:.0}% of its batches, {rows} rows{}",
+                    fraction * 100.0,
+                    waiting
+                        .as_deref()
+                        .map(|w| format!("; {w}"))
+                        .unwrap_or_default()
+                );
+                match self.running.get(target) {
+                    Some((bar, _, _)) => bar.set_message(text),
+                    None if self.verbose => self.line(text),
+                    None => {}
+                }
+            }
             EventKind::Retry {
                 target,
                 attempt,

@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod baseline;
+mod batch;
 mod compare;
 mod draw;
 mod fleet;
@@ -329,6 +330,11 @@ enum Command {
     Diff(compare::DiffArgs),
     /// Exit 1 when the models and the chain's head (or --from-database) differ: a CI guard
     Check(compare::CheckArgs),
+    /// Batch sections under way: their progress, and pausing or resuming one
+    Batch {
+        #[command(subcommand)]
+        command: batch::BatchCommand,
+    },
     /// Migrate many databases or tenant schemas: concurrent, resumable, observable
     Fleet {
         #[command(subcommand)]
@@ -647,6 +653,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Fleet { command } => {
             fleet::fleet(&out, &config, &versions, &db(None, None), command)
         }
+        Command::Batch { command } => batch::batch(&out, &config, &db(None, None), command),
     }
 }
 

@@ -170,6 +170,8 @@ fn on_wait(out: &Output) -> impl FnOnce(&str) + '_ {
 /// Prints each committed step as it happens: a line, or a JSON object per line.
 fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(RunEvent<'_>) + 'o {
     let terminal = io::stdout().is_terminal();
+    let terminal_err = io::stderr().is_terminal();
+    let mut batch_said: (u8, Option<String>) = (u8::MAX, None);
     move |event: RunEvent<'_>| {
         let step = match event {
             RunEvent::Step(step) => step,
@@ -184,6 +186,14 @@ fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(RunEvent<
             }
             RunEvent::Batch(progress) => {
                 live.batch(progress);
+                // A deploy log gets a line per tenth of the range and per change of
+                // what the run waits for; the terminal has the live line.
+                let decile = (progress.fraction() * 10.0).floor() as u8;
+                let news = decile != batch_said.0 || progress.waiting != batch_said.1;
+                if news && !out.quiet && !out.json && !terminal_err {
+                    eprintln!("batch: {}", describe_batch(progress));
+                }
+                batch_said = (decile, progress.waiting.clone());
                 return;
             }
         };
@@ -283,17 +293,7 @@ impl LiveStep {
     /// Says on the live line how far the running batch section is.
     fn batch(&self, progress: &crate::db::BatchProgress) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!(
-                "{} {}: {} batches, {} rows, {:.1}% of {}.{} (next key {})",
-                progress.direction,
-                progress.revision,
-                progress.batches,
-                progress.rows,
-                progress.fraction() * 100.0,
-                progress.table,
-                progress.key,
-                progress.next.map_or("-".to_owned(), |k| k.to_string()),
-            ));
+            bar.set_message(describe_batch(progress));
         }
     }
 
@@ -309,6 +309,31 @@ impl LiveStep {
             bar.finish_and_clear();
         }
     }
+}
+
+/// One line on a batch section's progress: `upgrade 0003_…: 45.0% of app.events.id, 12
+/// batches, 45000 rows, 3210 rows/s, ETA 17s`, and what it waits for.
+fn describe_batch(progress: &crate::db::BatchProgress) -> String {
+    let mut line = format!(
+        "{} {}: {:.1}% of {}.{}, {} batches, {} rows",
+        progress.direction,
+        progress.revision,
+        progress.fraction() * 100.0,
+        progress.table,
+        progress.key,
+        progress.batches,
+        progress.rows,
+    );
+    if let Some(rate) = progress.rows_per_second() {
+        line.push_str(&format!(", {rate:.0} rows/s"));
+    }
+    if let Some(eta) = progress.eta_seconds() {
+        line.push_str(&format!(", ETA {eta:.0}s"));
+    }
+    if let Some(waiting) = &progress.waiting {
+        line.push_str(&format!("; {waiting}"));
+    }
+    line
 }
 
 /// What an upgrade or downgrade to `target` is expected to run, as the live line names

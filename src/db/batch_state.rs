@@ -13,7 +13,7 @@ use crate::revision::{Batch, Direction};
 use crate::sql::{quote_ident, quote_literal};
 
 /// A batched section under way, as its row records it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BatchProgress {
     /// The revision.
     pub revision: String,
@@ -38,6 +38,23 @@ pub struct BatchProgress {
     pub started_at: String,
     /// When the last batch committed.
     pub updated_at: String,
+    /// Set by `retort batch pause`: the run waits before its next batch.
+    pub paused: bool,
+    /// The size of the last batch (a `target=` section adapts it as it goes); `None`
+    /// before the first batch.
+    pub size: Option<i64>,
+    /// How long the last batch's statement took, in milliseconds.
+    pub last_batch_ms: Option<i64>,
+    /// The last batch's error, until a batch commits again.
+    pub last_error: Option<String>,
+    /// Seconds from the section's start to its last batch.
+    pub seconds: f64,
+    /// Seconds since the last batch committed (or the section started).
+    pub idle_seconds: f64,
+    /// What the run is waiting for now (a pause, a lagging replica), when it waits;
+    /// set by the runner for its events, never stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 impl BatchProgress {
@@ -47,6 +64,17 @@ impl BatchProgress {
             (Some(next), Some(last)) => next > last,
             _ => true,
         }
+    }
+
+    /// Rows changed per second so far.
+    pub fn rows_per_second(&self) -> Option<f64> {
+        (self.seconds > 0.0).then(|| self.rows as f64 / self.seconds)
+    }
+
+    /// The time left at the pace so far, by the share of keys done.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let done = self.fraction();
+        (done > 0.0 && done < 1.0 && self.seconds > 0.0).then(|| self.seconds * (1.0 - done) / done)
     }
 
     /// The share of the key range done, from 0 to 1 (by keys, not rows).
@@ -89,6 +117,10 @@ impl VersionTables {
              rows_changed bigint NOT NULL DEFAULT 0, \
              started_at timestamptz NOT NULL DEFAULT now(), \
              updated_at timestamptz NOT NULL DEFAULT now(), \
+             paused boolean NOT NULL DEFAULT false, \
+             batch_size bigint, \
+             last_batch_ms bigint, \
+             last_error text, \
              PRIMARY KEY (revision, direction))",
             self.batch_ref()
         )
@@ -117,11 +149,12 @@ impl VersionTables {
     }
 
     /// Records a committed batch: `$1` the first key of the next one, `$2` the rows it
-    /// changed.
+    /// changed, `$3` its size, `$4` its statement's milliseconds.
     pub fn record_batch(&self, revision: &str, direction: Direction) -> String {
         format!(
             "UPDATE {} SET next_key = $1, batches = batches + 1, rows_changed = rows_changed + $2, \
-             updated_at = now() WHERE revision = {} AND direction = {}",
+             batch_size = $3, last_batch_ms = $4, last_error = NULL, updated_at = now() \
+             WHERE revision = {} AND direction = {}",
             self.batch_ref(),
             quote_literal(revision),
             quote_literal(&direction.to_string())
@@ -137,6 +170,70 @@ impl VersionTables {
             quote_literal(&direction.to_string())
         )
     }
+}
+
+/// Records the error that stopped a batch (`$1`), for `retort batch status`.
+pub async fn record_error(
+    client: &Client,
+    tables: &VersionTables,
+    revision: &str,
+    direction: Direction,
+    error: &str,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            &format!(
+                "UPDATE {} SET last_error = $1, updated_at = now() WHERE revision = $2 AND direction = $3",
+                tables.batch_ref()
+            ),
+            &[&error, &revision, &direction.to_string()],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| DbError::query("record the batch's error", e))
+}
+
+/// Sets or clears the pause of the batch sections of the revisions whose id starts with
+/// `prefix`; returns the rows changed (none when no section under way matches).
+pub async fn set_paused(
+    client: &Client,
+    tables: &VersionTables,
+    prefix: &str,
+    paused: bool,
+) -> Result<Vec<BatchProgress>, DbError> {
+    let matching: Vec<BatchProgress> = read_batches(client, tables)
+        .await?
+        .into_iter()
+        .filter(|row| row.revision.starts_with(prefix))
+        .collect();
+    let mut ids: Vec<&str> = matching.iter().map(|row| row.revision.as_str()).collect();
+    ids.dedup();
+    if ids.len() == 1 {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET paused = $1 WHERE revision = $2",
+                    tables.batch_ref()
+                ),
+                &[&paused, &ids[0]],
+            )
+            .await
+            .map_err(|e| DbError::query("set the batch's pause", e))?;
+    }
+    Ok(matching)
+}
+
+/// The row of one batch section, when it is under way.
+pub async fn read_batch(
+    client: &Client,
+    tables: &VersionTables,
+    revision: &str,
+    direction: Direction,
+) -> Result<Option<BatchProgress>, DbError> {
+    Ok(read_batches(client, tables)
+        .await?
+        .into_iter()
+        .find(|row| row.revision == revision && row.direction == direction))
 }
 
 /// The rows of the batch table, oldest first; empty when the table does not exist.
@@ -156,7 +253,10 @@ pub async fn read_batches(
         .query(
             &format!(
                 "SELECT revision, direction, table_name, key_column, first_key, next_key, last_key, \
-                 batches, rows_changed, started_at::text, updated_at::text FROM {} ORDER BY started_at",
+                 batches, rows_changed, started_at::text, updated_at::text, paused, batch_size, \
+                 last_batch_ms, last_error, extract(epoch FROM updated_at - started_at)::float8, \
+                 extract(epoch FROM clock_timestamp() - updated_at)::float8 \
+                 FROM {} ORDER BY started_at, revision",
                 tables.batch_ref()
             ),
             &[],
@@ -181,6 +281,13 @@ pub async fn read_batches(
             rows: row.get(8),
             started_at: row.get(9),
             updated_at: row.get(10),
+            paused: row.get(11),
+            size: row.get(12),
+            last_batch_ms: row.get(13),
+            last_error: row.get(14),
+            seconds: row.get(15),
+            idle_seconds: row.get(16),
+            waiting: None,
         })
         .collect())
 }

@@ -80,6 +80,24 @@ impl<'a> Piece<'a> {
     }
 }
 
+/// One batch of a batch section, ready to run.
+#[derive(Clone, Copy)]
+pub struct BoundBatch<'p, 'a> {
+    /// The batch statement, to locate an error.
+    pub statement: &'p Piece<'a>,
+    /// Its prepared form.
+    pub prepared: &'p tokio_postgres::Statement,
+    /// The batch's bounds, as the statement's parameters.
+    pub params: &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)],
+    /// The batch table's update: `$1` = `end`, `$2` = the rows changed, `$3` = `size`,
+    /// `$4` = the statement's milliseconds.
+    pub record: &'p Piece<'a>,
+    /// The first key past the batch.
+    pub end: i64,
+    /// The batch's size in keys (recorded: a resumed run starts from it).
+    pub size: i64,
+}
+
 /// How many statements of a transaction are in flight at once.
 const PIPELINE_WINDOW: usize = 512;
 
@@ -234,6 +252,24 @@ impl<'c> Session<'c> {
             .map_err(|e| DbError::query("release the advisory lock", e))
     }
 
+    /// The backend holding this version table's advisory lock (a run under way), if any.
+    pub async fn run_holder_pid(&self) -> Result<Option<i32>, DbError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT l.pid FROM pg_locks l \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                   AND l.classid = (($1::bigint >> 32) & 4294967295)::bigint::oid \
+                   AND l.objid = ($1::bigint & 4294967295)::bigint::oid \
+                 LIMIT 1",
+                &[&self.tables.lock_key()],
+            )
+            .await
+            .map_err(|e| DbError::query("look for a run holding the lock", e))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
     /// Who holds the advisory lock `key`, from pg_locks and pg_stat_activity. Advisory
     /// locks belong to one database: the same key held in another database of the
     /// server (another tenant of a fleet) is not the holder.
@@ -350,19 +386,23 @@ impl<'c> Session<'c> {
             .map_err(|error| locate(piece, error, true))
     }
 
-    /// Runs one batch of a batched section in a transaction of its own: `timeouts`,
-    /// then `prepared` (the statement of `statement`) with `params`, then `record` with
-    /// `$1` = `end` (the key past the batch) and `$2` = the rows the statement changed.
-    /// Returns those rows; on any error the transaction is rolled back.
+    /// Runs one batch of a batch section in a transaction of its own: `timeouts`, the
+    /// batch's statement, then its record (see [`BoundBatch`]). Returns the rows the
+    /// statement changed and the time it took; on any error the transaction is rolled
+    /// back.
     pub async fn run_bounded(
         &self,
         timeouts: &[Piece<'_>],
-        statement: &Piece<'_>,
-        prepared: &tokio_postgres::Statement,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-        record: &Piece<'_>,
-        end: i64,
-    ) -> Result<u64, DbError> {
+        batch: &BoundBatch<'_, '_>,
+    ) -> Result<(u64, Duration), DbError> {
+        let BoundBatch {
+            statement,
+            prepared,
+            params,
+            record,
+            end,
+            size,
+        } = *batch;
         let result = async {
             self.client
                 .batch_execute("BEGIN")
@@ -371,21 +411,24 @@ impl<'c> Session<'c> {
             for piece in timeouts {
                 self.run_alone(piece).await?;
             }
+            let started = std::time::Instant::now();
             let rows = self
                 .client
                 .execute(prepared, params)
                 .await
                 .map_err(|error| locate(statement, error, true))?;
+            let elapsed = started.elapsed();
             let changed = i64::try_from(rows).unwrap_or(i64::MAX);
+            let ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
             self.client
-                .execute(&*record.sql, &[&end, &changed])
+                .execute(&*record.sql, &[&end, &changed, &size, &ms])
                 .await
                 .map_err(|error| locate(record, error, true))?;
             self.client
                 .batch_execute("COMMIT")
                 .await
                 .map_err(|e| DbError::query("commit", e))?;
-            Ok(rows)
+            Ok((rows, elapsed))
         }
         .await;
         if let Err(error) = &result {

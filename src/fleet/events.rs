@@ -87,6 +87,26 @@ pub enum EventKind {
         /// How long the revision took, in milliseconds.
         duration_ms: u64,
     },
+    /// A batch section's progress on a target: when it starts, at each tenth of its key
+    /// range, and when what it waits for changes.
+    BatchProgress {
+        /// The target's name.
+        target: String,
+        /// The revision.
+        revision: String,
+        /// Batches committed.
+        batches: i64,
+        /// Rows the batches changed.
+        rows: i64,
+        /// Share of the key range done, 0 to 1.
+        fraction: f64,
+        /// Rows per second so far.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        rows_per_second: Option<f64>,
+        /// What the run waits for (a pause, a lagging replica), if anything.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        waiting: Option<String>,
+    },
     /// A transient failure; the target is tried again after `delay_ms`.
     Retry {
         /// The target's name.
@@ -152,6 +172,7 @@ impl EventKind {
             | EventKind::LockWait { target, .. }
             | EventKind::StepStart { target, .. }
             | EventKind::StepFinish { target, .. }
+            | EventKind::BatchProgress { target, .. }
             | EventKind::Retry { target, .. }
             | EventKind::TargetFailed { target, .. }
             | EventKind::TargetDone { target, .. }
@@ -252,6 +273,8 @@ pub struct Metrics {
     steps: u64,
     bucket_counts: [u64; BUCKETS.len()],
     step_seconds_sum: f64,
+    /// Rows changed by batch sections, per target and revision as last reported.
+    batch_rows: std::collections::BTreeMap<(String, String), i64>,
 }
 
 impl Metrics {
@@ -279,6 +302,15 @@ impl Metrics {
                         *count += 1;
                     }
                 }
+            }
+            EventKind::BatchProgress {
+                target,
+                revision,
+                rows,
+                ..
+            } => {
+                self.batch_rows
+                    .insert((target.clone(), revision.clone()), *rows);
             }
             EventKind::Retry { .. } => self.retries += 1,
             EventKind::TargetDone { .. } => {
@@ -334,6 +366,12 @@ impl Metrics {
              retort_fleet_step_duration_seconds_count {steps}\n",
             steps = self.steps,
             sum = self.step_seconds_sum
+        ));
+        out.push_str(&format!(
+            "# HELP retort_fleet_batch_rows_total Rows changed by batch sections of the run.\n\
+             # TYPE retort_fleet_batch_rows_total counter\n\
+             retort_fleet_batch_rows_total {}\n",
+            self.batch_rows.values().sum::<i64>()
         ));
         out
     }

@@ -414,6 +414,7 @@ async fn attempt(
                 *running.borrow_mut() = revision;
             };
             start_next(&mut next);
+            let mut batch_said: (u8, Option<String>) = (u8::MAX, None);
             let mut on_step = |event: RunEvent<'_>| match event {
                 RunEvent::Step(step) => {
                     applied.push(step.revision.clone());
@@ -428,8 +429,23 @@ async fn attempt(
                     target: name.clone(),
                     holder: wait.to_string(),
                 }),
-                // Batch progress is not among the fleet's events yet.
-                RunEvent::Batch(_) => {}
+                RunEvent::Batch(progress) => {
+                    // A tenth of the range at a time, and each change of what it waits
+                    // for: a fleet of tenants each backfilling must not flood the log.
+                    let decile = (progress.fraction() * 10.0).floor() as u8;
+                    if (decile, &progress.waiting) != (batch_said.0, &batch_said.1) {
+                        batch_said = (decile, progress.waiting.clone());
+                        shared.send(EventKind::BatchProgress {
+                            target: name.clone(),
+                            revision: progress.revision.clone(),
+                            batches: progress.batches,
+                            rows: progress.rows,
+                            fraction: progress.fraction(),
+                            rows_per_second: progress.rows_per_second(),
+                            waiting: progress.waiting.clone(),
+                        });
+                    }
+                }
             };
             let on_wait = |holder: &str| {
                 shared.send(EventKind::LockWait {

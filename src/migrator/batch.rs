@@ -13,8 +13,8 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::lock_retry::{retry_locks, Attempt};
 use super::online::{bookkeeping, timeouts, RunError, RunEvent, RunOptions};
-use crate::db::batch_state::{read_batches, BatchProgress};
-use crate::db::session::{Origin, Piece};
+use crate::db::batch_state::{read_batch, read_batches, record_error, BatchProgress};
+use crate::db::session::{BoundBatch, Origin, Piece};
 use crate::db::version::Timing;
 use crate::db::{DbError, Session};
 use crate::graph::{AppliedHeads, RevisionGraph, Step};
@@ -109,76 +109,15 @@ pub(super) async fn run_batched(
     on_event(RunEvent::Batch(&progress));
 
     if !progress.is_done() {
-        let bound = batch.bound_statement();
-        let statement = split::split(&bound)
-            .into_iter()
-            .next()
-            .map(|s| (s.sql.to_owned(), s.offset))
-            .unwrap_or_default();
-        let statement = Piece {
-            sql: Cow::Owned(statement.0),
-            origin: Origin::Revision {
-                revision,
-                direction,
-                script: &batch.statement,
-                offset: statement.1,
-            },
-        };
-        let prepared = session.prepare(&statement).await?;
-        let types = prepared.params().to_vec();
-        let record = Piece::bookkeeping(
-            "record the batch in the batch table",
-            tables.record_batch(id, direction),
-        );
-        let boundary = boundary_query(batch);
-        let local = timeouts(options, true);
-        let pause = Duration::from_millis(batch.sleep_ms);
-        while let (Some(lo), Some(last)) = (progress.next, progress.last) {
-            if lo > last {
-                break;
-            }
-            let size = i64::try_from(batch.size).unwrap_or(i64::MAX);
-            let hi = match session
-                .client()
-                .query_opt(&boundary, &[&lo, &last, &size])
-                .await
-                .map_err(|e| DbError::query("find the end of the next batch", e))?
-            {
-                Some(row) => row.get::<_, i64>(0),
-                None => last.checked_add(1).ok_or_else(|| RunError::Batch {
-                    location: location.clone(),
-                    message: format!(
-                        "the key {last} is the largest bigint; no batch can end past it"
-                    ),
-                })?,
-            };
-            let values = integer_params(&types, [lo, hi]).map_err(|message| RunError::Batch {
-                location: format!("{}:{}", revision.path.display(), batch.statement.line),
-                message,
-            })?;
-            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_sql()).collect();
-            let rows = retry_locks(
-                session,
-                options,
-                Attempt::Batch {
-                    timeouts: &local,
-                    statement: &statement,
-                    prepared: &prepared,
-                    params: &params,
-                    record: &record,
-                    end: hi,
-                },
-                on_event,
-            )
-            .await?;
-            progress.next = Some(hi);
-            progress.batches += 1;
-            progress.rows += i64::try_from(rows).unwrap_or(i64::MAX);
-            on_event(RunEvent::Batch(&progress));
-            if !pause.is_zero() && !progress.is_done() {
-                tokio::time::sleep(pause).await;
+        let result = run_ranges(session, revision, batch, &mut progress, options, on_event).await;
+        if let Err(error) = &result {
+            // Best effort: the connection may be the reason the batch failed.
+            if !error.is_connection_lost() {
+                let _ =
+                    record_error(session.client(), tables, id, direction, &error.to_string()).await;
             }
         }
+        result?;
     }
 
     let mut pieces = timeouts(options, true);
@@ -196,6 +135,241 @@ pub(super) async fn run_batched(
     pieces.extend(bookkeeping(graph, tables, heads, step, false, timing));
     retry_locks(session, options, Attempt::Transaction(&pieces), on_event).await?;
     Ok(())
+}
+
+/// The batches from `progress.next` to the end of the range, each committed with its
+/// record; `progress` follows them.
+async fn run_ranges(
+    session: &Session<'_>,
+    revision: &crate::revision::Revision,
+    batch: &Batch,
+    progress: &mut BatchProgress,
+    options: &RunOptions,
+    on_event: &mut dyn FnMut(RunEvent<'_>),
+) -> Result<(), RunError> {
+    let tables = session.tables();
+    let id = revision.id.as_str();
+    let direction = progress.direction;
+    let location = format!("{}:{}", revision.path.display(), batch.line);
+    let bound = batch.bound_statement();
+    let (sql, offset) = split::split(&bound)
+        .into_iter()
+        .next()
+        .map(|s| (s.sql.to_owned(), s.offset))
+        .unwrap_or_default();
+    let statement = Piece {
+        sql: Cow::Owned(sql),
+        origin: Origin::Revision {
+            revision,
+            direction,
+            script: &batch.statement,
+            offset,
+        },
+    };
+    let prepared = session.prepare(&statement).await?;
+    let types = prepared.params().to_vec();
+    let record = Piece::bookkeeping(
+        "record the batch in the batch table",
+        tables.record_batch(id, direction),
+    );
+    let boundary = boundary_query(batch);
+    let local = timeouts(options, true);
+    let pause = Duration::from_millis(batch.sleep_ms);
+    let mut size = first_size(batch, progress, options);
+    let mut lag_unreadable_said = false;
+    // The pace counts this run's time on top of the earlier runs'.
+    let (before, this_run) = (progress.seconds, std::time::Instant::now());
+    while let (Some(lo), Some(last)) = (progress.next, progress.last) {
+        if lo > last {
+            break;
+        }
+        wait_while_held(session, batch, progress, &mut lag_unreadable_said, on_event).await?;
+        let span = i64::try_from(size).unwrap_or(i64::MAX);
+        let hi = match session
+            .client()
+            .query_opt(&boundary, &[&lo, &last, &span])
+            .await
+            .map_err(|e| DbError::query("find the end of the next batch", e))?
+        {
+            Some(row) => row.get::<_, i64>(0),
+            None => last.checked_add(1).ok_or_else(|| RunError::Batch {
+                location: location.clone(),
+                message: format!("the key {last} is the largest bigint; no batch can end past it"),
+            })?,
+        };
+        let values = integer_params(&types, [lo, hi]).map_err(|message| RunError::Batch {
+            location: format!("{}:{}", revision.path.display(), batch.statement.line),
+            message,
+        })?;
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(Bound::as_sql).collect();
+        // The batch's size is recorded with it: a resumed run starts from it.
+        let (rows, took) = retry_locks(
+            session,
+            options,
+            Attempt::Batch {
+                timeouts: &local,
+                batch: &BoundBatch {
+                    statement: &statement,
+                    prepared: &prepared,
+                    params: &params,
+                    record: &record,
+                    end: hi,
+                    size: span,
+                },
+            },
+            on_event,
+        )
+        .await?;
+        if let Some(target) = batch.target_ms {
+            size = adapt(
+                size,
+                took,
+                Duration::from_millis(target),
+                cap(batch, progress, options),
+            );
+        }
+        progress.next = Some(hi);
+        progress.batches += 1;
+        progress.rows += i64::try_from(rows).unwrap_or(i64::MAX);
+        progress.size = i64::try_from(size).ok();
+        progress.last_batch_ms = i64::try_from(took.as_millis()).ok();
+        progress.last_error = None;
+        progress.seconds = before + this_run.elapsed().as_secs_f64();
+        progress.idle_seconds = 0.0;
+        on_event(RunEvent::Batch(progress));
+        if !pause.is_zero() && !progress.is_done() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    Ok(())
+}
+
+/// How often a paused or throttled run looks again.
+const HOLD_POLL: Duration = Duration::from_secs(1);
+
+/// Waits while `retort batch pause` is in effect, or a replica lags beyond `max_lag=`;
+/// says so through `on_event` while it waits.
+async fn wait_while_held(
+    session: &Session<'_>,
+    batch: &Batch,
+    progress: &mut BatchProgress,
+    lag_unreadable_said: &mut bool,
+    on_event: &mut dyn FnMut(RunEvent<'_>),
+) -> Result<(), RunError> {
+    loop {
+        let paused = read_batch(
+            session.client(),
+            session.tables(),
+            &progress.revision,
+            progress.direction,
+        )
+        .await?
+        .is_some_and(|row| row.paused);
+        let waiting = if paused {
+            Some(format!(
+                "paused (`retort batch resume {}` goes on)",
+                progress.revision
+            ))
+        } else if let Some(max) = batch.max_lag_ms {
+            match replica_lag(session).await? {
+                ReplicaLag::Within(lag) if lag > Duration::from_millis(max) => Some(format!(
+                    "a replica lags {:.1}s behind, more than max_lag={max}ms",
+                    lag.as_secs_f64()
+                )),
+                ReplicaLag::Unreadable if !*lag_unreadable_said => {
+                    *lag_unreadable_said = true;
+                    progress.waiting = Some(
+                        "max_lag: the replicas' lag is not visible to this role (grant it \
+                         pg_monitor); going on without it"
+                            .to_owned(),
+                    );
+                    on_event(RunEvent::Batch(progress));
+                    None
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        progress.waiting = waiting;
+        if progress.waiting.is_none() {
+            return Ok(());
+        }
+        on_event(RunEvent::Batch(progress));
+        tokio::time::sleep(HOLD_POLL).await;
+    }
+}
+
+/// What `pg_stat_replication` says of the replicas' replay lag.
+enum ReplicaLag {
+    /// The largest lag of the replicas (zero without any).
+    Within(Duration),
+    /// There are replicas, but their lag is hidden from this role.
+    Unreadable,
+}
+
+async fn replica_lag(session: &Session<'_>) -> Result<ReplicaLag, RunError> {
+    let row = session
+        .client()
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE state IS NULL), \
+                    coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 \
+             FROM pg_stat_replication",
+            &[],
+        )
+        .await
+        .map_err(|e| DbError::query("read the replicas' lag", e))?;
+    let (replicas, hidden, lag): (i64, i64, f64) = (row.get(0), row.get(1), row.get(2));
+    // Without pg_read_all_stats, another role's walsenders show only their pid: the
+    // state and lag columns are NULL.
+    if replicas > 0 && hidden == replicas {
+        return Ok(ReplicaLag::Unreadable);
+    }
+    Ok(ReplicaLag::Within(Duration::from_secs_f64(lag.max(0.0))))
+}
+
+/// The size of the first batch this run makes: what the last run adapted it to, else
+/// the section's, within the cap.
+fn first_size(batch: &Batch, progress: &BatchProgress, options: &RunOptions) -> u64 {
+    let stored = progress
+        .size
+        .and_then(|s| u64::try_from(s).ok())
+        .filter(|s| *s > 0);
+    stored
+        .unwrap_or(batch.size)
+        .min(cap(batch, progress, options))
+}
+
+/// The largest batch: the section's limit, or less when `min_batches` asks for more
+/// batches over the range.
+fn cap(batch: &Batch, progress: &BatchProgress, options: &RunOptions) -> u64 {
+    let limit = if batch.target_ms.is_some() {
+        crate::revision::batch::MAX_SIZE
+    } else {
+        batch.size
+    };
+    match (options.min_batches, progress.first, progress.last) {
+        (Some(n), Some(first), Some(last)) if n > 0 => {
+            let span = u64::try_from(last.saturating_sub(first))
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            limit.min(span.div_ceil(n).max(1))
+        }
+        _ => limit,
+    }
+}
+
+/// The next size under `target=`: scaled by how far the last batch was from the
+/// target, at most doubled or halved at a time (one slow batch, a checkpoint say, must
+/// not swing it), within 1 and `cap`.
+fn adapt(size: u64, took: Duration, target: Duration, cap: u64) -> u64 {
+    let ratio = if took.is_zero() {
+        2.0
+    } else {
+        (target.as_secs_f64() / took.as_secs_f64()).clamp(0.5, 2.0)
+    };
+    let next = (size as f64 * ratio).round();
+    (next as u64).clamp(1, cap.max(1))
 }
 
 /// Before the first run of a section, when its table exists already: the key must be
@@ -309,6 +483,75 @@ fn integer_params(types: &[Type], bounds: [i64; 2]) -> Result<Vec<Bound>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_follow_the_target_at_most_doubling_or_halving() {
+        let target = Duration::from_millis(200);
+        let cap = 1_000_000;
+        assert_eq!(adapt(1000, Duration::from_millis(100), target, cap), 2000);
+        assert_eq!(adapt(1000, Duration::from_millis(10), target, cap), 2000);
+        assert_eq!(adapt(1000, Duration::ZERO, target, cap), 2000);
+        assert_eq!(adapt(1000, Duration::from_millis(400), target, cap), 500);
+        assert_eq!(adapt(1000, Duration::from_secs(60), target, cap), 500);
+        assert_eq!(adapt(1000, Duration::from_millis(250), target, cap), 800);
+        assert_eq!(adapt(1, Duration::from_secs(9), target, cap), 1);
+        assert_eq!(adapt(900, Duration::from_millis(1), target, 1000), 1000);
+    }
+
+    fn progress(first: i64, last: i64) -> BatchProgress {
+        BatchProgress {
+            revision: "0001_aaaaaaaaaaaa".into(),
+            direction: Direction::Upgrade,
+            table: "t".into(),
+            key: "id".into(),
+            next: Some(first),
+            last: Some(last),
+            first: Some(first),
+            batches: 0,
+            rows: 0,
+            started_at: String::new(),
+            updated_at: String::new(),
+            paused: false,
+            size: None,
+            last_batch_ms: None,
+            last_error: None,
+            seconds: 0.0,
+            idle_seconds: 0.0,
+            waiting: None,
+        }
+    }
+
+    #[test]
+    fn min_batches_caps_the_size_and_a_resumed_run_keeps_its_size() {
+        let batch = crate::revision::Batch {
+            table: vec!["t".into()],
+            key: "id".into(),
+            size: 10_000,
+            sleep_ms: 0,
+            target_ms: None,
+            max_lag_ms: None,
+            line: 1,
+            statement: crate::revision::Script::empty(),
+            after: None,
+        };
+        let mut options = RunOptions::default();
+        assert_eq!(first_size(&batch, &progress(1, 100), &options), 10_000);
+        options.min_batches = Some(4);
+        assert_eq!(first_size(&batch, &progress(1, 100), &options), 25);
+        assert_eq!(first_size(&batch, &progress(1, 101), &options), 26);
+        assert_eq!(first_size(&batch, &progress(5, 5), &options), 1);
+        assert_eq!(
+            first_size(&batch, &progress(1, 10_000_000), &options),
+            10_000
+        );
+        options.min_batches = None;
+        let mut resumed = progress(1, 100);
+        resumed.size = Some(700);
+        assert_eq!(first_size(&batch, &resumed, &options), 700);
+        // Without target= the section's size is also the most a resumed run takes.
+        resumed.size = Some(70_000);
+        assert_eq!(first_size(&batch, &resumed, &options), 10_000);
+    }
 
     #[test]
     fn bounds_take_the_parameters_integer_type() {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::online::{RunError, RunEvent, RunOptions};
 use crate::db::blockers::find_blockers;
+use crate::db::session::BoundBatch;
 use crate::db::{Blocker, DbError, Piece, Session};
 use crate::sql::quote_ident;
 use crate::Direction;
@@ -131,35 +132,26 @@ pub(super) enum Attempt<'p, 'a> {
     Transaction(&'p [Piece<'a>]),
     /// One statement of a `transaction:false` section.
     Alone(&'p Piece<'a>),
-    /// One batch of a batch section, in a transaction of its own (see
-    /// [`Session::run_bounded`]).
+    /// One batch of a batch section, in a transaction of its own.
     Batch {
         /// `SET LOCAL` of the timeouts.
         timeouts: &'p [Piece<'a>],
-        /// The batch statement, to locate an error.
-        statement: &'p Piece<'a>,
-        /// Its prepared form.
-        prepared: &'p tokio_postgres::Statement,
-        /// The batch's bounds.
-        params: &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)],
-        /// The batch table's update.
-        record: &'p Piece<'a>,
-        /// The first key past the batch.
-        end: i64,
+        /// The batch.
+        batch: &'p BoundBatch<'p, 'a>,
     },
 }
 
 /// Runs `attempt`, and while it fails only because a lock was not granted in time
 /// (rolled back, so it left nothing), waits a jittered backoff and runs it again, for up
 /// to `options.lock_retry_for`; the blocking sessions are told to `on_event` at each
-/// wait and named in the error at the end. Returns the rows a batch changed (0 for the
-/// other attempts).
+/// wait and named in the error at the end. Returns the rows a batch changed and the
+/// time its statement took (nothing for the other attempts).
 pub(super) async fn retry_locks(
     session: &Session<'_>,
     options: &RunOptions,
     attempt: Attempt<'_, '_>,
     on_event: &mut dyn FnMut(RunEvent<'_>),
-) -> Result<u64, RunError> {
+) -> Result<(u64, Duration), RunError> {
     let started = Instant::now();
     let safety = match attempt {
         Attempt::Transaction(_) | Attempt::Batch { .. } => RetrySafety::Safe,
@@ -169,23 +161,15 @@ pub(super) async fn retry_locks(
     loop {
         tries += 1;
         let result = match attempt {
-            Attempt::Transaction(pieces) => session.run_in_transaction(pieces).await.map(|()| 0),
-            Attempt::Alone(piece) => session.run_alone(piece).await.map(|()| 0),
-            Attempt::Batch {
-                timeouts,
-                statement,
-                prepared,
-                params,
-                record,
-                end,
-            } => {
-                session
-                    .run_bounded(timeouts, statement, prepared, params, record, end)
-                    .await
-            }
+            Attempt::Transaction(pieces) => session
+                .run_in_transaction(pieces)
+                .await
+                .map(|()| (0, Duration::ZERO)),
+            Attempt::Alone(piece) => session.run_alone(piece).await.map(|()| (0, Duration::ZERO)),
+            Attempt::Batch { timeouts, batch } => session.run_bounded(timeouts, batch).await,
         };
         let failure = match result {
-            Ok(rows) => return Ok(rows),
+            Ok(outcome) => return Ok(outcome),
             Err(DbError::Statement(failure)) if failure.code == LOCK_NOT_AVAILABLE => failure,
             Err(e) => return Err(e.into()),
         };
@@ -234,10 +218,8 @@ async fn blockers_of(
 ) -> Vec<Blocker> {
     let pieces: &[Piece<'_>] = match attempt {
         Attempt::Transaction(pieces) => pieces,
-        Attempt::Alone(piece)
-        | Attempt::Batch {
-            statement: piece, ..
-        } => std::slice::from_ref(piece),
+        Attempt::Alone(piece) => std::slice::from_ref(piece),
+        Attempt::Batch { batch, .. } => std::slice::from_ref(batch.statement),
     };
     let words: Vec<String> = pieces
         .iter()

@@ -265,6 +265,9 @@ pub struct RunOptions {
     pub statement_timeout: Option<String>,
     /// All the run's revisions in one transaction (none may be `transaction:false`).
     pub single_transaction: bool,
+    /// Caps every batch section's size so that its key range takes at least this many
+    /// batches (`test-migration` sets it, so the loop runs, not one statement).
+    pub min_batches: Option<u64>,
     /// Lint the planned upgrades first and refuse to run when an error-severity
     /// finding remains (`upgrade --lint deny`).
     #[cfg(feature = "lint")]
@@ -338,6 +341,7 @@ impl RunOptions {
                 .clone()
                 .or(settings.statement_timeout.clone()),
             single_transaction: overrides.single_transaction,
+            min_batches: None,
             #[cfg(feature = "lint")]
             lint_deny: None,
         })
@@ -352,6 +356,7 @@ impl Default for RunOptions {
             lock_retry_for: DEFAULT_LOCK_RETRY,
             statement_timeout: None,
             single_transaction: false,
+            min_batches: None,
             #[cfg(feature = "lint")]
             lint_deny: None,
         }

@@ -30,6 +30,11 @@ pub struct Batch {
     pub size: u64,
     /// Pause between two batches, in milliseconds (`sleep=`, default 0).
     pub sleep_ms: u64,
+    /// The time one batch should take (`target=`): the size adapts to it, batch after
+    /// batch, starting from `size`.
+    pub target_ms: Option<u64>,
+    /// The replay lag of a replica beyond which the run waits (`max_lag=`).
+    pub max_lag_ms: Option<u64>,
     /// Line of the `-- migrate:batch` marker.
     pub line: usize,
     /// The statement run per range, holding `:lo` and `:hi`.
@@ -64,6 +69,12 @@ impl Batch {
         );
         if self.sleep_ms > 0 {
             out.push_str(&format!(" sleep={}ms", self.sleep_ms));
+        }
+        if let Some(target) = self.target_ms {
+            out.push_str(&format!(" target={target}ms"));
+        }
+        if let Some(lag) = self.max_lag_ms {
+            out.push_str(&format!(" max_lag={lag}ms"));
         }
         out
     }
@@ -101,18 +112,29 @@ pub struct BatchOptions {
     pub size: u64,
     /// `sleep=`, in milliseconds.
     pub sleep_ms: u64,
+    /// `target=`, in milliseconds.
+    pub target_ms: Option<u64>,
+    /// `max_lag=`, in milliseconds.
+    pub max_lag_ms: Option<u64>,
 }
 
 /// The most rows one batch may span: a batch is one transaction, and past this it is no
 /// batch any more.
 pub const MAX_SIZE: u64 = 10_000_000;
 
-/// Parses `table=S.T key=COL size=N [sleep=DUR]`; the error says what to write.
+/// Parses `table=S.T key=COL size=N [sleep=DUR] [target=DUR] [max_lag=DUR]`; the error
+/// says what to write.
 pub fn parse_options(text: &str) -> Result<BatchOptions, String> {
     let mut table = None;
     let mut key = None;
     let mut size = None;
     let mut sleep_ms = 0;
+    let mut target_ms = None;
+    let mut max_lag_ms = None;
+    let duration = |name: &str, value: &str| {
+        crate::config::parse_duration(name, value)
+            .map_err(|_| format!("{name}={value}: write a duration such as 50ms, 1s or 0"))
+    };
     for word in words(text)? {
         let (name, value) = word
             .split_once('=')
@@ -146,14 +168,15 @@ pub fn parse_options(text: &str) -> Result<BatchOptions, String> {
                     })?;
                 size = Some(n);
             }
-            "sleep" => {
-                sleep_ms = crate::config::parse_duration("sleep", value).map_err(|_| {
-                    format!("sleep={value}: write a duration such as 50ms, 1s or 0")
-                })?;
-            }
+            "sleep" => sleep_ms = duration(name, value)?,
+            "target" => match duration(name, value)? {
+                0 => return Err(format!("target={value}: a batch takes some time; write e.g. 200ms")),
+                ms => target_ms = Some(ms),
+            },
+            "max_lag" => max_lag_ms = Some(duration(name, value)?),
             other => {
                 return Err(format!(
-                    "unknown option `{other}`; a batch takes table=, key=, size= and sleep="
+                    "unknown option `{other}`; a batch takes table=, key=, size=, sleep=, target= and max_lag="
                 ))
             }
         }
@@ -165,6 +188,8 @@ pub fn parse_options(text: &str) -> Result<BatchOptions, String> {
         key: key.ok_or_else(|| missing("key"))?,
         size: size.ok_or_else(|| missing("size"))?,
         sleep_ms,
+        target_ms,
+        max_lag_ms,
     })
 }
 
@@ -233,7 +258,11 @@ mod tests {
 
     #[test]
     fn options_parse_with_quotes_and_defaults() {
-        let o = parse_options(r#"table="My App".events key=id size=500 sleep=50ms"#).expect("ok");
+        let o = parse_options(
+            r#"table="My App".events key=id size=500 sleep=50ms target=1s max_lag=0"#,
+        )
+        .expect("ok");
+        assert_eq!((o.target_ms, o.max_lag_ms), (Some(1000), Some(0)));
         assert_eq!(o.table, ["My App", "events"]);
         assert_eq!(o.key, "id");
         assert_eq!((o.size, o.sleep_ms), (500, 50));
@@ -255,6 +284,8 @@ mod tests {
             ("table=t key=a,b size=10", "composite keys"),
             ("table=a.b.c key=id size=10", "SCHEMA.TABLE"),
             ("table=t key=id size=10 sleep=soon", "duration"),
+            ("table=t key=id size=10 target=0", "takes some time"),
+            ("table=t key=id size=10 max_lag=far", "duration"),
             ("table=t key=id size=10 pace=1", "unknown option `pace`"),
             ("table=\"t key=id size=10", "unterminated"),
             ("table=t key id size=10", "NAME=VALUE"),
@@ -287,6 +318,8 @@ mod tests {
             key: "id".into(),
             size: 10,
             sleep_ms: 0,
+            target_ms: None,
+            max_lag_ms: None,
             line: 1,
             statement: Script {
                 sql: "UPDATE t SET c = ':lo'::text || x::hi WHERE id >= :lo AND id < :hi".into(),

@@ -280,6 +280,9 @@ pub struct RoundTrip<'a> {
     run: RunOptions,
 }
 
+/// The fewest batches a batch section runs in under test, whatever its `size=`.
+pub const TESTED_BATCHES: u64 = 4;
+
 fn ms(started: Instant) -> u128 {
     started.elapsed().as_millis()
 }
@@ -300,6 +303,11 @@ impl<'a> RoundTrip<'a> {
             ..InspectOptions::default()
         };
         let tracker = Tracker::prepare(session.client(), &inspect).await?;
+        // A batch section tested as one statement would prove nothing of its loop.
+        let run = RunOptions {
+            min_batches: run.min_batches.or(Some(TESTED_BATCHES)),
+            ..run
+        };
         Ok(RoundTrip {
             migrator,
             session,

@@ -183,7 +183,9 @@ fn a_failed_batch_blocks_other_runs_until_the_fixed_file_finishes_it() {
     let run = project.run_on(&db, &["downgrade", "base"]).fails_with(3);
     assert!(run.stderr.contains("stopped half-way"), "{}", run.stderr);
     assert!(run.stderr.contains("retort upgrade"), "{}", run.stderr);
-    let run = project.run_on(&db, &["stamp", "head", "--force"]).fails_with(3);
+    let run = project
+        .run_on(&db, &["stamp", "head", "--force"])
+        .fails_with(3);
     assert!(run.stderr.contains("stopped half-way"), "{}", run.stderr);
 
     // The revision is not applied, so its file may change: the rerun resumes.
@@ -259,4 +261,203 @@ fn the_sql_script_shows_the_batch_as_a_commented_plan() {
     let after = script.find("SET NOT NULL").expect("the section after");
     let plan = script.find("-- migrate:batch").expect("the plan");
     assert!(plan < after, "{script}");
+}
+
+/// Waits until `probe` holds, for up to `within`.
+fn wait_for(within: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if probe() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn batch_pause_holds_the_run_and_resume_lets_it_finish_while_status_reports_from_another_process() {
+    let project = Project::new();
+    let db = TestDb::new("batch_pause");
+    events_table(&db, 20_000);
+    let id = backfill_revision(&project, "size=500 sleep=50ms", "");
+    let child = crate::support::retort(project.path())
+        .args(["--database-url", db.url.as_str(), "upgrade"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn retort");
+    assert!(
+        wait_for(Duration::from_secs(20), || count(
+            &db,
+            "SELECT count(*) FROM seen"
+        ) >= 2),
+        "the backfill never started"
+    );
+
+    // Status from another process: the section, its progress, and the run at it.
+    let status = project
+        .run_on(&db, &["--json", "batch", "status"])
+        .ok()
+        .json();
+    let section = &status["batches"][0];
+    assert_eq!(section["revision"], id.as_str());
+    assert_eq!(section["table"], "public.events");
+    assert!(
+        section["batches"].as_i64().expect("batches") >= 2,
+        "{status}"
+    );
+    assert!(status["running_pid"].as_i64().is_some(), "{status}");
+
+    let paused = project.run_on(&db, &["batch", "pause", &id[..6]]).ok();
+    assert!(
+        paused.stdout.contains(&format!("paused {id}")),
+        "{}",
+        paused.stdout
+    );
+    // The batch under way finishes; then nothing moves while the pause holds.
+    std::thread::sleep(Duration::from_millis(600));
+    let held = count(&db, "SELECT count(*) FROM seen");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM seen"),
+        held,
+        "batches ran while paused"
+    );
+    assert!(
+        held < 40,
+        "the backfill ended before the pause: {held} batches"
+    );
+    let status = project.run_on(&db, &["batch", "status"]).ok().stdout;
+    assert!(status.contains("paused"), "{status}");
+
+    project.run_on(&db, &["batch", "resume", &id]).ok();
+    let run = child.wait_with_output().expect("the run ends");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("paused (`retort batch resume"), "{stderr}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE touched <> 1"),
+        0
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM seen"), 40);
+    let status = project.run_on(&db, &["batch", "status"]).ok().stdout;
+    assert!(status.contains("no batch section under way"), "{status}");
+    // A revision with no section under way is named as such.
+    let run = project.run_on(&db, &["batch", "pause", &id]).fails_with(2);
+    assert!(
+        run.stderr.contains("no batch section under way matches"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_target_duration_shrinks_slow_batches_and_grows_fast_ones_in_both_directions() {
+    let project = Project::new();
+    let db = TestDb::new("batch_target");
+    events_table(&db, 3_000);
+    db.execute(
+        "CREATE FUNCTION slow(v int) RETURNS int LANGUAGE plpgsql AS $$ \
+         BEGIN PERFORM pg_sleep(0.0005); RETURN v; END $$",
+    )
+    .expect("a slow function");
+    // Upgrade: at least half a millisecond a row, so 800 rows take far more than the
+    // 150 ms target. Downgrade: fast rows, so 50 take far less.
+    let upgrade = "ALTER TABLE events ADD COLUMN kind_len int;\n\n\
+         -- migrate:batch table=events key=id size=800 target=150ms max_lag=30s\n\
+         WITH u AS (UPDATE events SET kind_len = slow(length(kind)), touched = touched + 1\n\
+          WHERE id >= :lo AND id < :hi RETURNING 1)\n\
+         INSERT INTO seen SELECT txid_current(), count(*) FROM u;";
+    let downgrade = "UPDATE events SET touched = touched WHERE false;\n\n\
+         -- migrate:batch table=events key=id size=50 target=150ms\n\
+         WITH u AS (UPDATE events SET kind_len = NULL, touched = touched + 10\n\
+          WHERE id >= :lo AND id < :hi RETURNING 1)\n\
+         INSERT INTO seen SELECT txid_current(), -count(*) FROM u;\n\n\
+         -- migrate:downgrade\n\
+         ALTER TABLE events DROP COLUMN kind_len;";
+    write_revision(
+        &project.versions(),
+        &Rev {
+            number: 1,
+            parents: &[],
+            message: "backfill kind_len",
+            upgrade,
+            downgrade: Some(downgrade),
+            non_transactional: false,
+        },
+    );
+    let sizes = |sql: &str| -> Vec<i64> {
+        db.texts(sql)
+            .iter()
+            .map(|r| r.parse().expect("a number"))
+            .collect()
+    };
+    project.run_on(&db, &["upgrade"]).ok();
+    let up = sizes("SELECT rows::text FROM seen WHERE rows > 0 ORDER BY ctid");
+    // Each batch at most halves the next: 800, 400, 200, then about the target's pace.
+    assert_eq!(up[..3], [800, 400, 200], "{up:?}");
+    assert!(up[3..].iter().all(|&n| (10..400).contains(&n)), "{up:?}");
+    assert_eq!(up.iter().sum::<i64>(), 3_000);
+
+    project.run_on(&db, &["downgrade", "base"]).ok();
+    let down = sizes("SELECT (-rows)::text FROM seen WHERE rows < 0 ORDER BY ctid");
+    // Fast batches at most double the next: 50, 100, 200, 400, ...
+    assert_eq!(down[..4], [50, 100, 200, 400], "{down:?}");
+    assert_eq!(down.iter().sum::<i64>(), 3_000);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM events WHERE touched <> 11"),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM information_schema.columns WHERE column_name = 'kind_len'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn test_migration_runs_batch_sections_as_a_loop_and_passes() {
+    let project = Project::new();
+    write_revision(
+        &project.versions(),
+        &Rev {
+            number: 1,
+            parents: &[],
+            message: "events",
+            upgrade: "CREATE TABLE events (id bigint PRIMARY KEY, kind text NOT NULL, touched int NOT NULL DEFAULT 0);\n\
+                      INSERT INTO events (id, kind) SELECT g, 'k' FROM generate_series(1, 100) g;\n\
+                      CREATE TABLE seen (xid bigint, rows int);",
+            downgrade: Some("DROP TABLE seen; DROP TABLE events;"),
+            non_transactional: false,
+        },
+    );
+    let upgrade = "ALTER TABLE events ADD COLUMN kind_len int;\n\n\
+         -- migrate:batch table=events key=id size=100000\n\
+         WITH u AS (UPDATE events SET kind_len = length(kind) WHERE id >= :lo AND id < :hi RETURNING 1)\n\
+         INSERT INTO seen SELECT txid_current(), count(*) FROM u;\n\n\
+         -- migrate:upgrade\n\
+         DO $$ BEGIN IF (SELECT count(*) FROM seen) < 4 THEN \
+           RAISE EXCEPTION 'only % batches', (SELECT count(*) FROM seen); END IF; END $$;";
+    write_revision(
+        &project.versions(),
+        &Rev {
+            number: 2,
+            parents: &[&crate::support::rev_id(1)],
+            message: "backfill",
+            upgrade,
+            downgrade: Some("TRUNCATE seen; ALTER TABLE events DROP COLUMN kind_len;"),
+            non_transactional: false,
+        },
+    );
+    // The section after the batch fails unless the size=100000 section ran in at
+    // least four batches over its 100 rows.
+    let run = project.run(&["test-migration", "--each"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }

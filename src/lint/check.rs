@@ -1,7 +1,8 @@
 //! The checks: each statement of a section, parsed by PostgreSQL's own parser
 //! (`pg_query`, libpg_query), is matched against the rules. The section's context
 //! (transactional or not, tables created earlier in it, `lock_timeout` set, constraints
-//! added `NOT VALID`) travels from statement to statement.
+//! added `NOT VALID`) travels from statement to statement. A batch statement is checked
+//! in a section of its own that knows the batch's table.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +44,8 @@ pub struct Section {
     /// `table.col` proven free of NULLs by a validated check: PostgreSQL 12+ then sets
     /// NOT NULL without scanning.
     proven_not_null: BTreeSet<String>,
+    /// The `table=` of a batch section (parts as written), when this is its statement.
+    batch: Option<Vec<String>>,
 }
 
 impl Section {
@@ -52,6 +55,15 @@ impl Section {
             server_version,
             lock_timeout,
             ..Section::default()
+        }
+    }
+
+    /// The section of a batch statement, which the runner repeats once per key range of
+    /// `table`, each range in a transaction of its own.
+    pub fn batch(table: &[String], server_version: i32, lock_timeout: bool) -> Section {
+        Section {
+            batch: Some(table.to_vec()),
+            ..Section::new(true, server_version, lock_timeout)
         }
     }
 
@@ -83,6 +95,11 @@ impl Section {
                 "manual-step",
                 format!("a generated statement still waits for its manual step: {step}"),
             ));
+        }
+        let writes = writes(node);
+        match &self.batch {
+            Some(table) => batch_writes(&writes, table, sql, hits),
+            None => self.full_table_writes(&writes, hits),
         }
         // Naming an added label as another ADD VALUE's neighbour is not a use of it.
         let adds_a_label = matches!(node, NodeEnum::AlterEnumStmt(_));
@@ -225,6 +242,29 @@ impl Section {
                 self.lock_timeout = true;
             }
             _ => {}
+        }
+    }
+
+    /// unbatched-full-table-write: an UPDATE or DELETE of every row of a table that
+    /// existed before the section (a table created in it holds only what it put there).
+    fn full_table_writes(&self, writes: &[Write<'_>], hits: &mut Vec<Hit>) {
+        for write in writes {
+            if write.every_row && !self.is_new(write.relation) {
+                hits.push(hit(
+                    "unbatched-full-table-write",
+                    format!(
+                        "{} {} without WHERE locks every row of the table until {}; \
+                         a `-- migrate:batch` section walks it in key ranges, one short transaction each",
+                        write.verb,
+                        relation_name(write.relation),
+                        if self.transactional {
+                            "commit"
+                        } else {
+                            "it ends"
+                        }
+                    ),
+                ));
+            }
         }
     }
 
@@ -462,7 +502,6 @@ impl Section {
     }
 }
 
-/// `schema.name` of a relation, as written.
 /// The text of the first `retort: manual step:` comment inside `sql`. Autogenerate
 /// writes that marker inside the statement it could not finish (between `TYPE` and
 /// `USING`), so that it travels with the statement and its line is the one to edit.
@@ -490,12 +529,125 @@ fn manual_step(sql: &str) -> Option<String> {
     })
 }
 
+/// `schema.name` of a relation, as written.
 fn relation_name(relation: Option<&RangeVar>) -> String {
     match relation {
         Some(r) if !r.schemaname.is_empty() => format!("{}.{}", r.schemaname, r.relname),
         Some(r) => r.relname.clone(),
         None => "the table".into(),
     }
+}
+
+/// A table a statement changes rows of.
+struct Write<'a> {
+    /// `UPDATE`, `DELETE FROM`, `INSERT INTO` or `MERGE INTO`.
+    verb: &'static str,
+    relation: Option<&'a RangeVar>,
+    /// An UPDATE or DELETE without WHERE: every row of the table.
+    every_row: bool,
+}
+
+/// The tables a statement changes rows of: its own target, and those of the
+/// data-modifying statements in its WITH (PostgreSQL allows them only there, and runs
+/// them whether or not the rest of the statement reads their result).
+fn writes(node: &NodeEnum) -> Vec<Write<'_>> {
+    let mut out = Vec::new();
+    collect_writes(node, &mut out);
+    out
+}
+
+fn collect_writes<'a>(node: &'a NodeEnum, out: &mut Vec<Write<'a>>) {
+    let write = |verb, relation: &'a Option<RangeVar>, every_row| Write {
+        verb,
+        relation: relation.as_ref(),
+        every_row,
+    };
+    let (with, own) = match node {
+        NodeEnum::UpdateStmt(s) => (
+            &s.with_clause,
+            Some(write("UPDATE", &s.relation, s.where_clause.is_none())),
+        ),
+        NodeEnum::DeleteStmt(s) => (
+            &s.with_clause,
+            Some(write("DELETE FROM", &s.relation, s.where_clause.is_none())),
+        ),
+        NodeEnum::InsertStmt(s) => (
+            &s.with_clause,
+            Some(write("INSERT INTO", &s.relation, false)),
+        ),
+        NodeEnum::MergeStmt(s) => (
+            &s.with_clause,
+            Some(write("MERGE INTO", &s.relation, false)),
+        ),
+        NodeEnum::SelectStmt(s) => (&s.with_clause, None),
+        _ => return,
+    };
+    for cte in with.iter().flat_map(|w| &w.ctes) {
+        if let Some(NodeEnum::CommonTableExpr(cte)) = &cte.node {
+            if let Some(query) = cte.ctequery.as_deref().and_then(|q| q.node.as_ref()) {
+                collect_writes(query, out);
+            }
+        }
+    }
+    out.extend(own);
+}
+
+/// batch-other-table: a batch statement runs once per key range of its table, so it
+/// must change rows of that table, and of no other (each range would write the other
+/// again, outside the ranges the runner tracks).
+fn batch_writes(writes: &[Write<'_>], table: &[String], sql: &str, hits: &mut Vec<Hit>) {
+    let name = table.join(".");
+    if writes.is_empty() {
+        let kind = crate::sql::words::tokens(sql, true)
+            .next()
+            .unwrap_or_default()
+            .to_uppercase();
+        hits.push(hit(
+            "batch-other-table",
+            format!(
+                "this {kind} statement changes no rows, yet the batch section runs it once per key range of {name}; \
+                 a batch statement is an UPDATE, DELETE, INSERT or MERGE of {name}"
+            ),
+        ));
+        return;
+    }
+    let mut others: Vec<String> = writes
+        .iter()
+        .filter(|w| !w.relation.is_some_and(|r| is_batch_table(r, table)))
+        .map(|w| format!("{} {}", w.verb, relation_name(w.relation)))
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    let writes_table = others.len() < writes.len();
+    others.sort();
+    others.dedup();
+    let message = if writes_table {
+        format!(
+            "besides {name}, the batch statement runs {} once per key range",
+            others.join(", ")
+        )
+    } else {
+        format!(
+            "the batch statement runs {}, but its key ranges are those of the batch table {name}",
+            others.join(", ")
+        )
+    };
+    hits.push(hit("batch-other-table", message));
+}
+
+/// Whether a statement's target is the batch's `table=`. The names must be equal, and
+/// the schemas too when both are written: lint does not know the search_path, so a bare
+/// name on either side matches any schema. `table=` parts count as written (the runner
+/// quotes them), the statement's as PostgreSQL folds them.
+fn is_batch_table(relation: &RangeVar, table: &[String]) -> bool {
+    let (schema, name) = match table {
+        [name] => (None, name),
+        [schema, name] => (Some(schema), name),
+        _ => return false,
+    };
+    relation.relname == *name
+        && (relation.schemaname.is_empty() || schema.is_none_or(|s| *s == relation.schemaname))
 }
 
 /// A dropped object's name: a list of String nodes, or a type name.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::revision::{Revision, Script};
+use crate::revision::{Batch, Revision, Script};
 use crate::sql::split::{line_column, split};
 pub use rules::{rule_by_id, Rule, Severity, RULES};
 
@@ -115,7 +115,8 @@ pub struct Finding {
     pub line: usize,
     /// 1-based column, in characters.
     pub column: usize,
-    /// `upgrade` or `downgrade`.
+    /// `upgrade` or `downgrade`: the direction, whose batch statement and section after
+    /// the batch count as its own.
     pub section: &'static str,
     /// Accepted with `-- retort:ignore RULE reason` (kept, so reports can list them).
     pub ignored: Option<String>,
@@ -140,7 +141,8 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Lints one revision: both sections, and whether it can be downgraded at all.
+/// Lints one revision: both sections, their batch sections, and whether it can be
+/// downgraded at all.
 pub fn lint_revision(revision: &Revision, config: &LintConfig) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut add = |rule: &'static str, message: String, section, (line, column), ignored| {
@@ -165,14 +167,26 @@ pub fn lint_revision(revision: &Revision, config: &LintConfig) -> Vec<Finding> {
             ignored,
         });
     };
-    for (section, script) in [
-        ("upgrade", Some(&revision.upgrade)),
-        ("downgrade", revision.downgrade.as_ref()),
+    for (section, script, batch) in [
+        (
+            "upgrade",
+            Some(&revision.upgrade),
+            revision.upgrade_batch.as_ref(),
+        ),
+        (
+            "downgrade",
+            revision.downgrade.as_ref(),
+            revision.downgrade_batch.as_ref(),
+        ),
     ] {
         let Some(script) = script else {
             continue;
         };
-        for (position, hit, ignored) in lint_script(script, config) {
+        let mut placed = lint_script(script, ordinary(script, config));
+        if let Some(batch) = batch {
+            placed.extend(lint_batch(batch, config));
+        }
+        for (position, hit, ignored) in placed {
             // A downgrade exists to undo: dropping what the upgrade made is its job.
             if section == "downgrade" && DESTRUCTIVE.contains(&hit.rule) {
                 continue;
@@ -196,13 +210,43 @@ pub fn lint_revision(revision: &Revision, config: &LintConfig) -> Vec<Finding> {
 /// (file line, column), the hit, and the reason it was accepted (if it was).
 type Placed = ((usize, usize), check::Hit, Option<String>);
 
-fn lint_script(script: &Script, config: &LintConfig) -> Vec<Placed> {
-    let mut out = Vec::new();
-    let mut section = check::Section::new(
+/// The context of an ordinary section: nothing known yet but whether it is one
+/// transaction.
+fn ordinary(script: &Script, config: &LintConfig) -> check::Section {
+    check::Section::new(
         script.transactional,
         config.server_version,
         config.runner_lock_timeout,
+    )
+}
+
+/// A batch statement, then the section after it. The statement is parsed with `:lo` and
+/// `:hi` bound as `$1` and `$2` (PostgreSQL's parser knows no `:name`); the binding
+/// keeps every byte where it was, so positions stay the file's. The section after runs
+/// in a transaction of its own once the batches committed, so it starts afresh: what
+/// the section before the batch created is committed and may hold the batches' rows.
+fn lint_batch(batch: &Batch, config: &LintConfig) -> Vec<Placed> {
+    let statement = Script {
+        sql: batch.bound_statement(),
+        line: batch.statement.line,
+        transactional: true,
+    };
+    let mut out = lint_script(
+        &statement,
+        check::Section::batch(
+            &batch.table,
+            config.server_version,
+            config.runner_lock_timeout,
+        ),
     );
+    if let Some(after) = &batch.after {
+        out.extend(lint_script(after, ordinary(after, config)));
+    }
+    out
+}
+
+fn lint_script(script: &Script, mut section: check::Section) -> Vec<Placed> {
+    let mut out = Vec::new();
     let mut previous_end = 0;
     for statement in split(&script.sql) {
         let (line, column) = line_column(&script.sql, statement.offset);

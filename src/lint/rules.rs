@@ -255,6 +255,20 @@ pub const RULES: &[Rule] = &[
         "Use text with a CHECK (length(col) <= n) when a limit is a business rule.",
     ),
     rule(
+        "unbatched-full-table-write",
+        Warning,
+        "an UPDATE or DELETE without WHERE on a table the section did not create",
+        "It locks every row of the table until the section's transaction commits: on a large table the application's writes to it wait for the whole statement (and the revision's other statements), and the dead rows it leaves behind all at once bloat the table. A WHERE clause is taken to bound the statement; TRUNCATE is not this rule.",
+        "Change the rows in key ranges with a `-- migrate:batch` section after the upgrade section; the runner runs its statement once per range, one short transaction each, and resumes an interrupted run:\n\n    -- migrate:batch table=app.events key=id size=10000 sleep=50ms\n    UPDATE app.events SET archived = false WHERE id >= :lo AND id < :hi;",
+    ),
+    rule(
+        "batch-other-table",
+        Error,
+        "a batch statement changes another table than its `table=`, or changes no table",
+        "The runner runs the batch statement once per key range of the `table=` table. A statement that changes no rows of it (a SELECT, DDL) runs as many times as there are ranges; one that writes another table writes it once per range, outside the ranges the runner tracks. A data-modifying WITH counts too: `WITH u AS (UPDATE t ... RETURNING id) INSERT INTO log SELECT id FROM u` on table=t is flagged for the log table, though writing a per-range log may be exactly what is meant. A SELECT calling a function that writes cannot be checked and is flagged. Names are compared schema-qualified only where both the statement and `table=` write a schema.",
+        "Make the statement an UPDATE, DELETE, INSERT or MERGE of the batch table alone, bounded by `:lo` and `:hi`; move schema changes to the upgrade section before or after the batch. When the other write is intended (a log of the rows done, a function doing the work), accept it with `-- retort:ignore batch-other-table <reason>` above the statement.",
+    ),
+    rule(
         "irreversible",
         Warning,
         "the revision has no downgrade section",

@@ -497,3 +497,321 @@ fn postgresql_18_syntax_parses() {
         );
     }
 }
+
+/// A revision whose upgrade section is `upgrade`, followed by a batch section over
+/// `table` running `statement`, then `after` as the section after the batch.
+fn lint_batched(upgrade: &str, table: &str, statement: &str, after: &str) -> Vec<Finding> {
+    let text = format!(
+        "-- revision: 0002_a8cd0dc08805\n-- down_revision: 0001_5f1c2b3d4e6a\n-- message: t\n\n\
+         -- migrate:upgrade\n{upgrade}\n\n-- migrate:batch table={table} key=id size=1000\n{statement}\n\n\
+         -- migrate:upgrade\n{after}\n\n-- migrate:downgrade\n"
+    );
+    let revision = crate::revision::parse_bytes(
+        Path::new("versions/0002_a8cd0dc08805_t.sql"),
+        text.as_bytes(),
+    )
+    .expect("test revision parses");
+    lint_revision(&revision, &LintConfig::default())
+}
+
+/// The rules found in the batch statement of a batch section over `table`.
+fn batch_rules(table: &str, statement: &str) -> Vec<&'static str> {
+    rules_of(&lint_batched(LOCKED, table, statement, ""))
+}
+
+const RANGE: &str = "id >= :lo AND id < :hi";
+
+#[test]
+fn batch_statements_and_the_sections_after_them_are_linted_at_their_lines() {
+    let text = "-- revision: 0002_a8cd0dc08805\n-- down_revision: 0001_5f1c2b3d4e6a\n\n\
+                -- migrate:upgrade\n\
+                ALTER TABLE app.events ADD COLUMN kind_id int;\n\
+                ALTER TABLE app.events ADD CONSTRAINT kind_fk FOREIGN KEY (kind_id) REFERENCES app.kinds (id) NOT VALID;\n\
+                \n\
+                -- migrate:batch table=app.events key=id size=10000\n\
+                -- what the batch does\n  \
+                UPDATE app.kinds SET used = true\n   \
+                WHERE id IN (SELECT kind_id FROM app.events WHERE id >= :lo AND id < :hi);\n\
+                \n\
+                -- migrate:upgrade\n\
+                ALTER TABLE app.events VALIDATE CONSTRAINT kind_fk;\n\
+                CREATE INDEX CONCURRENTLY events_kind ON app.events (kind_id);\n\
+                UPDATE app.events SET seen = true;\n\
+                \n\
+                -- migrate:downgrade\n\
+                ALTER TABLE app.events DROP COLUMN kind_id;\n\
+                \n\
+                -- migrate:batch table=app.events key=id size=10000\n\
+                SELECT count(*) FROM app.events WHERE id >= :lo AND id < :hi;\n\
+                \n\
+                -- migrate:downgrade\n\
+                DROP TABLE app.kinds;\n";
+    let revision =
+        crate::revision::parse_bytes(Path::new("v/0002_a8cd0dc08805_t.sql"), text.as_bytes())
+            .expect("parses");
+    let config = LintConfig {
+        runner_lock_timeout: true,
+        ..LintConfig::default()
+    };
+    let placed: Vec<(&str, &str, usize, usize)> = lint_revision(&revision, &config)
+        .iter()
+        .map(|f| (f.rule, f.section, f.line, f.column))
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            // The batch statement, where it starts in the file (past its comment).
+            ("batch-other-table", "upgrade", 10, 3),
+            // The section after the batch is a transaction of its own: the constraint
+            // added NOT VALID before the batch committed long ago, and CONCURRENTLY
+            // cannot run in it.
+            ("concurrently-in-transaction", "upgrade", 15, 1),
+            ("unbatched-full-table-write", "upgrade", 16, 1),
+            // The downgrade's batch statement and section after it belong to the
+            // downgrade, whose drops are its job (line 19, and the DROP TABLE after
+            // the batch).
+            ("batch-other-table", "downgrade", 22, 1),
+        ]
+    );
+    let findings = lint_revision(&revision, &config);
+    let other = &findings[0];
+    assert_eq!(other.severity, Severity::Error);
+    assert!(
+        other.message.contains("UPDATE app.kinds")
+            && other.message.contains("batch table app.events"),
+        "{other}"
+    );
+}
+
+#[test]
+fn a_batch_statement_that_does_not_parse_is_a_syntax_error_at_its_line() {
+    let findings = lint_batched(LOCKED, "t", &format!("UPDATE t SET c = WHERE {RANGE};"), "");
+    let syntax = findings
+        .iter()
+        .find(|f| f.rule == "syntax-error")
+        .expect("a syntax error");
+    // Header (3 lines), blank, marker, SET, blank, blank, batch marker, the statement.
+    assert_eq!((syntax.line, syntax.column), (10, 1));
+    // Bound as parameters, the placeholders themselves parse.
+    let clean = lint_batched(
+        LOCKED,
+        "t",
+        &format!("UPDATE t SET c = :lo::text || :hi WHERE {RANGE};"),
+        "",
+    );
+    assert!(rules_of(&clean).is_empty(), "{clean:?}");
+}
+
+#[test]
+fn batch_other_table() {
+    // The batch table, however the statement and `table=` qualify it.
+    for (table, statement) in [
+        (
+            "app.events",
+            format!("UPDATE app.events SET c = 1 WHERE {RANGE};"),
+        ),
+        (
+            "app.events",
+            format!("UPDATE events e SET c = 1 WHERE e.{RANGE};"),
+        ),
+        (
+            "events",
+            format!("UPDATE app.events SET c = 1 WHERE {RANGE};"),
+        ),
+        (
+            "events",
+            format!("DELETE FROM ONLY events WHERE {RANGE} AND old;"),
+        ),
+        (
+            "app.events",
+            format!(
+                "INSERT INTO app.events (id) SELECT id + 1000000 FROM app.events WHERE {RANGE};"
+            ),
+        ),
+        (
+            "app.events",
+            format!(
+                "MERGE INTO app.events e USING app.staged s ON s.id = e.id AND s.{RANGE} \
+                 WHEN MATCHED THEN UPDATE SET c = s.c;"
+            ),
+        ),
+        (
+            "\"My Events\"",
+            format!("UPDATE \"My Events\" SET c = 1 WHERE {RANGE};"),
+        ),
+        (
+            "app.events",
+            format!(
+                "WITH done AS (UPDATE app.events SET c = 1 WHERE {RANGE} RETURNING id) \
+                 SELECT count(*) FROM done;"
+            ),
+        ),
+    ] {
+        let hits = batch_rules(table, &statement);
+        assert!(
+            !hits.contains(&"batch-other-table"),
+            "{table}: {statement}: {hits:?}"
+        );
+    }
+    // Another table, another schema, no write at all, a schema change, a second write.
+    for (table, statement) in [
+        (
+            "app.events",
+            format!("UPDATE app.kinds SET c = 1 WHERE {RANGE};"),
+        ),
+        (
+            "app.events",
+            format!("UPDATE audit.events SET c = 1 WHERE {RANGE};"),
+        ),
+        (
+            "events",
+            format!("DELETE FROM app.events_old WHERE {RANGE};"),
+        ),
+        (
+            "app.events",
+            format!("SELECT count(*) FROM app.events WHERE {RANGE};"),
+        ),
+        (
+            "app.events",
+            "ALTER TABLE app.events ADD CONSTRAINT r CHECK (id >= :lo AND id < :hi);".into(),
+        ),
+        // The log-table shape tests/it/batch.rs uses: flagged, and ignorable.
+        (
+            "t",
+            format!(
+                "WITH u AS (UPDATE t SET c = c + 1 WHERE {RANGE} RETURNING 1) \
+                 INSERT INTO seen SELECT count(*) FROM u;"
+            ),
+        ),
+        // PostgreSQL folds the statement's names; `table=` names are taken as written.
+        ("Events", format!("UPDATE Events SET c = 1 WHERE {RANGE};")),
+    ] {
+        let hits = batch_rules(table, &statement);
+        assert!(
+            hits.contains(&"batch-other-table"),
+            "{table}: {statement}: {hits:?}"
+        );
+    }
+    let findings = lint_batched(
+        LOCKED,
+        "t",
+        &format!(
+            "WITH u AS (UPDATE t SET c = c + 1 WHERE {RANGE} RETURNING 1) \
+             INSERT INTO seen SELECT count(*) FROM u;"
+        ),
+        "",
+    );
+    let log = findings
+        .iter()
+        .find(|f| f.rule == "batch-other-table")
+        .expect("batch-other-table");
+    assert!(
+        log.message
+            .contains("besides t, the batch statement runs INSERT INTO seen once per key range"),
+        "{log}"
+    );
+    let select = lint_batched(
+        LOCKED,
+        "t",
+        &format!("SELECT count(*) FROM t WHERE {RANGE};"),
+        "",
+    );
+    assert!(
+        select
+            .iter()
+            .any(|f| f.message.contains("this SELECT statement changes no rows")),
+        "{select:?}"
+    );
+    // The rule is about batch statements: ordinary sections write what they like.
+    assert!(!rules_of(&lint("INSERT INTO seen VALUES (1);", true)).contains(&"batch-other-table"));
+}
+
+#[test]
+fn unbatched_full_table_write() {
+    case(
+        "unbatched-full-table-write",
+        "UPDATE users SET active = true;",
+        "UPDATE users SET active = true WHERE id = 1;",
+    );
+    case(
+        "unbatched-full-table-write",
+        "DELETE FROM sessions;",
+        "DELETE FROM sessions WHERE expires_at < now();",
+    );
+    case(
+        "unbatched-full-table-write",
+        "WITH gone AS (DELETE FROM sessions RETURNING id) INSERT INTO log SELECT id FROM gone;",
+        "TRUNCATE sessions;",
+    );
+    // Outside a transaction the statement's own locks are still on every row.
+    case_in(
+        "unbatched-full-table-write",
+        "UPDATE users SET active = true;",
+        false,
+        "INSERT INTO users (id) VALUES (1);",
+        false,
+    );
+    // A table created earlier in the section holds only its own rows.
+    let new = rules_of(&lint(
+        "CREATE TABLE t (id int, c int);\nINSERT INTO t VALUES (1, 1);\nUPDATE t SET c = 2;\nDELETE FROM t;",
+        true,
+    ));
+    assert!(!new.contains(&"unbatched-full-table-write"), "{new:?}");
+    let findings = lint("UPDATE app.users SET active = true;", true);
+    let write = findings
+        .iter()
+        .find(|f| f.rule == "unbatched-full-table-write")
+        .expect("found");
+    assert_eq!(write.severity, Severity::Warning);
+    assert!(
+        write.message.contains("UPDATE app.users without WHERE")
+            && write.message.contains("-- migrate:batch"),
+        "{write}"
+    );
+    // A batch statement is bounded by its range, whatever its shape; in the sections
+    // around it, the rule holds as anywhere.
+    let batched = lint_batched(
+        &format!("{LOCKED}UPDATE t SET c = 0;"),
+        "t",
+        "WITH r AS (SELECT :lo::int AS lo, :hi::int AS hi) \
+         UPDATE t SET c = 1 FROM r WHERE t.id >= r.lo AND t.id < r.hi;",
+        "DELETE FROM t;",
+    );
+    let lines: Vec<usize> = batched
+        .iter()
+        .filter(|f| f.rule == "unbatched-full-table-write")
+        .map(|f| f.line)
+        .collect();
+    assert_eq!(lines, [7, 13], "{batched:?}");
+}
+
+#[test]
+fn ignore_comments_accept_the_batch_rules() {
+    let findings = lint_batched(
+        &format!(
+            "{LOCKED}-- retort:ignore unbatched-full-table-write ten rows at most\nDELETE FROM t;"
+        ),
+        "t",
+        &format!(
+            "-- retort:ignore batch-other-table seen logs the ranges done\n\
+             WITH u AS (UPDATE t SET c = 1 WHERE {RANGE} RETURNING 1) \
+             INSERT INTO seen SELECT count(*) FROM u;"
+        ),
+        "-- retort:ignore unbatched-full-table-write reset after the backfill\nUPDATE t SET c = 0;",
+    );
+    let accepted: Vec<(&str, Option<&str>)> = findings
+        .iter()
+        .map(|f| (f.rule, f.ignored.as_deref()))
+        .collect();
+    assert_eq!(
+        accepted,
+        [
+            ("unbatched-full-table-write", Some("ten rows at most")),
+            ("batch-other-table", Some("seen logs the ranges done")),
+            (
+                "unbatched-full-table-write",
+                Some("reset after the backfill")
+            ),
+        ]
+    );
+}

@@ -153,6 +153,99 @@ fn human_output_shows_the_line_and_a_caret_and_fails_on_errors() {
 }
 
 #[test]
+fn batch_sections_are_linted_at_their_lines_and_deny_refuses_their_errors() {
+    let db = crate::support::TestDb::new("lintbatch");
+    let project = Project::new();
+    let path = project.new_migration("backfill", &[]);
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replace(
+            "-- migrate:upgrade\n",
+            "-- migrate:upgrade\n\
+             CREATE TABLE events (id bigint PRIMARY KEY, c int);\n\
+             CREATE TABLE seen (n bigint);\n\n\
+             -- migrate:batch table=events key=id size=100\n\
+             UPDATE seen SET n = n + 1 WHERE n >= :lo AND n < :hi;\n\n\
+             -- migrate:upgrade\n\
+             ALTER TABLE events ADD CONSTRAINT c_set CHECK (c IS NOT NULL) NOT VALID;\n",
+        ),
+    )
+    .expect("write");
+    project.run(&["rehash"]).ok();
+    let text = std::fs::read_to_string(&path).expect("read");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("UPDATE seen"))
+        .expect("the batch statement");
+
+    let run = project.run(&["lint", "--json"]).fails_with(1);
+    let findings = run.json();
+    let other = findings
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "batch-other-table")
+        .expect("batch-other-table found");
+    assert_eq!(
+        (
+            &other["line"],
+            &other["column"],
+            &other["section"],
+            &other["severity"]
+        ),
+        (
+            &serde_json::json!(line),
+            &serde_json::json!(1),
+            &serde_json::json!("upgrade"),
+            &serde_json::json!("error")
+        ),
+        "{other}"
+    );
+    let run = project.run(&["lint"]).fails_with(1);
+    assert!(
+        run.stdout.contains(&format!(
+            "{line} | UPDATE seen SET n = n + 1 WHERE n >= :lo AND n < :hi;\n"
+        )),
+        "{}",
+        run.stdout
+    );
+
+    // An error in the batch statement is an error of the upgrade: nothing runs.
+    let run = project
+        .run_on(&db, &["upgrade", "--lint", "deny"])
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("batch-other-table") && run.stderr.contains("nothing ran"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        db.texts("SELECT count(*)::text FROM pg_class WHERE relname = 'events'"),
+        vec!["0".to_string()]
+    );
+
+    // Accepted knowingly, it no longer fails either.
+    std::fs::write(
+        &path,
+        text.replace(
+            "UPDATE seen",
+            "-- retort:ignore batch-other-table seen counts the ranges done\nUPDATE seen",
+        ),
+    )
+    .expect("write");
+    project.run(&["rehash"]).ok();
+    let run = project.run(&["lint"]).ok();
+    assert!(
+        run.stdout
+            .contains("(ignored: seen counts the ranges done)"),
+        "{}",
+        run.stdout
+    );
+    project.run_on(&db, &["upgrade", "--lint", "deny"]).ok();
+}
+
+#[test]
 fn explain_rules_and_configuration() {
     let project = Project::new();
     let run = project

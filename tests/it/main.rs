@@ -3,6 +3,7 @@
 
 mod adopt;
 mod batch;
+mod batch_workload;
 mod catalog;
 mod catalog_incremental;
 mod catalog_inspect;

@@ -7,8 +7,10 @@
 #
 # Runs on a private server (scripts/pg-local.sh, PG_MAJOR as there) in a database of its
 # own. The table has a bigint key with gaps and a counter column the batch statement
-# increments; each kill lands at a random moment of a run (within the time a whole
-# backfill takes, measured first on a copy), and the next run resumes. Prints one line
+# increments, in batches of 10,000 with 50 ms between them (so that a kill can be
+# aimed). An uninterrupted backfill is timed first, on a copy; then each run is killed
+# once the batch table shows it a random number of batches into what is left, plus a
+# random few milliseconds, and the next run resumes. Prints one line
 # per kill (where the batch table said the run was) and the checks; exit 1 when a check
 # fails. Seeded by BATCH_KILL_SEED (default 1) for a reproducible run.
 set -euo pipefail
@@ -45,7 +47,7 @@ cat >"$work/project/versions/0001_b47c4e11a000_backfill.sql" <<'SQL'
 -- migrate:upgrade
 ALTER TABLE events ADD COLUMN kind_len int;
 
--- migrate:batch table=events key=id size=10000
+-- migrate:batch table=events key=id size=10000 sleep=50ms
 UPDATE events SET kind_len = length(kind), touched = touched + 1
  WHERE id >= :lo AND id < :hi;
 
@@ -75,15 +77,33 @@ log "an uninterrupted backfill of $ROWS rows took ${whole}s"
 fresh_table
 random=$SEED
 next_random() { random=$(( (random * 1103515245 + 12345) % 2147483648 )); }
+batches=$(( (ROWS + 9999) / 10000 ))
+batches_done() {
+    if [[ "$(q "SELECT to_regclass('retort_version_batch') IS NOT NULL")" == t ]]; then
+        q "SELECT coalesce(max(batches), 0) FROM retort_version_batch"
+    else
+        echo 0
+    fi
+}
 for ((kill = 1; kill <= KILLS; kill++)); do
+    # Each run is killed a random number of batches into what is left, leaving room
+    # for the kills still to come; then a few milliseconds later (inside a batch,
+    # mostly).
+    before="$(batches_done)"
+    left=$(( batches - before ))
+    share=$(( left / (KILLS - kill + 2) ))
+    (( share > 1 )) || share=1
     next_random
-    # A random moment within the run's share of the whole (the later runs have less
-    # left to do, so the window shrinks with them).
-    window_ms=$(awk -v w="$whole" -v k="$KILLS" 'BEGIN {printf "%d", w * 1000 / (k + 1) * 1.5}')
-    delay_ms=$(( 200 + random % (window_ms > 0 ? window_ms : 1) ))
+    point=$(( before + 1 + random % share ))
+    next_random
+    jitter_ms=$(( random % 40 ))
     upgrade -q &
     pid=$!
-    sleep "$(awk -v ms="$delay_ms" 'BEGIN {printf "%.3f", ms / 1000}')"
+    while kill -0 "$pid" 2>/dev/null; do
+        (( $(batches_done) >= point )) && break
+        sleep 0.02
+    done
+    sleep "$(awk -v ms="$jitter_ms" 'BEGIN {printf "%.3f", ms / 1000}')"
     if kill -KILL "$pid" 2>/dev/null; then state="killed"; else state="had finished"; fi
     wait "$pid" 2>/dev/null || true
     # The killed backend's transaction rolls back once the server notices the socket.
@@ -91,8 +111,11 @@ for ((kill = 1; kill <= KILLS; kill++)); do
         [[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()")" == 0 ]] && break
         sleep 0.1
     done
-    at="$(q "SELECT CASE WHEN to_regclass('retort_version_batch') IS NULL THEN 'not started' ELSE (SELECT coalesce(string_agg(batches || ' batches, ' || rows_changed || ' rows, next key ' || next_key, ''), 'finished') FROM retort_version_batch) END")"
-    log "kill $kill after ${delay_ms} ms: $state; $at"
+    at="not started"
+    if [[ "$(q "SELECT to_regclass('retort_version_batch') IS NOT NULL")" == t ]]; then
+        at="$(q "SELECT coalesce(string_agg(batches || ' batches, ' || rows_changed || ' rows, next key ' || next_key, ''), 'finished') FROM retort_version_batch")"
+    fi
+    log "kill $kill at batch $point + ${jitter_ms} ms: $state; $at"
 done
 upgrade -q
 bad="$(q "SELECT count(*) FROM events WHERE touched <> 1")"

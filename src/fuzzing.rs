@@ -25,8 +25,12 @@ pub fn revision_file(data: &[u8]) {
             .into_iter()
             .flatten()
         {
-            // The parameters replace the placeholders in place: positions stay the file's.
-            assert_eq!(batch.bound_statement().len(), batch.statement.sql.len());
+            // A one-column key's parameters replace the placeholders in place: positions
+            // stay the file's.
+            let bound = batch.bound_statement();
+            if batch.key.len() == 1 {
+                assert_eq!(bound.len(), batch.statement.sql.len());
+            }
             let _ = batch.options();
         }
         let _ = crate::revision::parse_bytes(path, crate::revision::render(&revision).as_bytes());

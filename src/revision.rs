@@ -1391,7 +1391,7 @@ mod tests {
         let batch = r.upgrade_batch.as_ref().expect("a batch");
         assert_eq!(batch.table, ["app", "users"]);
         assert_eq!(
-            (batch.key.as_str(), batch.size, batch.sleep_ms),
+            (batch.key_name().as_str(), batch.size, batch.sleep_ms),
             ("id", 1000, 50)
         );
         assert_eq!(batch.line, 9);

@@ -121,11 +121,11 @@ fn print_status(out: &Output, rows: &[BatchProgress], runner: Option<i32>) -> an
         )?;
         writeln!(
             stdout,
-            "  {:.1}% of keys {}..{} (next {}), {} batches, {} rows{}{}",
+            "  {:.1}% of the rows, keys {}..{} (next {}), {} batches, {} rows changed{}{}",
             row.fraction() * 100.0,
-            key(row.first),
-            key(row.last),
-            key(row.next),
+            BatchProgress::key_text(&row.first),
+            BatchProgress::key_text(&row.last),
+            BatchProgress::key_text(&row.next),
             row.batches,
             row.rows,
             row.rows_per_second()
@@ -149,10 +149,6 @@ fn print_status(out: &Output, rows: &[BatchProgress], runner: Option<i32>) -> an
         stdout.flush()?;
     }
     Ok(())
-}
-
-fn key(value: Option<i64>) -> String {
-    value.map_or("-".to_owned(), |k| k.to_string())
 }
 
 /// `1h02m`, `3m05s`, `12s`.

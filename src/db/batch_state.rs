@@ -21,15 +21,22 @@ pub struct BatchProgress {
     pub direction: Direction,
     /// The table walked, as the revision names it.
     pub table: String,
-    /// Its key column.
+    /// Its key columns, as the revision names them (`id`, `(tenant_id, id)`).
     pub key: String,
-    /// The first key of the next batch; `None` when the table had no rows.
-    pub next: Option<i64>,
+    /// The first key of the next batch, a value per key column as text; `None` once
+    /// the last batch committed (or when the table had no rows).
+    pub next: Option<Vec<String>>,
     /// The last key of the range, fixed when the section started; `None` for an empty
     /// table.
-    pub last: Option<i64>,
+    pub last: Option<Vec<String>>,
     /// The first key of the range.
-    pub first: Option<i64>,
+    pub first: Option<Vec<String>>,
+    /// Keys the committed batches walked (each batch walks `size` keys; the last the
+    /// rest).
+    pub walked: i64,
+    /// The table's rows when the section started (the planner's estimate when it has
+    /// one, else counted): what `walked` is a share of.
+    pub total: i64,
     /// Batches committed.
     pub batches: i64,
     /// Rows the committed batches changed.
@@ -60,9 +67,15 @@ pub struct BatchProgress {
 impl BatchProgress {
     /// Whether every batch has committed.
     pub fn is_done(&self) -> bool {
-        match (self.next, self.last) {
-            (Some(next), Some(last)) => next > last,
-            _ => true,
+        self.next.is_none()
+    }
+
+    /// A key as a person reads it: `42`, `(7, 42)`, or `-` for none.
+    pub fn key_text(key: &Option<Vec<String>>) -> String {
+        match key.as_deref() {
+            None => "-".to_owned(),
+            Some([one]) => one.clone(),
+            Some(many) => format!("({})", many.join(", ")),
         }
     }
 
@@ -77,14 +90,16 @@ impl BatchProgress {
         (done > 0.0 && done < 1.0 && self.seconds > 0.0).then(|| self.seconds * (1.0 - done) / done)
     }
 
-    /// The share of the key range done, from 0 to 1 (by keys, not rows).
+    /// The share of the range done, from 0 to 1: keys walked of the table's rows (an
+    /// estimate until the end, so never 1 before it).
     pub fn fraction(&self) -> f64 {
-        match (self.first, self.next, self.last) {
-            (Some(first), Some(next), Some(last)) if last > first => {
-                ((next - first) as f64 / (last - first + 1) as f64).clamp(0.0, 1.0)
-            }
-            _ => 1.0,
+        if self.is_done() {
+            return 1.0;
         }
+        if self.total <= 0 {
+            return 0.0;
+        }
+        (self.walked as f64 / self.total as f64).clamp(0.0, 0.999)
     }
 }
 
@@ -110,9 +125,11 @@ impl VersionTables {
              direction text NOT NULL CHECK (direction IN ('upgrade', 'downgrade')), \
              table_name text NOT NULL, \
              key_column text NOT NULL, \
-             first_key bigint, \
-             next_key bigint, \
-             last_key bigint, \
+             first_key text[], \
+             next_key text[], \
+             last_key text[], \
+             walked bigint NOT NULL DEFAULT 0, \
+             total_rows bigint NOT NULL DEFAULT 0, \
              batches bigint NOT NULL DEFAULT 0, \
              rows_changed bigint NOT NULL DEFAULT 0, \
              started_at timestamptz NOT NULL DEFAULT now(), \
@@ -128,32 +145,69 @@ impl VersionTables {
 
     /// Records a batched section's key range, read from its table in the transaction
     /// that ran the section before it: the range is fixed from then on (rows the
-    /// application adds later are its own to fill).
+    /// application adds later are its own to fill). Each key is kept as text, a value
+    /// per key column.
     pub fn insert_batch_range(
         &self,
         revision: &str,
         direction: Direction,
         batch: &Batch,
     ) -> String {
-        let key = quote_ident(&batch.key);
+        let table = batch.table_sql();
+        let texts: Vec<String> = batch
+            .key
+            .iter()
+            .map(|k| format!("{}::text", quote_ident(k)))
+            .collect();
+        let texts = texts.join(", ");
+        let order = |descending: bool| {
+            batch
+                .key
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}{}",
+                        quote_ident(k),
+                        if descending { " DESC" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let first = format!(
+            "(SELECT ARRAY[{texts}] FROM {table} ORDER BY {} LIMIT 1)",
+            order(false)
+        );
+        let last = format!(
+            "(SELECT ARRAY[{texts}] FROM {table} ORDER BY {} LIMIT 1)",
+            order(true)
+        );
+        // The planner's row estimate when the table was ever analyzed; counted otherwise
+        // (a table that never was is small, or new).
+        let total = format!(
+            "(SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint \
+              ELSE (SELECT count(*) FROM {table}) END FROM pg_class c WHERE c.oid = {}::regclass)",
+            quote_literal(&table)
+        );
         format!(
-            "INSERT INTO {} (revision, direction, table_name, key_column, first_key, next_key, last_key) \
-             SELECT {}, {}, {}, {}, min({key})::bigint, min({key})::bigint, max({key})::bigint FROM {}",
+            "INSERT INTO {} (revision, direction, table_name, key_column, first_key, next_key, \
+             last_key, total_rows) SELECT {}, {}, {}, {}, {first}, {first}, {last}, {total}",
             self.batch_ref(),
             quote_literal(revision),
             quote_literal(&direction.to_string()),
             quote_literal(&batch.table_name()),
-            quote_literal(&batch.key),
-            batch.table_sql(),
+            quote_literal(&batch.key_name()),
         )
     }
 
-    /// Records a committed batch: `$1` the first key of the next one, `$2` the rows it
-    /// changed, `$3` its size, `$4` its statement's milliseconds.
+    /// Records a committed batch: `$1` the first key of the next one (NULL after the
+    /// last), `$2` the rows it changed, `$3` its size, `$4` its statement's milliseconds,
+    /// `$5` the keys it walked.
     pub fn record_batch(&self, revision: &str, direction: Direction) -> String {
         format!(
             "UPDATE {} SET next_key = $1, batches = batches + 1, rows_changed = rows_changed + $2, \
-             batch_size = $3, last_batch_ms = $4, last_error = NULL, updated_at = now() \
+             batch_size = $3, last_batch_ms = $4, walked = walked + $5, last_error = NULL, \
+             updated_at = now() \
              WHERE revision = {} AND direction = {}",
             self.batch_ref(),
             quote_literal(revision),
@@ -255,7 +309,7 @@ pub async fn read_batches(
                 "SELECT revision, direction, table_name, key_column, first_key, next_key, last_key, \
                  batches, rows_changed, started_at::text, updated_at::text, paused, batch_size, \
                  last_batch_ms, last_error, extract(epoch FROM updated_at - started_at)::float8, \
-                 extract(epoch FROM clock_timestamp() - updated_at)::float8 \
+                 extract(epoch FROM clock_timestamp() - updated_at)::float8, walked, total_rows \
                  FROM {} ORDER BY started_at, revision",
                 tables.batch_ref()
             ),
@@ -287,6 +341,8 @@ pub async fn read_batches(
             last_error: row.get(14),
             seconds: row.get(15),
             idle_seconds: row.get(16),
+            walked: row.get(17),
+            total: row.get(18),
             waiting: None,
         })
         .collect())

@@ -89,11 +89,13 @@ pub struct BoundBatch<'p, 'a> {
     pub prepared: &'p tokio_postgres::Statement,
     /// The batch's bounds, as the statement's parameters.
     pub params: &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)],
-    /// The batch table's update: `$1` = `end`, `$2` = the rows changed, `$3` = `size`,
-    /// `$4` = the statement's milliseconds.
+    /// The batch table's update: `$1` = `next`, `$2` = the rows changed, `$3` = `size`,
+    /// `$4` = the statement's milliseconds, `$5` = `walked`.
     pub record: &'p Piece<'a>,
-    /// The first key past the batch.
-    pub end: i64,
+    /// The first key of the next batch (`NULL` after the last).
+    pub next: &'p (dyn tokio_postgres::types::ToSql + Sync),
+    /// The keys the batch walks.
+    pub walked: i64,
     /// The batch's size in keys (recorded: a resumed run starts from it).
     pub size: i64,
 }
@@ -400,8 +402,9 @@ impl<'c> Session<'c> {
             prepared,
             params,
             record,
-            end,
+            next,
             size,
+            walked,
         } = *batch;
         let result = async {
             self.client
@@ -421,7 +424,7 @@ impl<'c> Session<'c> {
             let changed = i64::try_from(rows).unwrap_or(i64::MAX);
             let ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
             self.client
-                .execute(&*record.sql, &[&end, &changed, &size, &ms])
+                .execute(&*record.sql, &[next, &changed, &size, &ms, &walked])
                 .await
                 .map_err(|error| locate(record, error, true))?;
             self.client

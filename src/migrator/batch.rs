@@ -167,7 +167,7 @@ async fn run_ranges(
         },
     };
     let prepared = session.prepare(&statement).await?;
-    let types = prepared.params().to_vec();
+    let key = key_columns(session, batch, &location).await?;
     let record = Piece::bookkeeping(
         "record the batch in the batch table",
         tables.record_batch(id, direction),
@@ -179,29 +179,41 @@ async fn run_ranges(
     let mut lag_unreadable_said = false;
     // The pace counts this run's time on top of the earlier runs'.
     let (before, this_run) = (progress.seconds, std::time::Instant::now());
-    while let (Some(lo), Some(last)) = (progress.next, progress.last) {
-        if lo > last {
-            break;
-        }
+    while let (Some(lo), Some(last)) = (progress.next.clone(), progress.last.clone()) {
         wait_while_held(session, batch, progress, &mut lag_unreadable_said, on_event).await?;
         let span = i64::try_from(size).unwrap_or(i64::MAX);
-        let hi = match session
+        let mut boundary_params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        let (lo_texts, last_texts) = (texts(&lo), texts(&last));
+        boundary_params.extend(lo_texts.iter().map(|t| t as &(dyn ToSql + Sync)));
+        boundary_params.extend(last_texts.iter().map(|t| t as &(dyn ToSql + Sync)));
+        boundary_params.push(&span);
+        let found: Option<Vec<String>> = session
             .client()
-            .query_opt(&boundary, &[&lo, &last, &span])
+            .query_opt(&boundary, &boundary_params)
             .await
             .map_err(|e| DbError::query("find the end of the next batch", e))?
-        {
-            Some(row) => row.get::<_, i64>(0),
-            None => last.checked_add(1).ok_or_else(|| RunError::Batch {
-                location: location.clone(),
-                message: format!("the key {last} is the largest bigint; no batch can end past it"),
-            })?,
+            .map(|row| row.get(0));
+        // The last batch ends just past the range's last key: the smallest value the
+        // key can take after it, so that no row added after the range was fixed is in.
+        let (hi, next, walked) = match found {
+            Some(hi) => (hi.clone(), Some(hi), span),
+            None => {
+                let end =
+                    successor(session, &key, &last)
+                        .await
+                        .map_err(|message| RunError::Batch {
+                            location: location.clone(),
+                            message,
+                        })?;
+                (end, None, 0)
+            }
         };
-        let values = integer_params(&types, [lo, hi]).map_err(|message| RunError::Batch {
-            location: format!("{}:{}", revision.path.display(), batch.statement.line),
-            message,
-        })?;
-        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(Bound::as_sql).collect();
+        let hi_texts = texts(&hi);
+        let params: Vec<&(dyn ToSql + Sync)> = lo_texts
+            .iter()
+            .chain(hi_texts.iter())
+            .map(|t| t as &(dyn ToSql + Sync))
+            .collect();
         // The batch's size is recorded with it: a resumed run starts from it.
         let (rows, took) = retry_locks(
             session,
@@ -213,8 +225,9 @@ async fn run_ranges(
                     prepared: &prepared,
                     params: &params,
                     record: &record,
-                    end: hi,
+                    next: &next,
                     size: span,
+                    walked,
                 },
             },
             on_event,
@@ -228,7 +241,8 @@ async fn run_ranges(
                 cap(batch, progress, options),
             );
         }
-        progress.next = Some(hi);
+        progress.next = next;
+        progress.walked += walked;
         progress.batches += 1;
         progress.rows += i64::try_from(rows).unwrap_or(i64::MAX);
         progress.size = i64::try_from(size).ok();
@@ -341,19 +355,17 @@ fn first_size(batch: &Batch, progress: &BatchProgress, options: &RunOptions) -> 
 }
 
 /// The largest batch: the section's limit, or less when `min_batches` asks for more
-/// batches over the range.
+/// batches over the table's rows.
 fn cap(batch: &Batch, progress: &BatchProgress, options: &RunOptions) -> u64 {
     let limit = if batch.target_ms.is_some() {
         crate::revision::batch::MAX_SIZE
     } else {
         batch.size
     };
-    match (options.min_batches, progress.first, progress.last) {
-        (Some(n), Some(first), Some(last)) if n > 0 => {
-            let span = u64::try_from(last.saturating_sub(first))
-                .unwrap_or(u64::MAX)
-                .saturating_add(1);
-            limit.min(span.div_ceil(n).max(1))
+    match options.min_batches {
+        Some(n) if n > 0 => {
+            let rows = u64::try_from(progress.total).unwrap_or(0).max(1);
+            limit.min(rows.div_ceil(n).max(1))
         }
         _ => limit,
     }
@@ -372,112 +384,250 @@ fn adapt(size: u64, took: Duration, target: Duration, cap: u64) -> u64 {
     (next as u64).clamp(1, cap.max(1))
 }
 
-/// Before the first run of a section, when its table exists already: the key must be
-/// an integer column, and an index must begin with it (each batch's end is read from
-/// it; without one every batch would scan the table). A table the section before the
-/// batch creates is checked by the range query itself.
+/// Before the first run of a section, when its table exists already: the key checked
+/// (see [`key_columns`]) before anything runs. A table the section before the batch
+/// creates is checked once that section committed.
 async fn check_table(session: &Session<'_>, batch: &Batch, location: &str) -> Result<(), RunError> {
-    let refuse = |message: String| RunError::Batch {
-        location: location.to_owned(),
-        message,
-    };
-    let table = batch.table_sql();
-    let row = session
+    let exists: bool = session
         .client()
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL, \
-             (SELECT format_type(a.atttypid, NULL) FROM pg_attribute a \
-               WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped), \
-             EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a \
-               ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-               WHERE i.indrelid = to_regclass($1) AND a.attname = $2 AND i.indisvalid)",
-            &[&table, &batch.key],
-        )
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&batch.table_sql()])
         .await
-        .map_err(|e| DbError::query("look up the batch's table and key", e))?;
-    let (exists, key_type, indexed): (bool, Option<String>, bool) =
-        (row.get(0), row.get(1), row.get(2));
-    if !exists {
-        return Ok(());
-    }
-    let name = batch.table_name();
-    let Some(key_type) = key_type else {
-        return Err(refuse(format!(
-            "table {name} has no column {}; key= names the column the batches walk",
-            batch.key
-        )));
-    };
-    if !matches!(key_type.as_str(), "smallint" | "integer" | "bigint") {
-        return Err(refuse(format!(
-            "the key {name}.{} is of type {key_type}; batches walk an integer key (smallint, integer, bigint)",
-            batch.key
-        )));
-    }
-    if !indexed {
-        return Err(refuse(format!(
-            "no valid index of {name} begins with {}: each batch finds its end through one. \
-             Add it first (CREATE INDEX CONCURRENTLY in an earlier revision)",
-            batch.key
-        )));
+        .map_err(|e| DbError::query("look up the batch's table", e))?
+        .get(0);
+    if exists {
+        key_columns(session, batch, location).await?;
     }
     Ok(())
 }
 
-/// The key `size` keys past `$1` within the range (`$2` its last key): the end of the
-/// batch starting at `$1`, read from the key's index; no row when the rest of the range
-/// fits in one batch.
+/// A row of `items` for a comparison: the item alone for a key of one column.
+fn row_of(items: &[String]) -> String {
+    match items {
+        [one] => one.clone(),
+        many => format!("ROW({})", many.join(", ")),
+    }
+}
+
+/// The key `size` keys past `lo` (`$1`…) within the range (`last`, the next
+/// parameters; `size` the last one): the end of the batch starting at `lo`, read from
+/// the key's index; no row when the rest of the range fits in one batch.
 fn boundary_query(batch: &Batch) -> String {
-    let key = quote_ident(&batch.key);
+    let n = batch.key.len();
+    let columns: Vec<String> = batch.key.iter().map(|k| quote_ident(k)).collect();
+    let params =
+        |first: usize| -> Vec<String> { (first..first + n).map(|i| format!("${i}")).collect() };
+    let key = row_of(&columns);
+    let texts: Vec<String> = columns.iter().map(|c| format!("{c}::text")).collect();
     format!(
-        "SELECT {key}::bigint FROM {} WHERE {key} >= $1::bigint AND {key} <= $2::bigint \
-         ORDER BY {key} OFFSET $3::bigint LIMIT 1",
-        batch.table_sql()
+        "SELECT ARRAY[{}] FROM {} WHERE {key} >= {} AND {key} <= {} \
+         ORDER BY {} OFFSET ${}::bigint LIMIT 1",
+        texts.join(", "),
+        batch.table_sql(),
+        row_of(&params(1)),
+        row_of(&params(n + 1)),
+        columns.join(", "),
+        2 * n + 1
     )
 }
 
-/// A bound converted to the integer type the server inferred for its parameter.
-enum Bound {
-    Small(i16),
-    Int(i32),
-    Big(i64),
+/// What the last key column is, for the value just after the range's last key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Successor {
+    /// `smallint`, `integer`, `bigint`: plus one.
+    Integer,
+    /// `date`: the next day.
+    Date,
+    /// `timestamp` (with or without time zone) of `step` microseconds' precision.
+    Timestamp { zoned: bool, step_us: i64 },
+    /// `uuid`: the next 128-bit number.
+    Uuid,
 }
 
-impl Bound {
-    fn as_sql(&self) -> &(dyn ToSql + Sync) {
-        match self {
-            Bound::Small(v) => v,
-            Bound::Int(v) => v,
-            Bound::Big(v) => v,
+/// The key's columns checked against the table (after the section before the batch
+/// ran, which may have created it): they exist, an index begins with them, and the
+/// last one has a next value.
+async fn key_columns(
+    session: &Session<'_>,
+    batch: &Batch,
+    location: &str,
+) -> Result<Successor, RunError> {
+    let refuse = |message: String| RunError::Batch {
+        location: location.to_owned(),
+        message,
+    };
+    let rows = session
+        .client()
+        .query(
+            "SELECT k.name, a.atttypid::regtype::text, a.atttypmod, a.attnum \
+             FROM unnest($2::text[]) WITH ORDINALITY AS k(name, i) \
+             LEFT JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = k.name \
+               AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY k.i",
+            &[&batch.table_sql(), &batch.key],
+        )
+        .await
+        .map_err(|e| DbError::query("look up the batch's key columns", e))?;
+    let name = batch.table_name();
+    let mut attnums = Vec::new();
+    let mut last = None;
+    for row in &rows {
+        let column: String = row.get(0);
+        let (Some(ty), Some(attnum)) = (
+            row.get::<_, Option<String>>(1),
+            row.get::<_, Option<i16>>(3),
+        ) else {
+            return Err(refuse(format!(
+                "table {name} has no column {column}; key= names the columns the batches walk"
+            )));
+        };
+        attnums.push(attnum);
+        last = Some((column, ty, row.get::<_, i32>(2)));
+    }
+    let (column, ty, typmod) = last.ok_or_else(|| refuse("key= names no column".to_owned()))?;
+    let successor = match ty.as_str() {
+        "smallint" | "integer" | "bigint" => Successor::Integer,
+        "date" => Successor::Date,
+        "timestamp without time zone" | "timestamp with time zone" => Successor::Timestamp {
+            zoned: ty.ends_with("with time zone"),
+            // timestamp(p) keeps p fractional digits (6 when unspecified).
+            step_us: 10i64.pow(6 - u32::try_from(typmod).unwrap_or(6).min(6)),
+        },
+        "uuid" => Successor::Uuid,
+        other => {
+            return Err(refuse(format!(
+                "the key column {name}.{column} is of type {other}, which has no next value to end \
+                 the last batch at; the last key column must be an integer, date, timestamp or uuid \
+                 (a key of several columns may begin with others)"
+            )))
         }
+    };
+    let attnums: Vec<String> = attnums.iter().map(ToString::to_string).collect();
+    let indexed: bool = session
+        .client()
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) \
+               AND i.indisvalid AND (i.indkey::int2[])[0:cardinality($2::int2[]) - 1] = $2::int2[])",
+            &[&batch.table_sql(), &attnums.iter().map(|a| a.parse::<i16>().unwrap_or(0)).collect::<Vec<i16>>()],
+        )
+        .await
+        .map_err(|e| DbError::query("look for the key's index", e))?
+        .get(0);
+    if !indexed {
+        return Err(refuse(format!(
+            "no valid index of {name} begins with {}: each batch finds its end through one. \
+             Add it first (CREATE INDEX CONCURRENTLY in an earlier revision)",
+            batch.key_name()
+        )));
     }
+    Ok(successor)
 }
 
-/// The batch's bounds as the statement's parameters: `smallint`, `integer` or `bigint`
-/// (a bound that does not fit is refused, as is any other type).
-fn integer_params(types: &[Type], bounds: [i64; 2]) -> Result<Vec<Bound>, String> {
-    if types.len() != 2 {
-        return Err(format!(
-            "the batch statement has {} parameters; it takes :lo and :hi, nothing else",
-            types.len()
-        ));
-    }
-    types
-        .iter()
-        .zip(bounds.into_iter().zip(["lo", "hi"]))
-        .map(|(ty, (value, name))| {
-            let too_big = || format!(":{name} = {value} does not fit the key's type {ty}");
-            Ok(match *ty {
-                Type::INT2 => Bound::Small(i16::try_from(value).map_err(|_| too_big())?),
-                Type::INT4 => Bound::Int(i32::try_from(value).map_err(|_| too_big())?),
-                Type::INT8 => Bound::Big(value),
-                _ => {
-                    return Err(format!(
-                        ":{name} is compared with a value of type {ty}; batch keys are integer columns (smallint, integer, bigint)"
-                    ))
+/// The smallest key after `last`: `last` with its last column moved to that column's
+/// next value.
+async fn successor(
+    session: &Session<'_>,
+    kind: &Successor,
+    last: &[String],
+) -> Result<Vec<String>, String> {
+    let Some((value, leading)) = last.split_last() else {
+        return Err("the range has no last key".to_owned());
+    };
+    let next = match *kind {
+        Successor::Integer => value
+            .parse::<i64>()
+            .ok()
+            .and_then(|v| v.checked_add(1))
+            .map(|v| v.to_string())
+            .ok_or_else(|| format!("the key {value} has no next integer"))?,
+        Successor::Uuid => {
+            next_uuid(value).ok_or_else(|| format!("the key {value} is the largest uuid"))?
+        }
+        Successor::Date | Successor::Timestamp { .. } => {
+            let sql = match *kind {
+                Successor::Date => "SELECT ($1::text::date + 1)::text, $1::text::date < 'infinity'",
+                Successor::Timestamp { zoned: true, .. } => {
+                    "SELECT ($1::text::timestamptz + $2::bigint * interval '1 microsecond')::text, \
+                     $1::text::timestamptz < 'infinity'"
                 }
-            })
-        })
-        .collect()
+                _ => {
+                    "SELECT ($1::text::timestamp + $2::bigint * interval '1 microsecond')::text, \
+                     $1::text::timestamp < 'infinity'"
+                }
+            };
+            let step = match *kind {
+                Successor::Timestamp { step_us, .. } => step_us,
+                _ => 1,
+            };
+            let row = if matches!(kind, Successor::Date) {
+                session.client().query_one(sql, &[&value]).await
+            } else {
+                session.client().query_one(sql, &[&value, &step]).await
+            }
+            .map_err(|e| {
+                format!(
+                    "cannot compute the key after {value}: {}",
+                    crate::db::describe_pg_error(&e)
+                )
+            })?;
+            if !row.get::<_, bool>(1) {
+                return Err(format!(
+                    "the key {value} is infinity; no batch can end past it"
+                ));
+            }
+            row.get(0)
+        }
+    };
+    let mut out = leading.to_vec();
+    out.push(next);
+    Ok(out)
+}
+
+/// The uuid after `text` as a 128-bit number; `None` past the largest.
+fn next_uuid(text: &str) -> Option<String> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let next = u128::from_str_radix(&hex, 16).ok()?.checked_add(1)?;
+    let h = format!("{next:032x}");
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+/// A key value sent as text, for the server to read as the type it inferred (any key
+/// type, without a client-side conversion per type).
+#[derive(Debug)]
+struct KeyText(String);
+
+impl ToSql for KeyText {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> tokio_postgres::types::Format {
+        tokio_postgres::types::Format::Text
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+fn texts(values: &[String]) -> Vec<KeyText> {
+    values.iter().cloned().map(KeyText).collect()
 }
 
 #[cfg(test)]
@@ -504,9 +654,11 @@ mod tests {
             direction: Direction::Upgrade,
             table: "t".into(),
             key: "id".into(),
-            next: Some(first),
-            last: Some(last),
-            first: Some(first),
+            next: Some(vec![first.to_string()]),
+            last: Some(vec![last.to_string()]),
+            first: Some(vec![first.to_string()]),
+            walked: 0,
+            total: last - first + 1,
             batches: 0,
             rows: 0,
             started_at: String::new(),
@@ -525,7 +677,7 @@ mod tests {
     fn min_batches_caps_the_size_and_a_resumed_run_keeps_its_size() {
         let batch = crate::revision::Batch {
             table: vec!["t".into()],
-            key: "id".into(),
+            key: vec!["id".into()],
             size: 10_000,
             sleep_ms: 0,
             target_ms: None,
@@ -554,18 +706,42 @@ mod tests {
     }
 
     #[test]
-    fn bounds_take_the_parameters_integer_type() {
-        let ok = integer_params(&[Type::INT4, Type::INT8], [5, 9]).expect("fits");
-        assert!(matches!(ok[..], [Bound::Int(5), Bound::Big(9)]));
-        let err = integer_params(&[Type::INT2, Type::INT2], [1, 70_000])
-            .err()
-            .expect("too big");
-        assert!(err.contains(":hi = 70000 does not fit"), "{err}");
-        let err = integer_params(&[Type::TEXT, Type::INT8], [1, 2])
-            .err()
-            .expect("text");
-        assert!(err.contains("integer columns"), "{err}");
-        let err = integer_params(&[Type::INT8], [1, 2]).err().expect("one");
-        assert!(err.contains("1 parameters"), "{err}");
+    fn the_uuid_after_one_carries_and_stops_at_the_largest() {
+        assert_eq!(
+            next_uuid("00000000-0000-0000-0000-0000000000ff").as_deref(),
+            Some("00000000-0000-0000-0000-000000000100")
+        );
+        assert_eq!(
+            next_uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").as_deref(),
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12")
+        );
+        assert_eq!(next_uuid("ffffffff-ffff-ffff-ffff-ffffffffffff"), None);
+        assert_eq!(next_uuid("not a uuid"), None);
+    }
+
+    #[test]
+    fn boundary_queries_compare_rows_for_composite_keys() {
+        let mut batch = crate::revision::Batch {
+            table: vec!["app".into(), "t".into()],
+            key: vec!["id".into()],
+            size: 10,
+            sleep_ms: 0,
+            target_ms: None,
+            max_lag_ms: None,
+            line: 1,
+            statement: crate::revision::Script::empty(),
+            after: None,
+        };
+        assert_eq!(
+            boundary_query(&batch),
+            "SELECT ARRAY[id::text] FROM app.t WHERE id >= $1 AND id <= $2 \
+             ORDER BY id OFFSET $3::bigint LIMIT 1"
+        );
+        batch.key = vec!["Tenant".into(), "id".into()];
+        assert_eq!(
+            boundary_query(&batch),
+            "SELECT ARRAY[\"Tenant\"::text, id::text] FROM app.t WHERE ROW(\"Tenant\", id) >= ROW($1, $2) \
+             AND ROW(\"Tenant\", id) <= ROW($3, $4) ORDER BY \"Tenant\", id OFFSET $5::bigint LIMIT 1"
+        );
     }
 }

@@ -143,8 +143,8 @@ pub enum RunError {
         "the {} of {} stopped half-way through its batches ({} batches, {} rows done; next key {}, last {}; {table}). \
          Run `retort {}` to finish it first; to give it up instead, undo what its sections did by hand and delete its row from {table}",
         .progress.direction, .progress.revision, .progress.batches, .progress.rows,
-        .progress.next.map_or("-".to_owned(), |k| k.to_string()),
-        .progress.last.map_or("-".to_owned(), |k| k.to_string()),
+        crate::db::BatchProgress::key_text(&.progress.next),
+        crate::db::BatchProgress::key_text(&.progress.last),
         .progress.direction
     )]
     BatchUnfinished {
@@ -1137,11 +1137,11 @@ fn push_batch_plan(out: &mut String, batch: &crate::revision::Batch) {
     out.push_str("COMMIT;\n");
     let _ = writeln!(
         out,
-        "-- migrate:batch {}\n-- retort runs this statement once per range [:lo, :hi) of {}.{}, \
+        "-- migrate:batch {}\n-- retort runs this statement once per range [:lo, :hi) of {} by {}, \
          {} keys each (read from its index), one transaction per range{}:",
         batch.options(),
         batch.table_name(),
-        batch.key,
+        batch.key_name(),
         batch.size,
         if batch.sleep_ms > 0 {
             format!(", pausing {} ms between ranges", batch.sleep_ms)

@@ -23,9 +23,10 @@ pub const HIGH: &str = "hi";
 pub struct Batch {
     /// The table the batches walk, as written: `[schema.]table`, each part unquoted.
     pub table: Vec<String>,
-    /// The key column the ranges are taken over (an integer column with an index that
-    /// begins with it).
-    pub key: String,
+    /// The key columns the ranges are taken over, in order (`key=a` or `key=a,b`): an
+    /// index must begin with them, and the last must have a next value (an integer,
+    /// `date`, `timestamp[tz]` or `uuid` column).
+    pub key: Vec<String>,
     /// Rows per batch (`size=`): the number of keys each range spans.
     pub size: u64,
     /// Pause between two batches, in milliseconds (`sleep=`, default 0).
@@ -59,12 +60,34 @@ impl Batch {
         self.table.join(".")
     }
 
+    /// The key columns as SQL: `id`, or `tenant_id, id`.
+    pub fn key_sql(&self) -> String {
+        self.key
+            .iter()
+            .map(|part| crate::sql::quote_ident(part))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The key as a person writes it: `id`, or `(tenant_id, id)`.
+    pub fn key_name(&self) -> String {
+        match self.key.as_slice() {
+            [one] => one.clone(),
+            many => format!("({})", many.join(", ")),
+        }
+    }
+
     /// The options as the marker line writes them: `table=app.events key=id size=1000`.
     pub fn options(&self) -> String {
+        let key: Vec<String> = self
+            .key
+            .iter()
+            .map(|k| crate::sql::quote_ident(k))
+            .collect();
         let mut out = format!(
             "table={} key={} size={}",
             self.table_sql(),
-            crate::sql::quote_ident(&self.key),
+            key.join(","),
             self.size
         );
         if self.sleep_ms > 0 {
@@ -79,17 +102,28 @@ impl Batch {
         out
     }
 
-    /// The statement with `:lo` and `:hi` turned into the parameters `$1` and `$2`,
-    /// padded to the placeholders' length so that an error position still points at the
-    /// file's text.
+    /// The statement with `:lo` and `:hi` turned into parameters: `$1` and `$2` for a
+    /// key of one column, padded to the placeholders' length so that an error position
+    /// still points at the file's text; `ROW($1, $2)` and `ROW($3, $4)` for a key of two
+    /// columns (the low bound's values first).
     pub fn bound_statement(&self) -> String {
         let sql = &self.statement.sql;
+        let n = self.key.len().max(1);
+        let row = |first: usize| {
+            let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+            format!("ROW({})", list.join(", "))
+        };
+        let (low, high) = if n == 1 {
+            ("$1 ".to_owned(), "$2 ".to_owned())
+        } else {
+            (row(1), row(n + 1))
+        };
         let mut out = String::with_capacity(sql.len());
         let mut copied = 0;
         for (at, name) in split::placeholders(sql) {
             let parameter = match name {
-                LOW => "$1 ",
-                HIGH => "$2 ",
+                LOW => low.as_str(),
+                HIGH => high.as_str(),
                 _ => continue,
             };
             out.push_str(&sql[copied..at]);
@@ -107,7 +141,7 @@ pub struct BatchOptions {
     /// `table=`.
     pub table: Vec<String>,
     /// `key=`.
-    pub key: String,
+    pub key: Vec<String>,
     /// `size=`.
     pub size: u64,
     /// `sleep=`, in milliseconds.
@@ -148,15 +182,18 @@ pub fn parse_options(text: &str) -> Result<BatchOptions, String> {
                 table = Some(parts);
             }
             "key" => {
-                if value.contains(',') && !value.starts_with('"') {
-                    return Err(format!(
-                        "key={value}: composite keys are not supported yet; batch by one integer column"
-                    ));
+                let mut columns = Vec::new();
+                for part in split_list(value)? {
+                    match crate::sql::split_dotted(part)?.as_slice() {
+                        [column] => columns.push(column.clone()),
+                        _ => {
+                            return Err(format!(
+                                "key={value}: write the key's column names, without their table"
+                            ))
+                        }
+                    }
                 }
-                match crate::sql::split_dotted(value)?.as_slice() {
-                    [column] => key = Some(column.clone()),
-                    _ => return Err(format!("key={value}: write the key column's name alone")),
-                }
+                key = Some(columns);
             }
             "size" => {
                 let n: u64 = value
@@ -191,6 +228,25 @@ pub fn parse_options(text: &str) -> Result<BatchOptions, String> {
         target_ms,
         max_lag_ms,
     })
+}
+
+/// Comma-separated parts, a double-quoted part keeping its commas.
+fn split_list(text: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    Ok(out)
 }
 
 /// Whitespace-separated words, a double-quoted part keeping its spaces.
@@ -264,12 +320,14 @@ mod tests {
         .expect("ok");
         assert_eq!((o.target_ms, o.max_lag_ms), (Some(1000), Some(0)));
         assert_eq!(o.table, ["My App", "events"]);
-        assert_eq!(o.key, "id");
+        assert_eq!(o.key, ["id"]);
         assert_eq!((o.size, o.sleep_ms), (500, 50));
+        let o = parse_options(r#"table=t key=tenant_id,"A,b" size=5"#).expect("composite");
+        assert_eq!(o.key, ["tenant_id", "A,b"]);
         let o = parse_options("table=t key=\"Id\" size=1").expect("ok");
         assert_eq!(
             (o.table, o.key, o.sleep_ms),
-            (vec!["t".to_owned()], "Id".to_owned(), 0)
+            (vec!["t".to_owned()], vec!["Id".to_owned()], 0)
         );
     }
 
@@ -281,7 +339,8 @@ mod tests {
             ("table=t key=id", "missing size="),
             ("table=t key=id size=0", "from 1 to"),
             ("table=t key=id size=ten", "from 1 to"),
-            ("table=t key=a,b size=10", "composite keys"),
+            ("table=t key=a,,b size=10", "empty name"),
+            ("table=t key=t.a size=10", "without their table"),
             ("table=a.b.c key=id size=10", "SCHEMA.TABLE"),
             ("table=t key=id size=10 sleep=soon", "duration"),
             ("table=t key=id size=10 target=0", "takes some time"),
@@ -312,10 +371,38 @@ mod tests {
     }
 
     #[test]
+    fn a_composite_key_binds_rows_of_parameters() {
+        let batch = Batch {
+            table: vec!["t".into()],
+            key: vec!["tenant".into(), "id".into()],
+            size: 10,
+            sleep_ms: 0,
+            target_ms: None,
+            max_lag_ms: None,
+            line: 1,
+            statement: Script {
+                sql: "DELETE FROM t WHERE (tenant, id) >= :lo AND (tenant, id) < :hi".into(),
+                line: 2,
+                transactional: true,
+            },
+            after: None,
+        };
+        assert_eq!(
+            batch.bound_statement(),
+            "DELETE FROM t WHERE (tenant, id) >= ROW($1, $2) AND (tenant, id) < ROW($3, $4)"
+        );
+        assert_eq!(batch.options(), "table=t key=tenant,id size=10");
+        assert_eq!(
+            (batch.key_sql(), batch.key_name()),
+            ("tenant, id".to_owned(), "(tenant, id)".to_owned())
+        );
+    }
+
+    #[test]
     fn placeholders_become_parameters_of_the_same_length() {
         let batch = Batch {
             table: vec!["t".into()],
-            key: "id".into(),
+            key: vec!["id".into()],
             size: 10,
             sleep_ms: 0,
             target_ms: None,

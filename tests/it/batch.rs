@@ -171,7 +171,7 @@ fn a_failed_batch_blocks_other_runs_until_the_fixed_file_finishes_it() {
     // Batches before the failing one committed, and the row says where to go on.
     // Ids 2, 4, ... in ranges of 500 keys: [2, 1002), ..., [5002, 6002) holds 6,000.
     assert_eq!(
-        count(&db, "SELECT next_key FROM retort_version_batch"),
+        count(&db, "SELECT next_key[1]::bigint FROM retort_version_batch"),
         5_002
     );
     assert_eq!(
@@ -209,7 +209,7 @@ fn a_key_that_cannot_be_batched_is_refused_before_anything_runs() {
     .expect("tables");
     for (key, wanted) in [
         ("id", "no valid index of public.events begins with id"),
-        ("code", "of type text; batches walk an integer key"),
+        ("code", "is of type text, which has no next value"),
         ("nope", "has no column nope"),
     ] {
         let id = backfill_revision(&project, "size=10", "");
@@ -460,4 +460,100 @@ fn test_migration_runs_batch_sections_as_a_loop_and_passes() {
     // least four batches over its 100 rows.
     let run = project.run(&["test-migration", "--each"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+/// Runs a backfill keyed by `key` over a table made by `create` (whose rows all have
+/// `touched = 0`), and checks every row was updated once, in more than one batch.
+fn backfill_by(db_label: &str, create: &str, key: &str, comparison: (&str, &str)) -> Vec<String> {
+    let project = Project::new();
+    let db = TestDb::new(db_label);
+    db.execute(create).expect("the table");
+    db.execute("CREATE TABLE seen (xid bigint, rows int)")
+        .expect("log");
+    let (lo, hi) = comparison;
+    let upgrade = format!(
+        "SELECT 1;\n\n\
+         -- migrate:batch table=t key={key} size=70\n\
+         WITH u AS (UPDATE t SET touched = touched + 1 WHERE {lo} AND {hi} RETURNING 1)\n\
+         INSERT INTO seen SELECT txid_current(), count(*) FROM u;"
+    );
+    write_revision(
+        &project.versions(),
+        &Rev {
+            number: 1,
+            parents: &[],
+            message: "backfill",
+            upgrade: &upgrade,
+            downgrade: None,
+            non_transactional: false,
+        },
+    );
+    let run = project.run_on(&db, &["upgrade"]);
+    if run.code != 0 {
+        return vec![format!("exit {}: {}", run.code, run.stderr)];
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM t WHERE touched <> 1"), 0);
+    assert_eq!(count(&db, "SELECT max(rows) FROM seen"), 70);
+    assert_eq!(
+        count(&db, "SELECT sum(rows) FROM seen"),
+        count(&db, "SELECT count(*) FROM t")
+    );
+    db.texts("SELECT count(*)::text FROM seen")
+}
+
+#[test]
+fn uuid_timestamp_and_composite_keys_batch_by_ranges_of_their_index() {
+    // uuid: random values, the largest among them the range's end.
+    let batches = backfill_by(
+        "batch_uuid",
+        "CREATE TABLE t (id uuid PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+         INSERT INTO t (id) SELECT md5(g::text)::uuid FROM generate_series(1, 1000) g;
+         INSERT INTO t (id) VALUES ('ffffffff-ffff-ffff-ffff-fffffffffffe')",
+        "id",
+        ("id >= :lo", "id < :hi"),
+    );
+    assert_eq!(batches, ["15"]);
+    // timestamptz of millisecond precision: the range ends one millisecond after the
+    // last, not one microsecond (which would round back onto it).
+    let batches = backfill_by(
+        "batch_ts",
+        "CREATE TABLE t (at timestamptz(3) PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+         INSERT INTO t (at) SELECT '2026-01-01'::timestamptz + g * interval '1.5 ms' FROM generate_series(1, 500) g",
+        "at",
+        ("at >= :lo", "at < :hi"),
+    );
+    assert_eq!(batches, ["8"]);
+    let batches = backfill_by(
+        "batch_date",
+        "CREATE TABLE t (day date PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+         INSERT INTO t (day) SELECT '2020-01-01'::date + g FROM generate_series(1, 300) g",
+        "day",
+        ("day >= :lo", "day < :hi"),
+    );
+    assert_eq!(batches, ["5"]);
+    // Two columns: tenants of uneven sizes, compared as rows.
+    let batches = backfill_by(
+        "batch_composite",
+        "CREATE TABLE t (tenant text, id int, touched int NOT NULL DEFAULT 0, PRIMARY KEY (tenant, id));
+         INSERT INTO t (tenant, id) SELECT 'tenant ' || (g % 3), g FROM generate_series(1, 400) g",
+        "tenant,id",
+        ("(tenant, id) >= :lo", "(tenant, id) < :hi"),
+    );
+    assert_eq!(batches, ["6"]);
+}
+
+#[test]
+fn a_key_ending_in_a_column_without_a_next_value_is_refused() {
+    let refused = backfill_by(
+        "batch_text_key",
+        "CREATE TABLE t (name text PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+         INSERT INTO t (name) VALUES ('a'), ('b')",
+        "name",
+        ("name >= :lo", "name < :hi"),
+    );
+    assert!(refused[0].starts_with("exit 3"), "{refused:?}");
+    assert!(
+        refused[0].contains("is of type text, which has no next value"),
+        "{refused:?}"
+    );
 }

@@ -24,6 +24,11 @@
 #      (scripts/bench-fleet.sh), and 40 x 5 revisions that wait in pg_sleep.
 #   8. 3 and 4 again on PostgreSQL 13 and 18 (BENCH_MAJORS), each on a private server of
 #      that major with its own psql and pg_dump (scripts/bench-majors.sh).
+#   9. A backfill of 2,000,000 rows (BENCH_BATCH_ROWS) as a `-- migrate:batch` section
+#      of size 10,000 run by `retort upgrade`, against one UPDATE through psql, each
+#      beside a pgbench workload of single-row updates on random ids: rows per second
+#      (and the ratio) and the workload's longest wait for the backfill's row locks
+#      (scripts/bench-batch.sh; BENCH_BATCH_RUNS runs, default 3; appended to the summary).
 #
 # Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
 # Fails when `retort history` on 10,000 revisions has a median of 1 s or more, or
@@ -363,6 +368,17 @@ if [[ -n "$majors" ]]; then
     # shellcheck disable=SC2086 # a list of majors
     scripts/bench-majors.sh "$RETORT" $majors
 fi
+
+# The batched backfill against one UPDATE, on the bench server: target/bench/batch.txt,
+# appended to the summary.
+log "batch: a backfill of ${BENCH_BATCH_ROWS:-2000000} rows in batches against one UPDATE, beside a workload"
+"$PSQL" -X -q -d "$url" -c 'CHECKPOINT' >/dev/null
+PATH="$(scripts/pg-local.sh bin):$PATH" scripts/bench-batch.sh "$RETORT" "$url" >/dev/null
+{
+    printf '\n'
+    sed 's/^/  /' "$OUT/batch.txt"
+} >>"$OUT/summary.txt"
+sed 's/^/  /' "$OUT/batch.txt" >&2
 
 history10k=$(median chain10k 1)
 upgrade_ratio=$(awk -v r="$(median upgrade1k 2)" -v p="$(median upgrade1k 0)" 'BEGIN { printf "%.2f", r / p }')

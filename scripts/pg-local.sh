@@ -16,6 +16,9 @@
 #                                its data and state for `restart` (fault tests)
 #   scripts/pg-local.sh restart  start a crashed (or stopped) server again on the same
 #                                data directory and port; it recovers from its WAL
+#   scripts/pg-local.sh standby  start a streaming standby of the server (a copy of its
+#                                data, a port of its own) and print its URL; stopped
+#                                with the server (replica-lag tests)
 #
 # PG_MAJOR=N (13 to 18) runs that major instead of the installed PostgreSQL: its
 # programs are fetched by scripts/pg-binaries.sh on first use, and its state is kept
@@ -49,7 +52,7 @@ log() { printf 'pg-local: %s\n' "$*" >&2; }
 die() { printf 'pg-local: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    printf 'usage: [PG_MAJOR=N] %s start|stop|url|status|ca|bin|crash|restart\n' "$(basename -- "$0")" >&2
+    printf 'usage: [PG_MAJOR=N] %s start|stop|url|status|ca|bin|crash|restart|standby\n' "$(basename -- "$0")" >&2
     exit 2
 }
 
@@ -350,6 +353,10 @@ EOF
 stop_and_remove() {
     local dir="$ST_DIR" pid
     PG_USER="$ST_USER"
+    if [[ -d "$dir/standby" ]] && postmaster_pid "$dir/standby" >/dev/null; then
+        log "stopping the standby in $dir/standby"
+        as_server_user "$dir" "$ST_BIN/pg_ctl" -D "$dir/standby" stop -m immediate -w -t 30 >&2 || true
+    fi
     if [[ -d "$dir/data" ]]; then
         if postmaster_pid "$dir/data" >/dev/null; then
             log "stopping server in $dir (port $ST_PORT)"
@@ -375,6 +382,40 @@ cmd_crash() {
     PG_USER="$ST_USER"
     log "crashing server in $ST_DIR (immediate shutdown)"
     as_server_user "$ST_DIR" "$ST_BIN/pg_ctl" -D "$ST_DIR/data" stop -m immediate -w -t 30 >&2
+}
+
+# A streaming standby of the running server, for tests of replica lag; prints its URL.
+# Stopped with the server. Made from a copy of the cleanly stopped server's data
+# directory (no pg_basebackup: the binaries of other majors do not ship it), which then
+# starts with standby.signal on a port of its own and streams from the server.
+cmd_standby() {
+    load_state || die "no server state in $STATE_FILE"
+    PG_USER="$ST_USER"
+    state_running || die "the server in $ST_DIR is not running"
+    local sdir="$ST_DIR/standby" port
+    if ! postmaster_pid "$sdir" >/dev/null; then
+        rm -rf -- "$sdir"
+        log "copying the stopped server into $sdir"
+        as_server_user "$ST_DIR" "$ST_BIN/pg_ctl" -D "$ST_DIR/data" stop -m fast -w -t 60 >&2
+        as_server_user "$ST_DIR" cp -a -- "$ST_DIR/data" "$sdir"
+        as_server_user "$ST_DIR" "$ST_BIN/pg_ctl" -D "$ST_DIR/data" -l "$ST_DIR/server.log" \
+            -w -t 60 start >&2 3>&- 8<&- || die "could not start the server again"
+        port="$(random_free_port)"
+        as_server_user "$ST_DIR" touch "$sdir/standby.signal"
+        as_server_user "$ST_DIR" tee -a "$sdir/postgresql.conf" >/dev/null <<EOF
+
+# --- retort pg-local.sh: standby ---
+port = $port
+hot_standby = on
+primary_conninfo = 'host=127.0.0.1 port=$ST_PORT user=postgres application_name=standby'
+wal_receiver_status_interval = 1s
+EOF
+        log "starting the standby on 127.0.0.1:$port"
+        as_server_user "$ST_DIR" "$ST_BIN/pg_ctl" -D "$sdir" -l "$ST_DIR/standby.log" -w -t 60 start \
+            >&2 3>&- 8<&- || { tail -n 30 "$ST_DIR/standby.log" >&2; die "the standby did not start"; }
+    fi
+    port="$(sed -nE 's/^port = ([0-9]+)$/\1/p' "$sdir/postgresql.conf" | tail -n 1)"
+    url_for "$port" >&3
 }
 
 cmd_restart() {
@@ -548,7 +589,7 @@ cmd_stop() {
 
 [[ $# -eq 1 ]] || usage
 case "$1" in
-    start | stop | url | status | ca | bin | crash | restart) ;;
+    start | stop | url | status | ca | bin | crash | restart | standby) ;;
     -h | --help | help) usage ;;
     *) usage ;;
 esac
@@ -570,4 +611,5 @@ case "$1" in
     bin) cmd_bin ;;
     crash) cmd_crash ;;
     restart) cmd_restart ;;
+    standby) cmd_standby ;;
 esac

@@ -541,3 +541,88 @@ fn a_server_crash_under_test_migration_stops_it_without_a_verdict() {
     cluster.psql(&format!("DROP DATABASE {left}"));
     project.run(&args).ok();
 }
+
+/// A batch section with `max_lag=1s` waits while a streaming standby's replay is paused
+/// (its lag grows past the limit), says so, runs no batch meanwhile, and finishes once
+/// the standby replays again.
+#[test]
+fn a_batch_section_waits_while_a_replica_lags_beyond_max_lag() {
+    let cluster = Cluster::start();
+    let standby = pg_local(&cluster.state, "standby");
+    let on_standby = |sql: &str| {
+        let output = Command::new(crate::support::pg_program("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &standby,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            output.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    cluster.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+         INSERT INTO t (id) SELECT g FROM generate_series(1, 2000) g;
+         CREATE TABLE seen (at timestamptz, rows int)",
+    );
+    let project = Project::new();
+    let upgrade = "SELECT 1;\n\n\
+         -- migrate:batch table=t key=id size=200 max_lag=1s\n\
+         WITH u AS (UPDATE t SET touched = touched + 1 WHERE id >= :lo AND id < :hi RETURNING 1)\n\
+         INSERT INTO seen SELECT clock_timestamp(), count(*) FROM u;";
+    write_revision(
+        &project.versions(),
+        &Rev {
+            number: 1,
+            parents: &[],
+            message: "backfill",
+            upgrade,
+            downgrade: None,
+            non_transactional: false,
+        },
+    );
+    // Replay paused, and WAL to replay: the lag grows past a second.
+    on_standby("SELECT pg_wal_replay_pause()");
+    cluster.psql("CREATE TABLE filler AS SELECT g FROM generate_series(1, 50000) g");
+    let lagging = Instant::now();
+    while cluster.psql(
+        "SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) > 1.5 FROM pg_stat_replication",
+    ) != "t"
+    {
+        assert!(
+            lagging.elapsed() < Duration::from_secs(30),
+            "the standby never lagged"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let child = spawn_upgrade(&project, &cluster.url);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        cluster.psql("SELECT count(*) FROM seen"),
+        "0",
+        "a batch ran while the replica lagged"
+    );
+    on_standby("SELECT pg_wal_replay_resume()");
+    let run = child.wait_with_output().expect("the run ends");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("a replica lags"), "{stderr}");
+    assert!(stderr.contains("more than max_lag=1000ms"), "{stderr}");
+    assert_eq!(cluster.psql("SELECT count(*) FROM seen"), "10");
+    assert_eq!(
+        cluster.psql("SELECT count(*) FROM t WHERE touched <> 1"),
+        "0"
+    );
+}

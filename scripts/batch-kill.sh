@@ -7,10 +7,10 @@
 #
 # Runs on a private server (scripts/pg-local.sh, PG_MAJOR as there) in a database of its
 # own. The table has a bigint key with gaps and a counter column the batch statement
-# increments, in batches of 10,000 with 50 ms between them (so that a kill can be
-# aimed). An uninterrupted backfill is timed first, on a copy; then each run is killed
-# once the batch table shows it a random number of batches into what is left, plus a
-# random few milliseconds, and the next run resumes. Prints one line
+# increments, in batches of 10,000 with 50 ms between them. An uninterrupted backfill
+# is timed first, on a copy; then each run is killed after a random time, within the
+# batches left divided by the kills to come (at the first run's pace), and the next run
+# resumes. Prints one line
 # per kill (where the batch table said the run was) and the checks; exit 1 when a check
 # fails. Seeded by BATCH_KILL_SEED (default 1) for a reproducible run.
 set -euo pipefail
@@ -65,7 +65,7 @@ fresh_table() {
        INSERT INTO events (id, kind) SELECT 3 * g, 'k' || (g % 11) FROM generate_series(1, $ROWS) g" >/dev/null
     q "VACUUM ANALYZE events" >/dev/null
 }
-upgrade() { (cd "$work/project" && "$RETORT" --database-url "$db_url" upgrade "$@"); }
+upgrade() { (cd "$work/project" && exec "$RETORT" --database-url "$db_url" upgrade "$@"); }
 
 log "loading $ROWS rows"
 fresh_table
@@ -78,6 +78,7 @@ fresh_table
 random=$SEED
 next_random() { random=$(( (random * 1103515245 + 12345) % 2147483648 )); }
 batches=$(( (ROWS + 9999) / 10000 ))
+per_batch_ms=$(awk -v w="$whole" -v b="$batches" 'BEGIN {printf "%d", w * 1000 / b}')
 batches_done() {
     if [[ "$(q "SELECT to_regclass('retort_version_batch') IS NOT NULL")" == t ]]; then
         q "SELECT coalesce(max(batches), 0) FROM retort_version_batch"
@@ -87,23 +88,21 @@ batches_done() {
 }
 for ((kill = 1; kill <= KILLS; kill++)); do
     # Each run is killed a random number of batches into what is left, leaving room
-    # for the kills still to come; then a few milliseconds later (inside a batch,
-    # mostly).
+    # for the kills still to come.
     before="$(batches_done)"
     left=$(( batches - before ))
     share=$(( left / (KILLS - kill + 2) ))
     (( share > 1 )) || share=1
     next_random
-    point=$(( before + 1 + random % share ))
-    next_random
-    jitter_ms=$(( random % 40 ))
-    upgrade -q &
+    # A random moment within that share of the batches, at the pace of the
+    # uninterrupted run (polling the batch table from here would overshoot by dozens
+    # of batches on a loaded machine).
+    delay_ms=$(( 300 + random % (share * per_batch_ms + 1) ))
+    # Started directly (not through a function, which would run in a subshell of its
+    # own): $! is then retort itself, and SIGKILL reaches it.
+    (cd "$work/project" && exec "$RETORT" --database-url "$db_url" upgrade -q) &
     pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        (( $(batches_done) >= point )) && break
-        sleep 0.02
-    done
-    sleep "$(awk -v ms="$jitter_ms" 'BEGIN {printf "%.3f", ms / 1000}')"
+    sleep "$(awk -v ms="$delay_ms" 'BEGIN {printf "%.3f", ms / 1000}')"
     if kill -KILL "$pid" 2>/dev/null; then state="killed"; else state="had finished"; fi
     wait "$pid" 2>/dev/null || true
     # The killed backend's transaction rolls back once the server notices the socket.
@@ -113,9 +112,9 @@ for ((kill = 1; kill <= KILLS; kill++)); do
     done
     at="not started"
     if [[ "$(q "SELECT to_regclass('retort_version_batch') IS NOT NULL")" == t ]]; then
-        at="$(q "SELECT coalesce(string_agg(batches || ' batches, ' || rows_changed || ' rows, next key ' || next_key, ''), 'finished') FROM retort_version_batch")"
+        at="$(q "SELECT coalesce(string_agg(batches || ' batches, ' || rows_changed || ' rows, next key ' || coalesce(next_key::text, 'none'), ''), 'finished') FROM retort_version_batch")"
     fi
-    log "kill $kill at batch $point + ${jitter_ms} ms: $state; $at"
+    log "kill $kill after ${delay_ms} ms (from batch $before of $batches): $state; $at"
 done
 upgrade -q
 bad="$(q "SELECT count(*) FROM events WHERE touched <> 1")"

@@ -92,7 +92,7 @@ pub(super) async fn run_batched(
             };
             pieces.extend(Piece::of_script(revision, direction, script));
             pieces.push(Piece::bookkeeping(
-                "record the batch's key range (the key must be an integer column)",
+                "record the batch's key range",
                 tables.insert_batch_range(id, direction, batch),
             ));
             retry_locks(session, options, Attempt::Transaction(&pieces), on_event).await?;

@@ -312,7 +312,8 @@ impl LiveStep {
 }
 
 /// One line on a batch section's progress: `upgrade 0003_…: 45.0% of app.events.id, 12
-/// batches, 45000 rows, 3210 rows/s, ETA 17s`, and what it waits for.
+/// batches, 45000 rows, next batch from 120001, 3210 rows/s, ETA 17s`, and what it waits
+/// for.
 fn describe_batch(progress: &crate::db::BatchProgress) -> String {
     let mut line = format!(
         "{} {}: {:.1}% of {}.{}, {} batches, {} rows",
@@ -324,6 +325,12 @@ fn describe_batch(progress: &crate::db::BatchProgress) -> String {
         progress.batches,
         progress.rows,
     );
+    if !progress.is_done() {
+        line.push_str(&format!(
+            ", next batch from {}",
+            crate::db::BatchProgress::key_text(&progress.next)
+        ));
+    }
     if let Some(rate) = progress.rows_per_second() {
         line.push_str(&format!(", {rate:.0} rows/s"));
     }

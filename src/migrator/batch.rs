@@ -676,15 +676,8 @@ mod tests {
     #[test]
     fn min_batches_caps_the_size_and_a_resumed_run_keeps_its_size() {
         let batch = crate::revision::Batch {
-            table: vec!["t".into()],
-            key: vec!["id".into()],
             size: 10_000,
-            sleep_ms: 0,
-            target_ms: None,
-            max_lag_ms: None,
-            line: 1,
-            statement: crate::revision::Script::empty(),
-            after: None,
+            ..crate::revision::Batch::for_tests("t", "id", "")
         };
         let mut options = RunOptions::default();
         assert_eq!(first_size(&batch, &progress(1, 100), &options), 10_000);
@@ -721,17 +714,7 @@ mod tests {
 
     #[test]
     fn boundary_queries_compare_rows_for_composite_keys() {
-        let mut batch = crate::revision::Batch {
-            table: vec!["app".into(), "t".into()],
-            key: vec!["id".into()],
-            size: 10,
-            sleep_ms: 0,
-            target_ms: None,
-            max_lag_ms: None,
-            line: 1,
-            statement: crate::revision::Script::empty(),
-            after: None,
-        };
+        let mut batch = crate::revision::Batch::for_tests("app.t", "id", "");
         assert_eq!(
             boundary_query(&batch),
             "SELECT ARRAY[id::text] FROM app.t WHERE id >= $1 AND id <= $2 \

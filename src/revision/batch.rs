@@ -135,6 +135,29 @@ impl Batch {
     }
 }
 
+#[cfg(test)]
+impl Batch {
+    /// A batch section over `table` by `key` (`tenant,id` for two columns), size 10, with
+    /// `sql` as its statement: the unit tests' fixture.
+    pub(crate) fn for_tests(table: &str, key: &str, sql: &str) -> Batch {
+        Batch {
+            table: table.split('.').map(str::to_owned).collect(),
+            key: key.split(',').map(str::to_owned).collect(),
+            size: 10,
+            sleep_ms: 0,
+            target_ms: None,
+            max_lag_ms: None,
+            line: 1,
+            statement: Script {
+                sql: sql.to_owned(),
+                line: 2,
+                transactional: true,
+            },
+            after: None,
+        }
+    }
+}
+
 /// The options of a batch marker, checked; the statement comes from the section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchOptions {
@@ -372,21 +395,11 @@ mod tests {
 
     #[test]
     fn a_composite_key_binds_rows_of_parameters() {
-        let batch = Batch {
-            table: vec!["t".into()],
-            key: vec!["tenant".into(), "id".into()],
-            size: 10,
-            sleep_ms: 0,
-            target_ms: None,
-            max_lag_ms: None,
-            line: 1,
-            statement: Script {
-                sql: "DELETE FROM t WHERE (tenant, id) >= :lo AND (tenant, id) < :hi".into(),
-                line: 2,
-                transactional: true,
-            },
-            after: None,
-        };
+        let batch = Batch::for_tests(
+            "t",
+            "tenant,id",
+            "DELETE FROM t WHERE (tenant, id) >= :lo AND (tenant, id) < :hi",
+        );
         assert_eq!(
             batch.bound_statement(),
             "DELETE FROM t WHERE (tenant, id) >= ROW($1, $2) AND (tenant, id) < ROW($3, $4)"
@@ -400,21 +413,11 @@ mod tests {
 
     #[test]
     fn placeholders_become_parameters_of_the_same_length() {
-        let batch = Batch {
-            table: vec!["t".into()],
-            key: vec!["id".into()],
-            size: 10,
-            sleep_ms: 0,
-            target_ms: None,
-            max_lag_ms: None,
-            line: 1,
-            statement: Script {
-                sql: "UPDATE t SET c = ':lo'::text || x::hi WHERE id >= :lo AND id < :hi".into(),
-                line: 2,
-                transactional: true,
-            },
-            after: None,
-        };
+        let batch = Batch::for_tests(
+            "t",
+            "id",
+            "UPDATE t SET c = ':lo'::text || x::hi WHERE id >= :lo AND id < :hi",
+        );
         let bound = batch.bound_statement();
         assert_eq!(
             bound,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{connect, retort, write_revision, Project, Rev, Run, TestDb};
+use crate::support::{connect, retort, runtime, write_revision, Project, Rev, Run, TestDb};
 
 const ROWS: i32 = 200_000;
 const BATCH_SIZE: i32 = 5_000;
@@ -16,14 +16,6 @@ const BATCH_SIZE: i32 = 5_000;
 const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Concurrent application sessions.
 const WORKERS: u64 = 3;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// The application's table (`v` is what the workload increments, `touched` counts the
 /// backfill's updates of each row) and a log the backfill writes one row per statement

@@ -4,16 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{connect, TestDb};
+use crate::support::{connect, runtime, TestDb};
 use crate::support::{retort, write_revision, Project, Rev, Run};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// A table the application reads, and one revision that needs an ACCESS EXCLUSIVE lock
 /// on it.

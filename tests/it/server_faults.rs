@@ -52,26 +52,7 @@ impl Cluster {
     }
 
     fn psql(&self, sql: &str) -> String {
-        let output = Command::new(crate::support::pg_program("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.url,
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql");
-        assert!(
-            output.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        psql_at(&self.url, sql)
     }
 
     /// Waits until a session runs `pg_sleep` (the revision is inside its slow statement).
@@ -100,6 +81,30 @@ impl Drop for Cluster {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// Runs `sql` with psql on `url` and returns its unaligned output.
+fn psql_at(url: &str, sql: &str) -> String {
+    let output = Command::new(crate::support::pg_program("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 fn pg_local(state: &PathBuf, command: &str) -> String {
@@ -549,28 +554,7 @@ fn a_server_crash_under_test_migration_stops_it_without_a_verdict() {
 fn a_batch_section_waits_while_a_replica_lags_beyond_max_lag() {
     let cluster = Cluster::start();
     let standby = pg_local(&cluster.state, "standby");
-    let on_standby = |sql: &str| {
-        let output = Command::new(crate::support::pg_program("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &standby,
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql");
-        assert!(
-            output.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    };
+    let on_standby = |sql: &str| psql_at(&standby, sql);
     cluster.psql(
         "CREATE TABLE t (id int PRIMARY KEY, touched int NOT NULL DEFAULT 0);
          INSERT INTO t (id) SELECT g FROM generate_series(1, 2000) g;

@@ -10,6 +10,16 @@ pub use pg::{admin_texts, admin_url, connect, dump_sorted, inspect, TestDb};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A tokio runtime for tests that talk to the database themselves (two workers: the
+/// application's sessions and the observer run beside each other).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// A `retort` command with a clean environment for retort's own variables.
 pub fn retort(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_retort"));

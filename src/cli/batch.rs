@@ -65,11 +65,9 @@ fn steer(
     rev: &str,
     paused: bool,
 ) -> anyhow::Result<u8> {
-    let matching = in_session(target, out, async |session| {
+    let ids = in_session(target, out, async |session| {
         Ok(set_paused(session.client(), session.tables(), rev, paused).await?)
     })?;
-    let mut ids: Vec<&str> = matching.iter().map(|row| row.revision.as_str()).collect();
-    ids.dedup();
     match ids.as_slice() {
         [] => {
             eprintln!(

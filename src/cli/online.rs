@@ -171,7 +171,7 @@ fn on_wait(out: &Output) -> impl FnOnce(&str) + '_ {
 fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(RunEvent<'_>) + 'o {
     let terminal = io::stdout().is_terminal();
     let terminal_err = io::stderr().is_terminal();
-    let mut batch_said: (u8, Option<String>) = (u8::MAX, None);
+    let mut batch_said = None;
     move |event: RunEvent<'_>| {
         let step = match event {
             RunEvent::Step(step) => step,
@@ -188,12 +188,11 @@ fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(RunEvent<
                 live.batch(progress);
                 // A deploy log gets a line per tenth of the range and per change of
                 // what the run waits for; the terminal has the live line.
-                let decile = (progress.fraction() * 10.0).floor() as u8;
-                let news = decile != batch_said.0 || progress.waiting != batch_said.1;
-                if news && !out.quiet && !out.json && !terminal_err {
+                let milestone = Some(progress.milestone());
+                if milestone != batch_said && !out.quiet && !out.json && !terminal_err {
                     eprintln!("batch: {}", describe_batch(progress));
                 }
-                batch_said = (decile, progress.waiting.clone());
+                batch_said = milestone;
                 return;
             }
         };

@@ -79,6 +79,13 @@ impl BatchProgress {
         }
     }
 
+    /// What a log reports a new line for: the tenth of the range reached and what the
+    /// run waits for. Logs (the CLI's stderr, the fleet's events) write a line when it
+    /// changes, so a long backfill gives a dozen lines, not one per batch.
+    pub fn milestone(&self) -> (u8, Option<String>) {
+        ((self.fraction() * 10.0).floor() as u8, self.waiting.clone())
+    }
+
     /// Rows changed per second so far.
     pub fn rows_per_second(&self) -> Option<f64> {
         (self.seconds > 0.0).then(|| self.rows as f64 / self.seconds)
@@ -247,34 +254,57 @@ pub async fn record_error(
         .map_err(|e| DbError::query("record the batch's error", e))
 }
 
-/// Sets or clears the pause of the batch sections of the revisions whose id starts with
-/// `prefix`; returns the rows changed (none when no section under way matches).
+/// Sets or clears the pause of the batch section of the revision whose id starts with
+/// `prefix`; returns the ids of the revisions under way that match, and changes
+/// nothing unless exactly one does.
 pub async fn set_paused(
     client: &Client,
     tables: &VersionTables,
     prefix: &str,
     paused: bool,
-) -> Result<Vec<BatchProgress>, DbError> {
-    let matching: Vec<BatchProgress> = read_batches(client, tables)
+) -> Result<Vec<String>, DbError> {
+    let mut ids: Vec<String> = read_batches(client, tables)
         .await?
         .into_iter()
-        .filter(|row| row.revision.starts_with(prefix))
+        .map(|row| row.revision)
+        .filter(|revision| revision.starts_with(prefix))
         .collect();
-    let mut ids: Vec<&str> = matching.iter().map(|row| row.revision.as_str()).collect();
+    ids.sort();
     ids.dedup();
-    if ids.len() == 1 {
+    if let [id] = ids.as_slice() {
         client
             .execute(
                 &format!(
                     "UPDATE {} SET paused = $1 WHERE revision = $2",
                     tables.batch_ref()
                 ),
-                &[&paused, &ids[0]],
+                &[&paused, id],
             )
             .await
             .map_err(|e| DbError::query("set the batch's pause", e))?;
     }
-    Ok(matching)
+    Ok(ids)
+}
+
+/// Whether `retort batch pause` holds a batch section under way (read before each
+/// batch, so one row's one column).
+pub async fn is_paused(
+    client: &Client,
+    tables: &VersionTables,
+    revision: &str,
+    direction: Direction,
+) -> Result<bool, DbError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT paused FROM {} WHERE revision = $1 AND direction = $2",
+                tables.batch_ref()
+            ),
+            &[&revision, &direction.to_string()],
+        )
+        .await
+        .map_err(|e| DbError::query("read the batch's pause", e))?;
+    Ok(row.is_some_and(|row| row.get(0)))
 }
 
 /// The row of one batch section, when it is under way.

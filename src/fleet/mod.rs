@@ -414,7 +414,7 @@ async fn attempt(
                 *running.borrow_mut() = revision;
             };
             start_next(&mut next);
-            let mut batch_said: (u8, Option<String>) = (u8::MAX, None);
+            let mut batch_said = None;
             let mut on_step = |event: RunEvent<'_>| match event {
                 RunEvent::Step(step) => {
                     applied.push(step.revision.clone());
@@ -432,9 +432,9 @@ async fn attempt(
                 RunEvent::Batch(progress) => {
                     // A tenth of the range at a time, and each change of what it waits
                     // for: a fleet of tenants each backfilling must not flood the log.
-                    let decile = (progress.fraction() * 10.0).floor() as u8;
-                    if (decile, &progress.waiting) != (batch_said.0, &batch_said.1) {
-                        batch_said = (decile, progress.waiting.clone());
+                    let milestone = Some(progress.milestone());
+                    if milestone != batch_said {
+                        batch_said = milestone;
                         shared.send(EventKind::BatchProgress {
                             target: name.clone(),
                             revision: progress.revision.clone(),

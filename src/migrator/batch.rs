@@ -13,7 +13,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::lock_retry::{retry_locks, Attempt};
 use super::online::{bookkeeping, timeouts, RunError, RunEvent, RunOptions};
-use crate::db::batch_state::{read_batch, read_batches, record_error, BatchProgress};
+use crate::db::batch_state::{is_paused, read_batch, read_batches, record_error, BatchProgress};
 use crate::db::session::{BoundBatch, Origin, Piece};
 use crate::db::version::Timing;
 use crate::db::{DbError, Session};
@@ -77,10 +77,13 @@ pub(super) async fn run_batched(
     let started_at = Utc::now();
     let started = Instant::now();
     let location = format!("{}:{}", revision.path.display(), batch.line);
+    // The key's kind, when it was checked before anything ran (a first run on an
+    // existing table); run_ranges checks it otherwise.
+    let mut checked = None;
     let mut progress = match progress {
         Some(progress) => progress,
         None => {
-            check_table(session, batch, &location).await?;
+            checked = check_table(session, batch, &location).await?;
             let mut pieces = timeouts(options, true);
             pieces.push(Piece::bookkeeping(
                 "create the batch table",
@@ -96,10 +99,8 @@ pub(super) async fn run_batched(
                 tables.insert_batch_range(id, direction, batch),
             ));
             retry_locks(session, options, Attempt::Transaction(&pieces), on_event).await?;
-            read_batches(session.client(), tables)
+            read_batch(session.client(), tables, id, direction)
                 .await?
-                .into_iter()
-                .find(|row| row.revision == id && row.direction == direction)
                 .ok_or_else(|| RunError::Batch {
                     location: location.clone(),
                     message: "the batch table lost the row just written".to_owned(),
@@ -109,7 +110,16 @@ pub(super) async fn run_batched(
     on_event(RunEvent::Batch(&progress));
 
     if !progress.is_done() {
-        let result = run_ranges(session, revision, batch, &mut progress, options, on_event).await;
+        let result = run_ranges(
+            session,
+            revision,
+            batch,
+            checked,
+            &mut progress,
+            options,
+            on_event,
+        )
+        .await;
         if let Err(error) = &result {
             // Best effort: the connection may be the reason the batch failed.
             if !error.is_connection_lost() {
@@ -143,6 +153,7 @@ async fn run_ranges(
     session: &Session<'_>,
     revision: &crate::revision::Revision,
     batch: &Batch,
+    checked: Option<Successor>,
     progress: &mut BatchProgress,
     options: &RunOptions,
     on_event: &mut dyn FnMut(RunEvent<'_>),
@@ -167,7 +178,10 @@ async fn run_ranges(
         },
     };
     let prepared = session.prepare(&statement).await?;
-    let key = key_columns(session, batch, &location).await?;
+    let key = match checked {
+        Some(key) => key,
+        None => key_columns(session, batch, &location).await?,
+    };
     let record = Piece::bookkeeping(
         "record the batch in the batch table",
         tables.record_batch(id, direction),
@@ -271,14 +285,13 @@ async fn wait_while_held(
     on_event: &mut dyn FnMut(RunEvent<'_>),
 ) -> Result<(), RunError> {
     loop {
-        let paused = read_batch(
+        let paused = is_paused(
             session.client(),
             session.tables(),
             &progress.revision,
             progress.direction,
         )
-        .await?
-        .is_some_and(|row| row.paused);
+        .await?;
         let waiting = if paused {
             Some(format!(
                 "paused (`retort batch resume {}` goes on)",
@@ -387,17 +400,21 @@ fn adapt(size: u64, took: Duration, target: Duration, cap: u64) -> u64 {
 /// Before the first run of a section, when its table exists already: the key checked
 /// (see [`key_columns`]) before anything runs. A table the section before the batch
 /// creates is checked once that section committed.
-async fn check_table(session: &Session<'_>, batch: &Batch, location: &str) -> Result<(), RunError> {
+async fn check_table(
+    session: &Session<'_>,
+    batch: &Batch,
+    location: &str,
+) -> Result<Option<Successor>, RunError> {
     let exists: bool = session
         .client()
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&batch.table_sql()])
         .await
         .map_err(|e| DbError::query("look up the batch's table", e))?
         .get(0);
-    if exists {
-        key_columns(session, batch, location).await?;
+    if !exists {
+        return Ok(None);
     }
-    Ok(())
+    key_columns(session, batch, location).await.map(Some)
 }
 
 /// A row of `items` for a comparison: the item alone for a key of one column.
@@ -435,10 +452,14 @@ fn boundary_query(batch: &Batch) -> String {
 enum Successor {
     /// `smallint`, `integer`, `bigint`: plus one.
     Integer,
-    /// `date`: the next day.
-    Date,
-    /// `timestamp` (with or without time zone) of `step` microseconds' precision.
-    Timestamp { zoned: bool, step_us: i64 },
+    /// `date`, `timestamp`, `timestamptz`: plus `step_us` microseconds (a day; the
+    /// column's precision), computed by the server in the column's type.
+    Stepped {
+        /// The SQL type, one of retort's own three names.
+        type_name: &'static str,
+        /// The step.
+        step_us: i64,
+    },
     /// `uuid`: the next 128-bit number.
     Uuid,
 }
@@ -486,9 +507,16 @@ async fn key_columns(
     let (column, ty, typmod) = last.ok_or_else(|| refuse("key= names no column".to_owned()))?;
     let successor = match ty.as_str() {
         "smallint" | "integer" | "bigint" => Successor::Integer,
-        "date" => Successor::Date,
-        "timestamp without time zone" | "timestamp with time zone" => Successor::Timestamp {
-            zoned: ty.ends_with("with time zone"),
+        "date" => Successor::Stepped {
+            type_name: "date",
+            step_us: 86_400_000_000,
+        },
+        "timestamp without time zone" | "timestamp with time zone" => Successor::Stepped {
+            type_name: if ty.ends_with("with time zone") {
+                "timestamptz"
+            } else {
+                "timestamp"
+            },
             // timestamp(p) keeps p fractional digits (6 when unspecified).
             step_us: 10i64.pow(6 - u32::try_from(typmod).unwrap_or(6).min(6)),
         },
@@ -501,13 +529,12 @@ async fn key_columns(
             )))
         }
     };
-    let attnums: Vec<String> = attnums.iter().map(ToString::to_string).collect();
     let indexed: bool = session
         .client()
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) \
                AND i.indisvalid AND (i.indkey::int2[])[0:cardinality($2::int2[]) - 1] = $2::int2[])",
-            &[&batch.table_sql(), &attnums.iter().map(|a| a.parse::<i16>().unwrap_or(0)).collect::<Vec<i16>>()],
+            &[&batch.table_sql(), &attnums],
         )
         .await
         .map_err(|e| DbError::query("look for the key's index", e))?
@@ -542,33 +569,21 @@ async fn successor(
         Successor::Uuid => {
             next_uuid(value).ok_or_else(|| format!("the key {value} is the largest uuid"))?
         }
-        Successor::Date | Successor::Timestamp { .. } => {
-            let sql = match *kind {
-                Successor::Date => "SELECT ($1::text::date + 1)::text, $1::text::date < 'infinity'",
-                Successor::Timestamp { zoned: true, .. } => {
-                    "SELECT ($1::text::timestamptz + $2::bigint * interval '1 microsecond')::text, \
-                     $1::text::timestamptz < 'infinity'"
-                }
-                _ => {
-                    "SELECT ($1::text::timestamp + $2::bigint * interval '1 microsecond')::text, \
-                     $1::text::timestamp < 'infinity'"
-                }
-            };
-            let step = match *kind {
-                Successor::Timestamp { step_us, .. } => step_us,
-                _ => 1,
-            };
-            let row = if matches!(kind, Successor::Date) {
-                session.client().query_one(sql, &[&value]).await
-            } else {
-                session.client().query_one(sql, &[&value, &step]).await
-            }
-            .map_err(|e| {
-                format!(
-                    "cannot compute the key after {value}: {}",
-                    crate::db::describe_pg_error(&e)
-                )
-            })?;
+        Successor::Stepped { type_name, step_us } => {
+            let sql = format!(
+                "SELECT ($1::text::{type_name} + $2::bigint * interval '1 microsecond')::{type_name}::text, \
+                 $1::text::{type_name} < 'infinity'"
+            );
+            let row = session
+                .client()
+                .query_one(&sql, &[&value, &step_us])
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot compute the key after {value}: {}",
+                        crate::db::describe_pg_error(&e)
+                    )
+                })?;
             if !row.get::<_, bool>(1) {
                 return Err(format!(
                     "the key {value} is infinity; no batch can end past it"

@@ -77,6 +77,15 @@ pub enum RunError {
         /// The revision.
         id: String,
     },
+    /// `--single-transaction` with a revision that has a batch section.
+    #[error(
+        "{id} has a batch section, which runs in transactions of its own, not inside \
+         --single-transaction; run without --single-transaction"
+    )]
+    BatchInSingle {
+        /// The revision.
+        id: String,
+    },
     /// `resolve` with nothing to resolve.
     #[error("nothing is dirty in {table}; `retort resolve` only settles a half-run revision")]
     NotDirty {
@@ -219,6 +228,7 @@ impl RunError {
             RunError::Graph(_)
             | RunError::UnknownApplied { .. }
             | RunError::NonTransactionalInSingle { .. }
+            | RunError::BatchInSingle { .. }
             | RunError::NotDirty { .. }
             | RunError::NotApplied { .. }
             | RunError::Usage(_) => 2,
@@ -692,11 +702,9 @@ impl Migrator {
                 .iter()
                 .find(|s| graph.revisions()[s.revision].batch(s.direction).is_some())
             {
-                return Err(RunError::Usage(format!(
-                    "{} has a batch section, which runs in transactions of its own, not inside \
-                     --single-transaction; run without --single-transaction",
-                    graph.revisions()[step.revision].id
-                )));
+                return Err(RunError::BatchInSingle {
+                    id: graph.revisions()[step.revision].id.to_string(),
+                });
             }
             if let Some(step) = steps
                 .iter()
@@ -1085,11 +1093,9 @@ impl Migrator {
             push_script(&mut out, &script.sql);
             if let Some(batch) = revision.batch(step.direction) {
                 if single {
-                    return Err(RunError::Usage(format!(
-                        "{} has a batch section, which runs in transactions of its own, not \
-                         inside --single-transaction; run without --single-transaction",
-                        revision.id
-                    )));
+                    return Err(RunError::BatchInSingle {
+                        id: revision.id.to_string(),
+                    });
                 }
                 push_batch_plan(&mut out, batch);
                 push_timeouts(&mut out, options, true);

@@ -158,30 +158,14 @@ impl Batch {
     }
 }
 
-/// The options of a batch marker, checked; the statement comes from the section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchOptions {
-    /// `table=`.
-    pub table: Vec<String>,
-    /// `key=`.
-    pub key: Vec<String>,
-    /// `size=`.
-    pub size: u64,
-    /// `sleep=`, in milliseconds.
-    pub sleep_ms: u64,
-    /// `target=`, in milliseconds.
-    pub target_ms: Option<u64>,
-    /// `max_lag=`, in milliseconds.
-    pub max_lag_ms: Option<u64>,
-}
-
 /// The most rows one batch may span: a batch is one transaction, and past this it is no
 /// batch any more.
 pub const MAX_SIZE: u64 = 10_000_000;
 
-/// Parses `table=S.T key=COL size=N [sleep=DUR] [target=DUR] [max_lag=DUR]`; the error
-/// says what to write.
-pub fn parse_options(text: &str) -> Result<BatchOptions, String> {
+/// Parses `table=S.T key=COL size=N [sleep=DUR] [target=DUR] [max_lag=DUR]` into a batch
+/// whose marker line, statement and following section the parser fills in afterwards;
+/// the error says what to write.
+pub fn parse_options(text: &str) -> Result<Batch, String> {
     let mut table = None;
     let mut key = None;
     let mut size = None;
@@ -243,13 +227,16 @@ pub fn parse_options(text: &str) -> Result<BatchOptions, String> {
     }
     let missing =
         |what: &str| format!("missing {what}= (e.g. `table=app.events key=id size=10000`)");
-    Ok(BatchOptions {
+    Ok(Batch {
         table: table.ok_or_else(|| missing("table"))?,
         key: key.ok_or_else(|| missing("key"))?,
         size: size.ok_or_else(|| missing("size"))?,
         sleep_ms,
         target_ms,
         max_lag_ms,
+        line: 0,
+        statement: Script::empty(),
+        after: None,
     })
 }
 

@@ -254,10 +254,11 @@ pub(super) fn parse_normalized(
         let marker =
             section_line(line).filter(|_| !inside_token.get(index).copied().unwrap_or(false));
         if let Some((name, options)) = marker {
-            let section = body.open(name, options, line_no)?;
+            let (section, options) = body.open(name, options, line_no)?;
             body.finish(index, &lines, &line_starts, text, &mut ranges);
             body.current = Some(OpenSection {
                 section,
+                options,
                 marker: line_no,
                 start: index + 1,
             });
@@ -312,6 +313,8 @@ enum Section {
 
 struct OpenSection {
     section: Section,
+    /// A batch marker's options, as `open` checked them.
+    options: Option<Batch>,
     marker: usize,
     /// Index of the line after the marker.
     start: usize,
@@ -320,8 +323,8 @@ struct OpenSection {
 /// A batch marker's options and the parts read so far.
 struct BatchParts {
     marker: usize,
-    options: batch::BatchOptions,
-    statement: Option<Script>,
+    options: Batch,
+    statement: Script,
     after: Option<Script>,
 }
 
@@ -342,8 +345,14 @@ fn slot(direction: Direction) -> usize {
 }
 
 impl Body {
-    /// The section a marker opens, or why it cannot be opened here.
-    fn open(&self, name: &str, options: &str, line_no: usize) -> Result<Section, LineError> {
+    /// The section a marker opens (with a batch marker's options), or why it cannot be
+    /// opened here.
+    fn open(
+        &self,
+        name: &str,
+        options: &str,
+        line_no: usize,
+    ) -> Result<(Section, Option<Batch>), LineError> {
         let direction = match name {
             "upgrade" => Some(Direction::Upgrade),
             "downgrade" => Some(Direction::Downgrade),
@@ -381,9 +390,9 @@ impl Body {
                     ))
                 }
             };
-            batch::parse_options(options)
+            let options = batch::parse_options(options)
                 .map_err(|reason| (line_no, ParseErrorKind::BadBatch { reason }))?;
-            return Ok(Section::Batch(direction));
+            return Ok((Section::Batch(direction), Some(options)));
         };
         let transactional = match options {
             "" | "transaction:true" => true,
@@ -405,9 +414,9 @@ impl Body {
                 _ => None,
             });
         match (first, current) {
-            (None, _) => Ok(Section::Main(direction, transactional)),
+            (None, _) => Ok((Section::Main(direction, transactional), None)),
             (Some(_), Some((Section::Batch(d), _))) if d == direction => {
-                Ok(Section::After(direction, transactional))
+                Ok((Section::After(direction, transactional), None))
             }
             (Some(first), _) => Err((
                 line_no,
@@ -434,6 +443,7 @@ impl Body {
     ) {
         let Some(OpenSection {
             section,
+            options,
             marker,
             start,
         }) = self.current.take()
@@ -468,18 +478,16 @@ impl Body {
                 self.scripts[slot(direction)] = Some((marker, script));
             }
             Section::Batch(direction) => {
-                let options = section_line(lines[marker - 1])
-                    .and_then(|(_, options)| batch::parse_options(options).ok());
                 if let Some(options) = options {
                     let sql = range.map(|(_, r)| text[r].to_owned()).unwrap_or_default();
                     self.batches[slot(direction)] = Some(BatchParts {
                         marker,
                         options,
-                        statement: Some(Script {
+                        statement: Script {
                             sql,
                             line,
                             transactional: true,
-                        }),
+                        },
                         after: None,
                     });
                 }
@@ -505,7 +513,7 @@ impl Body {
         let mut out = [None, None];
         for (i, parts) in std::mem::take(&mut self.batches).into_iter().enumerate() {
             let Some(parts) = parts else { continue };
-            let statement = parts.statement.unwrap_or_else(Script::empty);
+            let statement = parts.statement;
             batch::check_statement(&statement.sql).map_err(|reason| {
                 (
                     statement.line.max(parts.marker),
@@ -532,15 +540,10 @@ impl Body {
                 ));
             }
             out[i] = Some(Batch {
-                table: parts.options.table,
-                key: parts.options.key,
-                size: parts.options.size,
-                sleep_ms: parts.options.sleep_ms,
-                target_ms: parts.options.target_ms,
-                max_lag_ms: parts.options.max_lag_ms,
                 line: parts.marker,
                 statement,
                 after: parts.after,
+                ..parts.options
             });
         }
         Ok(out)

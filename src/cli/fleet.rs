@@ -14,6 +14,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::online::{self, DbArgs};
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::{parse_duration, Config};
+use crate::fleet::queue::WorkerId;
+use crate::fleet::worker::QueueOptions;
 use crate::fleet::{
     self, events, targets, Backoff, Event, EventKind, EventLog, FleetOptions, FleetReport,
     FleetTarget, Metrics, Operation, TargetState,
@@ -41,6 +43,8 @@ pub(super) enum FleetCommand {
         /// Keep a Prometheus text-format file of the run's state (rewritten atomically)
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+        #[command(flatten)]
+        queue: QueueFlags,
     },
     /// Show each target's current revision, how many revisions it is behind, and (with
     /// --events FILE) its last failure
@@ -92,6 +96,39 @@ pub(super) struct Select {
     concurrency: usize,
 }
 
+/// Work taken from a queue shared by workers on any number of machines.
+#[derive(Debug, clap::Args)]
+pub(super) struct QueueFlags {
+    /// Take targets from a work queue in this control database (a URL or conninfo; its
+    /// tables go in schema retort_fleet, created on first use). Start as many workers as
+    /// you like, anywhere: each claims targets one at a time, and a target whose worker
+    /// died is taken over after its lease lapses
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RETORT_QUEUE_URL",
+        hide_env_values = true,
+        conflicts_with = "dry_run"
+    )]
+    queue: Option<String>,
+    /// How long a worker's claim on a target lasts without renewal (renewed every quarter
+    /// of it); a dead worker's targets wait this long before another worker takes them
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "queue"
+    )]
+    lease: String,
+    /// This worker's name in the queue [default: HOST:PID]
+    #[arg(long, value_name = "NAME", requires = "queue")]
+    worker: Option<String>,
+    /// The run's name in the queue: workers with the same name share its targets
+    /// [default: "upgrade to" and the revision ids the target resolves to]
+    #[arg(long, value_name = "NAME", requires = "queue")]
+    run_name: Option<String>,
+}
+
 /// How each target is run.
 #[derive(Debug, clap::Args)]
 pub(super) struct RunFlags {
@@ -137,8 +174,10 @@ pub(super) fn fleet(
             dry_run,
             fail_fast,
             metrics,
+            queue,
         } => {
             let target = target.unwrap_or_else(|| "head".to_owned());
+            let queue = queue_options(&migrator, &target, &queue)?;
             // A typo in the revision fails here once, not on every target.
             if !target.starts_with(['+', '-']) && !target.contains('+') {
                 migrator.graph().resolve(&target, None)?;
@@ -154,6 +193,7 @@ pub(super) fn fleet(
                 operation,
                 fail_fast,
                 metrics_path: metrics.as_deref(),
+                queue,
             };
             execute(out, config, &migrator, db, job)
         }
@@ -176,6 +216,7 @@ pub(super) fn fleet(
                 operation: Operation::Stamp { revision: rev },
                 fail_fast: false,
                 metrics_path: None,
+                queue: None,
             };
             execute(out, config, &migrator, db, job)
         }
@@ -265,6 +306,69 @@ struct Job<'a> {
     operation: Operation,
     fail_fast: bool,
     metrics_path: Option<&'a Path>,
+    queue: Option<QueueOptions>,
+}
+
+/// The machine's name, for the default worker name: what Kubernetes sets as a pod's.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// `--queue` and its settings, checked; `None` without `--queue`.
+fn queue_options(
+    migrator: &Migrator,
+    target: &str,
+    flags: &QueueFlags,
+) -> anyhow::Result<Option<QueueOptions>> {
+    let Some(url) = &flags.queue else {
+        return Ok(None);
+    };
+    let control = crate::db::ConnInfo::from_env(Some(url))
+        .context("--queue: not a usable connection string")?;
+    let lease = Duration::from_millis(parse_duration("--lease", &flags.lease)?);
+    if lease < Duration::from_millis(200) {
+        anyhow::bail!("--lease {}: a lease shorter than 200ms cannot be renewed in time; give e.g. --lease 30s", flags.lease);
+    }
+    let run = match &flags.run_name {
+        Some(name) => name.clone(),
+        None => {
+            // Every worker of a deploy resolves the same target to the same ids, so they
+            // meet in one run without being told its name.
+            let graph = migrator.graph();
+            let ids: Vec<&str> = graph
+                .resolve(target, None)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}; with --queue, give an absolute target (head, an id) or --run-name"
+                    )
+                })?
+                .0
+                .iter()
+                .map(|&i| graph.revisions()[i].id.as_str())
+                .collect();
+            format!("upgrade to {}", ids.join(", "))
+        }
+    };
+    let host = host_name();
+    let pid = std::process::id();
+    Ok(Some(QueueOptions {
+        control,
+        run,
+        worker: WorkerId {
+            id: flags
+                .worker
+                .clone()
+                .unwrap_or_else(|| format!("{host}:{pid}")),
+            host,
+            pid,
+        },
+        lease,
+    }))
 }
 
 fn execute(
@@ -280,6 +384,7 @@ fn execute(
         operation,
         fail_fast,
         metrics_path,
+        queue,
     } = job;
     let runtime = online::runtime()?;
     let targets = select_targets(out, config, db, select, &runtime)?;
@@ -303,31 +408,45 @@ fn execute(
     if let Some(path) = metrics_path {
         metrics.write_atomically(path)?;
     }
-    let report = runtime.block_on(fleet::run(
-        migrator,
-        &targets,
-        &options,
-        &mut |event: &Event| {
-            if let Some(log) = &mut log {
-                if let Err(e) = log.write(event) {
+    let mut on_event = |event: &Event| {
+        if let Some(log) = &mut log {
+            if let Err(e) = log.write(event) {
+                sink_error.get_or_insert(e.into());
+            }
+        }
+        metrics.observe(&event.kind);
+        if let Some(path) = metrics_path {
+            // Target-level changes are written at once; step timings at most twice a
+            // second, so a fast fleet does not spend its time renaming files.
+            let step = matches!(event.kind, EventKind::StepFinish { .. });
+            if !step || metrics_written.elapsed() >= Duration::from_millis(500) {
+                if let Err(e) = metrics.write_atomically(path) {
                     sink_error.get_or_insert(e.into());
                 }
+                metrics_written = Instant::now();
             }
-            metrics.observe(&event.kind);
-            if let Some(path) = metrics_path {
-                // Target-level changes are written at once; step timings at most twice a
-                // second, so a fast fleet does not spend its time renaming files.
-                let step = matches!(event.kind, EventKind::StepFinish { .. });
-                if !step || metrics_written.elapsed() >= Duration::from_millis(500) {
-                    if let Err(e) = metrics.write_atomically(path) {
-                        sink_error.get_or_insert(e.into());
-                    }
-                    metrics_written = Instant::now();
+        }
+        display.show(event);
+    };
+    let report = match &queue {
+        Some(queue) => {
+            let worked = runtime.block_on(fleet::worker::work(
+                migrator,
+                &targets,
+                &options,
+                queue,
+                &mut on_event,
+            ));
+            match worked {
+                Ok(report) => report,
+                Err(error) => {
+                    display.finish();
+                    return Err(error.into());
                 }
             }
-            display.show(event);
-        },
-    ));
+        }
+        None => runtime.block_on(fleet::run(migrator, &targets, &options, &mut on_event)),
+    };
     display.finish();
     if let Some(path) = metrics_path {
         metrics.write_atomically(path)?;
@@ -598,6 +717,7 @@ fn print_report(out: &Output, report: &FleetReport, operation: &Operation) -> an
                 TargetState::Done => "done",
                 TargetState::Failed => "FAILED",
                 TargetState::Skipped => "skipped",
+                TargetState::Released => "released",
             };
             let detail = match (&t.error, t.state) {
                 (Some(error), _) => first_line(error).to_owned(),

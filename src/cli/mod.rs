@@ -337,8 +337,9 @@ enum Command {
     },
     /// Migrate many databases or tenant schemas: concurrent, resumable, observable
     Fleet {
+        // Boxed: fleet upgrade's flags make it the largest command by far.
         #[command(subcommand)]
-        command: fleet::FleetCommand,
+        command: Box<fleet::FleetCommand>,
     },
 }
 
@@ -651,7 +652,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             test_migration::test_migration(&out, &config, &versions, &db(None, None), &args)
         }
         Command::Fleet { command } => {
-            fleet::fleet(&out, &config, &versions, &db(None, None), command)
+            fleet::fleet(&out, &config, &versions, &db(None, None), *command)
         }
         Command::Batch { command } => batch::batch(&out, &config, &db(None, None), command),
     }

@@ -175,6 +175,8 @@ fn step_printer<'o>(out: &'o Output, live: &'o LiveStep) -> impl FnMut(RunEvent<
     move |event: RunEvent<'_>| {
         let step = match event {
             RunEvent::Step(step) => step,
+            // The live line names the next step itself.
+            RunEvent::Start { .. } => return,
             RunEvent::LockWait(wait) => {
                 // Said on stderr (a deploy log keeps it), and on the live line until the
                 // next attempt's step finishes.

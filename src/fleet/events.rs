@@ -143,6 +143,42 @@ pub enum EventKind {
         /// Ids of the version table's heads at the end (empty at base).
         heads: Vec<String>,
     },
+    /// A queue worker claimed the target (`--queue`); with `previous`, it takes the
+    /// target over from a worker whose lease lapsed.
+    TargetClaimed {
+        /// The target's name.
+        target: String,
+        /// The claiming worker.
+        worker: String,
+        /// The worker that held the target before, when this is a takeover.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        previous: Option<String>,
+        /// Claims of the target in this run, this one included.
+        claims: i32,
+    },
+    /// A queue worker stopped working on the target at a revision or batch boundary
+    /// because its lease could not be renewed; another worker takes it over where it
+    /// stopped.
+    TargetReleased {
+        /// The target's name.
+        target: String,
+        /// The revision that did not start here.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        before: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// The control database of `--queue` stopped answering; leases are not renewed and
+    /// no target is claimed until it is back.
+    QueueLost {
+        /// The failure's message.
+        error: String,
+    },
+    /// The control database answers again.
+    QueueBack {
+        /// How long it was away, in milliseconds.
+        after_ms: u64,
+    },
     /// Not started: `--fail-fast` after a failure.
     TargetSkipped {
         /// The target's name.
@@ -167,7 +203,10 @@ impl EventKind {
     /// The target the event is about, if any.
     pub fn target(&self) -> Option<&str> {
         match self {
-            EventKind::RunStart { .. } | EventKind::RunFinish { .. } => None,
+            EventKind::RunStart { .. }
+            | EventKind::RunFinish { .. }
+            | EventKind::QueueLost { .. }
+            | EventKind::QueueBack { .. } => None,
             EventKind::TargetStart { target, .. }
             | EventKind::LockWait { target, .. }
             | EventKind::StepStart { target, .. }
@@ -177,6 +216,8 @@ impl EventKind {
             | EventKind::TargetFailed { target, .. }
             | EventKind::TargetDone { target, .. }
             | EventKind::TargetPlan { target, .. }
+            | EventKind::TargetClaimed { target, .. }
+            | EventKind::TargetReleased { target, .. }
             | EventKind::TargetSkipped { target, .. } => Some(target),
         }
     }
@@ -324,6 +365,11 @@ impl Metrics {
             EventKind::TargetSkipped { .. } => {
                 self.pending = self.pending.saturating_sub(1);
                 self.skipped += 1;
+            }
+            // Back to the queue: another worker (or this one) starts it again.
+            EventKind::TargetReleased { .. } => {
+                self.running = self.running.saturating_sub(1);
+                self.pending += 1;
             }
             _ => {}
         }

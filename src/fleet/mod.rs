@@ -9,8 +9,10 @@
 //! [`events::Event`]s, which the CLI turns into progress, logs and metrics.
 
 pub mod events;
+pub mod queue;
 pub mod retry;
 pub mod targets;
+pub mod worker;
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
@@ -61,6 +63,22 @@ pub enum FleetError {
         /// How many targets are defined.
         known: usize,
     },
+    /// The queue's control database (`--queue`) did not answer for longer than the
+    /// worker waits; its targets go back to the queue as their leases lapse.
+    #[error(
+        "the queue's control database {control} did not answer for {seconds} s ({message}); \
+         this worker stopped its targets at a revision boundary, and other workers take them \
+         over once their leases lapse. Check the network to the control database and start \
+         the worker again"
+    )]
+    QueueLost {
+        /// `user@host:port/db` of the control database.
+        control: String,
+        /// How long the worker tried.
+        seconds: u64,
+        /// The last failure.
+        message: String,
+    },
     /// The control database (for `--targets-query` or `--schemas`) could not be reached or
     /// queried.
     #[error(transparent)]
@@ -72,6 +90,7 @@ impl FleetError {
     pub fn exit_code(&self) -> u8 {
         match self {
             FleetError::Db(db) => db.exit_code(),
+            FleetError::QueueLost { .. } => 3,
             _ => 2,
         }
     }
@@ -124,6 +143,9 @@ pub enum TargetState {
     Failed,
     /// Never started (`--fail-fast`).
     Skipped,
+    /// Handed back to the queue (`--queue`) at a revision boundary: this worker's lease
+    /// on it lapsed, and another worker goes on from where it stopped.
+    Released,
 }
 
 /// How one target ended.
@@ -223,7 +245,7 @@ pub async fn run(
         targets
             .iter()
             .enumerate()
-            .map(|(i, t)| run_target(&shared, t, i)),
+            .map(|(i, t)| run_target(&shared, t, i, None)),
     )
     .buffer_unordered(options.concurrency.max(1))
     .collect()
@@ -242,10 +264,14 @@ pub async fn run(
     report
 }
 
+/// Runs the operation on one target, retrying transient failures. With `stop`, the run
+/// ends at the next revision or batch boundary once it is raised (a queue worker's lease
+/// lapsed), and the target is [`TargetState::Released`].
 async fn run_target(
     shared: &Shared<'_>,
     target: &FleetTarget,
     index: usize,
+    stop: Option<crate::migrator::StopSignal>,
 ) -> (usize, TargetOutcome) {
     let mut outcome = TargetOutcome {
         name: target.name.clone(),
@@ -270,6 +296,10 @@ async fn run_target(
     }
     let started = Instant::now();
     let running: RefCell<Option<String>> = RefCell::new(None);
+    let run = RunOptions {
+        stop,
+        ..shared.options.run.clone()
+    };
     loop {
         shared.send(EventKind::TargetStart {
             target: target.name.clone(),
@@ -278,8 +308,20 @@ async fn run_target(
         });
         outcome.attempts += 1;
         *running.borrow_mut() = None;
-        let result = attempt(shared, target, &running, &mut outcome.revisions).await;
+        let result = attempt(shared, target, &run, &running, &mut outcome.revisions).await;
         match result {
+            Err(RunError::Stopped { before }) => {
+                let reason = "the lease on the target could not be renewed in time".to_owned();
+                outcome.state = TargetState::Released;
+                outcome.duration_ms = millis(started.elapsed());
+                outcome.error = Some(format!("released before {before}: {reason}"));
+                shared.send(EventKind::TargetReleased {
+                    target: target.name.clone(),
+                    before: Some(before),
+                    reason,
+                });
+                return (index, outcome);
+            }
             Ok(heads) => {
                 outcome.state = TargetState::Done;
                 outcome.duration_ms = millis(started.elapsed());
@@ -359,6 +401,7 @@ fn plan(migrator: &Migrator, heads: &[usize], target: &str) -> Result<Vec<usize>
 async fn attempt(
     shared: &Shared<'_>,
     target: &FleetTarget,
+    run: &RunOptions,
     running: &RefCell<Option<String>>,
     applied: &mut Vec<String>,
 ) -> Result<Vec<String>, RunError> {
@@ -375,7 +418,7 @@ async fn attempt(
                 })
             };
             let heads = migrator
-                .stamp(&session, revision, false, &options.run, on_wait)
+                .stamp(&session, revision, false, run, on_wait)
                 .await?;
             Ok(heads)
         }
@@ -390,8 +433,8 @@ async fn attempt(
             Ok(ids(migrator, &state.heads))
         }
         Operation::Upgrade { target: rev } => {
-            // The plan read before the lock names the steps for step_start events; the
-            // runner plans again under the lock, and step_finish reports what it ran.
+            // The plan read before the lock says what the target needs; step_start comes
+            // from the runner, under the target's lock, and step_finish as each commits.
             let state = migrator.state(&session).await?;
             let planned = match state.dirty {
                 // The runner refuses with the full explanation.
@@ -400,22 +443,17 @@ async fn attempt(
             };
             shared.send(EventKind::TargetPlan {
                 target: name.clone(),
-                revisions: planned.clone(),
+                revisions: planned,
             });
-            let mut next = planned.into_iter();
-            let start_next = |next: &mut std::vec::IntoIter<String>| {
-                let revision = next.next();
-                if let Some(revision) = &revision {
-                    shared.send(EventKind::StepStart {
-                        target: name.clone(),
-                        revision: revision.clone(),
-                    });
-                }
-                *running.borrow_mut() = revision;
-            };
-            start_next(&mut next);
             let mut batch_said = None;
             let mut on_step = |event: RunEvent<'_>| match event {
+                RunEvent::Start { revision, .. } => {
+                    shared.send(EventKind::StepStart {
+                        target: name.clone(),
+                        revision: revision.to_owned(),
+                    });
+                    *running.borrow_mut() = Some(revision.to_owned());
+                }
                 RunEvent::Step(step) => {
                     applied.push(step.revision.clone());
                     shared.send(EventKind::StepFinish {
@@ -423,7 +461,7 @@ async fn attempt(
                         revision: step.revision.clone(),
                         duration_ms: u64::try_from(step.duration_ms).unwrap_or(u64::MAX),
                     });
-                    start_next(&mut next);
+                    *running.borrow_mut() = None;
                 }
                 RunEvent::LockWait(wait) => shared.send(EventKind::LockWait {
                     target: name.clone(),
@@ -454,7 +492,7 @@ async fn attempt(
                 })
             };
             migrator
-                .upgrade(&session, rev, &options.run, on_wait, &mut on_step)
+                .upgrade(&session, rev, run, on_wait, &mut on_step)
                 .await?;
             *running.borrow_mut() = None;
             let state = migrator.state(&session).await?;

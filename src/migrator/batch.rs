@@ -122,7 +122,8 @@ pub(super) async fn run_batched(
         .await;
         if let Err(error) = &result {
             // Best effort: the connection may be the reason the batch failed.
-            if !error.is_connection_lost() {
+            // A stop asked for is no failure of the batch.
+            if !error.is_connection_lost() && !matches!(error, RunError::Stopped { .. }) {
                 let _ =
                     record_error(session.client(), tables, id, direction, &error.to_string()).await;
             }
@@ -194,6 +195,7 @@ async fn run_ranges(
     // The pace counts this run's time on top of the earlier runs'.
     let (before, this_run) = (progress.seconds, std::time::Instant::now());
     while let (Some(lo), Some(last)) = (progress.next.clone(), progress.last.clone()) {
+        options.check_stop(id)?;
         wait_while_held(session, batch, progress, &mut lag_unreadable_said, on_event).await?;
         let span = i64::try_from(size).unwrap_or(i64::MAX);
         let mut boundary_params: Vec<&(dyn ToSql + Sync)> = Vec::new();

@@ -34,6 +34,7 @@ pub use observe_scratch::{
 };
 pub use online::{
     DbState, EditedRevision, Resolution, RunError, RunEvent, RunOptions, RunOverrides, StepReport,
+    StopSignal,
 };
 
 /// Why an offline operation (loading the chain, writing a revision, a merge, the sum)

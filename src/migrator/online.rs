@@ -111,6 +111,16 @@ pub enum RunError {
         /// The error-severity findings not ignored.
         findings: Vec<crate::lint::Finding>,
     },
+    /// The caller asked the run to stop ([`RunOptions::stop`]): it stopped at a revision
+    /// or batch boundary, with everything before committed and nothing of `before` run.
+    #[error(
+        "stopped before {before} as asked; the revisions before it are committed, and a rerun \
+         goes on from {before}"
+    )]
+    Stopped {
+        /// The revision (or the batch section's revision) that did not start.
+        before: String,
+    },
     /// A revision's locks were not granted within `sql_lock_timeout` on any attempt
     /// until the lock retry timeout was spent (or the statement cannot be retried).
     #[error("{}", lock_not_granted_message(.failure, .lock_timeout, *.attempts, .waited, .blockers, *.not_retried))]
@@ -221,7 +231,7 @@ impl RunError {
             RunError::Edited { .. } => 1,
             #[cfg(feature = "lint")]
             RunError::LintDenied { .. } => 1,
-            RunError::Dirty { .. } => 3,
+            RunError::Dirty { .. } | RunError::Stopped { .. } => 3,
             RunError::LockNotGranted { .. } => 4,
             RunError::StateMismatch { .. } => 3,
             RunError::Batch { .. } | RunError::BatchUnfinished { .. } => 3,
@@ -282,6 +292,38 @@ pub struct RunOptions {
     /// finding remains (`upgrade --lint deny`).
     #[cfg(feature = "lint")]
     pub lint_deny: Option<crate::lint::LintConfig>,
+    /// Asked before each revision and each batch: once raised, the run ends with
+    /// [`RunError::Stopped`] at the next boundary (a fleet worker whose lease on the
+    /// target lapsed hands the rest to another worker this way).
+    pub stop: Option<StopSignal>,
+}
+
+/// A flag another task raises to end a run at its next revision or batch boundary.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl StopSignal {
+    /// Asks the run to stop at its next boundary.
+    pub fn raise(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the run was asked to stop.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl RunOptions {
+    /// [`RunError::Stopped`] when the stop signal is up: `before` names what would run next.
+    pub(crate) fn check_stop(&self, before: &str) -> Result<(), RunError> {
+        match &self.stop {
+            Some(stop) if stop.is_raised() => Err(RunError::Stopped {
+                before: before.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a caller says about a run on top of retort.toml (the command line's flags):
@@ -354,6 +396,7 @@ impl RunOptions {
             min_batches: None,
             #[cfg(feature = "lint")]
             lint_deny: None,
+            stop: None,
         })
     }
 }
@@ -369,6 +412,7 @@ impl Default for RunOptions {
             min_batches: None,
             #[cfg(feature = "lint")]
             lint_deny: None,
+            stop: None,
         }
     }
 }
@@ -394,6 +438,13 @@ pub struct StepReport {
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum RunEvent<'a> {
+    /// A step begins, under the run's lock (so no other run works on the database now).
+    Start {
+        /// The revision's id.
+        revision: &'a str,
+        /// Which of its sections runs.
+        direction: Direction,
+    },
     /// A step committed.
     Step(&'a StepReport),
     /// A revision's (or, outside a transaction, a statement's) lock was not granted in
@@ -730,6 +781,11 @@ impl Migrator {
         }
         for &step in steps {
             let revision = &graph.revisions()[step.revision];
+            options.check_stop(revision.id.as_str())?;
+            on_event(RunEvent::Start {
+                revision: revision.id.as_str(),
+                direction: step.direction,
+            });
             let script = script_of(revision, step.direction);
             let started = Instant::now();
             if revision.batch(step.direction).is_some() {

@@ -256,10 +256,12 @@ pub async fn work(
                 }
             }
         }
+        // Giving up, the outcomes not recorded are lost with the connection: their
+        // leases lapse and other workers find those targets at their revision.
+        if giving_up && running.is_empty() && finished.is_empty() {
+            break;
+        }
         if running.is_empty() && finished.is_empty() && unreported.is_empty() {
-            if giving_up {
-                break;
-            }
             let left = link
                 .with(&mut running, &mut finished, |control| {
                     let names = &names;

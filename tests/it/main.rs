@@ -17,6 +17,7 @@ mod docker;
 mod embedded;
 mod example_chain;
 mod fleet;
+mod fleet_queue;
 mod hostile;
 mod import;
 mod lint;

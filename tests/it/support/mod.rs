@@ -27,7 +27,8 @@ pub fn retort(dir: &Path) -> Command {
         .env_remove("RETORT_VERSIONS")
         .env_remove("RETORT_ENV")
         .env_remove("RETORT_SCRATCH_URL")
-        .env_remove("DATABASE_URL");
+        .env_remove("DATABASE_URL")
+        .env_remove("RETORT_QUEUE_URL");
     cmd
 }
 

@@ -11,6 +11,7 @@
 pub mod events;
 pub mod queue;
 pub mod retry;
+pub mod shard;
 pub mod targets;
 pub mod worker;
 
@@ -27,6 +28,7 @@ use crate::Migrator;
 
 pub use crate::migrator::Backoff;
 pub use events::{Event, EventKind, EventLog, Metrics};
+pub use shard::{Shard, ShardError};
 pub use targets::FleetTarget;
 
 /// Why a fleet's targets could not be listed, or a fleet-wide step failed.
@@ -79,6 +81,9 @@ pub enum FleetError {
         /// The last failure.
         message: String,
     },
+    /// `--shard` is not `K/N` or `auto/N` with K below N.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
     /// The control database (for `--targets-query` or `--schemas`) could not be reached or
     /// queried.
     #[error(transparent)]

@@ -17,8 +17,8 @@ use crate::config::{parse_duration, Config};
 use crate::fleet::queue::WorkerId;
 use crate::fleet::worker::QueueOptions;
 use crate::fleet::{
-    self, events, targets, Backoff, Event, EventKind, EventLog, FleetOptions, FleetReport,
-    FleetTarget, Metrics, Operation, TargetState,
+    self, events, targets, Backoff, Event, EventKind, EventLog, FleetError, FleetOptions,
+    FleetReport, FleetTarget, Metrics, Operation, Shard, TargetState,
 };
 use crate::Migrator;
 
@@ -91,6 +91,11 @@ pub(super) struct Select {
     /// Only targets carrying this label (repeatable: all must match)
     #[arg(long, value_name = "LABEL")]
     label: Vec<String>,
+    /// Only shard K of N of what --only/--label kept (shards are numbered 0 to N-1, as
+    /// JOB_COMPLETION_INDEX): a target's shard is a stable hash of its name mod N.
+    /// auto/N takes K from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
     /// Targets worked on at the same time
     #[arg(long, value_name = "N", default_value_t = 4)]
     concurrency: usize,
@@ -226,19 +231,42 @@ pub(super) fn fleet(
     }
 }
 
-/// Loads the targets named by `select`, filtered.
+/// The targets a fleet command works on.
+struct Selected {
+    /// After --only, --label and --shard.
+    targets: Vec<FleetTarget>,
+    /// With --shard: the shard, and how many targets --only/--label kept before it.
+    shard: Option<(Shard, usize)>,
+}
+
+impl Selected {
+    /// `shard K/N: H of T target(s)` on stderr, when there is a shard and `say`.
+    fn say_shard(&self, say: bool) {
+        if let (Some((shard, total)), true) = (&self.shard, say) {
+            eprintln!("shard {shard}: {} of {total} target(s)", self.targets.len());
+        }
+    }
+}
+
+/// Loads the targets named by `select`, filtered, then narrowed to `--shard`.
 fn select_targets(
     out: &Output,
     config: &Config,
     db: &DbArgs,
     select: &Select,
     runtime: &tokio::runtime::Runtime,
-) -> anyhow::Result<Vec<FleetTarget>> {
+) -> anyhow::Result<Selected> {
     if select.concurrency == 0 {
         anyhow::bail!("--concurrency must be at least 1");
     }
-    let defaults = online::version_tables(config, db)?;
     let getenv = |k: &str| std::env::var(k).ok();
+    // Before any connection: a bad --shard is an input error wherever the targets are.
+    let shard = select
+        .shard
+        .as_deref()
+        .map(|text| Shard::parse(text, &getenv).map_err(FleetError::from))
+        .transpose()?;
+    let defaults = online::version_tables(config, db)?;
     let all = if let Some(query) = &select.targets_query {
         let control = online::target(config, db)?;
         if out.verbose {
@@ -275,7 +303,17 @@ fn select_targets(
         let path = select.targets.clone().unwrap_or_else(targets::default_file);
         targets::load_file(&path, &defaults, &getenv)?
     };
-    Ok(fleet::targets::filter(all, &select.only, &select.label)?)
+    let kept = fleet::targets::filter(all, &select.only, &select.label)?;
+    Ok(match shard {
+        Some(shard) => Selected {
+            shard: Some((shard, kept.len())),
+            targets: shard.filter(kept),
+        },
+        None => Selected {
+            targets: kept,
+            shard: None,
+        },
+    })
 }
 
 fn run_options(
@@ -387,10 +425,21 @@ fn execute(
         queue,
     } = job;
     let runtime = online::runtime()?;
-    let targets = select_targets(out, config, db, select, &runtime)?;
-    if targets.is_empty() {
-        anyhow::bail!("no target matches the filters (--only / --label)");
+    let selected = select_targets(out, config, db, select, &runtime)?;
+    selected.say_shard(out.verbose || matches!(operation, Operation::DryRun { .. }));
+    match selected.shard {
+        // A Job with more shards than targets: this one has nothing to do, and that is
+        // a success (the run still logs its start and finish).
+        Some((shard, total)) if selected.targets.is_empty() && !out.quiet => {
+            eprintln!("shard {shard} holds none of the {total} target(s); nothing to do");
+        }
+        Some(_) => {}
+        None if selected.targets.is_empty() => {
+            anyhow::bail!("no target matches the filters (--only / --label)");
+        }
+        None => {}
     }
+    let targets = selected.targets;
     let (run_options, backoff) = run_options(config, db, run)?;
     let options = FleetOptions {
         operation: operation.clone(),
@@ -772,7 +821,9 @@ fn status(
     events_path: Option<&Path>,
 ) -> anyhow::Result<u8> {
     let runtime = online::runtime()?;
-    let targets = select_targets(out, config, db, select, &runtime)?;
+    let selected = select_targets(out, config, db, select, &runtime)?;
+    selected.say_shard(out.verbose);
+    let targets = selected.targets;
     let last_errors = match events_path {
         Some(path) => events::last_errors(
             &events::read_log(path).with_context(|| format!("cannot read {}", path.display()))?,

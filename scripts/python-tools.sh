@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A Python virtual environment with the pinned Alembic that the import tests run
 # (tests/it/import.rs applies the Alembic fixture with it, and `retort import alembic
-# --python` reads the history through it).
+# --python` reads the history through it), and the pinned PyYAML with which
+# tests/it/fleet_shard.rs reads deploy/kubernetes/fleet-upgrade-job.yaml.
 #
 #   scripts/python-tools.sh      create or reuse target/tools/venv; prints the path of
 #                                its python as the only line on stdout
@@ -16,7 +17,7 @@ set -euo pipefail
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 VENV="$ROOT/target/tools/venv"
 MARKER="$VENV/.retort-pins"
-PINS=(alembic==1.13.3 SQLAlchemy==2.0.36 psycopg2-binary==2.9.10)
+PINS=(alembic==1.13.3 SQLAlchemy==2.0.36 psycopg2-binary==2.9.10 PyYAML==6.0.2)
 BASE="${PYTHON:-python3}"
 
 # Everything but the python path goes to stderr: keep the real stdout on fd 3.
@@ -47,7 +48,7 @@ want="$(printf '%s\n' "$base_version" "${PINS[@]}")"
 python="$VENV/bin/python"
 
 if [[ -f "$MARKER" && -x "$python" ]] && [[ "$(cat -- "$MARKER")" == "$want" ]] &&
-    "$python" -c 'import alembic, sqlalchemy, psycopg2' >/dev/null 2>&1; then
+    "$python" -c 'import alembic, sqlalchemy, psycopg2, yaml' >/dev/null 2>&1; then
     printf '%s\n' "$python" >&3
     exit 0
 fi
@@ -58,7 +59,7 @@ mkdir -p -- "$(dirname -- "$VENV")"
 "$BASE" -m venv -- "$VENV" || die "$BASE -m venv $VENV failed"
 "$python" -m pip install --quiet --disable-pip-version-check --no-input "${PINS[@]}" >&2 ||
     die "pip install ${PINS[*]} failed (is PyPI reachable?)"
-"$python" -c 'import alembic, sqlalchemy, psycopg2' || die "the venv cannot import alembic, sqlalchemy and psycopg2"
+"$python" -c 'import alembic, sqlalchemy, psycopg2, yaml' || die "the venv cannot import alembic, sqlalchemy, psycopg2 and yaml"
 printf '%s\n' "$want" >"$MARKER"
 log "ready: $python"
 printf '%s\n' "$python" >&3

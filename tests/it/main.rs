@@ -18,6 +18,7 @@ mod embedded;
 mod example_chain;
 mod fleet;
 mod fleet_queue;
+mod fleet_shard;
 mod hostile;
 mod import;
 mod lint;

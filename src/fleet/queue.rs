@@ -122,7 +122,13 @@ pub struct Control {
 impl Control {
     /// Connects to the control database (application_name `retort fleet worker`).
     pub async fn connect(conn: &ConnInfo) -> Result<Control, DbError> {
-        let client = conn.connect("retort fleet worker").await?;
+        Control::connect_as(conn, "retort fleet worker").await
+    }
+
+    /// Connects to the control database under another `application_name` (`retort
+    /// fleet status` for the read-only view), so `pg_stat_activity` tells them apart.
+    pub async fn connect_as(conn: &ConnInfo, application_name: &str) -> Result<Control, DbError> {
+        let client = conn.connect(application_name).await?;
         Ok(Control { client })
     }
 

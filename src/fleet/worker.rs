@@ -315,17 +315,16 @@ pub async fn work(
     Ok(report)
 }
 
-/// Extends the leases of the targets held, and stops those the queue says this worker no
-/// longer holds.
+/// Extends the leases of the targets held (and the worker's `seen_at`), and stops those
+/// the queue says this worker no longer holds.
 async fn renew<'a>(
     link: &mut Link<'_>,
     held: &mut BTreeMap<String, Held>,
     running: &mut FuturesUnordered<TargetRun<'a>>,
     finished: &mut Vec<(usize, TargetOutcome)>,
 ) {
-    if held.is_empty() {
-        return;
-    }
+    // Renewing nothing still marks the worker seen: an idle worker waiting for the
+    // others' targets to settle is alive, and `fleet status --queue` must not call it gone.
     let names: Vec<String> = held.keys().cloned().collect();
     let (run, worker, lease) = (
         link.queue.run.as_str(),

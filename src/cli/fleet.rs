@@ -54,6 +54,8 @@ pub(super) enum FleetCommand {
         /// An events file written by `fleet upgrade --events`: its last failure per target
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
+        #[command(flatten)]
+        queue: super::fleet_queue::QueueStatusFlags,
     },
     /// Record REV (e.g. head) in the version tables of the selected targets without
     /// running any SQL: new tenants created at the current schema
@@ -170,6 +172,12 @@ pub(super) fn fleet(
     db: &DbArgs,
     command: FleetCommand,
 ) -> anyhow::Result<u8> {
+    // A queue's status reads the control database alone: no project, no target.
+    if let FleetCommand::Status { queue, .. } = &command {
+        if let Some(url) = &queue.queue {
+            return super::fleet_queue::status(out, url, queue);
+        }
+    }
     let migrator = Migrator::open(versions)?;
     match command {
         FleetCommand::Upgrade {
@@ -225,7 +233,7 @@ pub(super) fn fleet(
             };
             execute(out, config, &migrator, db, job)
         }
-        FleetCommand::Status { select, events } => {
+        FleetCommand::Status { select, events, .. } => {
             status(out, config, &migrator, db, &select, events.as_deref())
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod events;
 pub mod queue;
+pub mod queue_view;
 pub mod retry;
 pub mod shard;
 pub mod targets;

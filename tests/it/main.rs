@@ -19,6 +19,7 @@ mod example_chain;
 mod fleet;
 mod fleet_queue;
 mod fleet_shard;
+mod fleet_queue_view;
 mod hostile;
 mod import;
 mod lint;

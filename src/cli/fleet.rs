@@ -458,10 +458,12 @@ fn execute(
         run: run_options,
     };
     let mut log = run.events.as_deref().map(EventLog::open).transpose()?;
-    let mut metrics = Metrics::new(targets.len());
+    // A queue worker's share is known only as it claims targets.
+    let known = if queue.is_some() { 0 } else { targets.len() };
+    let mut metrics = Metrics::new(known);
     let mut metrics_written = Instant::now();
     let mut sink_error: Option<anyhow::Error> = None;
-    let mut display = Display::new(out, targets.len(), &operation);
+    let mut display = Display::new(out, known, &operation);
     if let Some(path) = metrics_path {
         metrics.write_atomically(path)?;
     }
@@ -512,6 +514,17 @@ fn execute(
         eprintln!("warning: {}", super::describe_error(&e));
     }
     print_report(out, &report, &operation)?;
+    if let Some(queue) = &queue {
+        if !out.quiet && !out.json {
+            eprintln!(
+                "worker {} ran {} target(s) of the queue's run `{}`; `retort fleet status --queue \
+                 URL` shows the whole run",
+                queue.worker.id,
+                report.targets.len(),
+                queue.run
+            );
+        }
+    }
     Ok(if report.count(TargetState::Failed) > 0 {
         EXIT_CHECK_FAILED
     } else {
@@ -694,6 +707,36 @@ impl Display {
                         self.verb
                     ));
                 }
+            }
+            EventKind::TargetClaimed {
+                target, previous, ..
+            } => {
+                if let Some((_, overall)) = &self.bars {
+                    overall.inc_length(1);
+                }
+                if let Some(previous) = previous {
+                    self.line(format!(
+                        "{target}: taken over from {previous}, whose lease lapsed"
+                    ));
+                }
+            }
+            EventKind::TargetReleased { target, before, .. } => {
+                self.end_target(target);
+                let at = before
+                    .as_deref()
+                    .map(|b| format!(" before {b}"))
+                    .unwrap_or_default();
+                self.line(format!(
+                    "{target}: released{at}: the lease could not be renewed; another worker goes on"
+                ));
+            }
+            EventKind::QueueLost { error } => {
+                self.line(format!("queue: {}; retrying", first_line(error)));
+            }
+            EventKind::QueueBack { after_ms } => {
+                self.line(format!(
+                    "queue: the control database answers again after {after_ms} ms"
+                ));
             }
             EventKind::TargetSkipped { target, .. } => {
                 if let Some((_, overall)) = &self.bars {

@@ -310,6 +310,7 @@ pub struct Metrics {
     done: usize,
     failed: usize,
     skipped: usize,
+    released: usize,
     retries: u64,
     steps: u64,
     bucket_counts: [u64; BUCKETS.len()],
@@ -366,10 +367,12 @@ impl Metrics {
                 self.pending = self.pending.saturating_sub(1);
                 self.skipped += 1;
             }
-            // Back to the queue: another worker (or this one) starts it again.
+            // A queue worker's metrics count the targets it claimed.
+            EventKind::TargetClaimed { .. } => self.pending += 1,
+            // Back to the queue: no longer this worker's.
             EventKind::TargetReleased { .. } => {
                 self.running = self.running.saturating_sub(1);
-                self.pending += 1;
+                self.released += 1;
             }
             _ => {}
         }
@@ -388,6 +391,7 @@ impl Metrics {
             ("done", self.done),
             ("failed", self.failed),
             ("skipped", self.skipped),
+            ("released", self.released),
         ] {
             out.push_str(&format!("retort_fleet_targets{{state=\"{state}\"}} {n}\n"));
         }

@@ -29,6 +29,11 @@
 #      beside a pgbench workload of single-row updates on random ids: rows per second
 #      (and the ratio) and the workload's longest wait for the backfill's row locks
 #      (scripts/bench-batch.sh; BENCH_BATCH_RUNS runs, default 3; appended to the summary).
+#  10. `retort fleet upgrade --queue` with 1, 2 and 4 worker processes sharing 400 tenant
+#      schemas x 5 revisions that wait 50 ms in pg_sleep, --concurrency 4 each: wall time
+#      until every worker has exited, targets/s and the speed-up over one worker; then
+#      every tenant's history checked (scripts/bench-fleet-queue.sh; appended to the
+#      summary).
 #
 # Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
 # Fails when `retort history` on 10,000 revisions has a median of 1 s or more, or
@@ -379,6 +384,17 @@ PATH="$(scripts/pg-local.sh bin):$PATH" scripts/bench-batch.sh "$RETORT" "$url" 
     sed 's/^/  /' "$OUT/batch.txt"
 } >>"$OUT/summary.txt"
 sed 's/^/  /' "$OUT/batch.txt" >&2
+
+# Queue workers sharing one fleet run, on the bench server: target/bench/fleet-queue.txt,
+# appended to the summary.
+log "fleet queue: 1, 2 and 4 workers on 400 tenant schemas x 5 revisions waiting 50 ms each"
+"$PSQL" -X -q -d "$url" -c 'CHECKPOINT' >/dev/null
+scripts/bench-fleet-queue.sh "$RETORT" "$url" >/dev/null
+{
+    printf '\n'
+    sed 's/^/  /' "$OUT/fleet-queue.txt"
+} >>"$OUT/summary.txt"
+sed 's/^/  /' "$OUT/fleet-queue.txt" >&2
 
 history10k=$(median chain10k 1)
 upgrade_ratio=$(awk -v r="$(median upgrade1k 2)" -v p="$(median upgrade1k 0)" 'BEGIN { printf "%.2f", r / p }')

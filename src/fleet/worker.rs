@@ -31,6 +31,9 @@ use super::{
     Shared, TargetOutcome, TargetState,
 };
 
+/// How often a worker with no target looks whether the run is over or a lease lapsed.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
 /// Events kept for the control database while it is away; the oldest go first beyond
 /// this (they are in `--events` and the worker's output all the same).
 const BUFFERED_EVENTS: usize = 200_000;
@@ -280,7 +283,9 @@ pub async fn work(
             continue;
         }
         if running.is_empty() {
-            tokio::time::sleep(wait).await;
+            // Idle: look again soon, so the worker leaves (or takes over a lapsed lease)
+            // shortly after the run allows it, not a quarter lease later.
+            tokio::time::sleep(wait.min(IDLE_POLL)).await;
         } else {
             tokio::select! {
                 Some(outcome) = running.next() => finished.push(outcome),

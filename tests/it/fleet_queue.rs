@@ -232,21 +232,15 @@ fn four_queue_workers_over_a_thousand_tenants_survive_a_kill_and_a_cut() {
     // Mid-run: a tenth of the targets done.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let done = control
-            .texts(
-                "SELECT count(*)::text FROM pg_tables WHERE schemaname = 'retort_fleet' \
-                 AND tablename = 'target'",
-            )
-            .first()
-            .map(|n| n == "1")
-            .unwrap_or(false)
-            .then(|| {
-                control.texts("SELECT count(*)::text FROM retort_fleet.target WHERE state = 'done'")
-                    [0]
-                .parse::<usize>()
+        // The table appears when the first worker joins.
+        let joined = control.texts("SELECT (to_regclass('retort_fleet.target') IS NOT NULL)::text");
+        let done: usize = if joined == ["true"] {
+            control.texts("SELECT count(*)::text FROM retort_fleet.target WHERE state = 'done'")[0]
+                .parse()
                 .expect("count")
-            })
-            .unwrap_or(0);
+        } else {
+            0
+        };
         if done >= TENANTS / 10 {
             break;
         }

@@ -226,7 +226,8 @@ pub async fn work(
         link.flush(run, worker, &mut running, &mut finished).await;
 
         let free = options.concurrency.max(1).saturating_sub(running.len());
-        let stopping = giving_up || (options.fail_fast && shared.failed.get());
+        let failed_fast = options.fail_fast && shared.failed.get();
+        let stopping = giving_up || failed_fast;
         if free > 0 && !stopping {
             let lease = queue.lease;
             let sent = Instant::now();
@@ -265,6 +266,10 @@ pub async fn work(
             break;
         }
         if running.is_empty() && finished.is_empty() && unreported.is_empty() {
+            // --fail-fast: this worker claims nothing more and leaves the rest to others.
+            if failed_fast {
+                break;
+            }
             let left = link
                 .with(&mut running, &mut finished, |control| {
                     let names = &names;

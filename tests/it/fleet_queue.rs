@@ -513,3 +513,129 @@ fn queue_input_errors_say_what_to_do() {
         .texts("SELECT (to_regclass('tenant_a.retort_version') IS NULL)::text")
         .eq(&["true"]));
 }
+
+/// A data migration handed over mid-way: the worker cut off from the control database
+/// stops between two batches of a batch section, and the worker that takes the target
+/// over resumes at the next batch; every row is changed exactly once.
+#[test]
+fn a_worker_cut_off_mid_backfill_hands_it_over_between_batches() {
+    let project = Project::new();
+    let db = TestDb::new("queue_batch");
+    let control = TestDb::new("queue_batch_control");
+    db.execute(
+        "CREATE TABLE events (id bigint PRIMARY KEY, kind text NOT NULL, \
+         touched int NOT NULL DEFAULT 0);
+         INSERT INTO events (id, kind) SELECT g, 'k' || (g % 7) FROM generate_series(1, 20000) g",
+    )
+    .expect("the application's table");
+    let upgrade = "ALTER TABLE events ADD COLUMN kind_len int;\n\n\
+         -- migrate:batch table=public.events key=id size=400 sleep=40ms\n\
+         UPDATE events SET kind_len = length(kind), touched = touched + 1 \
+         WHERE id >= :lo AND id < :hi;\n\n\
+         -- migrate:upgrade\n\
+         ALTER TABLE events ALTER COLUMN kind_len SET NOT NULL;";
+    let id = crate::support::write_revision(
+        &project.versions(),
+        &crate::support::Rev {
+            number: 1,
+            parents: &[],
+            message: "backfill kind_len",
+            upgrade,
+            downgrade: Some("ALTER TABLE events DROP COLUMN kind_len;"),
+            non_transactional: false,
+        },
+    );
+    std::fs::write(
+        project.path().join("targets.toml"),
+        format!("[[targets]]\nname = \"app\"\nurl = \"{}\"\n", db.url),
+    )
+    .expect("targets.toml");
+    let (proxy_port, cut) = partition_proxy();
+    let dir = project.path().to_owned();
+    let args = |worker: &str, queue: &str| -> Vec<String> {
+        [
+            "fleet",
+            "upgrade",
+            "--queue",
+            queue,
+            "--lease",
+            "1s",
+            "--worker",
+            worker,
+            "--events",
+            dir.join(format!("{worker}.jsonl")).to_str().expect("path"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut first = spawn_worker(
+        &project,
+        &args("first", &with_port(&control.url, proxy_port)),
+        &dir.join("first.err"),
+    );
+    // Some batches done, most to go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = db.texts("SELECT count(*) FILTER (WHERE touched > 0)::text FROM events")[0]
+            .parse::<u32>()
+            .expect("count");
+        if done >= 2000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backfill did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cut.store(true, Ordering::SeqCst);
+    let mut second = spawn_worker(
+        &project,
+        &args("second", &control.url),
+        &dir.join("second.err"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let first_status = wait_for(&mut first, deadline, "first");
+    let second_status = wait_for(&mut second, deadline, "second");
+    let stderr =
+        |w: &str| std::fs::read_to_string(dir.join(format!("{w}.err"))).unwrap_or_default();
+    assert_eq!(first_status.code(), Some(3), "first:\n{}", stderr("first"));
+    assert!(second_status.success(), "second:\n{}", stderr("second"));
+
+    // Every row once; the revision recorded once; no batch row left.
+    assert_eq!(
+        db.texts("SELECT touched || ' ' || count(*) FROM events GROUP BY touched"),
+        ["1 20000"]
+    );
+    assert_eq!(
+        db.texts("SELECT revision FROM retort_history WHERE direction = 'upgrade'"),
+        [id.as_str()]
+    );
+    assert_eq!(
+        db.texts("SELECT count(*)::text FROM retort_version_batch"),
+        ["0"]
+    );
+    // The first worker released the target before its revision's next batch; the second
+    // took it over from the first and went on from there, not from the start.
+    let first_log = events(&dir.join("first.jsonl"));
+    let released: Vec<&serde_json::Value> = first_log
+        .iter()
+        .filter(|e| e["event"] == "target_released")
+        .collect();
+    assert_eq!(released.len(), 1, "{first_log:?}");
+    assert_eq!(released[0]["before"], id.as_str());
+    let second_log = events(&dir.join("second.jsonl"));
+    let claimed: Vec<&serde_json::Value> = second_log
+        .iter()
+        .filter(|e| e["event"] == "target_claimed")
+        .collect();
+    assert_eq!(claimed.len(), 1, "{second_log:?}");
+    assert_eq!(claimed[0]["previous"], "first");
+    let resumed_at = second_log
+        .iter()
+        .find(|e| e["event"] == "batch_progress")
+        .and_then(|e| e["batches"].as_i64())
+        .expect("the second worker's batch progress");
+    assert!(
+        resumed_at >= 5,
+        "the second worker started over: {second_log:?}"
+    );
+}

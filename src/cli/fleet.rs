@@ -98,7 +98,8 @@ pub(super) struct Select {
     /// auto/N takes K from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
-    /// Targets worked on at the same time
+    /// Targets worked on at the same time, and the most sessions the run opens at once
+    /// (the schema targets of a database share them)
     #[arg(long, value_name = "N", default_value_t = 4)]
     concurrency: usize,
 }

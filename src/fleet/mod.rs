@@ -4,11 +4,13 @@
 //! lock, so targets never wait for each other and a rerun resumes each one exactly where
 //! it stopped (every revision commits with its version-table row). Up to `concurrency`
 //! targets run at the same time on one thread: the work is the servers', the client only
-//! waits. Transient failures are retried with backoff ([`retry`]); permanent ones mark
+//! waits. Their sessions come from one [`pool::Pool`] of at most `concurrency`
+//! connections, shared by the schema targets of a database. Transient failures are retried with backoff ([`retry`]); permanent ones mark
 //! the target failed and the run goes on. Nothing here prints: everything is reported as
 //! [`events::Event`]s, which the CLI turns into progress, logs and metrics.
 
 pub mod events;
+pub mod pool;
 pub mod queue;
 pub mod queue_view;
 pub mod retry;
@@ -26,6 +28,7 @@ use serde::Serialize;
 use crate::db::{DbError, Session};
 use crate::migrator::{RunError, RunEvent, RunOptions};
 use crate::Migrator;
+use pool::Pool;
 
 pub use crate::migrator::Backoff;
 pub use events::{Event, EventKind, EventLog, Metrics};
@@ -191,6 +194,9 @@ pub struct FleetReport {
     pub targets: Vec<TargetOutcome>,
     /// Wall time of the whole run, in milliseconds.
     pub duration_ms: u64,
+    /// Connections the run opened: schema targets of one database share them, and at
+    /// most `concurrency` are open at once.
+    pub connections_opened: usize,
 }
 
 impl FleetReport {
@@ -210,6 +216,7 @@ struct Shared<'a> {
     options: &'a FleetOptions,
     on_event: RefCell<&'a mut dyn FnMut(&Event)>,
     failed: Cell<bool>,
+    pool: Pool,
 }
 
 impl Shared<'_> {
@@ -238,6 +245,7 @@ pub async fn run(
         options,
         on_event: RefCell::new(on_event),
         failed: Cell::new(false),
+        pool: Pool::new(options.concurrency),
     };
     shared.send(EventKind::RunStart {
         targets: targets.len(),
@@ -260,6 +268,7 @@ pub async fn run(
     let report = FleetReport {
         targets: outcomes.into_iter().map(|(_, o)| o).collect(),
         duration_ms: millis(started.elapsed()),
+        connections_opened: shared.pool.opened(),
     };
     shared.send(EventKind::RunFinish {
         done: report.count(TargetState::Done),
@@ -411,9 +420,31 @@ async fn attempt(
     running: &RefCell<Option<String>>,
     applied: &mut Vec<String>,
 ) -> Result<Vec<String>, RunError> {
+    let lease = shared.pool.checkout(target).await?;
+    let result = async {
+        let session = lease.session(target.tables.clone()).await?;
+        operate(shared, target, &session, run, running, applied).await
+    }
+    .await;
+    // Only a connection that served a whole attempt is reused: after a failure it may be
+    // half-way through anything, and dropping it is what the server cleans up after.
+    if result.is_ok() {
+        shared.pool.checkin(lease).await;
+    }
+    result
+}
+
+/// The operation on one target, over `session`.
+async fn operate(
+    shared: &Shared<'_>,
+    target: &FleetTarget,
+    session: &Session<'_>,
+    run: &RunOptions,
+    running: &RefCell<Option<String>>,
+    applied: &mut Vec<String>,
+) -> Result<Vec<String>, RunError> {
     let migrator = shared.migrator;
     let options = shared.options;
-    let session = Session::open(&target.conn, target.tables.clone()).await?;
     let name = &target.name;
     match &options.operation {
         Operation::Stamp { revision } => {
@@ -424,12 +455,12 @@ async fn attempt(
                 })
             };
             let heads = migrator
-                .stamp(&session, revision, false, run, on_wait)
+                .stamp(session, revision, false, run, on_wait)
                 .await?;
             Ok(heads)
         }
         Operation::DryRun { target: rev } => {
-            let state = migrator.state(&session).await?;
+            let state = migrator.state(session).await?;
             let planned = ids(migrator, &plan(migrator, &state.heads, rev)?);
             shared.send(EventKind::TargetPlan {
                 target: name.clone(),
@@ -441,7 +472,7 @@ async fn attempt(
         Operation::Upgrade { target: rev } => {
             // The plan read before the lock says what the target needs; step_start comes
             // from the runner, under the target's lock, and step_finish as each commits.
-            let state = migrator.state(&session).await?;
+            let state = migrator.state(session).await?;
             let planned = match state.dirty {
                 // The runner refuses with the full explanation.
                 Some(_) => Vec::new(),
@@ -498,10 +529,10 @@ async fn attempt(
                 })
             };
             migrator
-                .upgrade(&session, rev, run, on_wait, &mut on_step)
+                .upgrade(session, rev, run, on_wait, &mut on_step)
                 .await?;
             *running.borrow_mut() = None;
-            let state = migrator.state(&session).await?;
+            let state = migrator.state(session).await?;
             Ok(ids(migrator, &state.heads))
         }
     }
@@ -527,13 +558,15 @@ pub struct TargetStatus {
     pub error: Option<String>,
 }
 
-/// Reads every target's version table (creating nothing), `concurrency` at a time.
+/// Reads every target's version table (creating nothing), `concurrency` at a time over
+/// at most `concurrency` connections.
 pub async fn status(
     migrator: &Migrator,
     targets: &[FleetTarget],
     concurrency: usize,
 ) -> Vec<TargetStatus> {
     let graph = migrator.graph();
+    let pool = &Pool::new(concurrency);
     stream::iter(targets.iter().map(|target| async move {
         let mut status = TargetStatus {
             name: target.name.clone(),
@@ -544,8 +577,14 @@ pub async fn status(
             error: None,
         };
         let state = async {
-            let session = Session::open(&target.conn, target.tables.clone()).await?;
-            migrator.state(&session).await
+            let lease = pool.checkout(target).await?;
+            let state = migrator
+                .state(&lease.session(target.tables.clone()).await?)
+                .await;
+            if state.is_ok() {
+                pool.checkin(lease).await;
+            }
+            state
         }
         .await;
         match state {

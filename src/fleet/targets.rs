@@ -14,7 +14,9 @@ use super::FleetError;
 pub struct FleetTarget {
     /// Unique within the fleet; what events, reports and `--only` use.
     pub name: String,
-    /// Where to connect; for a schema target, `search_path` is set to the schema.
+    /// Where to connect: the database, the same for every schema target of it, so that
+    /// they share connections ([`super::pool`] sets `search_path` to the schema at each
+    /// checkout).
     pub conn: ConnInfo,
     /// The target's own version tables (inside its schema for a schema target), hence
     /// its own advisory lock.
@@ -29,7 +31,8 @@ pub struct FleetTarget {
 
 impl FleetTarget {
     /// A target on `conn`; with a `schema`, the version tables move into that schema and
-    /// unqualified names in the revisions resolve there.
+    /// unqualified names in the revisions resolve there (the pool sets the session's
+    /// `search_path` to it).
     pub fn new(
         name: String,
         conn: ConnInfo,
@@ -37,15 +40,12 @@ impl FleetTarget {
         labels: Vec<String>,
         defaults: &VersionTables,
     ) -> FleetTarget {
-        let (conn, tables) = match &schema {
-            Some(schema) => (
-                conn.with_search_path(schema),
-                VersionTables {
-                    schema: schema.clone(),
-                    ..defaults.clone()
-                },
-            ),
-            None => (conn, defaults.clone()),
+        let tables = match &schema {
+            Some(schema) => VersionTables {
+                schema: schema.clone(),
+                ..defaults.clone()
+            },
+            None => defaults.clone(),
         };
         FleetTarget {
             name,

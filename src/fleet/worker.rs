@@ -136,6 +136,7 @@ pub async fn work(
         options,
         on_event: RefCell::new(&mut forward),
         failed: Cell::new(false),
+        pool: super::pool::Pool::new(options.concurrency),
     };
     let worker = queue.worker.id.as_str();
     let run = queue.run.as_str();
@@ -302,6 +303,7 @@ pub async fn work(
     let report = FleetReport {
         targets: outcomes.into_iter().map(|(_, o)| o).collect(),
         duration_ms: millis(started.elapsed()),
+        connections_opened: shared.pool.opened(),
     };
     shared.send(EventKind::RunFinish {
         done: report.count(TargetState::Done),

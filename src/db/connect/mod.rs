@@ -232,8 +232,9 @@ enum RootCert {
 }
 
 /// Where and how to connect: parsed settings, ready to connect. `Debug` does not show
-/// the password.
-#[derive(Clone, Debug)]
+/// the password. Equal settings reach the same database as the same user in the same
+/// way: what lets a fleet's schema targets share connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
     host: Host,
     hostaddr: Option<IpAddr>,
@@ -403,34 +404,6 @@ impl ConnInfo {
             .alternates
             .iter()
             .map(|e| e.with_dbname(dbname))
-            .collect();
-        info
-    }
-
-    /// The same database with `search_path` set to `schema` for the whole session, through
-    /// the startup packet's `options` (kept after the other options): a fleet's tenant
-    /// schema. A startup setting, unlike a `SET`, survives the `RESET ALL` the runner sends
-    /// after a `transaction:false` section.
-    pub fn with_search_path(&self, schema: &str) -> ConnInfo {
-        let quoted = crate::sql::quote_ident(schema);
-        // libpq's options are split at spaces; a backslash escapes the next character.
-        let escaped: String = quoted
-            .chars()
-            .flat_map(|c| match c {
-                ' ' | '\\' => vec!['\\', c],
-                _ => vec![c],
-            })
-            .collect();
-        let setting = format!("-c search_path={escaped}");
-        let mut info = self.clone();
-        info.options = Some(match &self.options {
-            Some(existing) if !existing.trim().is_empty() => format!("{existing} {setting}"),
-            _ => setting,
-        });
-        info.alternates = self
-            .alternates
-            .iter()
-            .map(|e| e.with_search_path(schema))
             .collect();
         info
     }

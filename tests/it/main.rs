@@ -20,6 +20,7 @@ mod fleet;
 mod fleet_queue;
 mod fleet_queue_view;
 mod fleet_shard;
+mod fleet_pool;
 mod hostile;
 mod import;
 mod lint;

@@ -34,6 +34,11 @@
 #      until every worker has exited, targets/s and the speed-up over one worker; then
 #      every tenant's history checked (scripts/bench-fleet-queue.sh; appended to the
 #      summary).
+#  11. `retort fleet upgrade --schemas` of 10,000 tenant schemas of one database x 5
+#      revisions at concurrency 8: targets per second and the peak of server connections
+#      during the run, which the shared connections keep at the concurrency
+#      (scripts/bench-fleet-schemas.sh; FLEET_SCHEMAS overrides the count; appended to
+#      the summary).
 #
 # Results: target/bench/*.json (hyperfine exports) and target/bench/summary.txt.
 # Fails when `retort history` on 10,000 revisions has a median of 1 s or more, or
@@ -395,6 +400,16 @@ scripts/bench-fleet-queue.sh "$RETORT" "$url" >/dev/null
     sed 's/^/  /' "$OUT/fleet-queue.txt"
 } >>"$OUT/summary.txt"
 sed 's/^/  /' "$OUT/fleet-queue.txt" >&2
+# Tenant schemas of one database sharing the fleet's connections: target/bench/
+# fleet-schemas.txt, appended to the summary.
+log "fleet: ${FLEET_SCHEMAS:-10000} tenant schemas of one database x 5 revisions at concurrency 8"
+"$PSQL" -X -q -d "$url" -c 'CHECKPOINT' >/dev/null
+scripts/bench-fleet-schemas.sh "$RETORT" "$url" >/dev/null
+{
+    printf '\n'
+    sed 's/^/  /' "$OUT/fleet-schemas.txt"
+} >>"$OUT/summary.txt"
+sed 's/^/  /' "$OUT/fleet-schemas.txt" >&2
 
 history10k=$(median chain10k 1)
 upgrade_ratio=$(awk -v r="$(median upgrade1k 2)" -v p="$(median upgrade1k 0)" 'BEGIN { printf "%.2f", r / p }')

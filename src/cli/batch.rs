@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::online::{in_session, target, DbArgs};
+use super::short_duration;
 use super::Output;
 use crate::config::Config;
 use crate::db::batch_state::{read_batches, set_paused};
@@ -129,7 +130,7 @@ fn print_status(out: &Output, rows: &[BatchProgress], runner: Option<i32>) -> an
             row.rows_per_second()
                 .map_or(String::new(), |r| format!(", {r:.0} rows/s")),
             row.eta_seconds()
-                .map_or(String::new(), |s| format!(", ETA {}", duration(s))),
+                .map_or(String::new(), |s| format!(", ETA {}", short_duration(s))),
         )?;
         writeln!(
             stdout,
@@ -137,7 +138,7 @@ fn print_status(out: &Output, rows: &[BatchProgress], runner: Option<i32>) -> an
             row.size.map_or("-".to_owned(), |s| s.to_string()),
             row.last_batch_ms
                 .map_or("-".to_owned(), |ms| format!("{ms} ms")),
-            duration(row.idle_seconds),
+            short_duration(row.idle_seconds),
         )?;
         if let Some(error) = &row.last_error {
             writeln!(stdout, "  last error: {error}")?;
@@ -147,17 +148,4 @@ fn print_status(out: &Output, rows: &[BatchProgress], runner: Option<i32>) -> an
         stdout.flush()?;
     }
     Ok(())
-}
-
-/// `1h02m`, `3m05s`, `12s`.
-fn duration(seconds: f64) -> String {
-    let total = seconds.max(0.0).round() as u64;
-    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m")
-    } else if m > 0 {
-        format!("{m}m{s:02}s")
-    } else {
-        format!("{s}s")
-    }
 }

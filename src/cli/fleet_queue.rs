@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::short_duration;
 use super::{Output, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::config::parse_duration;
 use crate::db::ConnInfo;
@@ -184,19 +185,6 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
-/// `1h02m`, `3m05s`, `12s`.
-fn duration(seconds: f64) -> String {
-    let total = seconds.max(0.0).round() as u64;
-    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m")
-    } else if m > 0 {
-        format!("{m}m{s:02}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// Columns padded to their widest cell; the last one is not padded.
 fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
     out.push('\n');
@@ -232,9 +220,11 @@ fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
 fn render(s: &QueueSnapshot) -> String {
     let c = &s.counts;
     let t = &s.throughput;
-    let elapsed = s.elapsed_seconds.map_or_else(|| "-".to_owned(), duration);
+    let elapsed = s
+        .elapsed_seconds
+        .map_or_else(|| "-".to_owned(), short_duration);
     let eta = match t.eta_seconds {
-        Some(eta) => duration(eta),
+        Some(eta) => short_duration(eta),
         None if c.pending + c.running == 0 => "-".to_owned(),
         None => "unknown".to_owned(),
     };
@@ -259,7 +249,7 @@ fn render(s: &QueueSnapshot) -> String {
             } else {
                 format!("{} ({})", w.holding.len(), w.holding.join(", "))
             };
-            let ago = duration(w.seen_seconds_ago);
+            let ago = short_duration(w.seen_seconds_ago);
             let seen = if w.finished {
                 format!("finished {ago} ago")
             } else if w.gone {
@@ -287,7 +277,7 @@ fn render(s: &QueueSnapshot) -> String {
             .slowest
             .iter()
             .map(|r| {
-                let mut elapsed = duration(r.elapsed_seconds);
+                let mut elapsed = short_duration(r.elapsed_seconds);
                 if r.lease_lapsed {
                     elapsed.push_str(" (lease lapsed)");
                 }
@@ -335,10 +325,10 @@ mod tests {
 
     #[test]
     fn durations_read_as_hours_minutes_seconds() {
-        assert_eq!(duration(0.4), "0s");
-        assert_eq!(duration(65.0), "1m05s");
-        assert_eq!(duration(3720.0), "1h02m");
-        assert_eq!(duration(-3.0), "0s");
+        assert_eq!(short_duration(0.4), "0s");
+        assert_eq!(short_duration(65.0), "1m05s");
+        assert_eq!(short_duration(3720.0), "1h02m");
+        assert_eq!(short_duration(-3.0), "0s");
     }
 
     #[test]

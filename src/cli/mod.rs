@@ -659,6 +659,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// `1h02m`, `3m05s`, `12s`.
+pub(super) fn short_duration(seconds: f64) -> String {
+    let total = seconds.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::describe_error;

@@ -224,6 +224,24 @@ impl Shared<'_> {
         // Never held across an await: the borrow ends with the call.
         (self.on_event.borrow_mut())(&Event::now(kind));
     }
+
+    /// The run's report, targets in the order given, announced with `run_finish`
+    /// (whose `skipped` counts the targets handed back to a queue as well).
+    fn finish(&self, mut outcomes: Vec<(usize, TargetOutcome)>, started: Instant) -> FleetReport {
+        outcomes.sort_by_key(|(i, _)| *i);
+        let report = FleetReport {
+            targets: outcomes.into_iter().map(|(_, o)| o).collect(),
+            duration_ms: millis(started.elapsed()),
+            connections_opened: self.pool.opened(),
+        };
+        self.send(EventKind::RunFinish {
+            done: report.count(TargetState::Done),
+            failed: report.count(TargetState::Failed),
+            skipped: report.count(TargetState::Skipped) + report.count(TargetState::Released),
+            duration_ms: report.duration_ms,
+        });
+        report
+    }
 }
 
 /// Runs `options.operation` on every target, `options.concurrency` at a time, and
@@ -255,7 +273,7 @@ pub async fn run(
     });
     // buffer_unordered polls a target's future for the first time only when a slot is
     // free, so the fail-fast check at its start is "do not start new targets".
-    let mut outcomes: Vec<(usize, TargetOutcome)> = stream::iter(
+    let outcomes: Vec<(usize, TargetOutcome)> = stream::iter(
         targets
             .iter()
             .enumerate()
@@ -264,19 +282,7 @@ pub async fn run(
     .buffer_unordered(options.concurrency.max(1))
     .collect()
     .await;
-    outcomes.sort_by_key(|(i, _)| *i);
-    let report = FleetReport {
-        targets: outcomes.into_iter().map(|(_, o)| o).collect(),
-        duration_ms: millis(started.elapsed()),
-        connections_opened: shared.pool.opened(),
-    };
-    shared.send(EventKind::RunFinish {
-        done: report.count(TargetState::Done),
-        failed: report.count(TargetState::Failed),
-        skipped: report.count(TargetState::Skipped),
-        duration_ms: report.duration_ms,
-    });
-    report
+    shared.finish(outcomes, started)
 }
 
 /// Runs the operation on one target, retrying transient failures. With `stop`, the run

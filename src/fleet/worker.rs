@@ -28,7 +28,7 @@ use crate::Migrator;
 use super::queue::{Control, WorkerId};
 use super::{
     millis, run_target, Event, EventKind, FleetError, FleetOptions, FleetReport, FleetTarget,
-    Shared, TargetOutcome, TargetState,
+    Shared, TargetOutcome,
 };
 
 /// How often a worker with no target looks whether the run is over or a lease lapsed.
@@ -299,18 +299,7 @@ pub async fn work(
             }
         }
     }
-    outcomes.sort_by_key(|(i, _)| *i);
-    let report = FleetReport {
-        targets: outcomes.into_iter().map(|(_, o)| o).collect(),
-        duration_ms: millis(started.elapsed()),
-        connections_opened: shared.pool.opened(),
-    };
-    shared.send(EventKind::RunFinish {
-        done: report.count(TargetState::Done),
-        failed: report.count(TargetState::Failed),
-        skipped: report.count(TargetState::Skipped) + report.count(TargetState::Released),
-        duration_ms: report.duration_ms,
-    });
+    let report = shared.finish(outcomes, started);
     link.pending_events.append(&mut outbox.borrow_mut());
     if link.lost_since.is_some() {
         return Err(FleetError::QueueLost {

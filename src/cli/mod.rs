@@ -17,6 +17,7 @@ mod batch;
 mod compare;
 mod draw;
 mod fleet;
+mod fleet_display;
 mod fleet_queue;
 mod import;
 mod lint;

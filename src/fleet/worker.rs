@@ -243,6 +243,12 @@ pub async fn work(
                     let Some(&i) = index.get(claim.name.as_str()) else {
                         continue;
                     };
+                    // Its own lapsed lease (the control database was away): the run on
+                    // it is still under way here, stopping at its next boundary, and
+                    // settles the row when it ends; a second run must not start.
+                    if held.contains_key(&claim.name) {
+                        continue;
+                    }
                     let stop = StopSignal::default();
                     held.insert(
                         claim.name.clone(),

@@ -109,25 +109,12 @@ psql -q -X -v ON_ERROR_STOP=1 -d "$URL" -f "$WORK/reset.sql" >/dev/null
 log "writing $REVISIONS revisions"
 (cd "$WORK" && "$RETORT" -q init . >/dev/null)
 rm -f -- "$WORK"/models/*.sql
-parent=""
+scripts/gen-chain.sh "$REVISIONS" "$WORK/versions" "SELECT pg_sleep($SLEEP);"
+# The ids, in chain order (the file names start with them).
 ids=()
-for ((i = 1; i <= REVISIONS; i++)); do
-    id="$(printf '%04d_%012x' "$i" "$((i * 7919))")"
-    ids+=("$id")
-    cat >"$WORK/versions/${id}_create_t$i.sql" <<EOF
--- revision: $id
--- down_revision: $parent
--- message: create t$i
--- created: 2026-12-07T00:00:00+00:00
-
--- migrate:upgrade
-CREATE TABLE t$i (id bigint PRIMARY KEY, note text NOT NULL);
-SELECT pg_sleep($SLEEP);
-
--- migrate:downgrade
-DROP TABLE t$i;
-EOF
-    parent="$id"
+for file in "$WORK"/versions/*.sql; do
+    name="$(basename -- "$file")"
+    ids+=("${name:0:17}")
 done
 (cd "$WORK" && "$RETORT" -q rehash >/dev/null)
 

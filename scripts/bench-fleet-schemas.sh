@@ -94,24 +94,7 @@ echo 'CHECKPOINT;' >>"$WORK/reset.sql"
 log "writing $REVISIONS revisions"
 (cd "$WORK" && "$RETORT" -q init . >/dev/null)
 rm -f -- "$WORK"/models/*.sql
-parent=""
-for ((i = 1; i <= REVISIONS; i++)); do
-    id="$(printf '%04d_%012x' "$i" "$((i * 7919))")"
-    cat >"$WORK/versions/${id}_create_t$i.sql" <<EOF
--- revision: $id
--- down_revision: $parent
--- message: create t$i
--- created: 2026-11-23T00:00:00+00:00
-
--- migrate:upgrade
-CREATE TABLE t$i (id bigint PRIMARY KEY, note text NOT NULL);
-INSERT INTO t$i VALUES (1, 'tenant row');
-
--- migrate:downgrade
-DROP TABLE t$i;
-EOF
-    parent="$id"
-done
+scripts/gen-chain.sh "$REVISIONS" "$WORK/versions" "INSERT INTO t\$i VALUES (1, 'tenant row');"
 (cd "$WORK" && "$RETORT" -q rehash >/dev/null)
 
 # Samples the database's retort backends every 50 ms from one psql session while the
